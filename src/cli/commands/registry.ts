@@ -1,0 +1,13 @@
+// Every command, registered in the order `squirrel --help` lists them.
+
+import { Command } from 'commander';
+import type { Run } from '../main.js';
+import { registerInit } from './init.js';
+import { registerConfig } from './config.js';
+import { registerRuns } from './runs.js';
+
+export function registerCommands(program: Command, run: Run): void {
+  registerInit(program, run);
+  registerConfig(program, run);
+  registerRuns(program, run);
+}

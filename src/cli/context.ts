@@ -1,0 +1,165 @@
+// What every command gets: parsed global flags, lazily loaded config and store, the clock
+// captured for this invocation, a Reporter wired to the terminal, and output helpers that
+// honour --json and --quiet.
+
+import os from 'node:os';
+import path from 'node:path';
+import { Clock } from '../clock.js';
+import { defaultConfigPath, loadConfig } from '../config/load.js';
+import { Config, VolumeConfig } from '../config/types.js';
+import { Hooks, Reporter } from '../core/reporter.js';
+import { reconcileOpenIntents } from '../core/offload/reconcile.js';
+import { UsageError } from '../errors.js';
+import { Store } from '../store/store.js';
+import { ProgressRenderer } from './render/progress.js';
+
+export interface Output {
+  write(text: string): void;
+}
+
+export interface Deps {
+  env: NodeJS.ProcessEnv;
+  stdout: Output;
+  stderr: Output;
+  stderrIsTTY: boolean;
+  clock: Clock;
+  hooks: Hooks;
+  pid: number;
+  host: string;
+}
+
+export interface GlobalOptions {
+  config?: string;
+  db?: string;
+  json?: boolean;
+  quiet?: boolean;
+  progress?: boolean;
+  debug?: boolean;
+}
+
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class CommandContext {
+  private loadedConfig: Config | null = null;
+  private openedStore: Store | null = null;
+  readonly nowNs: bigint;
+  readonly reporter: Reporter;
+  private readonly progressRenderer: ProgressRenderer | null;
+
+  constructor(
+    readonly deps: Deps,
+    readonly globals: GlobalOptions,
+  ) {
+    this.nowNs = deps.clock.nowNs();
+    const showProgress = deps.stderrIsTTY && globals.progress !== false && !globals.quiet;
+    this.progressRenderer = showProgress ? new ProgressRenderer() : null;
+    this.reporter = {
+      progress: (p) => this.progressRenderer?.update(p),
+      warn: (message) => this.eprint(`warning: ${message}`),
+      info: (message) => {
+        if (!globals.quiet && !globals.json) this.eprint(message);
+      },
+    };
+  }
+
+  get json(): boolean {
+    return this.globals.json === true;
+  }
+
+  configPath(): string {
+    return path.resolve(this.globals.config ?? defaultConfigPath(this.deps.env));
+  }
+
+  config(): Config {
+    this.loadedConfig ??= loadConfig(this.configPath(), this.deps.env);
+    return this.loadedConfig;
+  }
+
+  volume(name: string): VolumeConfig {
+    const volume = this.config().volumes.get(name);
+    if (!volume) {
+      const known = [...this.config().volumes.keys()];
+      throw new UsageError(`no volume '${name}' in ${this.config().source}${known.length ? `; volumes: ${known.join(', ')}` : ''}`);
+    }
+    return volume;
+  }
+
+  dbPath(): string {
+    return path.resolve(this.globals.db ?? this.config().db);
+  }
+
+  /**
+   * The store, opened once: dead runs of this host are marked aborted and open offload
+   * intents are reconciled before any command looks at the data.
+   */
+  store(options: { create?: boolean } = {}): Store {
+    if (this.openedStore) return this.openedStore;
+    const store = Store.open(this.dbPath(), { create: options.create ?? true });
+    this.openedStore = store;
+    if (store.backupPath) this.reporter.info(`database upgraded; the previous version is kept at ${store.backupPath}`);
+    const reaped = store.runs.reapDead(this.deps.host, isProcessAlive, this.nowNs);
+    for (const runId of reaped) this.reporter.warn(`run ${runId} was interrupted (its process is gone); marked aborted`);
+    for (const outcome of reconcileOpenIntents(store, this.nowNs)) this.reporter.warn(outcome);
+    return store;
+  }
+
+  nodeId(): number {
+    return this.store().ensureNode(this.config().node);
+  }
+
+  /** One line of ordinary output on stdout (not in --json mode). */
+  print(line = ''): void {
+    this.deps.stdout.write(`${line}\n`);
+  }
+
+  eprint(line: string): void {
+    this.progressRenderer?.clear();
+    this.deps.stderr.write(`${line}\n`);
+  }
+
+  /** Emit a command's result: one JSON document with --json, else the text lines. */
+  emit(result: unknown, text: () => string[]): void {
+    this.progressRenderer?.stop();
+    if (this.json) {
+      this.deps.stdout.write(`${JSON.stringify(result, jsonReplacer, 2)}\n`);
+      return;
+    }
+    for (const line of text()) this.print(line);
+  }
+
+  close(): void {
+    this.progressRenderer?.stop();
+    this.openedStore?.close();
+  }
+}
+
+/** bigint nanoseconds become decimal strings in JSON (exact, unlike numbers). */
+export function jsonReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Map) return Object.fromEntries(value);
+  if (Buffer.isBuffer(value)) return value.toString('hex');
+  if (value && typeof value === 'object' && (value as { type?: string }).type === 'Buffer' && Array.isArray((value as { data?: unknown }).data)) {
+    return Buffer.from((value as { data: number[] }).data).toString('hex');
+  }
+  return value;
+}
+
+export function defaultDeps(): Deps {
+  return {
+    env: process.env,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stderrIsTTY: process.stderr.isTTY === true,
+    clock: undefined as unknown as Clock,
+    hooks: undefined as unknown as Hooks,
+    pid: process.pid,
+    host: os.hostname(),
+  };
+}

@@ -1,0 +1,108 @@
+// The command-line program. buildProgram(deps) assembles commander with every command;
+// runCli is the ONE place that turns typed errors into exit codes:
+// 0 ok, 1 operational error, 2 usage or configuration error, 3 offload --strict refusals.
+
+import { Command, CommanderError, Option } from 'commander';
+import { createRequire } from 'node:module';
+import { clockFromEnv } from '../clock.js';
+import { EXIT_OPERATIONAL, EXIT_USAGE, SquirrelError } from '../errors.js';
+import { CommandContext, Deps, GlobalOptions, defaultDeps, jsonReplacer } from './context.js';
+import { hooksFromEnv } from './hooks.js';
+import { registerCommands } from './commands/registry.js';
+
+const packageJson = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0  ok (a refusal to offload is a normal outcome)
+  1  operational error (I/O, destination, busy volume, failed verification)
+  2  usage or configuration error`;
+
+export type CommandAction = (ctx: CommandContext, ...args: unknown[]) => Promise<number | void> | number | void;
+
+export interface ProgramState {
+  exitCode: number;
+  debug: boolean;
+}
+
+export function buildProgram(deps: Deps, state: ProgramState = { exitCode: 0, debug: false }): Command {
+  const program = new Command('squirrel')
+    .description('Back up, verify, and offload files only when every required destination provably holds them.')
+    .version(packageJson.version, '-V, --version')
+    .addOption(new Option('--config <path>', 'config file (env SQUIRREL_CONFIG, default ~/.squirrel/config.yaml)'))
+    .option('--db <path>', 'database file (default: the config\'s db, next to the config)')
+    .option('--json', 'machine-readable output on stdout: one JSON document')
+    .option('-q, --quiet', 'only warnings and errors')
+    .option('--no-progress', 'no progress bars (they only show when stderr is a terminal)')
+    .option('--debug', 'show stack traces for internal errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => deps.stdout.write(text),
+      writeErr: (text) => deps.stderr.write(text),
+    });
+  program.addHelpText('after', EXIT_CODES_HELP);
+
+  /** Wrap a command body: context in, exit code out, store closed afterwards. */
+  const run =
+    (body: CommandAction) =>
+    async (...args: unknown[]): Promise<void> => {
+      const command = args[args.length - 1] as Command;
+      const globals = command.optsWithGlobals() as GlobalOptions;
+      state.debug = globals.debug === true;
+      const ctx = new CommandContext(deps, globals);
+      try {
+        const code = await body(ctx, ...args);
+        state.exitCode = typeof code === 'number' ? code : 0;
+      } finally {
+        ctx.close();
+      }
+    };
+
+  registerCommands(program, run);
+  for (const command of program.commands) {
+    command.exitOverride();
+    command.configureOutput({
+      writeOut: (text) => deps.stdout.write(text),
+      writeErr: (text) => deps.stderr.write(text),
+    });
+    command.showHelpAfterError('(run with --help for usage)');
+    for (const sub of command.commands) sub.exitOverride();
+  }
+  return program;
+}
+
+export type Run = (body: CommandAction) => (...args: unknown[]) => Promise<void>;
+
+export async function runCli(argv: string[], deps: Deps): Promise<number> {
+  const state: ProgramState = { exitCode: 0, debug: argv.includes('--debug') };
+  const program = buildProgram(deps, state);
+  const json = argv.includes('--json');
+  try {
+    await program.parseAsync(argv);
+    return state.exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      return EXIT_USAGE;
+    }
+    if (err instanceof SquirrelError) {
+      deps.stderr.write(`squirrel: ${err.message}\n`);
+      if (json) deps.stdout.write(`${JSON.stringify({ error: { code: err.code, message: err.message } }, jsonReplacer, 2)}\n`);
+      return err.exitCode;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    deps.stderr.write(`squirrel: internal error — please report: ${message}\n`);
+    if (state.debug && err instanceof Error && err.stack) deps.stderr.write(`${err.stack}\n`);
+    else deps.stderr.write('(run again with --debug for the stack trace)\n');
+    if (json) deps.stdout.write(`${JSON.stringify({ error: { code: 'internal', message } })}\n`);
+    return EXIT_OPERATIONAL;
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const deps = defaultDeps();
+  deps.clock = clockFromEnv(process.env);
+  deps.hooks = hooksFromEnv(process.env);
+  return runCli(argv, deps);
+}

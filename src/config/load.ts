@@ -1,0 +1,38 @@
+// Reading a config file: path resolution and YAML parsing only. Validation is pure and
+// lives in validate.ts.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import { ConfigError } from '../errors.js';
+import { Config } from './types.js';
+import { validateConfig } from './validate.js';
+
+export function defaultConfigPath(env: NodeJS.ProcessEnv): string {
+  return env.SQUIRREL_CONFIG || path.join(os.homedir(), '.squirrel', 'config.yaml');
+}
+
+export function parseConfigText(text: string, source: string): unknown {
+  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(doc.errors.map((e) => `(yaml) ${e.message.split('\n')[0]}`), source);
+  }
+  return doc.toJS({ maxAliasCount: 100 });
+}
+
+export function loadConfig(configPath: string, env: NodeJS.ProcessEnv): Config {
+  const absolute = path.resolve(configPath);
+  let text: string;
+  try {
+    text = fs.readFileSync(absolute, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const hint = code === 'ENOENT' ? '; create one with `squirrel init` or pass --config PATH' : '';
+    throw new ConfigError([`(file): cannot read ${absolute}: ${code ?? (err as Error).message}${hint}`], absolute);
+  }
+  const raw = parseConfigText(text, absolute);
+  const result = validateConfig(raw, { env, homeDir: os.homedir(), hostName: os.hostname(), configPath: absolute });
+  if (result.errors) throw new ConfigError(result.errors, absolute);
+  return result.config;
+}

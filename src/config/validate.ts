@@ -1,0 +1,351 @@
+// Pure configuration validation: raw YAML data in, a typed Config or *every* problem out,
+// each prefixed with its key path (`volumes.pictures.sync_to[1]: ...`). No I/O here: the
+// environment, home directory and host name come in as arguments.
+
+import ms from 'ms';
+import path from 'node:path';
+import {
+  Config,
+  DestinationConfig,
+  LocalDestinationConfig,
+  S3DestinationConfig,
+  Secret,
+  SftpDestinationConfig,
+  VolumeConfig,
+} from './types.js';
+
+export interface ValidateContext {
+  env: Record<string, string | undefined>;
+  homeDir: string;
+  hostName: string;
+  /** Where the config file lives; the default database sits next to it. */
+  configPath: string;
+}
+
+export type ValidateResult = { config: Config; errors?: undefined } | { config?: undefined; errors: string[] };
+
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
+const TOP_KEYS = ['node', 'db', 'volumes', 'destinations'];
+const VOLUME_KEYS = ['path', 'sync_to', 'offload_requires', 'offload_max_evidence_age'];
+const DESTINATION_KEYS: Record<string, string[]> = {
+  local: ['type', 'path'],
+  s3: ['type', 'bucket', 'prefix', 'region', 'endpoint', 'force_path_style', 'access_key_id', 'secret_access_key', 'request_checksum'],
+  sftp: ['type', 'host', 'port', 'user', 'path', 'private_key_file', 'password', 'host_key', 'known_hosts_file', 'remote_hash'],
+};
+
+type Raw = Record<string, unknown>;
+
+function isObject(value: unknown): value is Raw {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length];
+}
+
+export function didYouMean(key: string, known: string[]): string {
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const distance = editDistance(key.toLowerCase(), candidate);
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+  }
+  return best !== null && bestDistance <= Math.max(2, Math.floor(best.length / 3)) ? ` (did you mean '${best}'?)` : '';
+}
+
+/** Parse an `ms`-style duration; bare numbers, garbage, zero, negative and sub-second values are errors. */
+export function parseDuration(value: unknown): { ms: number } | { error: string } {
+  const hint = 'use a duration with a unit, e.g. 30d, 720h or 90m';
+  if (typeof value === 'number') return { error: `a bare number (${value}) has no unit; ${hint}` };
+  if (typeof value !== 'string') return { error: `expected a duration, got ${typeName(value)}; ${hint}` };
+  const text = value.trim();
+  if (/^[+-]?\d+(\.\d+)?$/.test(text)) return { error: `a bare number ("${value}") has no unit; ${hint}` };
+  if (!/^[+-]?\d+(\.\d+)?\s*[a-z]+$/i.test(text)) return { error: `"${value}" is not a duration; ${hint}` };
+  const parsed = ms(text as ms.StringValue);
+  if (typeof parsed !== 'number' || !Number.isFinite(parsed)) return { error: `"${value}" is not a duration; ${hint}` };
+  if (parsed <= 0) return { error: `"${value}" must be positive` };
+  if (parsed < 1000) return { error: `"${value}" is below one second; ${hint}` };
+  return { ms: parsed };
+}
+
+class Checker {
+  readonly errors: string[] = [];
+  constructor(private readonly ctx: ValidateContext) {}
+
+  error(keyPath: string, message: string): void {
+    this.errors.push(`${keyPath}: ${message}`);
+  }
+
+  unknownKeys(obj: Raw, known: string[], keyPath: string): void {
+    for (const key of Object.keys(obj)) {
+      if (!known.includes(key)) this.error(join(keyPath, key), `unknown key${didYouMean(key, known)}`);
+    }
+  }
+
+  string(obj: Raw, key: string, keyPath: string, required: boolean): string | null {
+    const value = obj[key];
+    if (value === undefined || value === null) {
+      if (required) this.error(join(keyPath, key), 'is required');
+      return null;
+    }
+    if (typeof value !== 'string' || value.trim() === '') {
+      this.error(join(keyPath, key), `expected a non-empty string, got ${typeName(value)}`);
+      return null;
+    }
+    return value;
+  }
+
+  name(value: unknown, keyPath: string): string | null {
+    if (typeof value !== 'string') {
+      this.error(keyPath, `expected a name, got ${typeName(value)}`);
+      return null;
+    }
+    if (!NAME_PATTERN.test(value)) {
+      this.error(keyPath, `'${value}' is not a valid name (lower-case letters, digits, '_' and '-', starting with a letter or digit)`);
+      return null;
+    }
+    return value;
+  }
+
+  absolutePath(obj: Raw, key: string, keyPath: string, required: boolean): string | null {
+    const value = this.string(obj, key, keyPath, required);
+    if (value === null) return null;
+    const expanded = value === '~' ? this.ctx.homeDir : value.startsWith('~/') ? path.join(this.ctx.homeDir, value.slice(2)) : value;
+    if (!path.isAbsolute(expanded)) {
+      this.error(join(keyPath, key), `'${value}' must be an absolute path (or start with ~/)`);
+      return null;
+    }
+    return path.resolve(expanded);
+  }
+
+  nameList(obj: Raw, key: string, keyPath: string, defined: Set<string>): string[] | null {
+    const value = obj[key];
+    const listPath = join(keyPath, key);
+    if (value === undefined || value === null) return null;
+    if (!Array.isArray(value)) {
+      this.error(listPath, `expected a list of destination names, got ${typeName(value)}`);
+      return null;
+    }
+    const seen = new Set<string>();
+    const names: string[] = [];
+    value.forEach((item, i) => {
+      const itemPath = `${listPath}[${i}]`;
+      const name = this.name(item, itemPath);
+      if (name === null) return;
+      if (seen.has(name)) this.error(itemPath, `'${name}' is listed twice`);
+      else if (!defined.has(name)) this.error(itemPath, `'${name}' is not a defined destination${didYouMean(name, [...defined])}`);
+      seen.add(name);
+      names.push(name);
+    });
+    return names;
+  }
+
+  secret(obj: Raw, key: string, keyPath: string): Secret | null {
+    const value = obj[key];
+    const secretPath = join(keyPath, key);
+    if (value === undefined || value === null) return null;
+    if (!isObject(value) || typeof value.env !== 'string' || Object.keys(value).length !== 1) {
+      this.error(secretPath, 'secrets are given as { env: VARIABLE_NAME }, never inline');
+      return null;
+    }
+    const resolved = this.ctx.env[value.env];
+    if (resolved === undefined || resolved === '') {
+      this.error(secretPath, `environment variable ${value.env} is not set`);
+      return null;
+    }
+    return new Secret(resolved, value.env);
+  }
+
+  boolean(obj: Raw, key: string, keyPath: string, fallback: boolean): boolean {
+    const value = obj[key];
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'boolean') {
+      this.error(join(keyPath, key), `expected true or false, got ${typeName(value)}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  oneOf<T extends string>(obj: Raw, key: string, keyPath: string, allowed: T[], fallback: T | null): T | null {
+    const value = obj[key];
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'string' || !allowed.includes(value as T)) {
+      this.error(join(keyPath, key), `expected one of ${allowed.join(', ')}, got ${typeName(value)}`);
+      return fallback;
+    }
+    return value as T;
+  }
+}
+
+function join(keyPath: string, key: string): string {
+  return keyPath ? `${keyPath}.${key}` : key;
+}
+
+function isInside(child: string, parent: string): boolean {
+  const relative = path.relative(parent, child);
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+}
+
+function defaultNodeName(hostName: string): string {
+  const cleaned = hostName.toLowerCase().split('.')[0].replace(/[^a-z0-9_-]/g, '-').replace(/^[-_]+/, '');
+  return cleaned || 'node';
+}
+
+function validateDestination(c: Checker, name: string, raw: unknown, keyPath: string): DestinationConfig | null {
+  if (!isObject(raw)) {
+    c.error(keyPath, `expected a mapping, got ${typeName(raw)}`);
+    return null;
+  }
+  const type = raw.type;
+  if (type === undefined) {
+    c.error(join(keyPath, 'type'), `is required (one of ${Object.keys(DESTINATION_KEYS).join(', ')})`);
+    return null;
+  }
+  if (typeof type !== 'string' || !(type in DESTINATION_KEYS)) {
+    c.error(join(keyPath, 'type'), `unknown destination type ${typeName(type)}; expected one of ${Object.keys(DESTINATION_KEYS).join(', ')}`);
+    return null;
+  }
+  c.unknownKeys(raw, DESTINATION_KEYS[type], keyPath);
+  if (type === 'local') {
+    const destPath = c.absolutePath(raw, 'path', keyPath, true);
+    return destPath === null ? null : ({ name, type, path: destPath } satisfies LocalDestinationConfig);
+  }
+  if (type === 's3') {
+    const bucket = c.string(raw, 'bucket', keyPath, true);
+    const dest: S3DestinationConfig = {
+      name,
+      type,
+      bucket: bucket ?? '',
+      prefix: (c.string(raw, 'prefix', keyPath, false) ?? '').replace(/^\/+|\/+$/g, ''),
+      region: c.string(raw, 'region', keyPath, false),
+      endpoint: c.string(raw, 'endpoint', keyPath, false),
+      forcePathStyle: c.boolean(raw, 'force_path_style', keyPath, false),
+      accessKeyId: c.secret(raw, 'access_key_id', keyPath),
+      secretAccessKey: c.secret(raw, 'secret_access_key', keyPath),
+      requestChecksum: c.oneOf(raw, 'request_checksum', keyPath, ['when_supported', 'when_required'], 'when_supported')!,
+    };
+    if (dest.endpoint !== null && !/^https?:\/\/[^\s]+$/.test(dest.endpoint)) c.error(join(keyPath, 'endpoint'), `'${dest.endpoint}' must be an http(s) URL`);
+    if ((dest.accessKeyId === null) !== (dest.secretAccessKey === null) && raw.access_key_id !== undefined && raw.secret_access_key !== undefined) {
+      // both given but one failed to resolve: already reported by secret()
+    } else if ((raw.access_key_id === undefined) !== (raw.secret_access_key === undefined)) {
+      c.error(keyPath, 'give both access_key_id and secret_access_key, or neither (to use the AWS environment/profile chain)');
+    }
+    return bucket === null ? null : dest;
+  }
+  const port = raw.port ?? 22;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) c.error(join(keyPath, 'port'), `expected a port number 1-65535, got ${typeName(port)}`);
+  const dest: SftpDestinationConfig = {
+    name,
+    type: 'sftp',
+    host: c.string(raw, 'host', keyPath, true) ?? '',
+    port: typeof port === 'number' ? port : 22,
+    user: c.string(raw, 'user', keyPath, true) ?? '',
+    path: c.string(raw, 'path', keyPath, true) ?? '',
+    privateKeyFile: c.absolutePath(raw, 'private_key_file', keyPath, false),
+    password: c.secret(raw, 'password', keyPath),
+    hostKey: c.string(raw, 'host_key', keyPath, false),
+    knownHostsFile: c.absolutePath(raw, 'known_hosts_file', keyPath, false),
+    remoteHash: c.oneOf(raw, 'remote_hash', keyPath, ['b3sum'], null),
+  };
+  if (dest.path && !dest.path.startsWith('/')) c.error(join(keyPath, 'path'), `'${dest.path}' must be an absolute path on the server`);
+  return dest;
+}
+
+function validateVolume(c: Checker, name: string, raw: unknown, keyPath: string, destinations: Set<string>): VolumeConfig | null {
+  if (!isObject(raw)) {
+    c.error(keyPath, `expected a mapping, got ${typeName(raw)}`);
+    return null;
+  }
+  c.unknownKeys(raw, VOLUME_KEYS, keyPath);
+  const volumePath = c.absolutePath(raw, 'path', keyPath, true);
+  const syncTo = c.nameList(raw, 'sync_to', keyPath, destinations);
+  if (raw.sync_to === undefined) c.error(join(keyPath, 'sync_to'), 'is required (a list of destination names)');
+  const offloadRequires = c.nameList(raw, 'offload_requires', keyPath, destinations);
+  offloadRequires?.forEach((dest, i) => {
+    if (syncTo && destinations.has(dest) && !syncTo.includes(dest)) {
+      c.error(`${join(keyPath, 'offload_requires')}[${i}]`, `'${dest}' is not in sync_to, so nothing would ever be pushed there and offload could never pass`);
+    }
+  });
+  let maxAgeMs: number | null = null;
+  if (raw.offload_max_evidence_age !== undefined) {
+    const parsed = parseDuration(raw.offload_max_evidence_age);
+    if ('error' in parsed) c.error(join(keyPath, 'offload_max_evidence_age'), parsed.error);
+    else maxAgeMs = parsed.ms;
+  }
+  if (volumePath === null) return null;
+  return { name, path: volumePath, syncTo: syncTo ?? [], offloadRequires, offloadMaxEvidenceAgeMs: maxAgeMs };
+}
+
+export function validateConfig(raw: unknown, ctx: ValidateContext): ValidateResult {
+  const c = new Checker(ctx);
+  if (raw === null || raw === undefined) raw = {};
+  if (!isObject(raw)) return { errors: [`(top level): expected a mapping of ${TOP_KEYS.join(', ')}, got ${typeName(raw)}`] };
+  c.unknownKeys(raw, TOP_KEYS, '');
+
+  let node = defaultNodeName(ctx.hostName);
+  if (raw.node !== undefined) node = c.name(raw.node, 'node') ?? node;
+  const db = raw.db === undefined ? path.join(path.dirname(ctx.configPath), 'index.db') : c.absolutePath(raw, 'db', '', true) ?? '';
+
+  const destinations = new Map<string, DestinationConfig>();
+  const rawDestinations = raw.destinations ?? {};
+  if (!isObject(rawDestinations)) c.error('destinations', `expected a mapping of destination names, got ${typeName(rawDestinations)}`);
+  const destinationNames = new Set<string>();
+  if (isObject(rawDestinations)) {
+    for (const [name, value] of Object.entries(rawDestinations)) {
+      const keyPath = `destinations.${name}`;
+      c.name(name, keyPath);
+      destinationNames.add(name);
+      const dest = validateDestination(c, name, value, keyPath);
+      if (dest) destinations.set(name, dest);
+    }
+  }
+
+  const volumes = new Map<string, VolumeConfig>();
+  const rawVolumes = raw.volumes ?? {};
+  if (!isObject(rawVolumes)) c.error('volumes', `expected a mapping of volume names, got ${typeName(rawVolumes)}`);
+  if (isObject(rawVolumes)) {
+    for (const [name, value] of Object.entries(rawVolumes)) {
+      const keyPath = `volumes.${name}`;
+      c.name(name, keyPath);
+      const volume = validateVolume(c, name, value, keyPath, destinationNames);
+      if (volume) volumes.set(name, volume);
+    }
+  }
+
+  // Overlaps: a volume inside another volume, or a volume and a local destination nested
+  // either way, would back a tree up into itself or index its own backups.
+  const volumeList = [...volumes.values()];
+  volumeList.forEach((volume, i) => {
+    for (const other of volumeList.slice(i + 1)) {
+      if (isInside(volume.path, other.path) || isInside(other.path, volume.path)) {
+        c.error(`volumes.${other.name}.path`, `'${other.path}' overlaps volume '${volume.name}' (${volume.path}); volumes must not nest`);
+      }
+    }
+    for (const dest of destinations.values()) {
+      if (dest.type !== 'local') continue;
+      if (isInside(volume.path, dest.path) || isInside(dest.path, volume.path)) {
+        c.error(`volumes.${volume.name}.path`, `'${volume.path}' overlaps local destination '${dest.name}' (${dest.path}); keep backups outside the volume and vice versa`);
+      }
+    }
+  });
+
+  if (c.errors.length > 0) return { errors: c.errors };
+  return { config: { source: ctx.configPath, node, db, volumes, destinations } };
+}

@@ -1,0 +1,41 @@
+// Crash recovery for offload. An intent is committed before its unlink and closed after the
+// row is marked offloaded. An intent still open at the start of a command means the process
+// died in between: the file's presence on disk, not a guess, decides what happened.
+
+import fs from 'node:fs';
+import { resolveInside } from '../../paths.js';
+import { Store } from '../../store/store.js';
+
+export function reconcileOpenIntents(store: Store, nowNs: bigint): string[] {
+  const outcomes: string[] = [];
+  for (const intent of store.intents.listOpen()) {
+    const row = store.files.file(intent.fileId);
+    const volumeRoot = store.volumeById(intent.volumeId)?.rootPath;
+    if (!row || !volumeRoot) {
+      store.immediate(() => store.intents.closeIntent(intent.id, 'dropped', nowNs, 'file or volume row vanished'));
+      continue;
+    }
+    let exists: boolean;
+    try {
+      fs.lstatSync(resolveInside(volumeRoot, intent.path));
+      exists = true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') {
+        outcomes.push(`offload intent ${intent.id} for '${intent.path}' left open: cannot check the disk (${code ?? (err as Error).message})`);
+        continue;
+      }
+      exists = false;
+    }
+    store.immediate(() => {
+      if (!exists) {
+        if (row.status === 'present') store.files.setStatus(row.id, 'offloaded', intent.runId);
+        store.intents.closeIntent(intent.id, 'done', nowNs, 'reconciled: file gone after intent');
+      } else {
+        store.intents.closeIntent(intent.id, 'dropped', nowNs, 'reconciled: file still on disk');
+      }
+    });
+    outcomes.push(`reconciled an interrupted offload of '${intent.path}' (run ${intent.runId}): ${exists ? 'file still on disk, nothing deleted' : 'file was removed; marked offloaded'}`);
+  }
+  return outcomes;
+}

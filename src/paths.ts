@@ -1,0 +1,31 @@
+// Volume-relative paths. Index rows store POSIX-style relative paths; anything that would
+// resolve outside the volume root (absolute, `..`, NUL) is rejected before it reaches the disk.
+
+import path from 'node:path';
+
+export const RESERVED_PREFIX = '.squirrel-';
+export const VOLUME_MARKER = '.squirrel-volume';
+
+/** True when any segment of a relative path is a reserved `.squirrel-*` name. */
+export function isReservedPath(relativePath: string): boolean {
+  return relativePath.split('/').some((segment) => segment.startsWith(RESERVED_PREFIX));
+}
+
+/** A reason the relative path is unsafe, or null when it stays inside its root. */
+export function unsafeRelativePath(relativePath: string): string | null {
+  if (relativePath === '') return 'is empty';
+  if (relativePath.includes('\0')) return 'contains a NUL byte';
+  if (relativePath.startsWith('/') || path.isAbsolute(relativePath)) return 'is absolute';
+  if (relativePath.split('/').some((segment) => segment === '..' )) return "contains '..'";
+  return null;
+}
+
+/** The absolute path of a volume-relative path; throws when it would leave the root. */
+export function resolveInside(root: string, relativePath: string): string {
+  const problem = unsafeRelativePath(relativePath);
+  if (problem) throw new Error(`refusing path '${relativePath}': it ${problem}`);
+  const absolute = path.resolve(root, relativePath);
+  const back = path.relative(root, absolute);
+  if (back === '' || back.startsWith('..') || path.isAbsolute(back)) throw new Error(`refusing path '${relativePath}': it leaves ${root}`);
+  return absolute;
+}

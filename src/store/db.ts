@@ -1,0 +1,178 @@
+// Opening the one SQLite connection and bringing its schema up to date.
+// Migrations are forward-only files `NNNN_name.sql`; each runs in its own IMMEDIATE
+// transaction together with its schema_version row. An existing database is copied with
+// VACUUM INTO before any migration touches it.
+
+import Database from 'better-sqlite3';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DatabaseError } from '../errors.js';
+
+export type Db = Database.Database;
+
+/** 'SQR1': marks a SQLite file as a squirrel database. */
+export const APPLICATION_ID = 0x53515231;
+export const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export interface OpenOptions {
+  migrationsDir?: string;
+  /** Create the file if absent (init, index). Otherwise a missing database is an error. */
+  create?: boolean;
+  readonly?: boolean;
+}
+
+export interface OpenResult {
+  db: Db;
+  /** Path of the VACUUM INTO copy taken before migrating, if any migration ran on old data. */
+  backupPath: string | null;
+  appliedVersions: number[];
+}
+
+export function loadMigrations(dir: string = DEFAULT_MIGRATIONS_DIR): Migration[] {
+  const migrations = fs
+    .readdirSync(dir)
+    .filter((name) => /^\d{4}_[a-z0-9_]+\.sql$/.test(name))
+    .sort()
+    .map((name) => ({
+      version: Number(name.slice(0, 4)),
+      name: name.slice(5, -4),
+      sql: fs.readFileSync(path.join(dir, name), 'utf8'),
+    }));
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migrations must be numbered 0001.. without gaps; found ${m.version} at ${i + 1}`);
+  });
+  return migrations;
+}
+
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+function assertLooksLikeSqlite(dbPath: string): void {
+  let header: Buffer;
+  try {
+    const fd = fs.openSync(dbPath, 'r');
+    try {
+      header = Buffer.alloc(16);
+      const read = fs.readSync(fd, header, 0, 16, 0);
+      if (read === 0) return; // empty file: SQLite treats it as a new database
+      header = header.subarray(0, read);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    throw new DatabaseError(`cannot read the database ${dbPath}: ${(err as Error).message}`);
+  }
+  if (!header.equals(SQLITE_HEADER)) {
+    throw new DatabaseError(
+      `${dbPath} is not a squirrel database (not an SQLite file; it may be truncated or overwritten). ` +
+        `Nothing was changed. Restore it from a backup (a *.bak file next to it) or point --db elsewhere.`,
+      'database-not-squirrel',
+    );
+  }
+}
+
+export function openDatabase(dbPath: string, options: OpenOptions = {}): OpenResult {
+  const migrations = loadMigrations(options.migrationsDir);
+  const exists = fs.existsSync(dbPath);
+  if (!exists && !options.create) {
+    throw new DatabaseError(`no database at ${dbPath}; run \`squirrel init\` or \`squirrel index <volume>\` first`, 'database-missing');
+  }
+  if (exists) assertLooksLikeSqlite(dbPath);
+  else {
+    fs.mkdirSync(path.dirname(dbPath), { recursive: true, mode: 0o700 });
+    fs.closeSync(fs.openSync(dbPath, 'a', 0o600));
+  }
+
+  let db: Db;
+  try {
+    db = new Database(dbPath, { readonly: options.readonly ?? false });
+    if (!options.readonly) db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 15000');
+  } catch (err) {
+    throw new DatabaseError(`cannot open the database ${dbPath}: ${(err as Error).message}. Nothing was changed.`);
+  }
+  try {
+    const result = migrate(db, dbPath, migrations);
+    return { db, ...result };
+  } catch (err) {
+    db.close();
+    if (err instanceof DatabaseError) throw err;
+    throw new DatabaseError(`cannot use the database ${dbPath}: ${(err as Error).message}. Nothing was changed.`);
+  }
+}
+
+function currentVersion(db: Db): number {
+  const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").get();
+  if (!table) return 0;
+  const row = db.prepare('SELECT max(version) AS v FROM schema_version').get() as { v: number | null };
+  return row.v ?? 0;
+}
+
+function migrate(db: Db, dbPath: string, migrations: Migration[]): Omit<OpenResult, 'db'> {
+  const tableCount = (db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number }).n;
+  const appId = db.pragma('application_id', { simple: true }) as number;
+  if (tableCount > 0 && appId !== APPLICATION_ID) {
+    throw new DatabaseError(
+      `${dbPath} is an SQLite database but not a squirrel database; nothing was changed. Point --db at a squirrel database.`,
+      'database-not-squirrel',
+    );
+  }
+  const latest = migrations.length;
+  const startVersion = currentVersion(db);
+  if (startVersion > latest) {
+    throw new DatabaseError(
+      `${dbPath} has schema version ${startVersion}, newer than this squirrel understands (${latest}). ` +
+        `Upgrade squirrel; nothing was changed.`,
+      'database-too-new',
+    );
+  }
+  if (startVersion === latest) return { backupPath: null, appliedVersions: [] };
+
+  let backupPath: string | null = null;
+  if (startVersion > 0) {
+    backupPath = freeBackupPath(`${dbPath}.pre-v${latest}.bak`);
+    db.prepare('VACUUM INTO ?').run(backupPath);
+    fs.chmodSync(backupPath, 0o600);
+  }
+  const applied: number[] = [];
+  for (const migration of migrations.slice(startVersion)) {
+    const apply = db.transaction(() => {
+      // Another process may have migrated while we waited for the write lock.
+      if (currentVersion(db) >= migration.version) return;
+      if (migration.version === 1) {
+        db.exec('CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL) STRICT');
+        db.pragma(`application_id = ${APPLICATION_ID}`);
+      }
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO schema_version (version, name) VALUES (?, ?)').run(migration.version, migration.name);
+      applied.push(migration.version);
+    });
+    apply.immediate();
+  }
+  return { backupPath, appliedVersions: applied };
+}
+
+function freeBackupPath(base: string): string {
+  if (!fs.existsSync(base)) return base;
+  for (let i = 1; ; i++) {
+    const candidate = `${base}.${i}`;
+    if (!fs.existsSync(candidate)) return candidate;
+  }
+}
+
+/** The schema as SQLite reports it, normalised: the source of schema.sql. */
+export function dumpSchema(db: Db): string {
+  const rows = db
+    .prepare("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY CASE type WHEN 'table' THEN 0 ELSE 1 END, name")
+    .all() as { sql: string }[];
+  const header = '-- Generated by `npm run schema` from migrations/. Do not edit; a test checks it.\n';
+  return header + rows.map((r) => `${r.sql};\n`).join('\n');
+}

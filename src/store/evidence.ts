@@ -1,0 +1,205 @@
+// Durability evidence: the per-destination version vector (destination_run_ids), its
+// insert-only history, and the copy ledger (remote_copies). Every write bumps a version
+// and is compare-and-swap: the caller names the version it decided on, and a changed
+// version means re-evaluate, never "assume still true". Callers run these inside
+// Store.immediate so the read and the write share one write lock.
+
+import type { Db } from './db.js';
+import { all, one } from './rows.js';
+import { CopyState, RemoteCopyRow, VectorComponent, VectorHistoryRow } from './types.js';
+
+const COMPONENT_COLUMNS = `d.volume_id, d.destination, d.origin_node_id, o.name AS origin_node_name, d.origin_run_id,
+  d.verify_method, d.source_node_id, s.name AS source_node_name, d.updated_at_ns, d.verified_at_ns, d.version`;
+
+export interface ComponentWrite {
+  volumeId: number;
+  destination: string;
+  originNodeId: number;
+  originRunId: number;
+  verifyMethod: string;
+  sourceNodeId: number;
+  nowNs: bigint;
+  verifiedAtNs: bigint | null;
+  runId: number | null;
+  /** The version the caller decided on; null when it saw no component. */
+  expectedVersion: number | null;
+}
+
+export type ComponentWriteResult =
+  | { applied: true; version: number; change: 'create' | 'advance' | 'reverify' }
+  | { applied: false; reason: 'unchanged' | 'version-changed' | 'would-decrease'; current: VectorComponent | undefined };
+
+/** How verified a component's coverage is, computed from the copy ledger. */
+export interface CoverageVerification {
+  contents: number;
+  /** Covered contents with no `ok` copy at the destination. */
+  unverified: number;
+  /** Covered contents with a copy found missing or corrupt. */
+  lost: number;
+  /** The oldest of the newest ok-copy verification per covered content. */
+  oldestVerifiedAtNs: bigint | null;
+}
+
+export class EvidenceStore {
+  private readonly componentsOfVolume;
+  private readonly componentOne;
+  private readonly componentInsert;
+  private readonly componentUpdate;
+  private readonly historyInsert;
+  private readonly historyOf;
+  private readonly copyAt;
+  private readonly copyUpsert;
+  private readonly copyMark;
+  private readonly copiesOfContent;
+  private readonly copiesToVerify;
+  private readonly badCopies;
+  private readonly coverage;
+  private readonly highestOrigin;
+  private readonly copiesOfDestination;
+
+  constructor(db: Db) {
+    const prep = (sql: string) => db.prepare(sql).safeIntegers(true);
+    this.componentsOfVolume = prep(`SELECT ${COMPONENT_COLUMNS} FROM destination_run_ids d
+      JOIN nodes o ON o.id = d.origin_node_id JOIN nodes s ON s.id = d.source_node_id
+      WHERE d.volume_id = ? ORDER BY d.destination, o.name`);
+    this.componentOne = prep(`SELECT ${COMPONENT_COLUMNS} FROM destination_run_ids d
+      JOIN nodes o ON o.id = d.origin_node_id JOIN nodes s ON s.id = d.source_node_id
+      WHERE d.volume_id = ? AND d.destination = ? AND d.origin_node_id = ?`);
+    this.componentInsert = prep(`INSERT INTO destination_run_ids (volume_id, destination, origin_node_id, origin_run_id,
+      verify_method, source_node_id, updated_at_ns, verified_at_ns, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)`);
+    this.componentUpdate = prep(`UPDATE destination_run_ids SET origin_run_id = ?, verify_method = ?, source_node_id = ?,
+      updated_at_ns = ?, verified_at_ns = ?, version = version + 1
+      WHERE volume_id = ? AND destination = ? AND origin_node_id = ? AND version = ?`);
+    this.historyInsert = prep(`INSERT INTO destination_run_ids_history (volume_id, destination, origin_node_id, origin_run_id,
+      verify_method, source_node_id, updated_at_ns, verified_at_ns, version, run_id, change)
+      SELECT volume_id, destination, origin_node_id, origin_run_id, verify_method, source_node_id, updated_at_ns,
+        verified_at_ns, version, ?, ? FROM destination_run_ids WHERE volume_id = ? AND destination = ? AND origin_node_id = ?`);
+    this.historyOf = prep(`SELECT id, volume_id, destination, origin_node_id, origin_run_id, verify_method, source_node_id,
+      updated_at_ns, verified_at_ns, version, run_id, change FROM destination_run_ids_history
+      WHERE volume_id = ? ORDER BY destination, origin_node_id, version, id`);
+    this.copyAt = prep(`SELECT volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version
+      FROM remote_copies WHERE volume_id = ? AND destination = ? AND path = ?`);
+    this.copyUpsert = prep(`INSERT INTO remote_copies (volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version)
+      VALUES (?, ?, ?, ?, 'ok', ?, ?, 1)
+      ON CONFLICT (volume_id, destination, path) DO UPDATE SET content_id = excluded.content_id, state = 'ok',
+        pushed_run_id = excluded.pushed_run_id, verified_at_ns = excluded.verified_at_ns, version = version + 1`);
+    this.copyMark = prep(`UPDATE remote_copies SET state = ?, verified_at_ns = coalesce(?, verified_at_ns), version = version + 1
+      WHERE volume_id = ? AND destination = ? AND path = ? AND version = ?`);
+    this.copiesOfContent = prep(`SELECT volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version
+      FROM remote_copies WHERE volume_id = ? AND destination = ? AND content_id = ? ORDER BY path`);
+    this.copiesOfDestination = prep(`SELECT volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version
+      FROM remote_copies WHERE volume_id = ? AND destination = ?`);
+    // Copies whose content the volume still needs (present or offloaded), least recently verified first.
+    this.copiesToVerify = prep(`SELECT rc.volume_id, rc.destination, rc.path, rc.content_id, rc.state, rc.pushed_run_id,
+        rc.verified_at_ns, rc.version, c.blake3, c.size
+      FROM remote_copies rc JOIN contents c ON c.id = rc.content_id
+      WHERE rc.volume_id = ? AND rc.destination = ?
+        AND EXISTS (SELECT 1 FROM files f WHERE f.volume_id = rc.volume_id AND f.content_id = rc.content_id
+                    AND f.status IN ('present', 'offloaded'))
+      ORDER BY rc.verified_at_ns IS NOT NULL, rc.verified_at_ns, rc.path`);
+    this.badCopies = prep(`SELECT rc.volume_id, rc.destination, rc.path, rc.content_id, rc.state, rc.pushed_run_id,
+        rc.verified_at_ns, rc.version FROM remote_copies rc WHERE rc.volume_id = ? AND rc.state <> 'ok' ORDER BY rc.destination, rc.path`);
+    this.coverage = prep(`SELECT count(*) AS contents,
+        coalesce(sum(best IS NULL), 0) AS unverified,
+        coalesce(sum(bad > 0), 0) AS lost,
+        min(best) AS oldest_verified_at_ns
+      FROM (SELECT c.id,
+          (SELECT max(rc.verified_at_ns) FROM remote_copies rc WHERE rc.volume_id = ?1 AND rc.destination = ?2
+             AND rc.content_id = c.id AND rc.state = 'ok') AS best,
+          (SELECT count(*) FROM remote_copies rc WHERE rc.volume_id = ?1 AND rc.destination = ?2
+             AND rc.content_id = c.id AND rc.state <> 'ok') AS bad
+        FROM contents c
+        WHERE c.origin_node_id = ?3 AND c.origin_run_id <= ?4
+          AND EXISTS (SELECT 1 FROM files f WHERE f.volume_id = ?1 AND f.content_id = c.id AND f.status IN ('present', 'offloaded')))`);
+    this.highestOrigin = prep(`SELECT c.origin_node_id, max(c.origin_run_id) AS origin_run_id
+      FROM files f JOIN contents c ON c.id = f.content_id
+      WHERE f.volume_id = ? AND f.status = 'present' GROUP BY c.origin_node_id`);
+  }
+
+  components(volumeId: number): VectorComponent[] {
+    return all<VectorComponent>(this.componentsOfVolume, volumeId);
+  }
+
+  component(volumeId: number, destination: string, originNodeId: number): VectorComponent | undefined {
+    return one<VectorComponent>(this.componentOne, volumeId, destination, originNodeId);
+  }
+
+  history(volumeId: number): VectorHistoryRow[] {
+    return all<VectorHistoryRow>(this.historyOf, volumeId);
+  }
+
+  /** Per origin node, the highest origin run among the volume's present content: what a push can claim. */
+  highestPresentOrigins(volumeId: number): { originNodeId: number; originRunId: number }[] {
+    return all<{ originNodeId: number; originRunId: number }>(this.highestOrigin, volumeId);
+  }
+
+  /**
+   * Write a vector component: monotonic in origin_run_id, compare-and-swap on version, one
+   * history row per applied write. An equal-value write (same run, method, source and
+   * verified_at) applies nothing, so it never refreshes updated_at_ns or verified_at_ns.
+   */
+  writeComponent(w: ComponentWrite): ComponentWriteResult {
+    const current = this.component(w.volumeId, w.destination, w.originNodeId);
+    if ((current?.version ?? null) !== w.expectedVersion) return { applied: false, reason: 'version-changed', current };
+    if (current && w.originRunId < current.originRunId) return { applied: false, reason: 'would-decrease', current };
+    let change: 'create' | 'advance' | 'reverify';
+    if (!current) {
+      this.componentInsert.run(w.volumeId, w.destination, w.originNodeId, w.originRunId, w.verifyMethod, w.sourceNodeId, w.nowNs, w.verifiedAtNs);
+      change = 'create';
+    } else {
+      const same =
+        current.originRunId === w.originRunId &&
+        current.verifyMethod === w.verifyMethod &&
+        current.sourceNodeId === w.sourceNodeId &&
+        current.verifiedAtNs === w.verifiedAtNs;
+      if (same) return { applied: false, reason: 'unchanged', current };
+      const result = this.componentUpdate.run(
+        w.originRunId, w.verifyMethod, w.sourceNodeId, w.nowNs, w.verifiedAtNs,
+        w.volumeId, w.destination, w.originNodeId, current.version,
+      );
+      if (result.changes !== 1) return { applied: false, reason: 'version-changed', current };
+      change = w.originRunId > current.originRunId ? 'advance' : 'reverify';
+    }
+    this.historyInsert.run(w.runId, change, w.volumeId, w.destination, w.originNodeId);
+    return { applied: true, version: (current?.version ?? 0) + 1, change };
+  }
+
+  /** How the ledger backs a component covering `originRunId` of `originNodeId`. */
+  coverageVerification(volumeId: number, destination: string, originNodeId: number, originRunId: number): CoverageVerification {
+    const row = one<{ contents: number; unverified: number; lost: number; oldestVerifiedAtNs: bigint | null }>(
+      this.coverage, volumeId, destination, originNodeId, originRunId,
+    )!;
+    return row;
+  }
+
+  copy(volumeId: number, destination: string, remotePath: string): RemoteCopyRow | undefined {
+    return one<RemoteCopyRow>(this.copyAt, volumeId, destination, remotePath);
+  }
+
+  copies(volumeId: number, destination: string): RemoteCopyRow[] {
+    return all<RemoteCopyRow>(this.copiesOfDestination, volumeId, destination);
+  }
+
+  copiesOf(volumeId: number, destination: string, contentId: number): RemoteCopyRow[] {
+    return all<RemoteCopyRow>(this.copiesOfContent, volumeId, destination, contentId);
+  }
+
+  /** Record a copy that was just written or read back and matched. */
+  recordVerifiedCopy(volumeId: number, destination: string, remotePath: string, contentId: number, runId: number, verifiedAtNs: bigint): void {
+    this.copyUpsert.run(volumeId, destination, remotePath, contentId, runId, verifiedAtNs);
+  }
+
+  /** Record what a verify found, only if nobody rewrote the copy since it was read. */
+  markCopy(volumeId: number, destination: string, remotePath: string, state: CopyState, verifiedAtNs: bigint | null, expectedVersion: number): boolean {
+    return this.copyMark.run(state, verifiedAtNs, volumeId, destination, remotePath, expectedVersion).changes === 1;
+  }
+
+  copiesForVerify(volumeId: number, destination: string): (RemoteCopyRow & { blake3: Buffer; size: number })[] {
+    return all(this.copiesToVerify, volumeId, destination);
+  }
+
+  /** Copies a verify found missing or corrupt: the latched alarms. */
+  lostCopies(volumeId: number): RemoteCopyRow[] {
+    return all<RemoteCopyRow>(this.badCopies, volumeId);
+  }
+}

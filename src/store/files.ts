@@ -1,0 +1,138 @@
+// Contents and file rows: the index's state machine in SQL. Contents are insert-only.
+// A path's live row changes only in status and run markers; new content at a path
+// supersedes the live row and inserts a new one.
+
+import type { Db } from './db.js';
+import { all, one } from './rows.js';
+import { ContentRow, FileRow, FileStatus, FileWithContent } from './types.js';
+
+const FILE_WITH_CONTENT = `f.id, f.volume_id, f.path, f.content_id, f.mtime_ns, f.status, f.first_seen_run_id,
+  f.last_seen_run_id, f.status_changed_run_id, c.blake3, c.size, c.origin_node_id, c.origin_run_id`;
+
+export class FileStore {
+  private readonly contentByHash;
+  private readonly contentById;
+  private readonly contentInsert;
+  private readonly fileInsert;
+  private readonly fileSupersede;
+  private readonly fileTouch;
+  private readonly fileStatus;
+  private readonly unseenMissing;
+  private readonly liveRows;
+  private readonly liveByPath;
+  private readonly historyByPath;
+  private readonly byContent;
+  private readonly byId;
+  private readonly presentRows;
+
+  constructor(db: Db) {
+    const prep = (sql: string) => db.prepare(sql).safeIntegers(true);
+    this.contentByHash = prep('SELECT id, blake3, size, origin_node_id, origin_run_id FROM contents WHERE blake3 = ?');
+    this.contentById = prep('SELECT id, blake3, size, origin_node_id, origin_run_id FROM contents WHERE id = ?');
+    this.contentInsert = prep('INSERT INTO contents (blake3, size, origin_node_id, origin_run_id) VALUES (?, ?, ?, ?)');
+    this.fileInsert = prep(`INSERT INTO files (volume_id, path, content_id, mtime_ns, status, first_seen_run_id, last_seen_run_id, status_changed_run_id)
+      VALUES (?, ?, ?, ?, 'present', ?, ?, ?)`);
+    this.fileSupersede = prep(`UPDATE files SET status = 'superseded', status_changed_run_id = ? WHERE id = ? AND status <> 'superseded'`);
+    this.fileTouch = prep('UPDATE files SET last_seen_run_id = ?, mtime_ns = ? WHERE id = ?');
+    this.fileStatus = prep('UPDATE files SET status = ?, status_changed_run_id = ?, last_seen_run_id = max(last_seen_run_id, ?) WHERE id = ?');
+    this.unseenMissing = prep(`UPDATE files SET status = 'missing', status_changed_run_id = ?
+      WHERE volume_id = ? AND status = 'present' AND last_seen_run_id < ?`);
+    this.liveRows = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
+      WHERE f.volume_id = ? AND f.status <> 'superseded' ORDER BY f.path`);
+    this.presentRows = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
+      WHERE f.volume_id = ? AND f.status = 'present' ORDER BY f.path`);
+    this.liveByPath = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
+      WHERE f.volume_id = ? AND f.path = ? AND f.status <> 'superseded'`);
+    this.historyByPath = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
+      WHERE f.volume_id = ? AND f.path = ? ORDER BY f.id`);
+    this.byContent = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
+      WHERE f.content_id = ? ORDER BY f.volume_id, f.path, f.id`);
+    this.byId = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id WHERE f.id = ?`);
+  }
+
+  content(blake3: Buffer): ContentRow | undefined {
+    return one<ContentRow>(this.contentByHash, blake3);
+  }
+
+  contentRow(contentId: number): ContentRow | undefined {
+    return one<ContentRow>(this.contentById, contentId);
+  }
+
+  /** The content id for these bytes, inserting it with this origin if new. */
+  ensureContent(blake3: Buffer, sizeBytes: number, originNodeId: number, originRunId: number): number {
+    const existing = one<ContentRow>(this.contentByHash, blake3);
+    if (existing) return existing.id;
+    return Number(this.contentInsert.run(blake3, sizeBytes, originNodeId, originRunId).lastInsertRowid);
+  }
+
+  insertFile(volumeId: number, filePath: string, contentId: number, mtimeNs: bigint, runId: number): number {
+    return Number(this.fileInsert.run(volumeId, filePath, contentId, mtimeNs, runId, runId, runId).lastInsertRowid);
+  }
+
+  supersede(fileId: number, runId: number): void {
+    this.fileSupersede.run(runId, fileId);
+  }
+
+  touch(fileId: number, runId: number, mtimeNs: bigint): void {
+    this.fileTouch.run(runId, mtimeNs, fileId);
+  }
+
+  setStatus(fileId: number, status: FileStatus, runId: number): void {
+    this.fileStatus.run(status, runId, runId, fileId);
+  }
+
+  /** After a complete, error-free walk: present rows this run did not see become missing. */
+  markUnseenMissing(volumeId: number, runId: number): number {
+    return this.unseenMissing.run(runId, volumeId, runId).changes;
+  }
+
+  /** Every non-superseded row of a volume, in path order. */
+  live(volumeId: number): FileWithContent[] {
+    return all<FileWithContent>(this.liveRows, volumeId);
+  }
+
+  /** Present rows of a volume, streamed in path order. */
+  *iteratePresent(volumeId: number): IterableIterator<FileWithContent> {
+    for (const row of this.presentRows.iterate(volumeId) as IterableIterator<Record<string, unknown>>) {
+      yield mapFile(row);
+    }
+  }
+
+  present(volumeId: number): FileWithContent[] {
+    return all<FileWithContent>(this.presentRows, volumeId);
+  }
+
+  livePath(volumeId: number, filePath: string): FileWithContent | undefined {
+    return one<FileWithContent>(this.liveByPath, volumeId, filePath);
+  }
+
+  pathHistory(volumeId: number, filePath: string): FileWithContent[] {
+    return all<FileWithContent>(this.historyByPath, volumeId, filePath);
+  }
+
+  withContent(contentId: number): FileWithContent[] {
+    return all<FileWithContent>(this.byContent, contentId);
+  }
+
+  file(fileId: number): FileWithContent | undefined {
+    return one<FileWithContent>(this.byId, fileId);
+  }
+}
+
+function mapFile(row: Record<string, unknown>): FileWithContent {
+  return {
+    id: Number(row.id),
+    volumeId: Number(row.volume_id),
+    path: row.path as string,
+    contentId: Number(row.content_id),
+    mtimeNs: row.mtime_ns as bigint,
+    status: row.status as FileRow['status'],
+    firstSeenRunId: Number(row.first_seen_run_id),
+    lastSeenRunId: Number(row.last_seen_run_id),
+    statusChangedRunId: Number(row.status_changed_run_id),
+    blake3: row.blake3 as Buffer,
+    size: Number(row.size),
+    originNodeId: Number(row.origin_node_id),
+    originRunId: Number(row.origin_run_id),
+  };
+}

@@ -1,0 +1,82 @@
+// The Store: the only module that speaks SQL. It owns the one better-sqlite3 connection and
+// exposes one sub-store per concern. Transactions are synchronous and IMMEDIATE; callers
+// transfer bytes first and record afterwards, never awaiting inside a transaction.
+
+import { Db, OpenOptions, openDatabase } from './db.js';
+import { one } from './rows.js';
+import { RunStore } from './runs.js';
+import { FileStore } from './files.js';
+import { EvidenceStore } from './evidence.js';
+import { IntentStore } from './intents.js';
+import { VolumeRow } from './types.js';
+
+export class Store {
+  readonly runs: RunStore;
+  readonly files: FileStore;
+  readonly evidence: EvidenceStore;
+  readonly intents: IntentStore;
+  private readonly nodeByName;
+  private readonly nodeInsert;
+  private readonly nodeById;
+  private readonly volumeByName;
+  private readonly volumeInsert;
+  private readonly volumeId;
+
+  constructor(
+    readonly db: Db,
+    readonly backupPath: string | null = null,
+  ) {
+    const prep = (sql: string) => db.prepare(sql).safeIntegers(true);
+    this.nodeByName = prep('SELECT id FROM nodes WHERE name = ?');
+    this.nodeInsert = prep('INSERT INTO nodes (name) VALUES (?) ON CONFLICT (name) DO NOTHING');
+    this.nodeById = prep('SELECT name FROM nodes WHERE id = ?');
+    this.volumeByName = prep('SELECT id, name, root_path FROM volumes WHERE name = ?');
+    this.volumeId = prep('SELECT id, name, root_path FROM volumes WHERE id = ?');
+    this.volumeInsert = prep('INSERT INTO volumes (name, root_path) VALUES (?, ?) ON CONFLICT (name) DO NOTHING');
+    this.runs = new RunStore(db);
+    this.files = new FileStore(db);
+    this.evidence = new EvidenceStore(db);
+    this.intents = new IntentStore(db);
+  }
+
+  static open(dbPath: string, options: OpenOptions = {}): Store {
+    const { db, backupPath } = openDatabase(dbPath, options);
+    return new Store(db, backupPath);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Run fn in one IMMEDIATE transaction (the write lock is taken before the first read). */
+  immediate<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  ensureNode(name: string): number {
+    this.nodeInsert.run(name);
+    return one<{ id: number }>(this.nodeByName, name)!.id;
+  }
+
+  nodeName(nodeId: number): string {
+    return one<{ name: string }>(this.nodeById, nodeId)?.name ?? `node#${nodeId}`;
+  }
+
+  volume(name: string): VolumeRow | undefined {
+    return one<VolumeRow>(this.volumeByName, name);
+  }
+
+  volumeById(volumeId: number): VolumeRow | undefined {
+    return one<VolumeRow>(this.volumeId, volumeId);
+  }
+
+  /** The volume row, created with this root on first use. An existing row keeps its root. */
+  ensureVolume(name: string, rootPath: string): VolumeRow {
+    this.volumeInsert.run(name, rootPath);
+    return this.volume(name)!;
+  }
+
+  integrityCheck(): string {
+    return this.db.pragma('integrity_check', { simple: true }) as string;
+  }
+}

@@ -1,0 +1,102 @@
+// Domain rows as the store returns them. Nanosecond times are bigint; ids are numbers.
+
+export type RunKind = 'index' | 'sync' | 'verify' | 'offload' | 'restore';
+export type RunStatus = 'running' | 'success' | 'partial' | 'failed' | 'aborted';
+export type FileStatus = 'present' | 'missing' | 'superseded' | 'offloaded';
+export type CopyState = 'ok' | 'missing' | 'corrupt';
+
+/** Kinds that hold the volume's single writer slot; verify does not. */
+export const SLOT_KINDS: RunKind[] = ['index', 'sync', 'offload', 'restore'];
+
+export interface RunRow {
+  id: number;
+  kind: RunKind;
+  volumeId: number | null;
+  volumeName: string | null;
+  destination: string | null;
+  status: RunStatus;
+  startedAtNs: bigint;
+  endedAtNs: bigint | null;
+  pid: number;
+  host: string;
+  nodeId: number;
+  counts: string;
+  note: string | null;
+}
+
+export interface VolumeRow {
+  id: number;
+  name: string;
+  rootPath: string;
+}
+
+export interface ContentRow {
+  id: number;
+  blake3: Buffer;
+  size: number;
+  originNodeId: number;
+  originRunId: number;
+}
+
+export interface FileRow {
+  id: number;
+  volumeId: number;
+  path: string;
+  contentId: number;
+  mtimeNs: bigint;
+  status: FileStatus;
+  firstSeenRunId: number;
+  lastSeenRunId: number;
+  statusChangedRunId: number;
+}
+
+/** A live file row joined with its content. */
+export interface FileWithContent extends FileRow {
+  blake3: Buffer;
+  size: number;
+  originNodeId: number;
+  originRunId: number;
+}
+
+export interface VectorComponent {
+  volumeId: number;
+  destination: string;
+  originNodeId: number;
+  originNodeName: string;
+  originRunId: number;
+  verifyMethod: string;
+  sourceNodeId: number;
+  sourceNodeName: string;
+  updatedAtNs: bigint;
+  verifiedAtNs: bigint | null;
+  version: number;
+}
+
+export interface VectorHistoryRow extends Omit<VectorComponent, 'originNodeName' | 'sourceNodeName'> {
+  id: number;
+  runId: number | null;
+  change: string;
+}
+
+export interface RemoteCopyRow {
+  volumeId: number;
+  destination: string;
+  path: string;
+  contentId: number;
+  state: CopyState;
+  pushedRunId: number;
+  verifiedAtNs: bigint | null;
+  version: number;
+}
+
+export interface OffloadIntentRow {
+  id: number;
+  runId: number;
+  fileId: number;
+  volumeId: number;
+  path: string;
+  state: 'open' | 'done' | 'dropped';
+  createdAtNs: bigint;
+  closedAtNs: bigint | null;
+  note: string | null;
+}
