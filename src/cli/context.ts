@@ -9,6 +9,7 @@ import { defaultConfigPath, loadConfig } from '../config/load.js';
 import { Config, VolumeConfig } from '../config/types.js';
 import { Hooks, Reporter } from '../core/reporter.js';
 import { reconcileOpenIntents } from '../core/offload/reconcile.js';
+import { isProcessAlive, RunIdentity } from '../core/runs.js';
 import { UsageError } from '../errors.js';
 import { Store } from '../store/store.js';
 import { ProgressRenderer } from './render/progress.js';
@@ -35,15 +36,6 @@ export interface GlobalOptions {
   quiet?: boolean;
   progress?: boolean;
   debug?: boolean;
-}
-
-export function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export class CommandContext {
@@ -112,6 +104,10 @@ export class CommandContext {
 
   nodeId(): number {
     return this.store().ensureNode(this.config().node);
+  }
+
+  identity(): RunIdentity {
+    return { nodeId: this.nodeId(), pid: this.deps.pid, host: this.deps.host };
   }
 
   /** One line of ordinary output on stdout (not in --json mode). */

@@ -24,6 +24,7 @@ export class FileStore {
   private readonly byContent;
   private readonly byId;
   private readonly presentRows;
+  private readonly countsByStatus;
 
   constructor(db: Db) {
     const prep = (sql: string) => db.prepare(sql).safeIntegers(true);
@@ -47,6 +48,8 @@ export class FileStore {
       WHERE f.volume_id = ? AND f.path = ? ORDER BY f.id`);
     this.byContent = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.content_id = ? ORDER BY f.volume_id, f.path, f.id`);
+    this.countsByStatus = prep(`SELECT f.status, count(*) AS files, coalesce(sum(c.size), 0) AS bytes
+      FROM files f JOIN contents c ON c.id = f.content_id WHERE f.volume_id = ? GROUP BY f.status`);
     this.byId = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id WHERE f.id = ?`);
   }
 
@@ -112,6 +115,11 @@ export class FileStore {
 
   withContent(contentId: number): FileWithContent[] {
     return all<FileWithContent>(this.byContent, contentId);
+  }
+
+  /** Files and bytes per status for a volume. */
+  statusCounts(volumeId: number): { status: FileRow['status']; files: number; bytes: number }[] {
+    return all(this.countsByStatus, volumeId);
   }
 
   file(fileId: number): FileWithContent | undefined {

@@ -1,0 +1,48 @@
+// `squirrel status [<volume>] [--check]`: evidence grid, alarms, readiness; --check for cron.
+
+import { Command } from 'commander';
+import { EXIT_CODES_HELP, Run } from '../main.js';
+import { CommandContext } from '../context.js';
+import { Light, volumeStatus, VolumeStatus } from '../../core/status.js';
+import { createDestination } from '../../destinations/registry.js';
+import { formatAge, formatBytes } from '../render/format.js';
+
+const CHECK_EXIT: Record<Light, number> = { green: 0, amber: 1, red: 2 };
+
+export function registerStatus(program: Command, run: Run): void {
+  program
+    .command('status')
+    .argument('[volume]', 'one volume (default: all)')
+    .description('per-target evidence, alarms and offload readiness')
+    .option('--check', 'exit with the monitoring-plugin convention: 0 green, 1 amber (stale or behind), 2 red (alarm, missing root)')
+    .addHelpText('after', `${EXIT_CODES_HELP}\n\nWith --check: 0 green, 1 amber, 2 red (monitoring-plugin convention).`)
+    .action(
+      run(async (ctx: CommandContext, volumeName, opts) => {
+        const { check } = opts as { check?: boolean };
+        const config = ctx.config();
+        const volumes = volumeName !== undefined ? [ctx.volume(volumeName as string)] : [...config.volumes.values()];
+        const destinations = new Map([...config.destinations].map(([name, cfg]) => [name, createDestination(cfg)]));
+        const store = ctx.store();
+        const statuses: VolumeStatus[] = [];
+        for (const volume of volumes) statuses.push(await volumeStatus(store, volume, destinations, ctx.nowNs));
+        const light = statuses.reduce<Light>((acc, s) => (acc === 'red' || s.light === 'red' ? 'red' : acc === 'amber' || s.light === 'amber' ? 'amber' : 'green'), 'green');
+        ctx.emit({ light, volumes: statuses }, () => statuses.flatMap((s) => statusLines(s, ctx.nowNs)).concat([`overall: ${light.toUpperCase()}`]));
+        return check ? CHECK_EXIT[light] : 0;
+      }),
+    );
+}
+
+function statusLines(s: VolumeStatus, nowNs: bigint): string[] {
+  const lines = [
+    `${s.volume}: ${s.light.toUpperCase()}${s.indexed ? '' : ' (never indexed)'} present=${s.presentFiles} (${formatBytes(s.presentBytes)}) offloaded=${s.offloadedFiles}`,
+  ];
+  for (const t of s.targets) {
+    lines.push(`  ${t.destination}${t.required ? ' (required for offload)' : ''}: ${t.light.toUpperCase()} root=${t.root} last push=${t.lastPushRunId === null ? 'never' : `run ${t.lastPushRunId}`}`);
+    for (const c of t.components) {
+      const verified = c.verifiedAtNs === null ? 'verified: unknown' : `verified ${formatAge(nowNs - c.verifiedAtNs)}`;
+      lines.push(`    origin ${c.originNodeName} through run ${c.originRunId} (${c.verifyMethod}, ${verified}, v${c.version})`);
+    }
+    for (const reason of t.reasons) lines.push(`    ! ${reason}`);
+  }
+  return lines;
+}

@@ -1,0 +1,247 @@
+// sync: push a volume's whole present set to one destination, read every landed file back,
+// and only when all of it verified, advance that destination's version vector. The coverage
+// to claim is captured before any transfer, so a file indexed mid-push is never claimed.
+// Copy-ledger rows are facts ("these bytes were read back at this path") and are recorded as
+// they are established; the vector is the claim, and it moves all-or-nothing.
+
+import { VolumeConfig } from '../config/types.js';
+import {
+  Destination,
+  DestinationUnavailableError,
+  historyPathOf,
+  remotePathOf,
+  stagingPathOf,
+} from '../destinations/destination.js';
+import { errorMessage, OperationalError } from '../errors.js';
+import { resolveInside } from '../paths.js';
+import { Store } from '../store/store.js';
+import { FileWithContent } from '../store/types.js';
+import { Hooks, Reporter } from './reporter.js';
+import { beginRun, RunIdentity } from './runs.js';
+import { restampComponents, RestampOutcome } from './restamp.js';
+import { METHOD_READBACK } from './methods.js';
+
+const LEDGER_BATCH = 200;
+/** Consecutive "could not check" failures after which the destination is treated as gone. */
+const MAX_CONSECUTIVE_UNAVAILABLE = 5;
+
+export interface PushOptions {
+  volume: VolumeConfig;
+  destination: Destination;
+  init: boolean;
+  dryRun: boolean;
+  nowNs: bigint;
+  identity: RunIdentity;
+  reporter: Reporter;
+  hooks: Hooks;
+}
+
+export interface PushFailure {
+  path: string;
+  reason: string;
+}
+
+export interface PushResult {
+  volume: string;
+  destination: string;
+  runId: number | null;
+  status: 'success' | 'partial' | 'failed' | 'dry-run';
+  sentFiles: number;
+  sentBytes: number;
+  alreadyThereFiles: number;
+  movedAsideFiles: number;
+  failures: PushFailure[];
+  /** What the vector now claims (or would claim), per origin node. */
+  coverage: { originNode: string; originRunId: number }[];
+  vector: RestampOutcome[];
+  message: string | null;
+}
+
+interface PendingCopy {
+  remotePath: string;
+  contentId: number;
+}
+
+/** Make sure the destination root is there and marked, or fail with the act that fixes it. */
+export async function checkDestinationRoot(destination: Destination, init: boolean): Promise<void> {
+  const state = await destination.rootState();
+  if (state === 'ok') return;
+  if (init) {
+    await destination.init();
+    return;
+  }
+  if (state === 'missing') {
+    throw new OperationalError(
+      `destination '${destination.name}' root ${destination.location} does not exist (is the drive unmounted?). ` +
+        `Mount it, or for a brand-new destination run \`squirrel sync --init --to ${destination.name}\`.`,
+      'destination-missing',
+    );
+  }
+  throw new OperationalError(
+    `destination '${destination.name}' root ${destination.location} has no .squirrel-destination marker, so squirrel ` +
+      `cannot tell it is the right place (a different drive mounted there?). If it is, run \`squirrel sync --init --to ${destination.name}\`.`,
+    'destination-unmarked',
+  );
+}
+
+export async function pushVolume(store: Store, o: PushOptions): Promise<PushResult> {
+  const volumeRow = store.volume(o.volume.name);
+  const result: PushResult = {
+    volume: o.volume.name,
+    destination: o.destination.name,
+    runId: null,
+    status: o.dryRun ? 'dry-run' : 'success',
+    sentFiles: 0,
+    sentBytes: 0,
+    alreadyThereFiles: 0,
+    movedAsideFiles: 0,
+    failures: [],
+    coverage: [],
+    vector: [],
+    message: null,
+  };
+  if (!volumeRow) {
+    result.status = o.dryRun ? 'dry-run' : 'failed';
+    result.message = `volume '${o.volume.name}' has never been indexed; run \`squirrel index ${o.volume.name}\` first`;
+    return result;
+  }
+  if (o.dryRun) return planPush(store, volumeRow.id, o, result);
+
+  await checkDestinationRoot(o.destination, o.init);
+  const runId = beginRun(store, { ...o.identity, kind: 'sync', volumeId: volumeRow.id, destination: o.destination.name, nowNs: o.nowNs });
+  result.runId = runId;
+  o.hooks.at('sync.after-begin');
+  try {
+    // Captured before any transfer: what this push may claim if everything lands.
+    const claims = store.evidence.highestPresentOrigins(volumeRow.id);
+    const versionsSeen = new Map(claims.map((c) => [c.originNodeId, store.evidence.component(volumeRow.id, o.destination.name, c.originNodeId)?.version ?? null]));
+    result.coverage = claims.map((c) => ({ originNode: store.nodeName(c.originNodeId), originRunId: c.originRunId }));
+    const files = store.files.present(volumeRow.id);
+    await transferAll(store, volumeRow.id, volumeRow.rootPath, files, runId, o, result);
+    o.hooks.at('sync.before-record');
+
+    if (result.failures.length > 0) {
+      result.status = result.sentFiles + result.alreadyThereFiles > 0 ? 'partial' : 'failed';
+      result.message = `${result.failures.length} file(s) did not land and verify; the evidence for '${o.destination.name}' was left unchanged`;
+      store.runs.finishRun(runId, result.status, counts(result), o.nowNs, result.message);
+      return result;
+    }
+    store.immediate(() => {
+      result.vector = restampComponents(store, {
+        volumeId: volumeRow.id,
+        destination: o.destination.name,
+        claims: claims.map((c) => ({ ...c, expectedVersion: versionsSeen.get(c.originNodeId) ?? null })),
+        method: METHOD_READBACK,
+        sourceNodeId: o.identity.nodeId,
+        nowNs: o.nowNs,
+        runId,
+      });
+      const blocked = result.vector.filter((v) => v.outcome === 'not-verified');
+      result.status = blocked.length === 0 ? 'success' : 'partial';
+      if (blocked.length > 0) result.message = blocked.map((b) => b.detail).join('; ');
+      store.runs.finishRun(runId, result.status, counts(result), o.nowNs, result.message);
+    });
+    o.hooks.at('sync.after-record');
+    return result;
+  } catch (err) {
+    result.status = 'failed';
+    result.message = errorMessage(err);
+    store.runs.finishRun(runId, 'failed', counts(result), o.nowNs, result.message);
+    throw err;
+  }
+}
+
+function counts(r: PushResult): Record<string, number> {
+  return { sent: r.sentFiles, sent_bytes: r.sentBytes, already_there: r.alreadyThereFiles, moved_aside: r.movedAsideFiles, failed: r.failures.length };
+}
+
+async function transferAll(store: Store, volumeId: number, root: string, files: FileWithContent[], runId: number, o: PushOptions, result: PushResult): Promise<void> {
+  const dest = o.destination;
+  const pending: PendingCopy[] = [];
+  const flush = () => {
+    if (pending.length === 0) return;
+    store.immediate(() => {
+      for (const copy of pending) store.evidence.recordVerifiedCopy(volumeId, dest.name, copy.remotePath, copy.contentId, runId, o.nowNs);
+    });
+    pending.length = 0;
+  };
+  const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
+  let doneBytes = 0;
+  let consecutiveUnavailable = 0;
+  for (const [index, file] of files.entries()) {
+    try {
+      const outcome = await pushOne(store, volumeId, root, file, runId, o);
+      consecutiveUnavailable = 0;
+      if (outcome === 'recorded' || outcome === 'same-bytes') result.alreadyThereFiles++;
+      else {
+        result.sentFiles++;
+        result.sentBytes += file.size;
+        if (outcome === 'sent-after-move') result.movedAsideFiles++;
+      }
+      // A read-back established these bytes just now: record it (a ledger hit needs nothing).
+      if (outcome !== 'recorded') pending.push({ remotePath: remotePathOf(o.volume.name, file.path), contentId: file.contentId });
+    } catch (err) {
+      result.failures.push({ path: file.path, reason: errorMessage(err) });
+      if (err instanceof DestinationUnavailableError && ++consecutiveUnavailable >= MAX_CONSECUTIVE_UNAVAILABLE) {
+        flush();
+        throw new OperationalError(`destination '${dest.name}' stopped answering (${errorMessage(err)}); sync stopped. Check it and run sync again.`, 'destination-unavailable');
+      }
+    }
+    doneBytes += file.size;
+    if (pending.length >= LEDGER_BATCH) flush();
+    o.reporter.progress({ phase: `sync ${o.volume.name} -> ${dest.name}`, doneFiles: index + 1, totalFiles: files.length, doneBytes, totalBytes });
+  }
+  flush();
+}
+
+/**
+ * Put one file in place and prove it by reading it back. Returns how it got there.
+ * Throws when the bytes could not be placed or did not read back equal to the index.
+ */
+async function pushOne(store: Store, volumeId: number, root: string, file: FileWithContent, runId: number, o: PushOptions): Promise<'recorded' | 'same-bytes' | 'sent' | 'sent-after-move'> {
+  const dest = o.destination;
+  const remotePath = remotePathOf(o.volume.name, file.path);
+  const recorded = store.evidence.copy(volumeId, dest.name, remotePath);
+  if (recorded && recorded.contentId === file.contentId && recorded.state === 'ok') {
+    const stat = await dest.stat(remotePath);
+    if (stat.kind === 'present' && stat.sizeBytes === file.size) return 'recorded';
+  }
+  // Whatever is at the path now: the same bytes (keep), different bytes (move aside), or nothing.
+  const existing = await dest.hash(remotePath);
+  if (existing.kind === 'present' && existing.sizeBytes === file.size && existing.blake3.equals(file.blake3)) return 'same-bytes';
+  let moved = false;
+  if (existing.kind === 'present') {
+    const historyPath = historyPathOf(o.volume.name, runId, file.path);
+    await dest.moveAside(remotePath, historyPath);
+    if (recorded && recorded.state === 'ok') {
+      // Keep knowing where the previous content went; it may be the only copy of an offloaded file.
+      store.immediate(() => store.evidence.recordVerifiedCopy(volumeId, dest.name, historyPath, recorded.contentId, recorded.pushedRunId, recorded.verifiedAtNs ?? 0n));
+    }
+    moved = true;
+  }
+  const localPath = resolveInside(root, file.path);
+  await dest.put(remotePath, localPath, stagingPathOf(o.volume.name, runId, file.path));
+  const landed = await dest.hash(remotePath);
+  if (landed.kind !== 'present') throw new OperationalError(`${file.path}: not found at '${dest.name}' right after it was written`);
+  if (landed.sizeBytes !== file.size || !landed.blake3.equals(file.blake3)) {
+    throw new OperationalError(
+      `${file.path}: the bytes read back from '${dest.name}' do not match the index (the local file may have changed since \`squirrel index\`; run it again)`,
+    );
+  }
+  return moved ? 'sent-after-move' : 'sent';
+}
+
+/** --dry-run: what a sync would send, from the ledger alone; touches nothing. */
+function planPush(store: Store, volumeId: number, o: PushOptions, result: PushResult): PushResult {
+  const recorded = new Map(store.evidence.copies(volumeId, o.destination.name).map((c) => [c.path, c]));
+  for (const file of store.files.iteratePresent(volumeId)) {
+    const copy = recorded.get(remotePathOf(o.volume.name, file.path));
+    if (copy && copy.contentId === file.contentId && copy.state === 'ok') result.alreadyThereFiles++;
+    else {
+      result.sentFiles++;
+      result.sentBytes += file.size;
+    }
+  }
+  result.coverage = store.evidence.highestPresentOrigins(volumeId).map((c) => ({ originNode: store.nodeName(c.originNodeId), originRunId: c.originRunId }));
+  return result;
+}

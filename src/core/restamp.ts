@@ -1,0 +1,90 @@
+// Writing the version vector from the copy ledger. Shared by sync (after a whole push read
+// back) and verify (after a pass re-read copies). A component's verified_at_ns becomes the
+// OLDEST of the newest ok-copy verification per covered content, so a rolling verify regime
+// stays honest; a component is written only when every covered content has a verified copy
+// and none was found lost. Must run inside Store.immediate.
+
+import { Store } from '../store/store.js';
+import { VectorComponent } from '../store/types.js';
+import { isContentVerified } from './methods.js';
+
+export interface Claim {
+  originNodeId: number;
+  /** The run this writer may claim (sync: highest present origin run captured before transfer). */
+  originRunId: number;
+  /** The component version the writer saw when it decided; null if it saw none. */
+  expectedVersion: number | null;
+}
+
+export interface RestampRequest {
+  volumeId: number;
+  destination: string;
+  claims: Claim[];
+  /** The method this writer establishes evidence with (e.g. blake3-readback). */
+  method: string;
+  sourceNodeId: number;
+  nowNs: bigint;
+  runId: number;
+}
+
+export interface RestampOutcome {
+  originNode: string;
+  outcome: 'created' | 'advanced' | 'reverified' | 'unchanged' | 'not-verified';
+  originRunId: number;
+  verifiedAtNs: bigint | null;
+  version: number | null;
+  /** True when the component changed between the writer's decision and this write. */
+  reevaluated: boolean;
+  detail: string;
+}
+
+export function restampComponents(store: Store, req: RestampRequest): RestampOutcome[] {
+  return req.claims.map((claim) => {
+    const originNode = store.nodeName(claim.originNodeId);
+    // Fresh rows, under the write lock: a changed version is re-evaluated here, never assumed.
+    const current = store.evidence.component(req.volumeId, req.destination, claim.originNodeId);
+    const reevaluated = (current?.version ?? null) !== claim.expectedVersion;
+    // Never decrease: a claim below the current component re-checks the current coverage.
+    const coveredRunId = Math.max(claim.originRunId, current?.originRunId ?? 0);
+    const coverage = store.evidence.coverageVerification(req.volumeId, req.destination, claim.originNodeId, coveredRunId);
+    const base = { originNode, originRunId: coveredRunId, reevaluated };
+    if (coverage.contents === 0) {
+      return { ...base, outcome: 'unchanged', verifiedAtNs: current?.verifiedAtNs ?? null, version: current?.version ?? null, detail: 'no covered content is present' };
+    }
+    if (coverage.unverified > 0 || coverage.lost > 0) {
+      const parts = [];
+      if (coverage.unverified > 0) parts.push(`${coverage.unverified} of ${coverage.contents} covered contents have no verified copy`);
+      if (coverage.lost > 0) parts.push(`${coverage.lost} have a copy found missing or corrupt`);
+      return {
+        ...base,
+        outcome: 'not-verified',
+        verifiedAtNs: current?.verifiedAtNs ?? null,
+        version: current?.version ?? null,
+        detail: `'${req.destination}' origin ${originNode} through run ${coveredRunId}: ${parts.join(', ')}; evidence left unchanged`,
+      };
+    }
+    const write = store.evidence.writeComponent({
+      volumeId: req.volumeId,
+      destination: req.destination,
+      originNodeId: claim.originNodeId,
+      originRunId: coveredRunId,
+      verifyMethod: methodFor(current, coveredRunId, req.method),
+      sourceNodeId: req.sourceNodeId,
+      nowNs: req.nowNs,
+      verifiedAtNs: coverage.oldestVerifiedAtNs,
+      runId: req.runId,
+      expectedVersion: current?.version ?? null,
+    });
+    if (!write.applied) {
+      return { ...base, outcome: 'unchanged', verifiedAtNs: current?.verifiedAtNs ?? null, version: current?.version ?? null, detail: write.reason };
+    }
+    const outcome = write.change === 'create' ? 'created' : write.change === 'advance' ? 'advanced' : 'reverified';
+    return { ...base, outcome, verifiedAtNs: coverage.oldestVerifiedAtNs, version: write.version, detail: write.change };
+  });
+}
+
+/** An advance takes the writer's method; a re-stamp keeps an existing content-verified method. */
+function methodFor(current: VectorComponent | undefined, coveredRunId: number, method: string): string {
+  if (!current || coveredRunId > current.originRunId || !isContentVerified(current.verifyMethod)) return method;
+  return current.verifyMethod;
+}

@@ -1,0 +1,90 @@
+// status: per volume and target, what the evidence says now — last successful push, the
+// vector components and their age, latched alarms, the destination root — and a traffic
+// light for cron (green / amber: stale or behind / red: alarm or root missing).
+
+import { VolumeConfig } from '../config/types.js';
+import { Destination, RootState } from '../destinations/destination.js';
+import { errorMessage } from '../errors.js';
+import { Store } from '../store/store.js';
+import { RemoteCopyRow, VectorComponent } from '../store/types.js';
+
+export type Light = 'green' | 'amber' | 'red';
+
+export interface TargetStatus {
+  destination: string;
+  required: boolean;
+  root: RootState | 'unavailable';
+  rootDetail: string | null;
+  lastPushRunId: number | null;
+  components: (VectorComponent & { behind: boolean; needsRunId: number | null; ageNs: bigint | null; stale: boolean })[];
+  alarms: RemoteCopyRow[];
+  light: Light;
+  reasons: string[];
+}
+
+export interface VolumeStatus {
+  volume: string;
+  indexed: boolean;
+  presentFiles: number;
+  presentBytes: number;
+  offloadedFiles: number;
+  targets: TargetStatus[];
+  light: Light;
+}
+
+const worse = (a: Light, b: Light): Light => (a === 'red' || b === 'red' ? 'red' : a === 'amber' || b === 'amber' ? 'amber' : 'green');
+
+export async function volumeStatus(store: Store, volume: VolumeConfig, destinations: Map<string, Destination>, nowNs: bigint): Promise<VolumeStatus> {
+  const row = store.volume(volume.name);
+  const status: VolumeStatus = { volume: volume.name, indexed: row !== undefined, presentFiles: 0, presentBytes: 0, offloadedFiles: 0, targets: [], light: 'green' };
+  const counts = row ? store.files.statusCounts(row.id) : [];
+  for (const c of counts) {
+    if (c.status === 'present') [status.presentFiles, status.presentBytes] = [c.files, c.bytes];
+    if (c.status === 'offloaded') status.offloadedFiles = c.files;
+  }
+  const needed = row ? new Map(store.evidence.highestPresentOrigins(row.id).map((o) => [o.originNodeId, o.originRunId])) : new Map<number, number>();
+  const components = row ? store.evidence.components(row.id) : [];
+  const alarms = row ? store.evidence.lostCopies(row.id) : [];
+  const maxAgeNs = volume.offloadMaxEvidenceAgeMs === null ? null : BigInt(volume.offloadMaxEvidenceAgeMs) * 1_000_000n;
+
+  for (const name of volume.syncTo) {
+    const target: TargetStatus = {
+      destination: name,
+      required: volume.offloadRequires?.includes(name) ?? false,
+      root: 'unavailable',
+      rootDetail: null,
+      lastPushRunId: row ? store.runs.lastSuccessfulPush(row.id, name) : null,
+      components: [],
+      alarms: alarms.filter((a) => a.destination === name),
+      light: 'green',
+      reasons: [],
+    };
+    try {
+      target.root = await destinations.get(name)!.rootState();
+    } catch (err) {
+      target.rootDetail = errorMessage(err);
+    }
+    for (const c of components.filter((c) => c.destination === name)) {
+      const needsRunId = needed.get(c.originNodeId) ?? null;
+      const ageNs = c.verifiedAtNs === null ? null : nowNs - c.verifiedAtNs;
+      const stale = maxAgeNs !== null && (ageNs === null || ageNs > maxAgeNs);
+      target.components.push({ ...c, behind: needsRunId !== null && c.originRunId < needsRunId, needsRunId, ageNs, stale });
+    }
+    const flag = (light: Light, reason: string) => {
+      target.light = worse(target.light, light);
+      target.reasons.push(reason);
+    };
+    if (target.root !== 'ok') flag('red', target.root === 'unavailable' ? `destination unreachable: ${target.rootDetail}` : `destination root ${target.root}`);
+    if (target.alarms.length > 0) flag('red', `${target.alarms.length} copy(ies) found missing or corrupt by verify`);
+    if (status.presentFiles > 0 && target.lastPushRunId === null) flag('amber', 'never pushed successfully');
+    for (const [originNodeId, runId] of needed) {
+      const c = target.components.find((x) => x.originNodeId === originNodeId);
+      if (!c) flag('amber', `no evidence for origin ${store.nodeName(originNodeId)} (needs run ${runId})`);
+      else if (c.behind) flag('amber', `evidence behind: covers origin ${c.originNodeName} through run ${c.originRunId}, present content needs run ${runId}`);
+    }
+    for (const c of target.components.filter((x) => x.stale)) flag('amber', `evidence for origin ${c.originNodeName} is stale (older than offload_max_evidence_age)`);
+    status.light = worse(status.light, target.light);
+    status.targets.push(target);
+  }
+  return status;
+}

@@ -1,0 +1,160 @@
+// verify: re-read copies at a destination, least recently verified first, and record what
+// the bytes say. A match stamps the copy; a missing or different copy is recorded as
+// missing/corrupt (never deleted, never silently repaired) and latches an alarm. Only when
+// the ledger then shows every covered content verified does the vector's verified_at_ns
+// move, to the oldest copy verification. verify takes no writer slot; every write it makes
+// is compare-and-swap on the version it read.
+
+import { Clock } from '../clock.js';
+import { VolumeConfig } from '../config/types.js';
+import { Destination, DestinationUnavailableError } from '../destinations/destination.js';
+import { errorMessage } from '../errors.js';
+import { Store } from '../store/store.js';
+import { CopyState } from '../store/types.js';
+import { checkDestinationRoot } from './push.js';
+import { Hooks, Reporter } from './reporter.js';
+import { beginRun, RunIdentity } from './runs.js';
+import { restampComponents, RestampOutcome } from './restamp.js';
+import { METHOD_REVERIFY } from './methods.js';
+
+const LEDGER_BATCH = 200;
+
+export interface VerifyOptions {
+  volume: VolumeConfig;
+  destination: Destination;
+  /** Re-read only the least recently verified P percent of copies. */
+  samplePercent: number | null;
+  /** Stop starting new reads after this long (judged by the clock). */
+  maxDurationMs: number | null;
+  clock: Clock;
+  nowNs: bigint;
+  identity: RunIdentity;
+  reporter: Reporter;
+  hooks: Hooks;
+}
+
+export interface VerifyProblem {
+  path: string;
+  state: Exclude<CopyState, 'ok'> | 'unreadable';
+  detail: string;
+}
+
+export interface VerifyResult {
+  volume: string;
+  destination: string;
+  runId: number | null;
+  status: 'success' | 'partial' | 'failed';
+  copiesTotal: number;
+  checked: number;
+  ok: number;
+  problems: VerifyProblem[];
+  /** Copies whose result was dropped because another process rewrote them meanwhile. */
+  raced: number;
+  stoppedEarly: boolean;
+  vector: RestampOutcome[];
+  message: string | null;
+}
+
+interface Finding {
+  path: string;
+  state: CopyState;
+  version: number;
+}
+
+export async function verifyVolume(store: Store, o: VerifyOptions): Promise<VerifyResult> {
+  const result: VerifyResult = {
+    volume: o.volume.name,
+    destination: o.destination.name,
+    runId: null,
+    status: 'success',
+    copiesTotal: 0,
+    checked: 0,
+    ok: 0,
+    problems: [],
+    raced: 0,
+    stoppedEarly: false,
+    vector: [],
+    message: null,
+  };
+  const volumeRow = store.volume(o.volume.name);
+  if (!volumeRow) {
+    result.status = 'failed';
+    result.message = `volume '${o.volume.name}' has never been indexed; nothing to verify`;
+    return result;
+  }
+  const runId = beginRun(store, { ...o.identity, kind: 'verify', volumeId: volumeRow.id, destination: o.destination.name, nowNs: o.nowNs });
+  result.runId = runId;
+  try {
+    await checkDestinationRoot(o.destination, false);
+  } catch (err) {
+    result.status = 'failed';
+    result.message = errorMessage(err);
+    store.runs.finishRun(runId, 'failed', {}, o.nowNs, result.message);
+    return result;
+  }
+
+  const versionsSeen = new Map(store.evidence.components(volumeRow.id).filter((c) => c.destination === o.destination.name).map((c) => [c.originNodeId, c]));
+  let copies = store.evidence.copiesForVerify(volumeRow.id, o.destination.name);
+  result.copiesTotal = copies.length;
+  if (o.samplePercent !== null) copies = copies.slice(0, Math.ceil((copies.length * o.samplePercent) / 100));
+  const deadlineNs = o.maxDurationMs === null ? null : o.clock.nowNs() + BigInt(Math.round(o.maxDurationMs)) * 1_000_000n;
+  const totalBytes = copies.reduce((sum, c) => sum + c.size, 0);
+  let doneBytes = 0;
+  const findings: Finding[] = [];
+  const flush = () => {
+    if (findings.length === 0) return;
+    store.immediate(() => {
+      for (const f of findings) {
+        const stamp = f.state === 'ok' ? o.nowNs : null;
+        if (!store.evidence.markCopy(volumeRow.id, o.destination.name, f.path, f.state, stamp, f.version)) result.raced++;
+      }
+    });
+    findings.length = 0;
+  };
+
+  o.hooks.at('verify.before-read');
+  for (const copy of copies) {
+    if (deadlineNs !== null && o.clock.nowNs() >= deadlineNs) {
+      result.stoppedEarly = true;
+      break;
+    }
+    try {
+      const read = await o.destination.hash(copy.path);
+      result.checked++;
+      if (read.kind === 'absent') {
+        findings.push({ path: copy.path, state: 'missing', version: copy.version });
+        result.problems.push({ path: copy.path, state: 'missing', detail: `not found at '${o.destination.name}'` });
+      } else if (read.sizeBytes !== copy.size || !read.blake3.equals(copy.blake3)) {
+        findings.push({ path: copy.path, state: 'corrupt', version: copy.version });
+        result.problems.push({ path: copy.path, state: 'corrupt', detail: `bytes differ from the indexed BLAKE3 (${read.sizeBytes} bytes, expected ${copy.size})` });
+      } else {
+        findings.push({ path: copy.path, state: 'ok', version: copy.version });
+        result.ok++;
+      }
+    } catch (err) {
+      if (!(err instanceof DestinationUnavailableError)) throw err;
+      result.problems.push({ path: copy.path, state: 'unreadable', detail: errorMessage(err) });
+    }
+    doneBytes += copy.size;
+    if (findings.length >= LEDGER_BATCH) flush();
+    o.reporter.progress({ phase: `verify ${o.volume.name} @ ${o.destination.name}`, doneFiles: result.checked, totalFiles: copies.length, doneBytes, totalBytes });
+  }
+  flush();
+  o.hooks.at('verify.before-restamp');
+
+  store.immediate(() => {
+    result.vector = restampComponents(store, {
+      volumeId: volumeRow.id,
+      destination: o.destination.name,
+      claims: [...versionsSeen.values()].map((c) => ({ originNodeId: c.originNodeId, originRunId: c.originRunId, expectedVersion: c.version })),
+      method: METHOD_REVERIFY,
+      sourceNodeId: o.identity.nodeId,
+      nowNs: o.nowNs,
+      runId,
+    });
+    result.status = result.problems.length === 0 ? 'success' : result.ok > 0 ? 'partial' : 'failed';
+    if (result.problems.length > 0) result.message = `${result.problems.length} copy problem(s) at '${o.destination.name}'`;
+    store.runs.finishRun(runId, result.status, { checked: result.checked, ok: result.ok, problems: result.problems.length, raced: result.raced }, o.nowNs, result.message);
+  });
+  return result;
+}
