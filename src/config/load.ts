@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { ConfigError } from '../errors.js';
+import { ConfigError, UsageError } from '../errors.js';
 import { Config } from './types.js';
 import { validateConfig } from './validate.js';
 
@@ -16,7 +16,7 @@ export function defaultConfigPath(env: NodeJS.ProcessEnv): string {
 export function parseConfigText(text: string, source: string): unknown {
   const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => `(yaml) ${e.message.split('\n')[0]}`), source);
+    throw new ConfigError(doc.errors.map((e) => `(yaml) ${e.message.split('\n')[0].replace(/:$/, '')}`), source);
   }
   return doc.toJS({ maxAliasCount: 100 });
 }
@@ -28,8 +28,10 @@ export function loadConfig(configPath: string, env: NodeJS.ProcessEnv): Config {
     text = fs.readFileSync(absolute, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const hint = code === 'ENOENT' ? '; create one with `squirrel init` or pass --config PATH' : '';
-    throw new ConfigError([`(file): cannot read ${absolute}: ${code ?? (err as Error).message}${hint}`], absolute);
+    if (code === 'ENOENT') {
+      throw new UsageError(`no config file at ${absolute}; create one with \`squirrel init\`, or pass --config PATH (or set SQUIRREL_CONFIG)`, 'config-missing');
+    }
+    throw new ConfigError([`(file): cannot read ${absolute}: ${code ?? (err as Error).message}`], absolute);
   }
   const raw = parseConfigText(text, absolute);
   const result = validateConfig(raw, { env, homeDir: os.homedir(), hostName: os.hostname(), configPath: absolute });

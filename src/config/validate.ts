@@ -25,9 +25,10 @@ export interface ValidateContext {
 export type ValidateResult = { config: Config; errors?: undefined } | { config?: undefined; errors: string[] };
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
-const TOP_KEYS = ['node', 'db', 'volumes', 'destinations'];
-const VOLUME_KEYS = ['path', 'sync_to', 'offload_requires', 'offload_max_evidence_age'];
-const DESTINATION_KEYS: Record<string, string[]> = {
+const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const TOP_KEYS = ['node', 'db', 'volumes', 'destinations'];
+export const VOLUME_KEYS = ['path', 'sync_to', 'offload_requires', 'offload_max_evidence_age'];
+export const DESTINATION_KEYS: Record<string, string[]> = {
   local: ['type', 'path'],
   s3: ['type', 'bucket', 'prefix', 'region', 'endpoint', 'force_path_style', 'access_key_id', 'secret_access_key', 'request_checksum'],
   sftp: ['type', 'host', 'port', 'user', 'path', 'private_key_file', 'password', 'host_key', 'known_hosts_file', 'remote_hash'],
@@ -93,9 +94,9 @@ class Checker {
     this.errors.push(`${keyPath}: ${message}`);
   }
 
-  unknownKeys(obj: Raw, known: string[], keyPath: string): void {
+  unknownKeys(obj: Raw, known: string[], keyPath: string, context = ''): void {
     for (const key of Object.keys(obj)) {
-      if (!known.includes(key)) this.error(join(keyPath, key), `unknown key${didYouMean(key, known)}`);
+      if (!known.includes(key)) this.error(join(keyPath, key), `unknown key${context}${didYouMean(key, known)}`);
     }
   }
 
@@ -135,12 +136,13 @@ class Checker {
     return path.resolve(expanded);
   }
 
+  /** A list of defined destination names; undefined when the key is absent. */
   nameList(obj: Raw, key: string, keyPath: string, defined: Set<string>): string[] | null {
     const value = obj[key];
     const listPath = join(keyPath, key);
-    if (value === undefined || value === null) return null;
+    if (value === undefined) return null;
     if (!Array.isArray(value)) {
-      this.error(listPath, `expected a list of destination names, got ${typeName(value)}`);
+      this.error(listPath, `expected a list of destination names like [nas, offsite], got ${typeName(value)}`);
       return null;
     }
     const seen = new Set<string>();
@@ -161,8 +163,13 @@ class Checker {
     const value = obj[key];
     const secretPath = join(keyPath, key);
     if (value === undefined || value === null) return null;
+    // The value itself is never echoed: an inline secret must not end up in a terminal or a log.
     if (!isObject(value) || typeof value.env !== 'string' || Object.keys(value).length !== 1) {
       this.error(secretPath, 'secrets are given as { env: VARIABLE_NAME }, never inline');
+      return null;
+    }
+    if (!ENV_NAME_PATTERN.test(value.env)) {
+      this.error(secretPath, `'${value.env}' is not an environment variable name (letters, digits and '_', not starting with a digit)`);
       return null;
     }
     const resolved = this.ctx.env[value.env];
@@ -203,7 +210,8 @@ function isInside(child: string, parent: string): boolean {
   return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }
 
-function defaultNodeName(hostName: string): string {
+/** The node name used when the config has none: the host name, made a valid name. */
+export function defaultNodeName(hostName: string): string {
   const cleaned = hostName.toLowerCase().split('.')[0].replace(/[^a-z0-9_-]/g, '-').replace(/^[-_]+/, '');
   return cleaned || 'node';
 }
@@ -222,7 +230,7 @@ function validateDestination(c: Checker, name: string, raw: unknown, keyPath: st
     c.error(join(keyPath, 'type'), `unknown destination type ${typeName(type)}; expected one of ${Object.keys(DESTINATION_KEYS).join(', ')}`);
     return null;
   }
-  c.unknownKeys(raw, DESTINATION_KEYS[type], keyPath);
+  c.unknownKeys(raw, DESTINATION_KEYS[type], keyPath, ` for a ${type} destination`);
   if (type === 'local') {
     const destPath = c.absolutePath(raw, 'path', keyPath, true);
     return destPath === null ? null : ({ name, type, path: destPath } satisfies LocalDestinationConfig);
@@ -276,8 +284,12 @@ function validateVolume(c: Checker, name: string, raw: unknown, keyPath: string,
   c.unknownKeys(raw, VOLUME_KEYS, keyPath);
   const volumePath = c.absolutePath(raw, 'path', keyPath, true);
   const syncTo = c.nameList(raw, 'sync_to', keyPath, destinations);
-  if (raw.sync_to === undefined) c.error(join(keyPath, 'sync_to'), 'is required (a list of destination names)');
+  if (raw.sync_to === undefined) c.error(join(keyPath, 'sync_to'), 'is required (a list of destination names; [] to only index)');
   const offloadRequires = c.nameList(raw, 'offload_requires', keyPath, destinations);
+  // An empty list would make "every required destination holds it" vacuously true.
+  if (offloadRequires !== null && offloadRequires.length === 0 && Array.isArray(raw.offload_requires)) {
+    c.error(join(keyPath, 'offload_requires'), 'must name at least one destination; remove the key to never offload this volume');
+  }
   offloadRequires?.forEach((dest, i) => {
     if (syncTo && destinations.has(dest) && !syncTo.includes(dest)) {
       c.error(`${join(keyPath, 'offload_requires')}[${i}]`, `'${dest}' is not in sync_to, so nothing would ever be pushed there and offload could never pass`);
@@ -342,6 +354,19 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ValidateResu
       if (dest.type !== 'local') continue;
       if (isInside(volume.path, dest.path) || isInside(dest.path, volume.path)) {
         c.error(`volumes.${volume.name}.path`, `'${volume.path}' overlaps local destination '${dest.name}' (${dest.path}); keep backups outside the volume and vice versa`);
+      }
+    }
+    if (db && isInside(db, volume.path)) {
+      c.error('db', `'${db}' is inside volume '${volume.name}' (${volume.path}); keep the index outside every volume so it is never indexed, synced or offloaded`);
+    }
+  });
+  // Two local destinations in one directory tree are one copy counted twice: offload would
+  // believe it has two independent copies when it has one.
+  const localList = [...destinations.values()].filter((d): d is LocalDestinationConfig => d.type === 'local');
+  localList.forEach((dest, i) => {
+    for (const other of localList.slice(i + 1)) {
+      if (isInside(dest.path, other.path) || isInside(other.path, dest.path)) {
+        c.error(`destinations.${other.name}.path`, `'${other.path}' overlaps local destination '${dest.name}' (${dest.path}); each destination must be its own directory tree`);
       }
     }
   });
