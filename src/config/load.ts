@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import YAML from 'yaml';
+import YAML, { YAMLError } from 'yaml';
 import { ConfigError, UsageError } from '../errors.js';
 import { Config } from './types.js';
 import { validateConfig } from './validate.js';
@@ -13,10 +13,17 @@ export function defaultConfigPath(env: NodeJS.ProcessEnv): string {
   return env.SQUIRREL_CONFIG || path.join(os.homedir(), '.squirrel', 'config.yaml');
 }
 
+/** `line 2, column 1: Map keys must be unique (YAML)`: where first, like a key path. */
+function yamlProblem(error: YAMLError): string {
+  const where = error.linePos ? `line ${error.linePos[0].line}, column ${error.linePos[0].col}` : '(yaml)';
+  const what = error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+  return `${where}: ${what} (YAML)`;
+}
+
 export function parseConfigText(text: string, source: string): unknown {
   const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => `(yaml) ${e.message.split('\n')[0].replace(/:$/, '')}`), source);
+    throw new ConfigError(doc.errors.map(yamlProblem), source);
   }
   return doc.toJS({ maxAliasCount: 100 });
 }
