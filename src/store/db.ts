@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DatabaseError } from '../errors.js';
+import { DatabaseError, OperationalError, SquirrelError } from '../errors.js';
 
 export type Db = Database.Database;
 
@@ -92,19 +92,25 @@ export function openDatabase(dbPath: string, options: OpenOptions = {}): OpenRes
   let db: Db;
   try {
     db = new Database(dbPath, { readonly: options.readonly ?? false });
-    if (!options.readonly) db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 15000');
   } catch (err) {
     throw new DatabaseError(`cannot open the database ${dbPath}: ${(err as Error).message}. Nothing was changed.`);
   }
   try {
+    // Identity first: switching to WAL rewrites the file header, which must never happen to
+    // a file that is not ours or that this binary is too old to understand.
+    const startVersion = checkIdentity(db, dbPath, migrations.length);
+    if (!options.readonly) db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    if (options.readonly && startVersion < migrations.length) {
+      throw new DatabaseError(`${dbPath} has schema version ${startVersion} and needs upgrading to ${migrations.length}; run any writing command (e.g. \`squirrel index <volume>\`) first.`, 'database-needs-upgrade');
+    }
     const result = migrate(db, dbPath, migrations);
     return { db, ...result };
   } catch (err) {
     db.close();
-    if (err instanceof DatabaseError) throw err;
+    if (err instanceof SquirrelError) throw err;
     throw new DatabaseError(`cannot use the database ${dbPath}: ${(err as Error).message}. Nothing was changed.`);
   }
 }
@@ -116,31 +122,39 @@ function currentVersion(db: Db): number {
   return row.v ?? 0;
 }
 
-function migrate(db: Db, dbPath: string, migrations: Migration[]): Omit<OpenResult, 'db'> {
+/** Refuse a file that is not a squirrel database or is newer than this binary; returns its version. */
+function checkIdentity(db: Db, dbPath: string, latest: number): number {
   const tableCount = (db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number }).n;
   const appId = db.pragma('application_id', { simple: true }) as number;
   if (tableCount > 0 && appId !== APPLICATION_ID) {
     throw new DatabaseError(
-      `${dbPath} is an SQLite database but not a squirrel database; nothing was changed. Point --db at a squirrel database.`,
+      `${dbPath} is an SQLite database but not a squirrel database; nothing was changed. Point --db (or db: in the config) at a squirrel database.`,
       'database-not-squirrel',
     );
   }
-  const latest = migrations.length;
-  const startVersion = currentVersion(db);
-  if (startVersion > latest) {
+  const version = currentVersion(db);
+  if (version > latest) {
     throw new DatabaseError(
-      `${dbPath} has schema version ${startVersion}, newer than this squirrel understands (${latest}). ` +
+      `${dbPath} has schema version ${version}, newer than this squirrel understands (${latest}). ` +
         `Upgrade squirrel; nothing was changed.`,
       'database-too-new',
     );
   }
+  return version;
+}
+
+function migrate(db: Db, dbPath: string, migrations: Migration[]): Omit<OpenResult, 'db'> {
+  const latest = migrations.length;
+  const startVersion = currentVersion(db);
   if (startVersion === latest) return { backupPath: null, appliedVersions: [] };
 
   let backupPath: string | null = null;
   if (startVersion > 0) {
     backupPath = freeBackupPath(`${dbPath}.pre-v${latest}.bak`);
+    // Created empty with mode 0600 first (VACUUM INTO accepts an empty file), so the copy is
+    // never readable by others, not even for a moment.
+    fs.closeSync(fs.openSync(backupPath, 'wx', 0o600));
     db.prepare('VACUUM INTO ?').run(backupPath);
-    fs.chmodSync(backupPath, 0o600);
   }
   const applied: number[] = [];
   for (const migration of migrations.slice(startVersion)) {
@@ -155,7 +169,16 @@ function migrate(db: Db, dbPath: string, migrations: Migration[]): Omit<OpenResu
       db.prepare('INSERT INTO schema_version (version, name) VALUES (?, ?)').run(migration.version, migration.name);
       applied.push(migration.version);
     });
-    apply.immediate();
+    try {
+      apply.immediate();
+    } catch (err) {
+      const kept = backupPath ? `; the copy taken before the upgrade is at ${backupPath}` : '';
+      throw new OperationalError(
+        `migration ${String(migration.version).padStart(4, '0')}_${migration.name} failed on ${dbPath}: ${(err as Error).message}. ` +
+          `It was rolled back, so the database is as it was${kept}. Please report this.`,
+        'migration-failed',
+      );
+    }
   }
   return { backupPath, appliedVersions: applied };
 }
