@@ -4,7 +4,7 @@
 
 import type { Db } from './db.js';
 import { all, one } from './rows.js';
-import { ContentRow, FileRow, FileStatus, FileWithContent } from './types.js';
+import { ContentRow, FileRow, FileStatus, FileWithContent, RemoteCopyRow } from './types.js';
 
 const FILE_WITH_CONTENT = `f.id, f.volume_id, f.path, f.content_id, f.mtime_ns, f.status, f.first_seen_run_id,
   f.last_seen_run_id, f.status_changed_run_id, c.blake3, c.size, c.origin_node_id, c.origin_run_id`;
@@ -24,6 +24,8 @@ export class FileStore {
   private readonly byContent;
   private readonly byId;
   private readonly presentRows;
+  private readonly liveTotal;
+  private readonly copiesOfContentEverywhere;
   private readonly countsByStatus;
 
   constructor(db: Db) {
@@ -51,6 +53,9 @@ export class FileStore {
     this.countsByStatus = prep(`SELECT f.status, count(*) AS files, coalesce(sum(c.size), 0) AS bytes
       FROM files f JOIN contents c ON c.id = f.content_id WHERE f.volume_id = ? GROUP BY f.status`);
     this.byId = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id WHERE f.id = ?`);
+    this.liveTotal = prep(`SELECT count(*) AS n FROM files WHERE volume_id = ? AND status <> 'superseded'`);
+    this.copiesOfContentEverywhere = prep(`SELECT volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version
+      FROM remote_copies WHERE content_id = ? ORDER BY destination, volume_id, path`);
   }
 
   content(blake3: Buffer): ContentRow | undefined {
@@ -120,6 +125,16 @@ export class FileStore {
   /** Files and bytes per status for a volume. */
   statusCounts(volumeId: number): { status: FileRow['status']; files: number; bytes: number }[] {
     return all(this.countsByStatus, volumeId);
+  }
+
+  /** How many non-superseded rows a volume has: what a wrong root could turn missing. */
+  liveCount(volumeId: number): number {
+    return one<{ n: number }>(this.liveTotal, volumeId)!.n;
+  }
+
+  /** Every destination copy of a content, across volumes (the copy ledger, read-only). */
+  remoteCopiesOfContent(contentId: number): RemoteCopyRow[] {
+    return all<RemoteCopyRow>(this.copiesOfContentEverywhere, contentId);
   }
 
   file(fileId: number): FileWithContent | undefined {

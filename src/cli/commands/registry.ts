@@ -5,9 +5,13 @@ import type { Run } from '../main.js';
 import { registerInit } from './init.js';
 import { registerConfig } from './config.js';
 import { registerRuns } from './runs.js';
+import { registerIndex } from './index.js';
+import { registerQuery } from './query.js';
 
 export function registerCommands(program: Command, run: Run): void {
   registerInit(program, run);
   registerConfig(program, run);
+  registerIndex(program, run);
   registerRuns(program, run);
+  registerQuery(program, run);
 }

@@ -1,0 +1,102 @@
+// `squirrel query <hash-or-path> [--history] [--volume V]`: look a content or a path up.
+
+import { Command } from 'commander';
+import path from 'node:path';
+import { EXIT_CODES_HELP, Run } from '../main.js';
+import { CommandContext } from '../context.js';
+import { ContentQueryResult, FileSummary, PathQueryResult, queryContent, queryPath } from '../../core/index/query.js';
+import { EXIT_OK, EXIT_OPERATIONAL, UsageError } from '../../errors.js';
+import { parseBlake3Hex } from '../../hash.js';
+import { isoFromNs } from '../../clock.js';
+import { unsafeRelativePath } from '../../paths.js';
+
+// A function: EXIT_CODES_HELP comes from main.ts, which is still loading when this module is.
+const queryHelp = (): string => `
+Arguments:
+  A 64-hex-digit argument is a BLAKE3 content hash: where the content is in the volumes,
+  its origin (node and run), and which destinations hold a copy (from the copy ledger).
+  Anything else is a volume path, named either way:
+    squirrel query photos:2019/beach.jpg
+    squirrel query --volume photos 2019/beach.jpg
+  --history lists every content the path held, oldest first (a hash always lists every row).
+${EXIT_CODES_HELP}
+     (query: also when the hash or path is not in the index)`;
+
+type Target = { kind: 'content'; blake3: Buffer } | { kind: 'path'; volume: string; path: string };
+
+function volumePath(ctx: CommandContext, volume: string, raw: string): Target {
+  ctx.volume(volume);
+  const normalized = path.posix.normalize(raw).replace(/^\.\//, '').replace(/\/+$/, '');
+  const problem = unsafeRelativePath(normalized === '.' ? '' : normalized);
+  if (problem) throw new UsageError(`path '${raw}' ${problem}; give a path relative to the volume root, e.g. ${volume}:dir/file.jpg`);
+  return { kind: 'path', volume, path: normalized };
+}
+
+function parseTarget(ctx: CommandContext, arg: string, volume: string | undefined): Target {
+  if (volume !== undefined) return volumePath(ctx, volume, arg);
+  const blake3 = parseBlake3Hex(arg);
+  if (blake3) return { kind: 'content', blake3 };
+  const colon = arg.indexOf(':');
+  if (colon > 0 && ctx.config().volumes.has(arg.slice(0, colon))) return volumePath(ctx, arg.slice(0, colon), arg.slice(colon + 1));
+  const volumes = [...ctx.config().volumes.keys()];
+  throw new UsageError(
+    `'${arg}' is neither a BLAKE3 hash (64 hex digits) nor <volume>:<path>; ` +
+      `name the volume, e.g. \`squirrel query ${volumes[0] ?? 'photos'}:${arg}\` or \`squirrel query --volume ${volumes[0] ?? 'photos'} ${arg}\``,
+  );
+}
+
+function fileLine(f: FileSummary): string {
+  return `${f.volume}:${f.path}  ${f.status}  first seen run ${f.firstSeenRunId}, last seen run ${f.lastSeenRunId}, ${f.status} since run ${f.statusChangedRunId}`;
+}
+
+function contentLines(r: ContentQueryResult): string[] {
+  if (!r.content) return ['not in the index'];
+  const c = r.content;
+  const out = [`content ${c.blake3}  ${c.sizeBytes} bytes  origin ${c.originNode} run ${c.originRunId}`, 'files:'];
+  out.push(...(r.files.length ? r.files.map((f) => `  ${fileLine(f)}`) : ['  (none)']));
+  out.push('copies:');
+  out.push(
+    ...(r.copies.length
+      ? r.copies.map(
+          (k) => `  ${k.destination}  ${k.volume}:${k.path}  ${k.state}  pushed run ${k.pushedRunId}, ${k.verifiedAtNs === null ? 'never verified' : `verified ${isoFromNs(k.verifiedAtNs)}`}`,
+        )
+      : ['  (none recorded)']),
+  );
+  return out;
+}
+
+function pathLines(r: PathQueryResult): string[] {
+  const out: string[] = [];
+  const row = r.current;
+  if (row) {
+    out.push(fileLine(row));
+    out.push(`  content ${row.blake3}  ${row.sizeBytes} bytes  origin ${row.originNode} run ${row.originRunId}  mtime ${isoFromNs(row.mtimeNs)}`);
+  } else {
+    out.push(`${r.volume}:${r.path}  ${r.found ? 'no live row (only superseded history)' : 'not in the index'}`);
+  }
+  if (r.history) {
+    out.push('history (oldest first):');
+    out.push(...(r.history.length ? r.history.map((h) => `  ${h.status.padEnd(10)} ${h.blake3}  ${h.sizeBytes} bytes  runs ${h.firstSeenRunId}..${h.lastSeenRunId}, ${h.status} since run ${h.statusChangedRunId}`) : ['  (none)']));
+  }
+  return out;
+}
+
+export function registerQuery(program: Command, run: Run): void {
+  program
+    .command('query')
+    .argument('<hash-or-path>', 'a BLAKE3 hash, <volume>:<path>, or a path with --volume')
+    .description('look a content (by hash) or a path up in the index')
+    .option('--volume <name>', 'the volume the path belongs to')
+    .option('--history', 'for a path: every content it held')
+    .addHelpText('after', queryHelp())
+    .action(
+      run((ctx: CommandContext, arg, opts) => {
+        const o = opts as { volume?: string; history?: boolean };
+        const target = parseTarget(ctx, arg as string, o.volume);
+        const store = ctx.store({ create: false });
+        const result = target.kind === 'content' ? queryContent(store, target.blake3) : queryPath(store, target.volume, target.path, o.history === true);
+        ctx.emit(result, () => (result.kind === 'content' ? contentLines(result) : pathLines(result)));
+        return result.found ? EXIT_OK : EXIT_OPERATIONAL;
+      }),
+    );
+}

@@ -1,0 +1,126 @@
+// BLAKE3 on all cores: a pool of worker threads fed small batches of files, at most two
+// batches in flight per worker so none waits for a round trip. The worker script is the
+// compiled dist/ file next to this module; when it is absent (tests running the TypeScript
+// sources in-process) the pool falls back to hashing in this thread, one file per turn of
+// the event loop, with identical results.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { HASH_READ_BYTES, HashOutcome, HashTask, hashListedFile } from './hash-file.js';
+
+const BATCH_MAX_FILES = 64;
+const BATCH_MAX_BYTES = 8 << 20;
+const BATCHES_IN_FLIGHT_PER_WORKER = 2;
+
+export interface Hasher {
+  readonly threads: number;
+  hash(task: HashTask): Promise<HashOutcome>;
+  close(): Promise<void>;
+}
+
+interface Pending {
+  task: HashTask;
+  resolve: (outcome: HashOutcome) => void;
+  reject: (err: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  batches: Map<number, Pending[]>;
+  dead: boolean;
+}
+
+type WireOutcome = { ok: true; hash: Uint8Array; sizeBytes: number; mtimeNs: bigint } | { ok: false; message: string };
+
+class WorkerPoolHasher implements Hasher {
+  private readonly slots: Slot[] = [];
+  private readonly queue: Pending[] = [];
+  private nextBatchId = 1;
+  private closing = false;
+
+  constructor(workerUrl: URL, readonly threads: number) {
+    for (let i = 0; i < threads; i++) this.slots.push(this.spawn(workerUrl));
+  }
+
+  private spawn(workerUrl: URL): Slot {
+    const slot: Slot = { worker: new Worker(workerUrl), batches: new Map(), dead: false };
+    slot.worker.on('message', (message: { id: number; results: WireOutcome[] }) => {
+      const batch = slot.batches.get(message.id);
+      if (!batch) return;
+      slot.batches.delete(message.id);
+      batch.forEach((pending, i) => {
+        const result = message.results[i];
+        pending.resolve(result.ok ? { ...result, hash: Buffer.from(result.hash.buffer, result.hash.byteOffset, result.hash.byteLength) } : result);
+      });
+      this.pump();
+    });
+    const fail = (err: Error) => {
+      if (slot.dead) return;
+      slot.dead = true;
+      for (const batch of slot.batches.values()) for (const pending of batch) pending.reject(err);
+      slot.batches.clear();
+      if (this.slots.every((s) => s.dead)) for (const pending of this.queue.splice(0)) pending.reject(err);
+      else this.pump();
+    };
+    slot.worker.on('error', (err) => fail(new Error(`hashing worker failed: ${err.message}`)));
+    slot.worker.on('exit', (code) => {
+      if (!this.closing) fail(new Error(`hashing worker exited with code ${code}`));
+    });
+    return slot;
+  }
+
+  hash(task: HashTask): Promise<HashOutcome> {
+    return new Promise((resolve, reject) => {
+      if (this.slots.every((s) => s.dead)) return reject(new Error('no hashing worker is running'));
+      this.queue.push({ task, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    for (const slot of this.slots) {
+      while (!slot.dead && this.queue.length > 0 && slot.batches.size < BATCHES_IN_FLIGHT_PER_WORKER) {
+        const batch: Pending[] = [];
+        let bytes = 0;
+        while (this.queue.length > 0 && batch.length < BATCH_MAX_FILES && bytes < BATCH_MAX_BYTES) {
+          const pending = this.queue.shift()!;
+          batch.push(pending);
+          bytes += pending.task.sizeBytes;
+        }
+        const id = this.nextBatchId++;
+        slot.batches.set(id, batch);
+        slot.worker.postMessage({ id, tasks: batch.map((p) => p.task) });
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}
+
+/** Hashes in the calling thread; yields to the event loop before each file. */
+export class InlineHasher implements Hasher {
+  readonly threads = 1;
+  private readonly buffer = Buffer.allocUnsafe(HASH_READ_BYTES);
+
+  /** afterOpen: a test seam to change a file between its first stat and its read. */
+  constructor(private readonly afterOpen?: (task: HashTask) => void) {}
+
+  async hash(task: HashTask): Promise<HashOutcome> {
+    await new Promise((resolve) => setImmediate(resolve));
+    return hashListedFile(task, this.buffer, this.afterOpen && (() => this.afterOpen!(task)));
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** A pool with one worker per core, or the in-thread hasher when no compiled worker exists. */
+export function createHasher(threads: number = os.availableParallelism()): Hasher {
+  const workerUrl = new URL('./hash-worker.js', import.meta.url);
+  if (!import.meta.url.endsWith('.js') || !fs.existsSync(fileURLToPath(workerUrl))) return new InlineHasher();
+  return new WorkerPoolHasher(workerUrl, Math.max(1, threads));
+}

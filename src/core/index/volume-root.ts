@@ -1,0 +1,140 @@
+// Is this directory really the volume? The root must exist and be a directory (an unmounted
+// drive must never look like a volume whose files all vanished), it must be the root the
+// index was built at, and its `.squirrel-volume` marker must name this volume. Commands that
+// act on a volume's files (index, offload) check this before any work.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { VolumeConfig } from '../../config/types.js';
+import { OperationalError, UsageError } from '../../errors.js';
+import { VOLUME_MARKER } from '../../paths.js';
+import { Store } from '../../store/store.js';
+
+export const MARKER_FORMAT = 1;
+
+export interface VolumeMarker {
+  format: number;
+  volume: string;
+  node: string;
+}
+
+export interface VolumeRootCheck {
+  /** The root as stat'ed at the check; compared again after a walk to catch an unmount. */
+  rootStat: fs.BigIntStats;
+  marker: VolumeMarker | null;
+  /** Non-superseded rows the index holds for this volume. */
+  knownFiles: number;
+}
+
+export function markerPath(root: string): string {
+  return path.join(root, VOLUME_MARKER);
+}
+
+/** The marker at root, null when there is none; an unreadable marker is refused. */
+export function readMarker(root: string): VolumeMarker | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(markerPath(root), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new OperationalError(`cannot read ${markerPath(root)}: ${(err as Error).message}; nothing was changed`, 'volume-marker-unreadable');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = null;
+  }
+  const marker = parsed as Partial<VolumeMarker> | null;
+  if (!marker || typeof marker !== 'object' || typeof marker.volume !== 'string') {
+    throw new UsageError(
+      `${markerPath(root)} is not a squirrel volume marker (expected JSON naming the volume); nothing was changed. ` +
+        `Check that the config points at the right directory; if it does, remove the damaged marker and index again.`,
+      'volume-marker-invalid',
+    );
+  }
+  return { format: Number(marker.format ?? MARKER_FORMAT), volume: marker.volume, node: String(marker.node ?? '') };
+}
+
+/** Write the marker durably: temp file, fsync, rename, fsync the directory. */
+export function writeMarker(root: string, marker: VolumeMarker): void {
+  const target = markerPath(root);
+  // The temp name is reserved too (`.squirrel-*`), so a walk never lists it.
+  const temp = `${target}.tmp-${process.pid}`;
+  try {
+    const fd = fs.openSync(temp, 'w', 0o644);
+    try {
+      fs.writeSync(fd, `${JSON.stringify(marker, null, 2)}\n`);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(temp, target);
+    const dirFd = fs.openSync(root, 'r');
+    try {
+      fs.fsyncSync(dirFd);
+    } finally {
+      fs.closeSync(dirFd);
+    }
+  } catch (err) {
+    fs.rmSync(temp, { force: true });
+    throw new OperationalError(
+      `cannot write the volume marker ${target}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}. ` +
+        `squirrel needs it to recognise this directory later; make the volume root writable and index again.`,
+      'volume-marker-unwritable',
+    );
+  }
+}
+
+/**
+ * Check the volume root before acting on it. Throws a typed error that says what to do; the
+ * caller decides what to do about a missing marker only through `allowMissingMarker`.
+ */
+export function checkVolumeRoot(store: Store | null, volume: VolumeConfig, options: { allowMissingMarker: boolean }): VolumeRootCheck {
+  const root = volume.path;
+  let rootStat: fs.BigIntStats;
+  try {
+    rootStat = fs.statSync(root, { bigint: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new OperationalError(
+      code === 'ENOENT'
+        ? `volume '${volume.name}': ${root} does not exist. Is the drive mounted? Nothing was changed.`
+        : `volume '${volume.name}': cannot look at ${root}: ${code ?? (err as Error).message}. Nothing was changed.`,
+      'volume-root-unavailable',
+    );
+  }
+  if (!rootStat.isDirectory()) {
+    throw new OperationalError(`volume '${volume.name}': ${root} is not a directory. Is the drive mounted? Nothing was changed.`, 'volume-root-unavailable');
+  }
+
+  const row = store?.volume(volume.name);
+  if (row && path.resolve(row.rootPath) !== path.resolve(root)) {
+    throw new UsageError(
+      `volume '${volume.name}' was indexed at ${row.rootPath}, but the config now says ${root}; nothing was changed. ` +
+        `If the files are still there, set volumes.${volume.name}.path back to ${row.rootPath}; ` +
+        `a different directory needs a volume of its own name.`,
+      'volume-root-changed',
+    );
+  }
+
+  const marker = readMarker(root);
+  if (marker && marker.volume !== volume.name) {
+    throw new UsageError(
+      `${root} belongs to volume '${marker.volume}' (its ${VOLUME_MARKER} marker says so), not '${volume.name}'; nothing was changed. ` +
+        `Check volumes.${volume.name}.path in the config.`,
+      'volume-marker-mismatch',
+    );
+  }
+
+  const knownFiles = row ? store!.files.liveCount(row.id) : 0;
+  if (!marker && knownFiles > 0 && !options.allowMissingMarker) {
+    throw new OperationalError(
+      `${root} has no ${VOLUME_MARKER} marker, but volume '${volume.name}' was indexed there before (${knownFiles} files known). ` +
+        `Is the drive mounted? Nothing was changed. If this is the right directory and only the marker was lost, ` +
+        `run \`squirrel index ${volume.name} --restore-marker\`.`,
+      'volume-marker-missing',
+    );
+  }
+  return { rootStat, marker, knownFiles };
+}

@@ -1,0 +1,156 @@
+// Walking a volume: every regular file under the root, depth first in byte order of names.
+// Symlinks are never followed (so the walk cannot leave the volume), other non-regular files
+// and reserved `.squirrel-*` names are skipped, and a name that is not valid UTF-8 is
+// reported as an error naming its directory instead of crashing. Names are read as bytes.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { RESERVED_PREFIX } from '../../paths.js';
+
+export interface ListedFile {
+  kind: 'file';
+  /** Volume-relative, '/'-separated. */
+  relativePath: string;
+  absolutePath: string;
+  sizeBytes: number;
+  mtimeNs: bigint;
+  ino: bigint;
+  dev: bigint;
+}
+
+export interface SkippedEntry {
+  kind: 'skipped';
+  relativePath: string;
+  reason: 'symlink' | 'not-regular' | 'reserved' | 'excluded';
+}
+
+export interface WalkError {
+  kind: 'error';
+  /** The directory or file concerned, volume-relative ('.' for the root). */
+  relativePath: string;
+  message: string;
+}
+
+export type WalkEvent = ListedFile | SkippedEntry | WalkError;
+
+export interface WalkOptions {
+  root: string;
+  /** Absolute paths never listed (the database when it lives inside the volume). */
+  excludeAbsolutePaths?: ReadonlySet<string>;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeName(name: Buffer): string | null {
+  try {
+    return utf8.decode(name);
+  } catch {
+    return null;
+  }
+}
+
+/** A printable form of a byte name: valid bytes as text, the rest as \xNN. */
+function escapeName(name: Buffer): string {
+  let out = '';
+  for (const byte of name) out += byte >= 0x20 && byte < 0x7f && byte !== 0x5c ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+  return out;
+}
+
+function errorCode(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+}
+
+function sameDirectory(a: fs.BigIntStats, b: fs.BigIntStats): boolean {
+  return a.ino === b.ino && a.dev === b.dev;
+}
+
+/**
+ * List a directory's entries. The directory is lstat'ed before and after so a directory
+ * swapped (for a symlink, say) while it was listed is an error rather than a detour.
+ */
+interface Directory {
+  absolute: string;
+  relative: string;
+  stat: fs.BigIntStats;
+}
+
+interface Listing {
+  events: WalkEvent[];
+  subdirectories: Directory[];
+}
+
+function listDirectory(dir: Directory, options: WalkOptions): Listing {
+  const { absolute: absoluteDir, relative: relativeDir } = dir;
+  const shown = relativeDir === '' ? '.' : relativeDir;
+  let names: Buffer[];
+  try {
+    names = fs.readdirSync(absoluteDir, { encoding: 'buffer' });
+  } catch (err) {
+    return { events: [{ kind: 'error', relativePath: shown, message: `cannot list directory ${absoluteDir}: ${errorCode(err)}` }], subdirectories: [] };
+  }
+  names.sort(Buffer.compare);
+  const events: WalkEvent[] = [];
+  const subdirectories: Directory[] = [];
+  for (const rawName of names) {
+    const name = decodeName(rawName);
+    if (name === null) {
+      events.push({
+        kind: 'error',
+        relativePath: shown,
+        message: `directory ${absoluteDir} holds a name that is not valid UTF-8 ('${escapeName(rawName)}'); squirrel cannot index it. Rename it to valid UTF-8`,
+      });
+      continue;
+    }
+    const relative = relativeDir === '' ? name : `${relativeDir}/${name}`;
+    const absolute = path.join(absoluteDir, name);
+    if (name.startsWith(RESERVED_PREFIX)) {
+      events.push({ kind: 'skipped', relativePath: relative, reason: 'reserved' });
+      continue;
+    }
+    if (options.excludeAbsolutePaths?.has(absolute)) {
+      events.push({ kind: 'skipped', relativePath: relative, reason: 'excluded' });
+      continue;
+    }
+    let stat: fs.BigIntStats;
+    try {
+      stat = fs.lstatSync(absolute, { bigint: true });
+    } catch (err) {
+      // Gone between listing and looking: not seen, and not an error.
+      if (errorCode(err) === 'ENOENT') continue;
+      events.push({ kind: 'error', relativePath: relative, message: `cannot stat ${absolute}: ${errorCode(err)}` });
+      continue;
+    }
+    if (stat.isSymbolicLink()) events.push({ kind: 'skipped', relativePath: relative, reason: 'symlink' });
+    else if (stat.isDirectory()) subdirectories.push({ absolute, relative, stat });
+    else if (stat.isFile()) {
+      events.push({ kind: 'file', relativePath: relative, absolutePath: absolute, sizeBytes: Number(stat.size), mtimeNs: stat.mtimeNs, ino: stat.ino, dev: stat.dev });
+    } else events.push({ kind: 'skipped', relativePath: relative, reason: 'not-regular' });
+  }
+  let after: fs.BigIntStats | null = null;
+  try {
+    // The root itself may be a symlink (a mount point alias): it is followed, nothing below it is.
+    after = relativeDir === '' ? fs.statSync(absoluteDir, { bigint: true }) : fs.lstatSync(absoluteDir, { bigint: true });
+  } catch {
+    after = null;
+  }
+  if (!after || !after.isDirectory() || !sameDirectory(after, dir.stat)) {
+    return { events: [{ kind: 'error', relativePath: shown, message: `directory ${absoluteDir} was replaced or removed while it was listed` }], subdirectories: [] };
+  }
+  return { events, subdirectories };
+}
+
+/**
+ * Every regular file under root, as an async stream so a consumer can hash while the walk
+ * goes on. Yields to the event loop after each directory.
+ */
+export async function* walkVolume(options: WalkOptions): AsyncGenerator<WalkEvent> {
+  const rootStat = fs.statSync(options.root, { bigint: true });
+  const stack: Directory[] = [{ absolute: options.root, relative: '', stat: rootStat }];
+  while (stack.length > 0) {
+    const { events, subdirectories } = listDirectory(stack.pop()!, options);
+    yield* events;
+    // Reversed onto the stack so subdirectories are walked in name order.
+    for (let i = subdirectories.length - 1; i >= 0; i--) stack.push(subdirectories[i]);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
