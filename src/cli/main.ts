@@ -2,6 +2,8 @@
 // runCli is the ONE place that turns typed errors into exit codes:
 // 0 ok, 1 operational error, 2 usage or configuration error, 3 offload --strict refusals.
 
+// First, so the commands (imported below, in a cycle with this module) can use it at load time.
+import { EXIT_CODES_HELP } from './exit-codes.js';
 import { Command, CommanderError, Option } from 'commander';
 import { createRequire } from 'node:module';
 import { clockFromEnv } from '../clock.js';
@@ -12,11 +14,8 @@ import { registerCommands } from './commands/registry.js';
 
 const packageJson = createRequire(import.meta.url)('../../package.json') as { version: string };
 
-export const EXIT_CODES_HELP = `
-Exit codes:
-  0  ok (a refusal to offload is a normal outcome)
-  1  operational error (I/O, destination, busy volume, failed verification)
-  2  usage or configuration error`;
+// Re-exported for the commands, which import it from here.
+export { EXIT_CODES_HELP };
 
 export type CommandAction = (ctx: CommandContext, ...args: unknown[]) => Promise<number | void> | number | void;
 
@@ -83,7 +82,14 @@ export async function runCli(argv: string[], deps: Deps): Promise<number> {
     return state.exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      // Commander has already printed help, the version or the complaint. Asked-for help is
+      // exit 0; help shown because no command was given (`squirrel`, `squirrel config`) is a
+      // usage error, like an unknown command or flag.
+      if (err.exitCode === 0) return 0;
+      if (json) {
+        const message = err.code === 'commander.help' ? 'a command is required; run with --help for the list' : err.message.replace(/^error: /, '');
+        deps.stdout.write(`${JSON.stringify({ error: { code: 'usage', message } }, null, 2)}\n`);
+      }
       return EXIT_USAGE;
     }
     if (err instanceof SquirrelError) {
@@ -95,7 +101,7 @@ export async function runCli(argv: string[], deps: Deps): Promise<number> {
     deps.stderr.write(`squirrel: internal error — please report: ${message}\n`);
     if (state.debug && err instanceof Error && err.stack) deps.stderr.write(`${err.stack}\n`);
     else deps.stderr.write('(run again with --debug for the stack trace)\n');
-    if (json) deps.stdout.write(`${JSON.stringify({ error: { code: 'internal', message } })}\n`);
+    if (json) deps.stdout.write(`${JSON.stringify({ error: { code: 'internal', message } }, null, 2)}\n`);
     return EXIT_OPERATIONAL;
   }
 }

@@ -1,12 +1,29 @@
-// `squirrel config check`: validate the config and show it resolved, secrets masked.
+// `squirrel config check`: validate the config and show it resolved, secrets masked. The text
+// form uses the config file's own key names so a user can match each line to what they wrote.
 
 import { Command } from 'commander';
 import { EXIT_CODES_HELP, Run } from '../main.js';
 import { CommandContext } from '../context.js';
-import { formatDurationMs } from '../render/format.js';
+import { Secret } from '../../config/types.js';
+
+/** A duration in the largest unit that states it exactly (90m stays 90m, not "1h"). */
+export function exactDuration(durationMs: number): string {
+  const units: [string, number][] = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]];
+  for (const [unit, size] of units) if (durationMs % size === 0) return `${durationMs / size}${unit}`;
+  return `${durationMs}ms`;
+}
+
+function snake(key: string): string {
+  return key.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`);
+}
+
+function show(value: unknown): string {
+  if (value instanceof Secret) return value.toJSON();
+  return String(value);
+}
 
 export function registerConfig(program: Command, run: Run): void {
-  const config = program.command('config').description('inspect the configuration');
+  const config = program.command('config').description('inspect the configuration').addHelpText('after', EXIT_CODES_HELP);
   config
     .command('check')
     .description('validate the config and print it resolved, with secrets masked')
@@ -26,9 +43,9 @@ export function registerConfig(program: Command, run: Run): void {
           if (cfg.volumes.size === 0) lines.push('  (none)');
           for (const v of cfg.volumes.values()) {
             lines.push(`  ${v.name}: ${v.path}`);
-            lines.push(`    sync_to: ${v.syncTo.join(', ') || '(none)'}`);
+            lines.push(`    sync_to: ${v.syncTo.join(', ') || '(none: index only)'}`);
             lines.push(`    offload_requires: ${v.offloadRequires ? v.offloadRequires.join(', ') : '(not set: offload refuses)'}`);
-            lines.push(`    offload_max_evidence_age: ${v.offloadMaxEvidenceAgeMs === null ? '(no limit)' : formatDurationMs(v.offloadMaxEvidenceAgeMs)}`);
+            lines.push(`    offload_max_evidence_age: ${v.offloadMaxEvidenceAgeMs === null ? '(no limit)' : exactDuration(v.offloadMaxEvidenceAgeMs)}`);
           }
           lines.push('destinations:');
           if (cfg.destinations.size === 0) lines.push('  (none)');
@@ -36,7 +53,7 @@ export function registerConfig(program: Command, run: Run): void {
             const { name, type, ...rest } = d;
             lines.push(`  ${name} (${type}):`);
             for (const [key, value] of Object.entries(rest)) {
-              if (value !== null && value !== '') lines.push(`    ${key}: ${String(value)}`);
+              if (value !== null && value !== '') lines.push(`    ${snake(key)}: ${show(value)}`);
             }
           }
           return lines;

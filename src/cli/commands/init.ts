@@ -1,30 +1,38 @@
 // `squirrel init [--path DIR]`: write a starter config (never over an existing one) and
-// create its database.
+// create its database. Both are private to the user (mode 0600): the index names every file.
 
 import { Command } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EXIT_CODES_HELP, Run } from '../main.js';
 import { CommandContext } from '../context.js';
+import { defaultNodeName } from '../../config/validate.js';
 import { UsageError } from '../../errors.js';
 import { Store } from '../../store/store.js';
 
-export function starterConfig(node: string): string {
-  return `# squirrel configuration. See config.example.yaml in the squirrel repository for every key.
+/** A config that validates as written, with the keys a user fills in next shown as comments. */
+export function starterConfig(node: string, dbPath: string | null): string {
+  const db = dbPath === null ? '# db: ~/.squirrel/index.db        # default: index.db next to this file' : `db: ${JSON.stringify(dbPath)}`;
+  return `# squirrel configuration. Every key is described in config.example.yaml, shipped with
+# squirrel. Check your edits with \`squirrel config check\`.
 node: ${node}
-# db: defaults to index.db next to this file
+${db}
 
+# Where copies go. Replace {} with your destinations, for example:
+#   destinations:
+#     nas:
+#       type: local                   # a directory: external drive or mounted NAS
+#       path: /mnt/nas/squirrel
 destinations: {}
-  # nas:
-  #   type: local
-  #   path: /mnt/nas/squirrel
 
+# The trees squirrel indexes, backs up and can offload. Replace {} with, for example:
+#   volumes:
+#     pictures:
+#       path: ~/Pictures
+#       sync_to: [nas]
+#       offload_requires: [nas]       # without it, offload refuses for this volume
+#       offload_max_evidence_age: 30d # optional
 volumes: {}
-  # pictures:
-  #   path: ~/Pictures
-  #   sync_to: [nas]
-  #   offload_requires: [nas]
-  #   offload_max_evidence_age: 30d
 `;
 }
 
@@ -38,17 +46,26 @@ export function registerInit(program: Command, run: Run): void {
       run((ctx: CommandContext, opts) => {
         const { path: dir } = opts as { path?: string };
         const configPath = dir ? path.resolve(dir, 'config.yaml') : ctx.configPath();
-        if (fs.existsSync(configPath)) {
-          throw new UsageError(`${configPath} already exists; squirrel init never overwrites a config. Edit it, or pass --path DIR for a new one.`, 'init-exists');
-        }
+        const refuse = () =>
+          new UsageError(`${configPath} already exists; squirrel init never overwrites a config. Edit it, or pass --path DIR for a new one.`, 'init-exists');
+        if (fs.existsSync(configPath)) throw refuse();
+        // An explicit --db is written into the config, so later commands find the same database.
+        const explicitDb = ctx.globals.db ? path.resolve(ctx.globals.db) : null;
+        const dbPath = explicitDb ?? path.join(path.dirname(configPath), 'index.db');
+        const dbExisted = fs.existsSync(dbPath);
+
         fs.mkdirSync(path.dirname(configPath), { recursive: true, mode: 0o700 });
-        const node = ctx.deps.host.toLowerCase().split('.')[0].replace(/[^a-z0-9_-]/g, '-').replace(/^[-_]+/, '') || 'node';
-        fs.writeFileSync(configPath, starterConfig(node), { mode: 0o600, flag: 'wx' });
-        const dbPath = ctx.globals.db ? path.resolve(ctx.globals.db) : path.join(path.dirname(configPath), 'index.db');
+        try {
+          fs.writeFileSync(configPath, starterConfig(defaultNodeName(ctx.deps.host), explicitDb), { mode: 0o600, flag: 'wx' });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw refuse();
+          throw err;
+        }
         Store.open(dbPath, { create: true }).close();
-        ctx.emit({ config: configPath, db: dbPath }, () => [
+
+        ctx.emit({ config: configPath, db: dbPath, dbExisted }, () => [
           `wrote ${configPath}`,
-          `created ${dbPath}`,
+          dbExisted ? `using the existing database ${dbPath}` : `created ${dbPath}`,
           `next: add destinations and volumes to the config, then \`squirrel --config ${configPath} config check\``,
         ]);
       }),
