@@ -107,6 +107,13 @@ export async function runCli(argv: string[], deps: Deps): Promise<number> {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `squirrel runs | head` closes the pipe early. That must not crash the process, and above
+  // all must not abort work in progress (an offload mid-way): later output is just dropped.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
   const deps = defaultDeps();
   deps.clock = clockFromEnv(process.env);
   deps.hooks = hooksFromEnv(process.env);

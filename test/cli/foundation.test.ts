@@ -1,6 +1,7 @@
 // The frame every command stands on: --version, help with exit codes, usage errors as exit 2,
 // `init` and `config check`. The user-facing cases run the real binary.
 
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/main.js';
 import { fixedClock } from '../../src/clock.js';
 import { noHooks } from '../../src/core/reporter.js';
-import { REPO_ROOT, bin, cleanupTempDirs, cli, json, makeSandbox, tempDir } from '../helpers.js';
+import { BIN, REPO_ROOT, bin, cleanupTempDirs, cli, json, makeSandbox, tempDir } from '../helpers.js';
 
 afterEach(cleanupTempDirs);
 
@@ -81,6 +82,16 @@ describe('version and help', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('--path <dir>');
     expect(result.stdout.trimEnd()).toMatch(/ {2}2 {2}usage or configuration error$/);
+  });
+});
+
+describe('output into a closed pipe', () => {
+  it('`squirrel --help | true` neither crashes nor fails', () => {
+    // act: `true` exits before node has started, so every write meets a closed pipe
+    const result = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${BIN}" --help | true`], { encoding: 'utf8' });
+    // expect
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
   });
 });
 
