@@ -25,6 +25,96 @@ export class DestinationUnavailableError extends OperationalError {
   }
 }
 
+/**
+ * A path handed to a destination that would leave its root or is not in canonical form
+ * ('..', absolute, NUL, empty segments). Rejected before anything touches the storage; it
+ * is a DestinationUnavailableError so every caller already treats it as a refusal.
+ */
+export class UnsafeDestinationPathError extends DestinationUnavailableError {}
+
+/**
+ * put() could not read the local file it was given (gone, unreadable, not a regular file).
+ * Distinct from DestinationUnavailableError: the destination is fine, the source is not.
+ */
+export class LocalSourceError extends OperationalError {
+  constructor(
+    readonly localFile: string,
+    detail: string,
+  ) {
+    super(`cannot read local file ${localFile}: ${detail}`, 'local-source');
+  }
+}
+
+/** The method hash() reports when it hashed bytes read back from the destination. */
+export const METHOD_BLAKE3_READBACK = 'blake3-readback';
+
+/**
+ * Why a destination path is unacceptable, or null. Paths are relative POSIX paths in
+ * canonical form: no leading '/', no NUL, no empty, '.' or '..' segments, so one file has
+ * exactly one spelling on every destination type. `allowEmpty` admits '' (list's "everything").
+ */
+export function unsafeDestinationPath(relativePath: string, allowEmpty = false): string | null {
+  if (relativePath === '') return allowEmpty ? null : 'is empty';
+  if (relativePath.includes('\0')) return 'contains a NUL byte';
+  if (relativePath.startsWith('/')) return 'is absolute';
+  for (const segment of relativePath.split('/')) {
+    if (segment === '..') return "contains '..'";
+    if (segment === '.') return "contains '.'";
+    if (segment === '') return 'contains an empty segment';
+  }
+  return null;
+}
+
+/** Throws UnsafeDestinationPathError unless the path is acceptable. */
+export function checkDestinationPath(destination: string, operation: string, relativePath: string, allowEmpty = false): void {
+  const problem = unsafeDestinationPath(relativePath, allowEmpty);
+  if (problem) throw new UnsafeDestinationPathError(destination, operation, `refusing path ${JSON.stringify(relativePath)}: it ${problem}`);
+}
+
+/**
+ * put()'s staging path must differ from the target and lie under a reserved `.squirrel-*`
+ * directory: staging files are scratch that put may replace, and nothing else may be.
+ */
+export function checkStagingPath(destination: string, relativePath: string, stagingPath: string): void {
+  checkDestinationPath(destination, 'put', stagingPath);
+  const segments = stagingPath.split('/');
+  if (stagingPath === relativePath || !segments.slice(0, -1).some((segment) => segment.startsWith('.squirrel-'))) {
+    throw new UnsafeDestinationPathError(destination, 'put', `refusing staging path ${JSON.stringify(stagingPath)}: it must lie under a .squirrel-* directory`);
+  }
+}
+
+/** The bytes of the root marker naming this destination. */
+export function encodeMarker(destination: string): Buffer {
+  return Buffer.from(`${JSON.stringify({ squirrel: 1, name: destination })}\n`);
+}
+
+/**
+ * Throws unless the marker bytes are ours and name this destination: a root marked for
+ * another destination (two config entries on one directory, a swapped drive) is not this one.
+ */
+export function checkMarker(destination: string, location: string, bytes: Uint8Array, operation = 'rootState'): void {
+  let marker: unknown;
+  try {
+    marker = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    marker = null;
+  }
+  const fields = (marker ?? {}) as { squirrel?: unknown; name?: unknown };
+  if (typeof marker !== 'object' || marker === null || typeof fields.squirrel !== 'number' || typeof fields.name !== 'string') {
+    throw new DestinationUnavailableError(destination, operation, `${location}/${DESTINATION_MARKER} is not a squirrel marker; check the path, or move the file away and let sync --init write a new one`);
+  }
+  if (fields.squirrel !== 1) {
+    throw new DestinationUnavailableError(destination, operation, `${location}/${DESTINATION_MARKER} was written by a newer squirrel (format ${fields.squirrel}); upgrade squirrel`);
+  }
+  if (fields.name !== destination) {
+    throw new DestinationUnavailableError(
+      destination,
+      operation,
+      `${location} is marked as destination '${fields.name}', not '${destination}'; check the path in the config (if the destination was renamed, edit the name in ${DESTINATION_MARKER})`,
+    );
+  }
+}
+
 /** The root exists and carries a marker: usable. Missing: unmounted drive or wrong path. */
 export type RootState = 'ok' | 'missing' | 'unmarked';
 
@@ -46,11 +136,20 @@ export interface DestinationReader {
   readonly location: string;
   /** Is the root there and marked? Throws DestinationUnavailableError if it cannot tell. */
   rootState(): Promise<RootState>;
-  /** Files under a directory prefix ('' for all), recursively. Absent prefix: empty. */
+  /**
+   * Files under a directory prefix ('' for all), recursively, as root-relative paths in no
+   * particular order. 'vol' lists 'vol/**', never 'vol-extra'. Only regular files are listed
+   * (symlinks are neither followed nor listed); reserved names are not filtered. Absent
+   * prefix: empty, but a missing or unmarked root throws (an unmounted drive is not empty).
+   */
   list(prefix: string): AsyncIterable<ListedFile>;
-  /** Size of one file, or absent. Throws DestinationUnavailableError if it cannot tell. */
+  /**
+   * Size of one file, or absent. Throws DestinationUnavailableError if it cannot tell,
+   * including when the root is missing or unmarked and when something other than a regular
+   * file sits at the path.
+   */
   stat(path: string): Promise<StatResult>;
-  /** The file's bytes. Throws DestinationUnavailableError when absent or unreadable. */
+  /** The file's bytes, in chunks of at most 1 MiB. Throws DestinationUnavailableError when absent or unreadable. */
   read(path: string): AsyncIterable<Uint8Array>;
   /**
    * BLAKE3 of the stored bytes, computed from bytes read back from the destination (or by
@@ -65,10 +164,15 @@ export interface DestinationWriter {
   /**
    * Durably place a local file at `path`: write it to `stagingPath`, flush, then move it
    * into place. Never overwrites: if `path` exists, throws DestinationUnavailableError and
-   * leaves it untouched (the caller moves different bytes aside first).
+   * leaves it untouched (the caller moves different bytes aside first). Refuses on a
+   * missing or unmarked root rather than create it (an unmounted drive must stay untouched).
+   * A local file that cannot be read throws LocalSourceError.
    */
   put(path: string, localFile: string, stagingPath: string): Promise<void>;
-  /** Move the file at `path` to `historyPath` (never deletes). Absent `path`: no-op. */
+  /**
+   * Move the file at `path` to `historyPath` (never deletes, never clobbers: an existing
+   * `historyPath` throws). Absent `path`: no-op.
+   */
   moveAside(path: string, historyPath: string): Promise<void>;
 }
 

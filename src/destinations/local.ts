@@ -1,0 +1,511 @@
+// `type: local`: a destination that is a directory (an external drive, a mounted NAS). Writes
+// are durable and never clobber: copy to a staging file, fsync, hard-link into place (which
+// fails if the target exists), fsync the directories. Reads never follow a symlink at the
+// final component, and an absent file under a missing or unmarked root is "could not check"
+// (an unmounted drive), never "absent". I/O is synchronous: on a local disk it is the fastest
+// Node offers, and sync/verify handle one file at a time anyway.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { Blake3Hasher } from '@napi-rs/blake-hash';
+import { READ_CHUNK_BYTES } from '../hash.js';
+import {
+  DESTINATION_MARKER,
+  Destination,
+  DestinationUnavailableError,
+  HashResult,
+  ListedFile,
+  LocalSourceError,
+  METHOD_BLAKE3_READBACK,
+  RootState,
+  StatResult,
+  checkDestinationPath,
+  checkMarker,
+  checkStagingPath,
+  encodeMarker,
+} from './destination.js';
+
+/** link() errors that mean "this filesystem has no hard links": fall back to check + rename. */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK', 'ENOSYS']);
+/** fsync() on a directory is not supported everywhere; where it is not, there is nothing to flush. */
+const DIR_FSYNC_UNSUPPORTED = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EISDIR', 'EBADF']);
+
+function errnoOf(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | null)?.code;
+}
+
+export class LocalDestination implements Destination {
+  readonly type = 'local';
+  readonly location: string;
+  private readonly markerPath: string;
+  /** Reused by hash(): no await happens while it is in use. */
+  private readonly hashBuffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+  private copyBuffer: Buffer | null = null;
+
+  constructor(
+    readonly name: string,
+    root: string,
+  ) {
+    this.location = path.resolve(root);
+    this.markerPath = path.join(this.location, DESTINATION_MARKER);
+  }
+
+  async rootState(): Promise<RootState> {
+    return this.rootStateSync('rootState');
+  }
+
+  async init(): Promise<void> {
+    if (this.rootStateSync('init') === 'ok') return;
+    const created = this.mkdirs(this.location, 'init');
+    const temporary = `${this.markerPath}.tmp`;
+    try {
+      this.writeFileDurably(temporary, encodeMarker(this.name), 'init');
+      let placed: boolean;
+      try {
+        placed = this.placeNoClobber(temporary, this.markerPath, 'init');
+      } catch (err) {
+        throw this.unavailable('init', this.location, err);
+      }
+      if (!placed) {
+        // Another process marked the root first; it must have named us.
+        checkMarker(this.name, this.location, this.readSmallFile(this.markerPath, 'init'), 'init');
+        return;
+      }
+      this.fsyncDirs([this.location, ...created.map((dir) => path.dirname(dir))], 'init');
+    } finally {
+      this.unlinkQuietly(temporary);
+    }
+  }
+
+  list(prefix: string): AsyncIterable<ListedFile> {
+    const start = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+    checkDestinationPath(this.name, 'list', start, true);
+    return this.listFrom(start);
+  }
+
+  async stat(relativePath: string): Promise<StatResult> {
+    const absolute = this.resolve('stat', relativePath);
+    let stats: fs.Stats;
+    try {
+      stats = fs.lstatSync(absolute);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return this.absent('stat');
+      throw this.unavailable('stat', relativePath, err);
+    }
+    if (!stats.isFile()) throw this.notAFile('stat', relativePath, stats);
+    return { kind: 'present', sizeBytes: stats.size };
+  }
+
+  read(relativePath: string): AsyncIterable<Uint8Array> {
+    const absolute = this.resolve('read', relativePath);
+    return this.readChunks(relativePath, absolute);
+  }
+
+  async hash(relativePath: string): Promise<HashResult> {
+    const absolute = this.resolve('hash', relativePath);
+    const fd = this.openForRead('hash', relativePath, absolute);
+    if (fd === null) return this.absent('hash');
+    try {
+      const hasher = new Blake3Hasher();
+      let sizeBytes = 0;
+      for (;;) {
+        const bytesRead = fs.readSync(fd, this.hashBuffer, 0, this.hashBuffer.length, sizeBytes);
+        if (bytesRead === 0) break;
+        hasher.update(bytesRead === this.hashBuffer.length ? this.hashBuffer : this.hashBuffer.subarray(0, bytesRead));
+        sizeBytes += bytesRead;
+      }
+      return { kind: 'present', blake3: hasher.digestBuffer(), sizeBytes, method: METHOD_BLAKE3_READBACK };
+    } catch (err) {
+      throw this.unavailable('hash', relativePath, err);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  async put(relativePath: string, localFile: string, stagingPath: string): Promise<void> {
+    const target = this.resolve('put', relativePath);
+    checkStagingPath(this.name, relativePath, stagingPath);
+    const staging = path.join(this.location, stagingPath);
+    this.requireMarkedRoot('put');
+    // Staging may create directories the target shares (the volume's own); their entries need a flush too.
+    const stagingDirs = this.copyToStaging(localFile, staging, stagingPath).filter((dir) => target.startsWith(`${dir}/`));
+    try {
+      const created = this.mkdirsOnDemand(path.dirname(target), 'put', () => this.placeNoClobber(staging, target, 'put'));
+      if (!created.placed) {
+        throw new DestinationUnavailableError(this.name, 'put', `${relativePath} already exists; it was left untouched (move it aside first)`);
+      }
+      this.fsyncDirs([...stagingDirs, ...created.dirs].map((dir) => path.dirname(dir)).concat(path.dirname(target)), 'put');
+    } finally {
+      this.unlinkQuietly(staging);
+    }
+  }
+
+  async moveAside(relativePath: string, historyPath: string): Promise<void> {
+    const source = this.resolve('moveAside', relativePath);
+    const destination = this.resolve('moveAside', historyPath);
+    this.requireMarkedRoot('moveAside');
+    try {
+      fs.lstatSync(source);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return;
+      throw this.unavailable('moveAside', relativePath, err);
+    }
+    const created = this.mkdirsOnDemand(path.dirname(destination), 'moveAside', () => this.placeNoClobber(source, destination, 'moveAside'));
+    if (!created.placed) {
+      throw new DestinationUnavailableError(this.name, 'moveAside', `${historyPath} already exists; nothing was moved`);
+    }
+    // History is durable before the old name goes, so a crash leaves both names, never neither.
+    this.fsyncDirs([...created.dirs.map((dir) => path.dirname(dir)), path.dirname(destination)], 'moveAside');
+    try {
+      fs.unlinkSync(source);
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT') throw this.unavailable('moveAside', relativePath, err);
+    }
+    this.fsyncDirs([path.dirname(source)], 'moveAside');
+  }
+
+  private resolve(operation: string, relativePath: string): string {
+    checkDestinationPath(this.name, operation, relativePath);
+    return path.join(this.location, relativePath);
+  }
+
+  private rootStateSync(operation: string): RootState {
+    let stats: fs.Stats;
+    try {
+      stats = fs.statSync(this.location);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return 'missing';
+      throw this.unavailable(operation, this.location, err);
+    }
+    if (!stats.isDirectory()) throw new DestinationUnavailableError(this.name, operation, `${this.location} is not a directory; check the path in the config`);
+    let marker: Buffer;
+    try {
+      marker = fs.readFileSync(this.markerPath);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return 'unmarked';
+      throw this.unavailable(operation, DESTINATION_MARKER, err);
+    }
+    checkMarker(this.name, this.location, marker, operation);
+    return 'ok';
+  }
+
+  /** Writers and "absent" answers need the marker: without it this may be an empty mount point. */
+  private requireMarkedRoot(operation: string): void {
+    try {
+      if (fs.statSync(this.markerPath).isFile()) return;
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT') throw this.unavailable(operation, DESTINATION_MARKER, err);
+    }
+    const state = this.rootStateSync(operation);
+    if (state === 'missing') {
+      throw new DestinationUnavailableError(this.name, operation, `root ${this.location} does not exist (is the drive mounted?)`);
+    }
+    if (state === 'unmarked') {
+      throw new DestinationUnavailableError(this.name, operation, `root ${this.location} has no ${DESTINATION_MARKER} marker (is the right drive mounted? a new destination needs sync --init)`);
+    }
+  }
+
+  private absent(operation: string): { kind: 'absent' } {
+    this.requireMarkedRoot(operation);
+    return { kind: 'absent' };
+  }
+
+  /** An open descriptor on a regular file, or null when nothing is there. */
+  private openForRead(operation: string, relativePath: string, absolute: string): number | null {
+    let fd: number;
+    try {
+      fd = fs.openSync(absolute, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return null;
+      if (errnoOf(err) === 'ELOOP') throw new DestinationUnavailableError(this.name, operation, `${relativePath} is a symbolic link, not a file squirrel wrote`);
+      throw this.unavailable(operation, relativePath, err);
+    }
+    try {
+      const stats = fs.fstatSync(fd);
+      if (!stats.isFile()) throw this.notAFile(operation, relativePath, stats);
+      return fd;
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err instanceof DestinationUnavailableError ? err : this.unavailable(operation, relativePath, err);
+    }
+  }
+
+  private async *readChunks(relativePath: string, absolute: string): AsyncGenerator<Uint8Array> {
+    const fd = this.openForRead('read', relativePath, absolute);
+    if (fd === null) {
+      this.requireMarkedRoot('read');
+      throw new DestinationUnavailableError(this.name, 'read', `${relativePath} does not exist`);
+    }
+    try {
+      let position = 0;
+      for (;;) {
+        const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+        let bytesRead: number;
+        try {
+          bytesRead = fs.readSync(fd, chunk, 0, chunk.length, position);
+        } catch (err) {
+          throw this.unavailable('read', relativePath, err);
+        }
+        if (bytesRead === 0) return;
+        position += bytesRead;
+        yield chunk.subarray(0, bytesRead);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  private async *listFrom(prefix: string): AsyncGenerator<ListedFile> {
+    // Even an empty answer needs the marker: an unmounted drive's mount point is empty too.
+    this.requireMarkedRoot('list');
+    if (prefix !== '') {
+      let stats: fs.Stats;
+      try {
+        stats = fs.lstatSync(path.join(this.location, prefix));
+      } catch (err) {
+        if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return;
+        throw this.unavailable('list', prefix, err);
+      }
+      if (stats.isSymbolicLink()) throw new DestinationUnavailableError(this.name, 'list', `${prefix} is a symbolic link; squirrel does not follow links on a destination`);
+      if (!stats.isDirectory()) return;
+    }
+    const pending = [prefix];
+    while (pending.length > 0) {
+      const directory = pending.pop()!;
+      let entries: fs.Dirent[];
+      try {
+        entries = fs.readdirSync(path.join(this.location, directory), { withFileTypes: true });
+      } catch (err) {
+        // Removed while we walked: nothing under it any more. The root itself must answer.
+        if (directory !== '' && errnoOf(err) === 'ENOENT') continue;
+        throw this.unavailable('list', directory || this.location, err);
+      }
+      for (const entry of entries) {
+        const relativePath = directory === '' ? entry.name : `${directory}/${entry.name}`;
+        if (entry.isDirectory()) pending.push(relativePath);
+        else if (entry.isFile()) {
+          let sizeBytes: number;
+          try {
+            sizeBytes = fs.lstatSync(path.join(this.location, relativePath)).size;
+          } catch (err) {
+            if (errnoOf(err) === 'ENOENT') continue;
+            throw this.unavailable('list', relativePath, err);
+          }
+          yield { path: relativePath, sizeBytes };
+        }
+      }
+    }
+  }
+
+  /**
+   * Copy the local file into a fresh staging file and fsync it; returns the directories it
+   * created. A leftover staging file is unlinked, never truncated: after a crash it may be a
+   * hard link to a placed target.
+   */
+  private copyToStaging(localFile: string, staging: string, stagingPath: string): string[] {
+    let sourceFd: number;
+    try {
+      sourceFd = fs.openSync(localFile, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    } catch (err) {
+      throw new LocalSourceError(localFile, errorDetail(err));
+    }
+    try {
+      let isFile: boolean;
+      try {
+        isFile = fs.fstatSync(sourceFd).isFile();
+      } catch (err) {
+        throw new LocalSourceError(localFile, errorDetail(err));
+      }
+      if (!isFile) throw new LocalSourceError(localFile, 'not a regular file');
+      const { fd: stagingFd, createdDirs } = this.createStaging(staging, stagingPath);
+      try {
+        this.copyBytes(sourceFd, stagingFd, localFile, stagingPath);
+        fs.fsyncSync(stagingFd);
+        return createdDirs;
+      } catch (err) {
+        this.unlinkQuietly(staging);
+        throw err instanceof LocalSourceError || err instanceof DestinationUnavailableError ? err : this.unavailable('put', stagingPath, err);
+      } finally {
+        fs.closeSync(stagingFd);
+      }
+    } finally {
+      fs.closeSync(sourceFd);
+    }
+  }
+
+  private createStaging(staging: string, stagingPath: string): { fd: number; createdDirs: string[] } {
+    const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL;
+    let createdDirs: string[] = [];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return { fd: fs.openSync(staging, flags, 0o666), createdDirs };
+      } catch (err) {
+        const code = errnoOf(err);
+        if (attempt >= 2 || (code !== 'EEXIST' && code !== 'ENOENT')) throw this.unavailable('put', stagingPath, err);
+        if (code === 'EEXIST') this.unlinkOrThrow(staging, stagingPath);
+        else createdDirs = this.mkdirs(path.dirname(staging), 'put');
+      }
+    }
+  }
+
+  private copyBytes(sourceFd: number, stagingFd: number, localFile: string, stagingPath: string): void {
+    const buffer = (this.copyBuffer ??= Buffer.allocUnsafe(READ_CHUNK_BYTES));
+    for (;;) {
+      let bytesRead: number;
+      try {
+        bytesRead = fs.readSync(sourceFd, buffer, 0, buffer.length, null);
+      } catch (err) {
+        throw new LocalSourceError(localFile, errorDetail(err));
+      }
+      if (bytesRead === 0) return;
+      let written = 0;
+      try {
+        while (written < bytesRead) written += fs.writeSync(stagingFd, buffer, written, bytesRead - written);
+      } catch (err) {
+        throw this.unavailable('put', stagingPath, err);
+      }
+    }
+  }
+
+  /**
+   * Give `from` the name `to` unless `to` exists; false when it does. A hard link refuses
+   * atomically; without hard links, check-then-rename is the best the filesystem allows.
+   * After a link the caller removes the old name. A raw ENOENT (missing parent directory)
+   * is rethrown for mkdirsOnDemand; every other failure is DestinationUnavailableError.
+   */
+  private placeNoClobber(from: string, to: string, operation: string): boolean {
+    try {
+      fs.linkSync(from, to);
+      return true;
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code === 'EEXIST') return false;
+      if (code === 'ENOENT') throw err;
+      if (!code || !NO_HARD_LINKS.has(code)) throw this.unavailable(operation, to, err);
+    }
+    try {
+      fs.lstatSync(to);
+      return false;
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT') throw this.unavailable(operation, to, err);
+    }
+    try {
+      fs.renameSync(from, to);
+      return true;
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') throw err;
+      throw this.unavailable(operation, to, err);
+    }
+  }
+
+  /** Run `place`; if its directory is missing, create it below the root and run it again. */
+  private mkdirsOnDemand(directory: string, operation: string, place: () => boolean): { placed: boolean; dirs: string[] } {
+    try {
+      return { placed: place(), dirs: [] };
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT') throw err instanceof DestinationUnavailableError ? err : this.unavailable(operation, directory, err);
+    }
+    const dirs = this.mkdirs(directory, operation);
+    try {
+      return { placed: place(), dirs };
+    } catch (err) {
+      throw err instanceof DestinationUnavailableError ? err : this.unavailable(operation, directory, err);
+    }
+  }
+
+  /** mkdir -p; returns the directories it created, outermost first (their parents need an fsync). */
+  private mkdirs(directory: string, operation: string): string[] {
+    let first: string | undefined;
+    try {
+      first = fs.mkdirSync(directory, { recursive: true });
+    } catch (err) {
+      throw this.unavailable(operation, directory, err);
+    }
+    if (first === undefined) return [];
+    const created: string[] = [];
+    for (let dir = directory; ; dir = path.dirname(dir)) {
+      created.unshift(dir);
+      if (dir === first || dir === path.dirname(dir)) break;
+    }
+    return created;
+  }
+
+  private writeFileDurably(file: string, bytes: Buffer, operation: string): void {
+    this.unlinkQuietly(file);
+    let fd: number;
+    try {
+      fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o666);
+    } catch (err) {
+      throw this.unavailable(operation, file, err);
+    }
+    try {
+      fs.writeFileSync(fd, bytes);
+      fs.fsyncSync(fd);
+    } catch (err) {
+      throw this.unavailable(operation, file, err);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  private readSmallFile(file: string, operation: string): Buffer {
+    try {
+      return fs.readFileSync(file);
+    } catch (err) {
+      throw this.unavailable(operation, file, err);
+    }
+  }
+
+  private fsyncDirs(directories: string[], operation: string): void {
+    for (const directory of new Set(directories)) {
+      let fd: number;
+      try {
+        fd = fs.openSync(directory, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      } catch (err) {
+        throw this.unavailable(operation, directory, err);
+      }
+      try {
+        fs.fsyncSync(fd);
+      } catch (err) {
+        const code = errnoOf(err);
+        if (!code || !DIR_FSYNC_UNSUPPORTED.has(code)) throw this.unavailable(operation, directory, err);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+  }
+
+  private unlinkOrThrow(file: string, relativePath: string): void {
+    try {
+      fs.unlinkSync(file);
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT') throw this.unavailable('put', relativePath, err);
+    }
+  }
+
+  /** Scratch cleanup: a leftover staging file costs space, never correctness. */
+  private unlinkQuietly(file: string): void {
+    try {
+      fs.unlinkSync(file);
+    } catch {
+      // already gone, or cleanup is for a later run
+    }
+  }
+
+  private notAFile(operation: string, relativePath: string, stats: fs.Stats): DestinationUnavailableError {
+    const what = stats.isDirectory() ? 'a directory' : stats.isSymbolicLink() ? 'a symbolic link' : 'not a regular file';
+    return new DestinationUnavailableError(this.name, operation, `${relativePath} is ${what}, not a file squirrel wrote; look at it by hand`);
+  }
+
+  private unavailable(operation: string, subject: string, err: unknown): DestinationUnavailableError {
+    if (err instanceof DestinationUnavailableError) return err;
+    const hint = errnoOf(err) === 'ENOSPC' ? ' (the destination is full)' : '';
+    return new DestinationUnavailableError(this.name, operation, `${subject}: ${errorDetail(err)}${hint}`);
+  }
+}
+
+/** "ENOENT: no such file or directory" without the absolute path Node appends. */
+function errorDetail(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return (err as NodeJS.ErrnoException | null)?.code ? message.split(', ')[0] : message;
+}

@@ -1,0 +1,240 @@
+// The local (directory) destination: the conformance suite, plus what only a real directory
+// can show: the bytes and the marker on disk, crash leftovers in staging, filesystems without
+// hard links, symlinks planted in the destination, and roots that cannot be checked.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DESTINATION_MARKER, DestinationUnavailableError } from '../../src/destinations/destination.js';
+import { LocalDestination } from '../../src/destinations/local.js';
+import { hashBytes } from '../../src/hash.js';
+import { cleanupTempDirs, tempDir } from '../helpers.js';
+import { ConformanceHarness, historyFor, listAll, localFile, putBytes, readAll, runConformance, stagingFor } from './conformance.js';
+
+interface LocalHarness extends ConformanceHarness {
+  root: string;
+}
+
+function makeLocal(name: string): LocalHarness {
+  const root = path.join(tempDir('squirrel-dest-'), 'root');
+  return {
+    root,
+    destination: new LocalDestination(name, root),
+    sameRoot: (other) => new LocalDestination(other, root),
+    createUnmarkedRoot: () => void fs.mkdirSync(root, { recursive: true }),
+  };
+}
+
+/** Move the real root aside and put something unusable at its path. */
+function replaceRoot(root: string, replace: (root: string) => void): void {
+  fs.renameSync(root, `${root}.moved`);
+  replace(root);
+}
+
+const unreachableWays: Record<string, (harness: LocalHarness) => void> = {
+  'the root path is a regular file (ENOTDIR)': ({ root }) => replaceRoot(root, () => fs.writeFileSync(root, 'not a directory')),
+  'the root is a symlink loop (ELOOP)': ({ root }) => replaceRoot(root, () => fs.symlinkSync(path.basename(root), root)),
+  'a parent of the root is a regular file (ENOTDIR)': ({ root }) => {
+    const parent = path.dirname(root);
+    fs.renameSync(parent, `${parent}.moved`);
+    fs.writeFileSync(parent, 'not a directory');
+  },
+};
+// Root reads through any permission bits, so the classic unreadable-directory case only
+// means something for an ordinary user.
+if (process.getuid?.() !== 0) {
+  unreachableWays['the root is unreadable (EACCES)'] = ({ root }) => fs.chmodSync(root, 0o000);
+}
+
+runConformance('local', { make: makeLocal, unreachableWays });
+
+describe('local destination: on disk', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+    cleanupTempDirs();
+  });
+
+  it('init writes the JSON marker naming the destination, and no temporary file', async () => {
+    // setup
+    const { root, destination } = makeLocal('nas');
+
+    // act
+    await destination.init();
+
+    // expect
+    expect(JSON.parse(fs.readFileSync(path.join(root, DESTINATION_MARKER), 'utf8'))).toEqual({ squirrel: 1, name: 'nas' });
+    expect(fs.readdirSync(root)).toEqual([DESTINATION_MARKER]);
+  });
+
+  it('put places the bytes at <root>/<path> and removes the staging file', async () => {
+    // setup
+    const { root, destination } = makeLocal('nas');
+    await destination.init();
+
+    // act
+    await putBytes(destination, 'vol/sub/photo.jpg', Buffer.from('jpeg bytes'));
+
+    // expect
+    expect(fs.readFileSync(path.join(root, 'vol/sub/photo.jpg'), 'utf8')).toBe('jpeg bytes');
+    expect(fs.existsSync(path.join(root, stagingFor('vol/sub/photo.jpg')))).toBe(false);
+    expect(fs.statSync(path.join(root, 'vol/sub/photo.jpg')).nlink).toBe(1);
+  });
+
+  it('put fsyncs the staged bytes, the new directories and the target directory before it returns', async () => {
+    // setup
+    const { root, destination } = makeLocal('nas');
+    await destination.init();
+    const pathOfFd = new Map<number, string>();
+    const openSync = fs.openSync;
+    vi.spyOn(fs, 'openSync').mockImplementation((file, flags, mode) => {
+      const fd = openSync(file, flags, mode);
+      pathOfFd.set(fd, String(file));
+      return fd;
+    });
+    const fsynced: string[] = [];
+    const fsyncSync = fs.fsyncSync;
+    vi.spyOn(fs, 'fsyncSync').mockImplementation((fd) => {
+      fsynced.push(path.relative(root, pathOfFd.get(fd) ?? '?') || '.');
+      fsyncSync(fd);
+    });
+
+    // act
+    await putBytes(destination, 'vol/new/dir/photo.jpg', Buffer.from('jpeg'));
+
+    // expect: the data, then every directory entry that leads to it
+    expect(fsynced[0]).toBe(stagingFor('vol/new/dir/photo.jpg'));
+    expect(new Set(fsynced.slice(1))).toEqual(new Set(['.', 'vol', 'vol/new', 'vol/new/dir']));
+  });
+
+  it('a missing root (an unmounted drive) is never created by put, list or stat', async () => {
+    // setup
+    const { root, destination } = makeLocal('nas');
+
+    // act
+    await expect(putBytes(destination, 'vol/a.txt', Buffer.from('a'))).rejects.toThrow(/does not exist \(is the drive mounted\?\)/);
+    await expect(destination.stat('vol/a.txt')).rejects.toBeInstanceOf(DestinationUnavailableError);
+    await expect(listAll(destination, 'vol')).rejects.toBeInstanceOf(DestinationUnavailableError);
+
+    // expect
+    expect(fs.existsSync(root)).toBe(false);
+  });
+
+  it('a staging leftover hard-linked to a placed file (a crash after the link) is replaced, never truncated', async () => {
+    // setup: a put that crashed after linking, before unlinking its staging name
+    const { root, destination } = makeLocal('nas');
+    await destination.init();
+    await putBytes(destination, 'vol/a.txt', Buffer.from('placed bytes'));
+    fs.mkdirSync(path.dirname(path.join(root, stagingFor('vol/a.txt'))), { recursive: true });
+    fs.linkSync(path.join(root, 'vol/a.txt'), path.join(root, stagingFor('vol/a.txt')));
+
+    // act: the retry, with other bytes, through the same staging path
+    const retry = destination.put('vol/a.txt', localFile(Buffer.from('other bytes!')), stagingFor('vol/a.txt'));
+
+    // expect
+    await expect(retry).rejects.toThrow(/already exists/);
+    expect(fs.readFileSync(path.join(root, 'vol/a.txt'), 'utf8')).toBe('placed bytes');
+    expect(fs.existsSync(path.join(root, stagingFor('vol/a.txt')))).toBe(false);
+  });
+
+  it('without hard links, put and moveAside fall back to rename and still never clobber', async () => {
+    // setup: a filesystem that refuses link() (FAT, some network mounts)
+    const { root, destination } = makeLocal('nas');
+    await destination.init();
+    const link = vi.spyOn(fs, 'linkSync').mockImplementation(() => {
+      throw Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM', syscall: 'link' });
+    });
+
+    // act
+    await putBytes(destination, 'vol/a.txt', Buffer.from('first'));
+    const clobber = putBytes(destination, 'vol/a.txt', Buffer.from('second'));
+    await putBytes(destination, historyFor('vol/b.txt'), Buffer.from('older b'));
+    await putBytes(destination, 'vol/b.txt', Buffer.from('b'));
+    const moveOntoHistory = destination.moveAside('vol/b.txt', historyFor('vol/b.txt'));
+    await destination.moveAside('vol/a.txt', historyFor('vol/a.txt'));
+
+    // expect
+    expect(link).toHaveBeenCalled();
+    await expect(clobber).rejects.toThrow(/already exists/);
+    await expect(moveOntoHistory).rejects.toThrow(/already exists/);
+    expect(fs.readFileSync(path.join(root, historyFor('vol/a.txt')), 'utf8')).toBe('first');
+    expect(fs.existsSync(path.join(root, 'vol/a.txt'))).toBe(false);
+    expect(fs.readFileSync(path.join(root, 'vol/b.txt'), 'utf8')).toBe('b');
+    expect(fs.readFileSync(path.join(root, historyFor('vol/b.txt')), 'utf8')).toBe('older b');
+    expect((await listAll(destination, 'vol')).map((file) => file.path).filter((p) => p.includes('.squirrel-staging'))).toEqual([]);
+  });
+
+  it('hash reads the bytes back from disk every time (a change on disk shows)', async () => {
+    // setup
+    const { root, destination } = makeLocal('nas');
+    await destination.init();
+    await putBytes(destination, 'vol/a.bin', Buffer.from('abcdef'));
+    const before = await destination.hash('vol/a.bin');
+
+    // act: bit rot of the same size
+    fs.writeFileSync(path.join(root, 'vol/a.bin'), 'abcdeX');
+    const after = await destination.hash('vol/a.bin');
+
+    // expect
+    expect(before).toMatchObject({ kind: 'present', blake3: hashBytes(Buffer.from('abcdef')), method: 'blake3-readback' });
+    expect(after).toMatchObject({ kind: 'present', blake3: hashBytes(Buffer.from('abcdeX')), sizeBytes: 6 });
+  });
+
+  it('a symlink planted in the destination is never followed: not present, not listed', async () => {
+    // setup
+    const { root, destination } = makeLocal('nas');
+    await destination.init();
+    const outside = tempDir('squirrel-outside-');
+    fs.writeFileSync(path.join(outside, 'secret.txt'), 'outside the root');
+    fs.mkdirSync(path.join(root, 'vol'));
+    fs.symlinkSync(path.join(outside, 'secret.txt'), path.join(root, 'vol/link.txt'));
+    fs.symlinkSync(outside, path.join(root, 'vol/linkdir'));
+
+    // act + expect
+    await expect(destination.stat('vol/link.txt')).rejects.toThrow(/symbolic link/);
+    await expect(destination.hash('vol/link.txt')).rejects.toThrow(/symbolic link/);
+    await expect(readAll(destination, 'vol/link.txt')).rejects.toThrow(/symbolic link/);
+    await expect(listAll(destination, 'vol/linkdir')).rejects.toThrow(/symbolic link/);
+    expect(await listAll(destination, '')).toEqual([{ path: DESTINATION_MARKER, sizeBytes: fs.statSync(path.join(root, DESTINATION_MARKER)).size }]);
+  });
+
+  it('a root reached through a symlink (a mount behind a link) works', async () => {
+    // setup
+    const { root } = makeLocal('nas');
+    fs.mkdirSync(root, { recursive: true });
+    const linked = path.join(path.dirname(root), 'linked-root');
+    fs.symlinkSync(root, linked);
+    const destination = new LocalDestination('nas', linked);
+
+    // act
+    await destination.init();
+    await putBytes(destination, 'vol/a.txt', Buffer.from('through the link'));
+
+    // expect
+    expect(fs.readFileSync(path.join(root, 'vol/a.txt'), 'utf8')).toBe('through the link');
+    expect(await destination.stat('vol/a.txt')).toEqual({ kind: 'present', sizeBytes: 16 });
+  });
+
+  it('a path escape never reaches a file outside the root', async () => {
+    // setup
+    const { root, destination } = makeLocal('nas');
+    await destination.init();
+    fs.writeFileSync(path.join(path.dirname(root), 'outside.txt'), 'outside');
+
+    // act + expect
+    await expect(destination.stat('../outside.txt')).rejects.toThrow(/refusing path/);
+    await expect(destination.moveAside('../outside.txt', historyFor('vol/x'))).rejects.toThrow(/refusing path/);
+    expect(fs.readFileSync(path.join(path.dirname(root), 'outside.txt'), 'utf8')).toBe('outside');
+  });
+
+  it('a marker that is not ours is "could not check", with what to do', async () => {
+    // setup
+    const { root, destination } = makeLocal('nas');
+    fs.mkdirSync(root);
+    fs.writeFileSync(path.join(root, DESTINATION_MARKER), 'garbage');
+
+    // act + expect
+    await expect(destination.rootState()).rejects.toThrow(/is not a squirrel marker/);
+    await expect(destination.init()).rejects.toBeInstanceOf(DestinationUnavailableError);
+    expect(fs.readFileSync(path.join(root, DESTINATION_MARKER), 'utf8')).toBe('garbage');
+  });
+});
