@@ -56,6 +56,7 @@ export class EvidenceStore {
   private readonly coverage;
   private readonly highestOrigin;
   private readonly copiesOfDestination;
+  private readonly okContentIdList;
 
   constructor(db: Db) {
     const prep = (sql: string) => db.prepare(sql).safeIntegers(true);
@@ -89,6 +90,10 @@ export class EvidenceStore {
       FROM remote_copies WHERE volume_id = ? AND destination = ? AND content_id = ? ORDER BY path`);
     this.copiesOfDestination = prep(`SELECT volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version
       FROM remote_copies WHERE volume_id = ? AND destination = ?`);
+    // One string per destination instead of one row per copy: crossing into JS per row costs
+    // ~1 us, so a million-copy ledger loads ~3x faster as a single comma-separated list.
+    this.okContentIdList = prep(`SELECT group_concat(content_id, ',' ORDER BY content_id) AS ids FROM (
+        SELECT DISTINCT content_id FROM remote_copies WHERE volume_id = ? AND destination = ? AND state = 'ok')`);
     // Copies whose content the volume still needs (present or offloaded), least recently verified first.
     this.copiesToVerify = prep(`SELECT rc.volume_id, rc.destination, rc.path, rc.content_id, rc.state, rc.pushed_run_id,
         rc.verified_at_ns, rc.version, c.blake3, c.size
@@ -104,13 +109,13 @@ export class EvidenceStore {
         coalesce(sum(bad > 0), 0) AS lost,
         min(best) AS oldest_verified_at_ns
       FROM (SELECT c.id,
-          (SELECT max(rc.verified_at_ns) FROM remote_copies rc WHERE rc.volume_id = ?1 AND rc.destination = ?2
+          (SELECT max(rc.verified_at_ns) FROM remote_copies rc WHERE rc.volume_id = @volumeId AND rc.destination = @destination
              AND rc.content_id = c.id AND rc.state = 'ok') AS best,
-          (SELECT count(*) FROM remote_copies rc WHERE rc.volume_id = ?1 AND rc.destination = ?2
+          (SELECT count(*) FROM remote_copies rc WHERE rc.volume_id = @volumeId AND rc.destination = @destination
              AND rc.content_id = c.id AND rc.state <> 'ok') AS bad
         FROM contents c
-        WHERE c.origin_node_id = ?3 AND c.origin_run_id <= ?4
-          AND EXISTS (SELECT 1 FROM files f WHERE f.volume_id = ?1 AND f.content_id = c.id AND f.status IN ('present', 'offloaded')))`);
+        WHERE c.origin_node_id = @originNodeId AND c.origin_run_id <= @originRunId
+          AND EXISTS (SELECT 1 FROM files f WHERE f.volume_id = @volumeId AND f.content_id = c.id AND f.status IN ('present', 'offloaded')))`);
     this.highestOrigin = prep(`SELECT c.origin_node_id, max(c.origin_run_id) AS origin_run_id
       FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.volume_id = ? AND f.status = 'present' GROUP BY c.origin_node_id`);
@@ -167,7 +172,7 @@ export class EvidenceStore {
   /** How the ledger backs a component covering `originRunId` of `originNodeId`. */
   coverageVerification(volumeId: number, destination: string, originNodeId: number, originRunId: number): CoverageVerification {
     const row = one<{ contents: number; unverified: number; lost: number; oldestVerifiedAtNs: bigint | null }>(
-      this.coverage, volumeId, destination, originNodeId, originRunId,
+      this.coverage, { volumeId, destination, originNodeId, originRunId },
     )!;
     return row;
   }
@@ -178,6 +183,28 @@ export class EvidenceStore {
 
   copies(volumeId: number, destination: string): RemoteCopyRow[] {
     return all<RemoteCopyRow>(this.copiesOfDestination, volumeId, destination);
+  }
+
+  /** Ids of the contents with at least one `ok` copy at the destination, ascending, distinct. */
+  okCopyContentIds(volumeId: number, destination: string): Float64Array {
+    const text = one<{ ids: string | null }>(this.okContentIdList, volumeId, destination)?.ids ?? null;
+    if (!text) return new Float64Array(0);
+    let count = 1;
+    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 44) count++;
+    const ids = new Float64Array(count);
+    let index = 0;
+    let value = 0;
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i);
+      if (code === 44) {
+        ids[index++] = value;
+        value = 0;
+      } else {
+        value = value * 10 + (code - 48);
+      }
+    }
+    ids[index] = value;
+    return ids;
   }
 
   copiesOf(volumeId: number, destination: string, contentId: number): RemoteCopyRow[] {

@@ -7,11 +7,19 @@ import { registerConfig } from './config.js';
 import { registerRuns } from './runs.js';
 import { registerIndex } from './index.js';
 import { registerQuery } from './query.js';
+import { registerSync } from './sync.js';
+import { registerVerify } from './verify.js';
+import { registerStatus } from './status.js';
+import { registerEvidence } from './evidence.js';
 
 export function registerCommands(program: Command, run: Run): void {
   registerInit(program, run);
   registerConfig(program, run);
   registerIndex(program, run);
+  registerSync(program, run);
+  registerVerify(program, run);
+  registerStatus(program, run);
+  registerEvidence(program, run);
   registerRuns(program, run);
   registerQuery(program, run);
 }
