@@ -24,6 +24,7 @@ export class FileStore {
   private readonly byContent;
   private readonly byId;
   private readonly presentRows;
+  private readonly presentRowsInRange;
   private readonly liveTotal;
   private readonly copiesOfContentEverywhere;
   private readonly countsByStatus;
@@ -44,6 +45,8 @@ export class FileStore {
       WHERE f.volume_id = ? AND f.status <> 'superseded' ORDER BY f.path`);
     this.presentRows = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.volume_id = ? AND f.status = 'present' ORDER BY f.path`);
+    this.presentRowsInRange = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
+      WHERE f.volume_id = ? AND f.path >= ? AND f.path < ? AND f.status = 'present' ORDER BY f.path`);
     this.liveByPath = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.volume_id = ? AND f.path = ? AND f.status <> 'superseded'`);
     this.historyByPath = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
@@ -102,6 +105,16 @@ export class FileStore {
   /** Present rows of a volume, streamed in path order. */
   *iteratePresent(volumeId: number): IterableIterator<FileWithContent> {
     for (const row of this.presentRows.iterate(volumeId) as IterableIterator<Record<string, unknown>>) {
+      yield mapFile(row);
+    }
+  }
+
+  /**
+   * Present rows whose path is in [fromPath, toPath) (byte order), streamed in path order: a
+   * selector's subtree is one index range, so offload never scans the rest of the volume.
+   */
+  *iteratePresentInRange(volumeId: number, fromPath: string, toPath: string): IterableIterator<FileWithContent> {
+    for (const row of this.presentRowsInRange.iterate(volumeId, fromPath, toPath) as IterableIterator<Record<string, unknown>>) {
       yield mapFile(row);
     }
   }

@@ -3,7 +3,7 @@
 // transfer bytes first and record afterwards, never awaiting inside a transaction.
 
 import { Db, OpenOptions, openDatabase } from './db.js';
-import { one } from './rows.js';
+import { all, one } from './rows.js';
 import { RunStore } from './runs.js';
 import { FileStore } from './files.js';
 import { EvidenceStore } from './evidence.js';
@@ -18,6 +18,7 @@ export class Store {
   private readonly nodeByName;
   private readonly nodeInsert;
   private readonly nodeById;
+  private readonly nodeList;
   private readonly volumeByName;
   private readonly volumeInsert;
   private readonly volumeId;
@@ -30,6 +31,7 @@ export class Store {
     this.nodeByName = prep('SELECT id FROM nodes WHERE name = ?');
     this.nodeInsert = prep('INSERT INTO nodes (name) VALUES (?) ON CONFLICT (name) DO NOTHING');
     this.nodeById = prep('SELECT name FROM nodes WHERE id = ?');
+    this.nodeList = prep('SELECT id, name FROM nodes');
     this.volumeByName = prep('SELECT id, name, root_path FROM volumes WHERE name = ?');
     this.volumeId = prep('SELECT id, name, root_path FROM volumes WHERE id = ?');
     this.volumeInsert = prep('INSERT INTO volumes (name, root_path) VALUES (?, ?) ON CONFLICT (name) DO NOTHING');
@@ -53,6 +55,11 @@ export class Store {
     return this.db.transaction(fn).immediate();
   }
 
+  /** Run fn in one read transaction: every read in it sees the same committed state. */
+  snapshot<T>(fn: () => T): T {
+    return this.db.transaction(fn).deferred();
+  }
+
   ensureNode(name: string): number {
     this.nodeInsert.run(name);
     return one<{ id: number }>(this.nodeByName, name)!.id;
@@ -60,6 +67,11 @@ export class Store {
 
   nodeName(nodeId: number): string {
     return one<{ name: string }>(this.nodeById, nodeId)?.name ?? `node#${nodeId}`;
+  }
+
+  /** Every node's name by id (a handful of rows). */
+  nodeNames(): Map<number, string> {
+    return new Map(all<{ id: number; name: string }>(this.nodeList).map((n) => [n.id, n.name]));
   }
 
   volume(name: string): VolumeRow | undefined {
