@@ -11,6 +11,8 @@ import { registerSync } from './sync.js';
 import { registerVerify } from './verify.js';
 import { registerStatus } from './status.js';
 import { registerEvidence } from './evidence.js';
+import { registerOffload } from './offload.js';
+import { registerRestore } from './restore.js';
 
 export function registerCommands(program: Command, run: Run): void {
   registerInit(program, run);
@@ -18,6 +20,8 @@ export function registerCommands(program: Command, run: Run): void {
   registerIndex(program, run);
   registerSync(program, run);
   registerVerify(program, run);
+  registerOffload(program, run);
+  registerRestore(program, run);
   registerStatus(program, run);
   registerEvidence(program, run);
   registerRuns(program, run);
