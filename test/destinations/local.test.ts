@@ -16,7 +16,8 @@ interface LocalHarness extends ConformanceHarness {
 }
 
 function makeLocal(name: string): LocalHarness {
-  const root = path.join(tempDir('squirrel-dest-'), 'root');
+  // Two levels down, so a test can replace the parent and still leave cleanup to tempDir.
+  const root = path.join(tempDir('squirrel-dest-'), 'mnt', 'root');
   return {
     root,
     destination: new LocalDestination(name, root),
@@ -229,7 +230,7 @@ describe('local destination: on disk', () => {
   it('a marker that is not ours is "could not check", with what to do', async () => {
     // setup
     const { root, destination } = makeLocal('nas');
-    fs.mkdirSync(root);
+    fs.mkdirSync(root, { recursive: true });
     fs.writeFileSync(path.join(root, DESTINATION_MARKER), 'garbage');
 
     // act + expect

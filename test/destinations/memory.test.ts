@@ -1,8 +1,9 @@
 // The in-memory destination passes the same conformance suite as a real directory, so unit
 // tests written against it hold on a drive too.
 
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryDestination, memoryStore } from '../../src/destinations/memory.js';
+import { cleanupTempDirs } from '../helpers.js';
 import { ConformanceHarness, putBytes, runConformance } from './conformance.js';
 
 interface MemoryHarness extends ConformanceHarness {
@@ -26,6 +27,8 @@ runConformance('memory', {
 });
 
 describe('memory destination', () => {
+  afterEach(() => cleanupTempDirs());
+
   it('stores a copy of the bytes, not the caller buffer', async () => {
     // setup
     const { destination } = makeMemory('nas');
