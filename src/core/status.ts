@@ -7,6 +7,7 @@ import { Destination, RootState } from '../destinations/destination.js';
 import { errorMessage } from '../errors.js';
 import { Store } from '../store/store.js';
 import { RemoteCopyRow, VectorComponent } from '../store/types.js';
+import { parseSelectors, planOffload } from './offload/plan.js';
 
 export type Light = 'green' | 'amber' | 'red';
 
@@ -29,14 +30,16 @@ export interface VolumeStatus {
   presentBytes: number;
   offloadedFiles: number;
   targets: TargetStatus[];
+  /** What `offload <volume> .` would let go now; null when offload is not configured or cannot plan. */
+  offloadReady: { files: number; bytes: number; of: number } | { error: string } | null;
   light: Light;
 }
 
 const worse = (a: Light, b: Light): Light => (a === 'red' || b === 'red' ? 'red' : a === 'amber' || b === 'amber' ? 'amber' : 'green');
 
-export async function volumeStatus(store: Store, volume: VolumeConfig, destinations: Map<string, Destination>, nowNs: bigint): Promise<VolumeStatus> {
+export async function volumeStatus(store: Store, volume: VolumeConfig, destinations: Map<string, Destination>, nowNs: bigint, thisNodeId: number): Promise<VolumeStatus> {
   const row = store.volume(volume.name);
-  const status: VolumeStatus = { volume: volume.name, indexed: row !== undefined, presentFiles: 0, presentBytes: 0, offloadedFiles: 0, targets: [], light: 'green' };
+  const status: VolumeStatus = { volume: volume.name, indexed: row !== undefined, presentFiles: 0, presentBytes: 0, offloadedFiles: 0, targets: [], offloadReady: null, light: 'green' };
   const counts = row ? store.files.statusCounts(row.id) : [];
   for (const c of counts) {
     if (c.status === 'present') [status.presentFiles, status.presentBytes] = [c.files, c.bytes];
@@ -85,6 +88,14 @@ export async function volumeStatus(store: Store, volume: VolumeConfig, destinati
     for (const c of target.components.filter((x) => x.stale)) flag('amber', `evidence for origin ${c.originNodeName} is stale (older than offload_max_evidence_age)`);
     status.light = worse(status.light, target.light);
     status.targets.push(target);
+  }
+  if (row && volume.offloadRequires !== null) {
+    try {
+      const plan = planOffload(store, volume, parseSelectors(['.']), { olderThanMs: null, nowNs, thisNodeId });
+      status.offloadReady = { files: plan.allowed.length, bytes: plan.allowed.totalBytes, of: plan.candidates };
+    } catch (err) {
+      status.offloadReady = { error: errorMessage(err) };
+    }
   }
   return status;
 }

@@ -24,7 +24,7 @@ export function registerStatus(program: Command, run: Run): void {
         const destinations = new Map([...config.destinations].map(([name, cfg]) => [name, createDestination(cfg)]));
         const store = ctx.store();
         const statuses: VolumeStatus[] = [];
-        for (const volume of volumes) statuses.push(await volumeStatus(store, volume, destinations, ctx.nowNs));
+        for (const volume of volumes) statuses.push(await volumeStatus(store, volume, destinations, ctx.nowNs, ctx.nodeId()));
         const light = statuses.reduce<Light>((acc, s) => (acc === 'red' || s.light === 'red' ? 'red' : acc === 'amber' || s.light === 'amber' ? 'amber' : 'green'), 'green');
         ctx.emit({ light, volumes: statuses }, () => statuses.flatMap((s) => statusLines(s, ctx.nowNs)).concat([`overall: ${light.toUpperCase()}`]));
         return check ? CHECK_EXIT[light] : 0;
@@ -36,6 +36,8 @@ function statusLines(s: VolumeStatus, nowNs: bigint): string[] {
   const lines = [
     `${s.volume}: ${s.light.toUpperCase()}${s.indexed ? '' : ' (never indexed)'} present=${s.presentFiles} (${formatBytes(s.presentBytes)}) offloaded=${s.offloadedFiles}`,
   ];
+  if (s.offloadReady && 'error' in s.offloadReady) lines.push(`  offload: cannot plan: ${s.offloadReady.error}`);
+  else if (s.offloadReady) lines.push(`  offload ready now: ${s.offloadReady.files} of ${s.offloadReady.of} present file(s), ${formatBytes(s.offloadReady.bytes)}`);
   for (const t of s.targets) {
     lines.push(`  ${t.destination}${t.required ? ' (required for offload)' : ''}: ${t.light.toUpperCase()} root=${t.root} last push=${t.lastPushRunId === null ? 'never' : `run ${t.lastPushRunId}`}`);
     for (const c of t.components) {
