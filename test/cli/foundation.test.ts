@@ -158,6 +158,31 @@ describe('squirrel init', () => {
     expect(fs.existsSync(path.join(dir, 'index.db'))).toBe(false);
   });
 
+  it('an unusable --db leaves no config behind', () => {
+    // setup
+    const dir = tempDir();
+    const notOurs = path.join(dir, 'notes.txt');
+    fs.writeFileSync(notOurs, 'my notes, not a database\n');
+    // act
+    const result = bin(['--db', notOurs, 'init', '--path', dir]);
+    // expect
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('is not a squirrel database');
+    expect(fs.existsSync(path.join(dir, 'config.yaml'))).toBe(false);
+    expect(fs.readFileSync(notOurs, 'utf8')).toBe('my notes, not a database\n');
+  });
+
+  it('keeps an existing squirrel database and says so', async () => {
+    // setup
+    const dir = tempDir();
+    expect((await cli(['init', '--path', path.join(dir, 'first')])).code).toBe(0);
+    // act
+    const result = await cli(['--db', path.join(dir, 'first', 'index.db'), 'init', '--path', path.join(dir, 'second')]);
+    // expect
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain(`using the existing database ${path.join(dir, 'first', 'index.db')}`);
+  });
+
   it('without --path, writes where --config (or SQUIRREL_CONFIG) points', () => {
     // setup
     const dir = tempDir();

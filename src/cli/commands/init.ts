@@ -54,6 +54,9 @@ export function registerInit(program: Command, run: Run): void {
         const dbPath = explicitDb ?? path.join(path.dirname(configPath), 'index.db');
         const dbExisted = fs.existsSync(dbPath);
 
+        // The database first: if it cannot be used (another program's file, a newer squirrel),
+        // no config is left behind pointing at it.
+        Store.open(dbPath, { create: true }).close();
         fs.mkdirSync(path.dirname(configPath), { recursive: true, mode: 0o700 });
         try {
           fs.writeFileSync(configPath, starterConfig(defaultNodeName(ctx.deps.host), explicitDb), { mode: 0o600, flag: 'wx' });
@@ -61,7 +64,6 @@ export function registerInit(program: Command, run: Run): void {
           if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw refuse();
           throw err;
         }
-        Store.open(dbPath, { create: true }).close();
 
         ctx.emit({ config: configPath, db: dbPath, dbExisted }, () => [
           `wrote ${configPath}`,
