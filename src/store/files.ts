@@ -6,6 +6,15 @@ import type { Db } from './db.js';
 import { all, one } from './rows.js';
 import { ContentRow, FileRow, FileStatus, FileWithContent, RemoteCopyRow } from './types.js';
 
+/** A live row as the index sees it. */
+export interface IndexRow {
+  id: number;
+  status: FileStatus;
+  blake3: Buffer;
+  sizeBytes: number;
+  mtimeNs: bigint;
+}
+
 const FILE_WITH_CONTENT = `f.id, f.volume_id, f.path, f.content_id, f.mtime_ns, f.status, f.first_seen_run_id,
   f.last_seen_run_id, f.status_changed_run_id, c.blake3, c.size, c.origin_node_id, c.origin_run_id`;
 
@@ -26,6 +35,9 @@ export class FileStore {
   private readonly presentRows;
   private readonly presentRowsInRange;
   private readonly liveTotal;
+  private readonly contentIdByHash;
+  private readonly liveForIndex;
+  private readonly touchIfPresent;
   private readonly copiesOfContentEverywhere;
   private readonly countsByStatus;
 
@@ -56,6 +68,14 @@ export class FileStore {
     this.countsByStatus = prep(`SELECT f.status, count(*) AS files, coalesce(sum(c.size), 0) AS bytes
       FROM files f JOIN contents c ON c.id = f.content_id WHERE f.volume_id = ? GROUP BY f.status`);
     this.byId = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id WHERE f.id = ?`);
+    // The index's hot path: lean statements (raw rows, no column-name mapping), once per file.
+    this.contentIdByHash = db.prepare('SELECT id FROM contents WHERE blake3 = ?').pluck(true);
+    this.liveForIndex = db
+      .prepare(`SELECT f.id, f.status, c.blake3, c.size, f.mtime_ns FROM files f JOIN contents c ON c.id = f.content_id
+        WHERE f.volume_id = ? AND f.path = ? AND f.status <> 'superseded'`)
+      .raw(true)
+      .safeIntegers(true);
+    this.touchIfPresent = prep(`UPDATE files SET last_seen_run_id = ?, mtime_ns = ? WHERE id = ? AND status = 'present'`);
     this.liveTotal = prep(`SELECT count(*) AS n FROM files WHERE volume_id = ? AND status <> 'superseded'`);
     this.copiesOfContentEverywhere = prep(`SELECT volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version
       FROM remote_copies WHERE content_id = ? ORDER BY destination, volume_id, path`);
@@ -71,8 +91,8 @@ export class FileStore {
 
   /** The content id for these bytes, inserting it with this origin if new. */
   ensureContent(blake3: Buffer, sizeBytes: number, originNodeId: number, originRunId: number): number {
-    const existing = one<ContentRow>(this.contentByHash, blake3);
-    if (existing) return existing.id;
+    const existing = this.contentIdByHash.get(blake3) as number | undefined;
+    if (existing !== undefined) return existing;
     return Number(this.contentInsert.run(blake3, sizeBytes, originNodeId, originRunId).lastInsertRowid);
   }
 
@@ -138,6 +158,18 @@ export class FileStore {
   /** Files and bytes per status for a volume. */
   statusCounts(volumeId: number): { status: FileRow['status']; files: number; bytes: number }[] {
     return all(this.countsByStatus, volumeId);
+  }
+
+  /** The live row at a path, reduced to what the index decides on. */
+  indexRow(volumeId: number, filePath: string): IndexRow | undefined {
+    const row = this.liveForIndex.get(volumeId, filePath) as [bigint, FileStatus, Buffer, bigint, bigint] | undefined;
+    if (!row) return undefined;
+    return { id: Number(row[0]), status: row[1], blake3: row[2], sizeBytes: Number(row[3]), mtimeNs: row[4] };
+  }
+
+  /** Mark a present row seen by this run; false when the row is no longer present. */
+  touchPresent(fileId: number, runId: number, mtimeNs: bigint): boolean {
+    return this.touchIfPresent.run(runId, mtimeNs, fileId).changes === 1;
   }
 
   /** How many non-superseded rows a volume has: what a wrong root could turn missing. */

@@ -20,7 +20,7 @@ export type HashOutcome =
   | { ok: false; message: string };
 
 /** Read size per syscall: large enough to amortise the call, small enough to stay in cache. */
-export const HASH_READ_BYTES = 1 << 20;
+export const HASH_READ_BYTES = 256 << 10;
 
 // O_NONBLOCK: if a FIFO was swapped in after the walk, open must not hang; regular files ignore it.
 const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;

@@ -40,12 +40,13 @@ class WorkerPoolHasher implements Hasher {
   private nextBatchId = 1;
   private closing = false;
 
-  constructor(workerUrl: URL, readonly threads: number) {
-    for (let i = 0; i < threads; i++) this.slots.push(this.spawn(workerUrl));
-  }
+  constructor(
+    private readonly workerUrl: URL,
+    readonly threads: number,
+  ) {}
 
-  private spawn(workerUrl: URL): Slot {
-    const slot: Slot = { worker: new Worker(workerUrl), batches: new Map(), dead: false };
+  private spawn(): Slot {
+    const slot: Slot = { worker: new Worker(this.workerUrl), batches: new Map(), dead: false };
     slot.worker.on('message', (message: { id: number; results: WireOutcome[] }) => {
       const batch = slot.batches.get(message.id);
       if (!batch) return;
@@ -73,13 +74,17 @@ class WorkerPoolHasher implements Hasher {
 
   hash(task: HashTask): Promise<HashOutcome> {
     return new Promise((resolve, reject) => {
-      if (this.slots.every((s) => s.dead)) return reject(new Error('no hashing worker is running'));
+      if (this.slots.length > 0 && this.slots.every((s) => s.dead)) return reject(new Error('no hashing worker is running'));
       this.queue.push({ task, resolve, reject });
       this.pump();
     });
   }
 
   private pump(): void {
+    // Workers start on first use (each costs a V8 isolate); one more while all are busy.
+    if (this.slots.length < this.threads && this.queue.length > 0 && this.slots.every((s) => s.batches.size > 0)) {
+      this.slots.push(this.spawn());
+    }
     for (const slot of this.slots) {
       while (!slot.dead && this.queue.length > 0 && slot.batches.size < BATCHES_IN_FLIGHT_PER_WORKER) {
         const batch: Pending[] = [];

@@ -8,7 +8,7 @@ import { Clock } from '../../clock.js';
 import { VolumeConfig } from '../../config/types.js';
 import { errorMessage } from '../../errors.js';
 import { Store } from '../../store/store.js';
-import { FileWithContent } from '../../store/types.js';
+import { IndexRow } from '../../store/files.js';
 import { Hooks, Reporter } from '../reporter.js';
 import { beginRun, finishRun, RunIdentity, statusForErrors, TerminalStatus } from '../runs.js';
 import { HashOutcome } from './hash-file.js';
@@ -130,8 +130,8 @@ class IndexPass {
   }
 
   /** The live row at a path, or undefined (always undefined without a database). */
-  live(relativePath: string): FileWithContent | undefined {
-    return this.store && this.volumeId !== null ? this.store.files.livePath(this.volumeId, relativePath) : undefined;
+  live(relativePath: string): IndexRow | undefined {
+    return this.store && this.volumeId !== null ? this.store.files.indexRow(this.volumeId, relativePath) : undefined;
   }
 
   done(hashedBytes: number): void {
@@ -168,17 +168,17 @@ class IndexPass {
   private apply(a: Applied): void {
     const files = this.store?.files;
     const runId = this.runId!;
-    // Re-read inside the transaction: the row, not a snapshot, is the truth.
-    const live = this.live(a.relativePath);
     if (a.kind === 'touch') {
-      if (!live || live.id !== a.fileId || live.status !== 'present') {
+      // Decided on the row read moments ago; the update itself re-checks it is still present.
+      if (this.writing && !files!.touchPresent(a.fileId, runId, a.mtimeNs)) {
         this.error(a.relativePath, 'its index row changed while indexing; index again');
         return;
       }
-      if (this.writing) files!.touch(live.id, runId, a.mtimeNs);
       this.counts.unchanged++;
       return;
     }
+    // Re-read inside the transaction: the row, not a snapshot, is the truth.
+    const live = this.live(a.relativePath);
     if (live && live.blake3.equals(a.hash)) {
       if (live.status === 'present') {
         this.counts.unchanged++;
@@ -296,7 +296,7 @@ async function indexTree(pass: IndexPass, options: IndexOptions, hasher: Hasher)
     pass.listed(file);
     if (options.shallow) {
       const live = pass.live(file.relativePath);
-      if (live && live.status === 'present' && live.size === file.sizeBytes && live.mtimeNs === file.mtimeNs) {
+      if (live && live.status === 'present' && live.sizeBytes === file.sizeBytes && live.mtimeNs === file.mtimeNs) {
         pass.push({ kind: 'touch', relativePath: file.relativePath, fileId: live.id, mtimeNs: file.mtimeNs });
         pass.done(0);
         continue;
