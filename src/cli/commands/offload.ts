@@ -32,7 +32,7 @@ export function registerOffload(program: Command, run: Run): void {
     .option('--strict', 'exit 3 when anything was refused (for cron alerting)')
     .addHelpText('after', HELP)
     .action(
-      run((ctx: CommandContext, volumeName, paths, opts) => {
+      run(async (ctx: CommandContext, volumeName, paths, opts) => {
         const o = opts as { olderThan?: string; dryRun?: boolean; perFile?: boolean; strict?: boolean };
         const selectors = parseSelectors(paths as string[]);
         const olderThanMs = o.olderThan === undefined ? null : parseDurationFlag('--older-than', o.olderThan);
@@ -47,7 +47,7 @@ export function registerOffload(program: Command, run: Run): void {
         let outcome: OffloadOutcome | null = null;
         if (!o.dryRun) {
           const runId = beginRun(store, { ...identity, kind: 'offload', volumeId: plan.volumeId, destination: null, nowNs: ctx.nowNs });
-          outcome = executeOffload(store, plan, { runId, nowNs: ctx.nowNs, reporter: ctx.reporter, hooks: ctx.deps.hooks });
+          outcome = await executeOffload(store, plan, { runId, nowNs: ctx.nowNs, reporter: ctx.reporter, hooks: ctx.deps.hooks });
           const status = outcome.errors.length > 0 ? 'partial' : 'success';
           store.runs.finishRun(runId, status, {
             offloaded: outcome.offloaded.length,

@@ -7,18 +7,23 @@
 
 import fs from 'node:fs';
 import { errorMessage } from '../../errors.js';
-import { hashFd } from '../../hash.js';
 import { Store } from '../../store/store.js';
 import { lstatOrNull, safeVolumePath, UnsafePathError } from '../fs-safety.js';
+import { createHasher, Hasher } from '../index/hash-pool.js';
 import { Hooks, Reporter } from '../reporter.js';
 import { AllowedFile, OffloadPlan } from './plan.js';
 import { recheckFile, sameEvidenceVersions } from './gate.js';
+
+/** Files whose re-hash may run ahead of the in-order unlink step (bounded memory and window). */
+const HASH_AHEAD_FILES = 16;
 
 export interface ExecuteOptions {
   runId: number;
   nowNs: bigint;
   reporter: Reporter;
   hooks: Hooks;
+  /** Defaults to a pool with one worker per core. */
+  hasher?: Hasher;
 }
 
 export interface OffloadOutcome {
@@ -30,37 +35,48 @@ export interface OffloadOutcome {
   reevaluated: number;
 }
 
-type DiskCheck = { ok: true; ino: bigint; dev: bigint } | { ok: false; reason: string };
+/** What the disk said before and during the re-hash: the identity the unlink must still see. */
+type DiskCheck = { ok: true; absolute: string; seen: fs.BigIntStats } | { ok: false; reason: string };
 
-export function executeOffload(store: Store, plan: OffloadPlan, o: ExecuteOptions): OffloadOutcome {
+export async function executeOffload(store: Store, plan: OffloadPlan, o: ExecuteOptions): Promise<OffloadOutcome> {
   const outcome: OffloadOutcome = { runId: o.runId, offloaded: [], drift: [], errors: [], reevaluated: 0 };
-  let doneBytes = 0;
-  for (let i = 0; i < plan.allowed.length; i++) {
-    const file = plan.allowed.at(i);
-    try {
-      offloadOne(store, plan, file, o, outcome);
-    } catch (err) {
-      outcome.errors.push({ path: file.path, message: errorMessage(err) });
+  const hasher = o.hasher ?? createHasher();
+  // Re-hashing runs ahead on the worker pool; deciding and unlinking stay strictly in path order.
+  const window: { file: AllowedFile; check: Promise<DiskCheck> }[] = [];
+  let next = 0;
+  const fill = () => {
+    while (next < plan.allowed.length && window.length < HASH_AHEAD_FILES) {
+      const file = plan.allowed.at(next++);
+      window.push({ file, check: checkOnDisk(plan.rootPath, file, hasher) });
     }
-    doneBytes += file.sizeBytes;
-    o.reporter.progress({ phase: `offload ${plan.volume}`, doneFiles: i + 1, totalFiles: plan.allowed.length, doneBytes, totalBytes: plan.allowed.totalBytes });
+  };
+  let doneFiles = 0;
+  let doneBytes = 0;
+  try {
+    fill();
+    while (window.length > 0) {
+      const { file, check } = window.shift()!;
+      fill();
+      try {
+        commitOne(store, plan, file, await check, o, outcome);
+      } catch (err) {
+        outcome.errors.push({ path: file.path, message: errorMessage(err) });
+      }
+      doneBytes += file.sizeBytes;
+      o.reporter.progress({ phase: `offload ${plan.volume}`, doneFiles: ++doneFiles, totalFiles: plan.allowed.length, doneBytes, totalBytes: plan.allowed.totalBytes });
+    }
+  } finally {
+    await Promise.allSettled(window.map((w) => w.check));
+    await hasher.close();
   }
   return outcome;
 }
 
-function offloadOne(store: Store, plan: OffloadPlan, file: AllowedFile, o: ExecuteOptions, outcome: OffloadOutcome): void {
+function commitOne(store: Store, plan: OffloadPlan, file: AllowedFile, disk: DiskCheck, o: ExecuteOptions, outcome: OffloadOutcome): void {
   const drift = (reason: string) => {
     outcome.drift.push({ path: file.path, reason });
     o.reporter.warn(`drift ${file.path}: ${reason}; nothing deleted`);
   };
-  let absolute: string;
-  try {
-    absolute = safeVolumePath(plan.rootPath, file.path);
-  } catch (err) {
-    if (err instanceof UnsafePathError) return drift(err.message);
-    throw err;
-  }
-  const disk = checkOnDisk(absolute, file);
   if (!disk.ok) return drift(disk.reason);
   o.hooks.at('offload.after-disk-check');
 
@@ -78,14 +94,20 @@ function offloadOne(store: Store, plan: OffloadPlan, file: AllowedFile, o: Execu
   if (decision.intentId === null) return drift(decision.why);
   o.hooks.at('offload.after-intent');
 
-  // Last look: the very inode that was hashed is still the one at the path.
-  const last = lstatOrNull(absolute);
-  if (!last || !last.isFile() || last.ino !== disk.ino || last.dev !== disk.dev) {
+  // Last look: the very inode that was hashed, unchanged since (ctime catches a restored mtime).
+  let last: fs.BigIntStats | null;
+  try {
+    safeVolumePath(plan.rootPath, file.path); // no ancestor became a symlink meanwhile
+    last = lstatOrNull(disk.absolute);
+  } catch {
+    last = null;
+  }
+  if (!last || !sameIdentity(last, disk.seen)) {
     store.immediate(() => store.intents.closeIntent(decision.intentId!, 'dropped', o.nowNs, 'file changed before unlink'));
-    return drift('the file was replaced just before the unlink');
+    return drift('the file changed or was replaced just before the unlink');
   }
   try {
-    fs.unlinkSync(absolute);
+    fs.unlinkSync(disk.absolute);
   } catch (err) {
     store.immediate(() => store.intents.closeIntent(decision.intentId!, 'dropped', o.nowNs, `unlink failed: ${errorMessage(err)}`));
     throw new Error(`cannot remove: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)} (check the permissions of its directory); kept`);
@@ -98,31 +120,34 @@ function offloadOne(store: Store, plan: OffloadPlan, file: AllowedFile, o: Execu
   outcome.offloaded.push(file.path);
 }
 
-/** Is the file on disk exactly the indexed one? Read through one descriptor, never a link. */
-function checkOnDisk(absolute: string, file: AllowedFile): DiskCheck {
-  const before = lstatOrNull(absolute);
-  if (!before) return { ok: false, reason: 'the file is no longer on disk' };
-  if (before.isSymbolicLink()) return { ok: false, reason: 'the file was replaced by a symlink' };
-  if (!before.isFile()) return { ok: false, reason: 'it is no longer a regular file' };
-  if (Number(before.size) !== file.sizeBytes) return { ok: false, reason: `size changed (${before.size} bytes, indexed ${file.sizeBytes}); run \`squirrel index\`` };
-  if (before.mtimeNs !== file.mtimeNs) return { ok: false, reason: 'modification time changed since indexing; run `squirrel index`' };
-  let fd: number;
+function sameIdentity(a: fs.BigIntStats, b: fs.BigIntStats): boolean {
+  return a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.isFile() === b.isFile();
+}
+
+/**
+ * Is the file on disk exactly the indexed one? No symlinked ancestor, a regular file (never
+ * followed through a link), the indexed size and mtime, and a re-hash through one descriptor
+ * that equals the indexed BLAKE3 with the inode unchanged before, during and after.
+ */
+async function checkOnDisk(root: string, file: AllowedFile, hasher: Hasher): Promise<DiskCheck> {
+  let absolute: string;
+  let seen: fs.BigIntStats | null;
   try {
-    fd = fs.openSync(absolute, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    absolute = safeVolumePath(root, file.path);
+    seen = lstatOrNull(absolute);
   } catch (err) {
-    return { ok: false, reason: `cannot open it to re-check (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})` };
+    if (err instanceof UnsafePathError) return { ok: false, reason: err.message };
+    return { ok: false, reason: `cannot check it (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})` };
   }
-  try {
-    const opened = fs.fstatSync(fd, { bigint: true });
-    if (opened.ino !== before.ino || opened.dev !== before.dev) return { ok: false, reason: 'the file was replaced while being checked' };
-    const { hash, sizeBytes } = hashFd(fd);
-    if (sizeBytes !== file.sizeBytes || !hash.equals(file.blake3)) return { ok: false, reason: 'content changed since indexing (BLAKE3 differs); run `squirrel index`' };
-    const after = fs.fstatSync(fd, { bigint: true });
-    if (after.mtimeNs !== before.mtimeNs || after.size !== before.size) return { ok: false, reason: 'the file changed while being hashed' };
-  } finally {
-    fs.closeSync(fd);
+  if (!seen) return { ok: false, reason: 'the file is no longer on disk' };
+  if (seen.isSymbolicLink()) return { ok: false, reason: 'the file was replaced by a symlink' };
+  if (!seen.isFile()) return { ok: false, reason: 'it is no longer a regular file' };
+  if (Number(seen.size) !== file.sizeBytes) return { ok: false, reason: `size changed (${seen.size} bytes, indexed ${file.sizeBytes}); run \`squirrel index\`` };
+  if (seen.mtimeNs !== file.mtimeNs) return { ok: false, reason: 'modification time changed since indexing; run `squirrel index`' };
+  const hashed = await hasher.hash({ absolutePath: absolute, ino: seen.ino, dev: seen.dev, sizeBytes: file.sizeBytes });
+  if (!hashed.ok) return { ok: false, reason: hashed.message };
+  if (hashed.sizeBytes !== file.sizeBytes || !hashed.hash.equals(file.blake3)) {
+    return { ok: false, reason: 'content changed since indexing (BLAKE3 differs); run `squirrel index`' };
   }
-  const again = lstatOrNull(absolute);
-  if (!again || again.ino !== before.ino || again.dev !== before.dev) return { ok: false, reason: 'the file was replaced while being hashed' };
-  return { ok: true, ino: before.ino, dev: before.dev };
+  return { ok: true, absolute, seen };
 }
