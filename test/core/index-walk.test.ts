@@ -78,7 +78,7 @@ describe('the compiled worker pool', () => {
     const files: Record<string, Buffer> = {};
     for (let i = 0; i < 150; i++) files[`f${i}.bin`] = Buffer.alloc((i * 9973) % 300_000, i);
     const root = makeVolume(files);
-    const hasher = createHasher(2);
+    const hasher = createHasher({ threads: 2 });
     // act
     const outcomes = await Promise.all(
       Object.keys(files).map(async (name) => {

@@ -43,7 +43,10 @@ class WorkerPoolHasher implements Hasher {
   constructor(
     private readonly workerUrl: URL,
     readonly threads: number,
-  ) {}
+    eager: boolean,
+  ) {
+    if (eager) for (let i = 0; i < threads; i++) this.slots.push(this.spawn());
+  }
 
   private spawn(): Slot {
     const slot: Slot = { worker: new Worker(this.workerUrl), batches: new Map(), dead: false };
@@ -81,7 +84,7 @@ class WorkerPoolHasher implements Hasher {
   }
 
   private pump(): void {
-    // Workers start on first use (each costs a V8 isolate); one more while all are busy.
+    // Lazily, workers start on first use (each boots a V8 isolate), one more while all are busy.
     if (this.slots.length < this.threads && this.queue.length > 0 && this.slots.every((s) => s.batches.size > 0)) {
       this.slots.push(this.spawn());
     }
@@ -123,9 +126,13 @@ export class InlineHasher implements Hasher {
   async close(): Promise<void> {}
 }
 
-/** A pool with one worker per core, or the in-thread hasher when no compiled worker exists. */
-export function createHasher(threads: number = os.availableParallelism()): Hasher {
+/**
+ * A pool with one worker per core, or the in-thread hasher when no compiled worker exists.
+ * eager: start every worker now, so their boot overlaps the caller's setup (when most files
+ * will be hashed); otherwise they start as work arrives (a shallow index may hash nothing).
+ */
+export function createHasher(options: { threads?: number; eager?: boolean } = {}): Hasher {
   const workerUrl = new URL('./hash-worker.js', import.meta.url);
   if (!import.meta.url.endsWith('.js') || !fs.existsSync(fileURLToPath(workerUrl))) return new InlineHasher();
-  return new WorkerPoolHasher(workerUrl, Math.max(1, threads));
+  return new WorkerPoolHasher(workerUrl, Math.max(1, options.threads ?? os.availableParallelism()), options.eager ?? false);
 }

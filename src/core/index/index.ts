@@ -202,66 +202,68 @@ class IndexPass {
 
 /** Walk, hash and record. Throws typed errors for a root that is not this volume. */
 export async function indexVolume(options: IndexOptions, deps: IndexDeps): Promise<IndexResult> {
-  const { volume, dryRun } = options;
-  const { store } = deps;
-  const check = checkVolumeRoot(store, volume, { allowMissingMarker: options.restoreMarker });
-  const result: IndexResult = {
-    volume: volume.name,
-    root: volume.path,
+  const check = checkVolumeRoot(deps.store, options.volume, { allowMissingMarker: options.restoreMarker });
+  // Started before the run's bookkeeping so the workers boot while it happens.
+  const hasher = deps.hasher ?? createHasher({ eager: !options.shallow });
+  try {
+    return options.dryRun ? await dryRun(options, deps, check, hasher) : await writingRun(options, deps, check, hasher);
+  } finally {
+    await hasher.close();
+  }
+}
+
+function emptyResult(options: IndexOptions): IndexResult {
+  return {
+    volume: options.volume.name,
+    root: options.volume.path,
     runId: null,
     status: 'dry-run',
-    dryRun,
+    dryRun: options.dryRun,
     shallow: options.shallow,
     counts: zeroCounts(),
     errors: [],
     markerWritten: false,
     missingSkippedReason: null,
   };
+}
 
-  if (dryRun) {
-    const volumeId = store?.volume(volume.name)?.id ?? null;
-    const pass = new IndexPass(store, volumeId, null, null, deps.reporter);
-    const hasher = deps.hasher ?? createHasher();
-    try {
-      await indexTree(pass, options, hasher);
-    } finally {
-      await hasher.close();
-    }
-    result.missingSkippedReason = endOfWalkProblem(pass, check, volume, false);
-    if (result.missingSkippedReason === null && store && volumeId !== null) {
-      for (const row of store.files.iteratePresent(volumeId)) if (!pass.seen.has(row.path)) pass.counts.missing++;
-    }
-    return { ...result, counts: pass.counts, errors: pass.errors };
+async function dryRun(options: IndexOptions, deps: IndexDeps, check: VolumeRootCheck, hasher: Hasher): Promise<IndexResult> {
+  const { store } = deps;
+  const volumeId = store?.volume(options.volume.name)?.id ?? null;
+  const pass = new IndexPass(store, volumeId, null, null, deps.reporter);
+  await indexTree(pass, options, hasher);
+  const missingSkippedReason = endOfWalkProblem(pass, check, options.volume, false);
+  if (missingSkippedReason === null && store && volumeId !== null) {
+    for (const row of store.files.iteratePresent(volumeId)) if (!pass.seen.has(row.path)) pass.counts.missing++;
   }
+  return { ...emptyResult(options), missingSkippedReason, counts: pass.counts, errors: pass.errors };
+}
 
-  const writableStore = store!;
+async function writingRun(options: IndexOptions, deps: IndexDeps, check: VolumeRootCheck, hasher: Hasher): Promise<IndexResult> {
+  const { volume } = options;
+  const store = deps.store!;
   const identity = deps.identity();
-  const volumeRow = writableStore.ensureVolume(volume.name, volume.path);
-  const runId = beginRun(writableStore, { ...identity, kind: 'index', volumeId: volumeRow.id, destination: null, nowNs: deps.nowNs });
-  result.runId = runId;
-  const pass = new IndexPass(writableStore, volumeRow.id, runId, identity.nodeId, deps.reporter);
+  const volumeRow = store.ensureVolume(volume.name, volume.path);
+  const runId = beginRun(store, { ...identity, kind: 'index', volumeId: volumeRow.id, destination: null, nowNs: deps.nowNs });
+  const result: IndexResult = { ...emptyResult(options), runId };
+  const pass = new IndexPass(store, volumeRow.id, runId, identity.nodeId, deps.reporter);
   try {
     deps.hooks.at('index.after-begin');
     if (!check.marker) {
       writeMarker(volume.path, { format: MARKER_FORMAT, volume: volume.name, node: deps.nodeName });
       result.markerWritten = true;
     }
-    const hasher = deps.hasher ?? createHasher();
-    try {
-      await indexTree(pass, options, hasher);
-    } finally {
-      await hasher.close();
-    }
+    await indexTree(pass, options, hasher);
     deps.hooks.at('index.before-missing');
     result.missingSkippedReason = endOfWalkProblem(pass, check, volume, true);
     if (result.missingSkippedReason === null) {
-      pass.counts.missing = writableStore.immediate(() => writableStore.files.markUnseenMissing(volumeRow.id, runId));
+      pass.counts.missing = store.immediate(() => store.files.markUnseenMissing(volumeRow.id, runId));
     }
     result.status = statusForErrors(pass.counts.errors);
-    finishRun(writableStore, runId, result.status, { ...pass.counts }, deps.clock.nowNs(), result.missingSkippedReason);
+    finishRun(store, runId, result.status, { ...pass.counts }, deps.clock.nowNs(), result.missingSkippedReason);
     return { ...result, counts: pass.counts, errors: pass.errors };
   } catch (err) {
-    finishRun(writableStore, runId, 'failed', { ...pass.counts }, deps.clock.nowNs(), `failed: ${errorMessage(err)}`);
+    finishRun(store, runId, 'failed', { ...pass.counts }, deps.clock.nowNs(), `failed: ${errorMessage(err)}`);
     throw err;
   }
 }
