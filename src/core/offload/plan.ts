@@ -1,0 +1,405 @@
+// Planning an offload: which indexed files the selectors pick, and what the gate says about
+// each, from the index alone (no file is read; `--dry-run` stops here). Refuses before any
+// work when the volume may not be offloaded or its root is not the indexed one. Memory-lean
+// for a million files: rows are streamed, refusals kept as counted groups with a bounded
+// sample of paths, and the allowed files stored column-wise.
+
+import path from 'node:path';
+import { NS_PER_MS } from '../../clock.js';
+import type { VolumeConfig } from '../../config/types.js';
+import { OperationalError, UsageError } from '../../errors.js';
+import { isReservedPath, RESERVED_PREFIX, VOLUME_MARKER } from '../../paths.js';
+import type { Store } from '../../store/store.js';
+import type { FileWithContent } from '../../store/types.js';
+import { checkVolumeRoot } from '../index/volume-root.js';
+import type { Reporter } from '../reporter.js';
+import {
+  describeLimitNs,
+  evidenceVersionsFor,
+  Gate,
+  GateEvidence,
+  GateSubject,
+  loadGateEvidence,
+  REFUSAL_REASONS,
+  RefusalReason,
+  TargetEvidenceVersion,
+} from './gate.js';
+import { OffloadPolicy, policyFromVolume } from './policy.js';
+
+/** A volume-relative path or prefix; `.` is the whole volume. */
+export interface Selector {
+  /** As the user typed it. */
+  raw: string;
+  /** Normalised: no empty or `.` segments, no trailing slash; `.` for the whole volume. */
+  path: string;
+}
+
+const WHOLE_VOLUME = '.';
+
+/**
+ * Parse offload selectors. Segment-bounded prefixes: `Photos/2019` selects `Photos/2019` and
+ * everything under it, never `Photos/2019-extra`. Anything that could reach outside the
+ * volume, or that names squirrel's own reserved files, is a usage error.
+ */
+export function parseSelectors(raw: string[]): Selector[] {
+  if (raw.length === 0) {
+    throw new UsageError(
+      "offload needs at least one path: give volume-relative paths or prefixes (e.g. 'Photos/2019'), or '.' for the whole volume",
+      'no-selector',
+    );
+  }
+  const selectors: Selector[] = [];
+  const seen = new Set<string>();
+  for (const text of raw) {
+    const selector = { raw: text, path: normaliseSelector(text) };
+    if (seen.has(selector.path)) continue;
+    seen.add(selector.path);
+    selectors.push(selector);
+  }
+  return selectors;
+}
+
+function normaliseSelector(text: string): string {
+  const bad = (problem: string) =>
+    new UsageError(`selector ${JSON.stringify(text)} ${problem}; selectors are paths relative to the volume root (e.g. 'Photos/2019'), or '.' for the whole volume`, 'bad-selector');
+  if (text === '') throw bad('is empty');
+  if (text.includes('\0')) throw bad('contains a NUL byte');
+  if (/[\n\r]/.test(text)) throw bad('contains a line break');
+  if (text.startsWith('/') || path.isAbsolute(text)) throw bad('is absolute');
+  const segments = text.split('/').filter((segment) => segment !== '' && segment !== '.');
+  if (segments.includes('..')) throw bad("contains '..'");
+  if (segments.some((segment) => segment.startsWith(RESERVED_PREFIX))) throw bad(`names squirrel's own reserved '${RESERVED_PREFIX}*' files, which are never offloaded`);
+  return segments.length === 0 ? WHOLE_VOLUME : segments.join('/');
+}
+
+/** Whether a normalised selector path selects a volume-relative file path (segment-bounded). */
+export function selects(selector: string, filePath: string): boolean {
+  return selector === WHOLE_VOLUME || filePath === selector || (filePath.startsWith(selector) && filePath.charCodeAt(selector.length) === 47 /* '/' */);
+}
+
+export interface PlanOptions {
+  /** Only files whose indexed mtime is older than now minus this; null: any age. */
+  olderThanMs: number | null;
+  nowNs: bigint;
+  thisNodeId: number;
+  /** Keep every blocked path (for --per-file); otherwise a bounded sample per group. */
+  perFile?: boolean;
+  /** Paths kept per refusal group without perFile. */
+  samplePaths?: number;
+  reporter?: Reporter;
+}
+
+export const DEFAULT_SAMPLE_PATHS = 10;
+const PROGRESS_EVERY_FILES = 65_536;
+
+/** A file the gate allowed, with what the decision rested on (for the execute step's checks). */
+export interface AllowedFile {
+  fileId: number;
+  path: string;
+  contentId: number;
+  blake3: Buffer;
+  sizeBytes: number;
+  mtimeNs: bigint;
+  originNodeId: number;
+  evidenceVersions: readonly TargetEvidenceVersion[];
+}
+
+/**
+ * Allowed files stored column-wise (typed arrays plus the path strings): ~150 bytes a file
+ * instead of ~400 for objects with their own Buffer and bigint. Read with `at(i)` or iterate.
+ */
+export class AllowedFiles implements Iterable<AllowedFile> {
+  private count = 0;
+  private bytes = 0;
+  private readonly paths: string[] = [];
+  private fileIds = new Float64Array(1024);
+  private contentIds = new Float64Array(1024);
+  private sizes = new Float64Array(1024);
+  private mtimes = new BigInt64Array(1024);
+  private origins = new Float64Array(1024);
+  private hashes = new Uint8Array(1024 * 32);
+
+  constructor(private readonly versionsByOrigin: (originNodeId: number) => readonly TargetEvidenceVersion[]) {}
+
+  get length(): number {
+    return this.count;
+  }
+
+  get totalBytes(): number {
+    return this.bytes;
+  }
+
+  push(file: FileWithContent): void {
+    if (this.count === this.fileIds.length) this.grow();
+    const i = this.count++;
+    this.paths.push(file.path);
+    this.fileIds[i] = file.id;
+    this.contentIds[i] = file.contentId;
+    this.sizes[i] = file.size;
+    this.mtimes[i] = file.mtimeNs;
+    this.origins[i] = file.originNodeId;
+    this.hashes.set(file.blake3, i * 32);
+    this.bytes += file.size;
+  }
+
+  path(i: number): string {
+    return this.paths[i];
+  }
+
+  at(i: number): AllowedFile {
+    if (i < 0 || i >= this.count) throw new RangeError(`no allowed file ${i} (of ${this.count})`);
+    return {
+      fileId: this.fileIds[i],
+      path: this.paths[i],
+      contentId: this.contentIds[i],
+      blake3: Buffer.from(this.hashes.subarray(i * 32, i * 32 + 32)),
+      sizeBytes: this.sizes[i],
+      mtimeNs: this.mtimes[i],
+      originNodeId: this.origins[i],
+      evidenceVersions: this.versionsByOrigin(this.origins[i]),
+    };
+  }
+
+  *[Symbol.iterator](): Iterator<AllowedFile> {
+    for (let i = 0; i < this.count; i++) yield this.at(i);
+  }
+
+  private grow(): void {
+    const capacity = this.fileIds.length * 2;
+    const grown = <T extends Float64Array | BigInt64Array | Uint8Array>(old: T, size: number): T => {
+      const next = new (old.constructor as new (n: number) => T)(size);
+      next.set(old as never);
+      return next;
+    };
+    this.fileIds = grown(this.fileIds, capacity);
+    this.contentIds = grown(this.contentIds, capacity);
+    this.sizes = grown(this.sizes, capacity);
+    this.mtimes = grown(this.mtimes, capacity);
+    this.origins = grown(this.origins, capacity);
+    this.hashes = grown(this.hashes, capacity * 32);
+  }
+}
+
+/** Files refused on one target for one reason. */
+export interface RefusalGroup {
+  target: string;
+  reason: RefusalReason;
+  count: number;
+  summary: string;
+  next: string;
+  /** Distinct coordinates in the group (few: one per origin node or copy state). */
+  coordinates: string[];
+  /** Every blocked path with perFile, else the first few in path order. */
+  paths: string[];
+  pathsComplete: boolean;
+}
+
+export interface TargetSatisfaction {
+  target: string;
+  /** Selected files this target does not refuse. */
+  satisfied: number;
+  of: number;
+}
+
+export interface UnmatchedSelector {
+  selector: string;
+  /** Present files under it that --older-than left out. */
+  tooRecentFiles: number;
+  message: string;
+}
+
+export interface OffloadPlan {
+  volume: string;
+  volumeId: number;
+  rootPath: string;
+  policy: OffloadPolicy;
+  nowNs: bigint;
+  thisNodeId: number;
+  selectors: Selector[];
+  olderThanMs: number | null;
+  perFile: boolean;
+  unmatchedSelectors: UnmatchedSelector[];
+  /** Selected present files the gate judged. */
+  candidates: number;
+  /** Present files under the selectors that --older-than left out. */
+  tooRecent: number;
+  /** Files under reserved `.squirrel-*` subtrees, never candidates. */
+  reservedSkipped: number;
+  allowed: AllowedFiles;
+  /** Candidates at least one target refused. */
+  refusedFiles: number;
+  groups: RefusalGroup[];
+  targets: TargetSatisfaction[];
+}
+
+interface CoordinateAggregate {
+  exemplar: GateSubject;
+  lowRunId: number;
+  highRunId: number;
+}
+
+interface GroupBuilder {
+  targetIndex: number;
+  reason: RefusalReason;
+  count: number;
+  paths: string[];
+  byKey: Map<number, CoordinateAggregate>;
+}
+
+/**
+ * Plan an offload of the selected files of a volume. Throws before reading any file row when
+ * offload is not configured for the volume, it was never indexed, or its root is not the one
+ * the index was built from (moved config path, another volume's marker, no marker).
+ */
+export function planOffload(store: Store, volume: VolumeConfig, selectors: Selector[], options: PlanOptions): OffloadPlan {
+  const policy = policyFromVolume(volume);
+  if (selectors.length === 0) throw new UsageError("offload needs at least one path, or '.' for the whole volume", 'no-selector');
+  const volumeRow = store.volume(volume.name);
+  if (!volumeRow) {
+    throw new OperationalError(`volume '${volume.name}' has never been indexed, so nothing is known to be backed up; run \`squirrel index ${volume.name}\` first`, 'volume-not-indexed');
+  }
+  const rootCheck = checkVolumeRoot(store, volume, { allowMissingMarker: false });
+  if (!rootCheck.marker) {
+    throw new OperationalError(
+      `${volume.path} has no ${VOLUME_MARKER} marker, so squirrel cannot tell it is volume '${volume.name}' (is the drive mounted?); ` +
+        `nothing was changed. Run \`squirrel index ${volume.name}\` to write it.`,
+      'volume-marker-missing',
+    );
+  }
+
+  return store.snapshot(() => {
+    const evidence = loadGateEvidence(store, volumeRow.id, policy);
+    return scan(store, volume, volumeRow.id, selectors, policy, evidence, options);
+  });
+}
+
+function scan(store: Store, volume: VolumeConfig, volumeId: number, selectors: Selector[], policy: OffloadPolicy, evidence: GateEvidence, options: PlanOptions): OffloadPlan {
+  const gate = new Gate(evidence, policy, options.nowNs, options.thisNodeId);
+  const perFile = options.perFile === true;
+  const sampleLimit = options.samplePaths ?? DEFAULT_SAMPLE_PATHS;
+  const cutoffNs = options.olderThanMs === null ? null : options.nowNs - BigInt(options.olderThanMs) * NS_PER_MS;
+  const targetCount = policy.requiredTargets.length;
+  const versionsByOrigin = new Map<number, readonly TargetEvidenceVersion[]>();
+  const allowed = new AllowedFiles((originNodeId) => {
+    let versions = versionsByOrigin.get(originNodeId);
+    if (!versions) versionsByOrigin.set(originNodeId, (versions = Object.freeze(evidenceVersionsFor(evidence, originNodeId))));
+    return versions;
+  });
+  const satisfied = new Array<number>(targetCount).fill(0);
+  const builders = new Array<GroupBuilder | undefined>(targetCount * REFUSAL_REASONS.length);
+  const reasonIndex = new Map(REFUSAL_REASONS.map((reason, i) => [reason, i]));
+  const matched = new Map(selectors.map((s) => [s.path, { present: 0, tooRecent: 0 }]));
+  const sorted = [...selectors].map((s) => s.path).sort();
+  // Nested selectors are covered by their ancestor's range; only the outermost are queried.
+  const outermost = sorted.filter((s) => !sorted.some((other) => other !== s && selects(other, s)));
+  let candidates = 0;
+  let tooRecent = 0;
+  let reservedSkipped = 0;
+  let refusedFiles = 0;
+  let seen = 0;
+
+  for (const top of outermost) {
+    const inside = sorted.filter((s) => selects(top, s));
+    // [top, top + '0') in byte order holds `top` and `top/...` ('0' follows '/'), plus
+    // siblings like `top-extra` that the segment check below drops.
+    const rows = top === WHOLE_VOLUME ? store.files.iteratePresent(volumeId) : store.files.iteratePresentInRange(volumeId, top, `${top}0`);
+    for (const file of rows) {
+      if (++seen % PROGRESS_EVERY_FILES === 0) options.reporter?.progress({ phase: `plan offload ${volume.name}`, doneFiles: seen, totalFiles: null, doneBytes: 0, totalBytes: null });
+      if (!selects(top, file.path)) continue;
+      if (file.path.includes(RESERVED_PREFIX) && isReservedPath(file.path)) {
+        reservedSkipped++;
+        continue;
+      }
+      const young = cutoffNs !== null && file.mtimeNs >= cutoffNs;
+      for (const s of inside) {
+        if (!selects(s, file.path)) continue;
+        const m = matched.get(s)!;
+        if (young) m.tooRecent++;
+        else m.present++;
+      }
+      if (young) {
+        tooRecent++;
+        continue;
+      }
+
+      candidates++;
+      let refused = false;
+      for (let t = 0; t < targetCount; t++) {
+        const reason = gate.check(t, file);
+        if (reason === null) {
+          satisfied[t]++;
+          continue;
+        }
+        refused = true;
+        const slot = t * REFUSAL_REASONS.length + reasonIndex.get(reason)!;
+        const group: GroupBuilder = (builders[slot] ??= { targetIndex: t, reason, count: 0, paths: [], byKey: new Map() });
+        group.count++;
+        if (perFile || group.paths.length < sampleLimit) group.paths.push(file.path);
+        const key = gate.coordinateKey(t, reason, file);
+        const run = reason === 'not-pushed-since-appeared' ? file.statusChangedRunId : file.originRunId;
+        const aggregate = group.byKey.get(key);
+        if (!aggregate) {
+          group.byKey.set(key, { exemplar: subjectOf(file), lowRunId: run, highRunId: run });
+        } else {
+          if (run < aggregate.lowRunId) aggregate.lowRunId = run;
+          if (run > aggregate.highRunId) aggregate.highRunId = run;
+        }
+      }
+      if (refused) refusedFiles++;
+      else allowed.push(file);
+    }
+  }
+
+  const groups: RefusalGroup[] = [];
+  for (const builder of builders) {
+    if (!builder) continue;
+    const described = [...builder.byKey.values()].map((a) => gate.describe(builder.targetIndex, builder.reason, a.exemplar, a));
+    groups.push({
+      target: policy.requiredTargets[builder.targetIndex],
+      reason: builder.reason,
+      count: builder.count,
+      summary: described[0].summary,
+      next: described[0].next,
+      coordinates: [...new Set(described.map((d) => d.coordinates))],
+      paths: builder.paths,
+      pathsComplete: builder.paths.length === builder.count,
+    });
+  }
+
+  const unmatchedSelectors: UnmatchedSelector[] = [];
+  for (const s of selectors) {
+    const m = matched.get(s.path)!;
+    if (m.present > 0) continue;
+    const message =
+      m.tooRecent > 0
+        ? `'${s.raw}': none of its ${m.tooRecent} indexed file(s) is older than ${describeLimitNs(BigInt(options.olderThanMs!) * NS_PER_MS)}; nothing selected there`
+        : `'${s.raw}' matches no present file in the index of volume '${volume.name}'; nothing selected there ` +
+          `(offloaded and missing files are never selected; run \`squirrel index ${volume.name}\` if files were added)`;
+    unmatchedSelectors.push({ selector: s.raw, tooRecentFiles: m.tooRecent, message });
+    options.reporter?.warn(message);
+  }
+
+  return {
+    volume: volume.name,
+    volumeId,
+    rootPath: volume.path,
+    policy,
+    nowNs: options.nowNs,
+    thisNodeId: options.thisNodeId,
+    selectors,
+    olderThanMs: options.olderThanMs,
+    perFile,
+    unmatchedSelectors,
+    candidates,
+    tooRecent,
+    reservedSkipped,
+    allowed,
+    refusedFiles,
+    groups,
+    targets: policy.requiredTargets.map((target, i) => ({ target, satisfied: satisfied[i], of: candidates })),
+  };
+}
+
+function subjectOf(file: GateSubject): GateSubject {
+  return { path: file.path, contentId: file.contentId, originNodeId: file.originNodeId, originRunId: file.originRunId, statusChangedRunId: file.statusChangedRunId };
+}
