@@ -41,13 +41,14 @@ type DiskCheck = { ok: true; absolute: string; seen: fs.BigIntStats } | { ok: fa
 export async function executeOffload(store: Store, plan: OffloadPlan, o: ExecuteOptions): Promise<OffloadOutcome> {
   const outcome: OffloadOutcome = { runId: o.runId, offloaded: [], drift: [], errors: [], reevaluated: 0 };
   const hasher = o.hasher ?? createHasher();
+  const root = realRoot(plan.rootPath);
   // Re-hashing runs ahead on the worker pool; deciding and unlinking stay strictly in path order.
   const window: { file: AllowedFile; check: Promise<DiskCheck> }[] = [];
   let next = 0;
   const fill = () => {
     while (next < plan.allowed.length && window.length < HASH_AHEAD_FILES) {
       const file = plan.allowed.at(next++);
-      window.push({ file, check: checkOnDisk(plan.rootPath, file, hasher) });
+      window.push({ file, check: checkOnDisk(root, file, hasher) });
     }
   };
   let doneFiles = 0;
@@ -58,7 +59,7 @@ export async function executeOffload(store: Store, plan: OffloadPlan, o: Execute
       const { file, check } = window.shift()!;
       fill();
       try {
-        commitOne(store, plan, file, await check, o, outcome);
+        commitOne(store, plan, root, file, await check, o, outcome);
       } catch (err) {
         outcome.errors.push({ path: file.path, message: errorMessage(err) });
       }
@@ -72,7 +73,7 @@ export async function executeOffload(store: Store, plan: OffloadPlan, o: Execute
   return outcome;
 }
 
-function commitOne(store: Store, plan: OffloadPlan, file: AllowedFile, disk: DiskCheck, o: ExecuteOptions, outcome: OffloadOutcome): void {
+function commitOne(store: Store, plan: OffloadPlan, root: string, file: AllowedFile, disk: DiskCheck, o: ExecuteOptions, outcome: OffloadOutcome): void {
   const drift = (reason: string) => {
     outcome.drift.push({ path: file.path, reason });
     o.reporter.warn(`drift ${file.path}: ${reason}; nothing deleted`);
@@ -97,7 +98,7 @@ function commitOne(store: Store, plan: OffloadPlan, file: AllowedFile, disk: Dis
   // Last look: the very inode that was hashed, unchanged since (ctime catches a restored mtime).
   let last: fs.BigIntStats | null;
   try {
-    safeVolumePath(plan.rootPath, file.path); // no ancestor became a symlink meanwhile
+    safeVolumePath(root, file.path); // no ancestor became a symlink meanwhile
     last = lstatOrNull(disk.absolute);
   } catch {
     last = null;
@@ -118,6 +119,19 @@ function commitOne(store: Store, plan: OffloadPlan, file: AllowedFile, disk: Dis
     store.intents.closeIntent(decision.intentId!, 'done', o.nowNs);
   });
   outcome.offloaded.push(file.path);
+}
+
+/**
+ * The volume root with a symlinked root (a mount alias, which index follows too) resolved once,
+ * so every check and unlink of the run goes through the same real directory; nothing below
+ * the root may be a link. Unresolvable: left as it is, and the per-file checks refuse it.
+ */
+function realRoot(rootPath: string): string {
+  try {
+    return fs.realpathSync(rootPath);
+  } catch {
+    return rootPath;
+  }
 }
 
 function sameIdentity(a: fs.BigIntStats, b: fs.BigIntStats): boolean {
