@@ -2,7 +2,8 @@
 // bytes are streamed to a temp file beside the target and BLAKE3-checked before they are put
 // in place; a different existing file is moved to .squirrel-restore-history/run-<id>/, never
 // overwritten. Restored rows become `present` as of the restore run, so the gate will not
-// offload them again until a later sync covers them.
+// offload them again until a later sync covers them. Restoring into the volume first checks
+// that its root is really the volume (an unmounted drive's empty mount point is not).
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,6 +14,7 @@ import { hashFile, StreamingBlake3 } from '../hash.js';
 import { Store } from '../store/store.js';
 import { FileWithContent } from '../store/types.js';
 import { lstatOrNull, safeVolumePath } from './fs-safety.js';
+import { checkVolumeRoot } from './index/volume-root.js';
 import { Hooks, Reporter } from './reporter.js';
 import { beginRun, RunIdentity } from './runs.js';
 
@@ -49,6 +51,7 @@ export interface RestoreResult {
 export async function restoreFiles(store: Store, o: RestoreOptions): Promise<RestoreResult> {
   const volumeRow = store.volume(o.volume.name);
   if (!volumeRow) throw new OperationalError(`volume '${o.volume.name}' has never been indexed; nothing to restore`);
+  if (o.toDir === null) checkVolumeRoot(store, o.volume, { allowMissingMarker: false });
   const candidates = store.files.live(volumeRow.id).filter((f) => (f.status === 'offloaded' || f.status === 'missing') && o.matches(f.path));
   const result: RestoreResult = { volume: o.volume.name, runId: null, status: 'success', restored: [], failures: [] };
   if (candidates.length === 0) {
@@ -67,12 +70,20 @@ export async function restoreFiles(store: Store, o: RestoreOptions): Promise<Res
 
   const runId = beginRun(store, { ...o.identity, kind: 'restore', volumeId: volumeRow.id, destination: null, nowNs: o.nowNs });
   result.runId = runId;
-  const targetRoot = o.toDir ?? volumeRow.rootPath;
+  // --to names a directory the user chose: create it. A root that is a link (a mount alias,
+  // which index follows too) is resolved once; nothing below it may be a link.
+  if (o.toDir !== null) fs.mkdirSync(o.toDir, { recursive: true });
+  const targetRoot = fs.realpathSync(o.toDir ?? volumeRow.rootPath);
   let doneBytes = 0;
   for (const [index, file] of candidates.entries()) {
     try {
-      const restored = await restoreOne(store, volumeRow.id, targetRoot, file, runId, o);
-      if (o.toDir === null) store.immediate(() => store.files.setStatus(file.id, 'present', runId));
+      const { restored, mtimeNs } = await restoreOne(store, volumeRow.id, targetRoot, file, runId, o);
+      if (o.toDir === null) {
+        store.immediate(() => {
+          store.files.setStatus(file.id, 'present', runId);
+          store.files.touch(file.id, runId, mtimeNs);
+        });
+      }
       result.restored.push(restored);
     } catch (err) {
       result.failures.push({ path: file.path, reason: errorMessage(err) });
@@ -91,7 +102,14 @@ function okCopies(store: Store, volumeId: number, dest: Destination, file: FileW
   return copies.sort((a, b) => Number(b.path === samePath) - Number(a.path === samePath));
 }
 
-async function restoreOne(store: Store, volumeId: number, targetRoot: string, file: FileWithContent, runId: number, o: RestoreOptions): Promise<RestoredFile> {
+async function restoreOne(
+  store: Store,
+  volumeId: number,
+  targetRoot: string,
+  file: FileWithContent,
+  runId: number,
+  o: RestoreOptions,
+): Promise<{ restored: RestoredFile; mtimeNs: bigint }> {
   const target = safeVolumePath(targetRoot, file.path);
   const reasons: string[] = [];
   for (const dest of o.sources) {
@@ -107,9 +125,12 @@ async function restoreOne(store: Store, volumeId: number, targetRoot: string, fi
         o.hooks.at('restore.before-place');
         const movedAside = placeWithoutClobbering(targetRoot, file, temp, target, runId);
         const seconds = Number(file.mtimeNs) / 1e9;
-        fs.utimesSync(target, seconds, seconds);
+        fs.lutimesSync(target, seconds, seconds);
+        // utimes takes (double) seconds, so the mtime can land a few hundred ns off the indexed
+        // one; the row records what is on disk, or the next offload would call the file drift.
+        const mtimeNs = fs.lstatSync(target, { bigint: true }).mtimeNs;
         fsyncDirectory(path.dirname(target));
-        return { path: file.path, from: dest.name, movedAside };
+        return { restored: { path: file.path, from: dest.name, movedAside }, mtimeNs };
       } catch (err) {
         if (!(err instanceof DestinationUnavailableError)) throw err;
         reasons.push(errorMessage(err));

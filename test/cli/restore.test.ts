@@ -1,0 +1,300 @@
+// restore end to end through the real binary: offloaded bytes come back BLAKE3-checked, a
+// different file at the path is moved into restore history (never clobbered), a bad copy is
+// never placed, and a restored file is not offloaded again until a sync covers it.
+
+import { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { hashBytes, hashFile } from '../../src/hash.js';
+import { Store } from '../../src/store/store.js';
+import {
+  bin,
+  binSpawn,
+  cleanupTempDirs,
+  cli,
+  CliResult,
+  json,
+  makeSandbox,
+  Sandbox,
+  tempDir,
+  TEST_NOW_NS,
+  Tree,
+  waitForFile,
+  withConfig,
+} from '../helpers.js';
+
+const NOW = TEST_NOW_NS;
+const TARGETS = ['nas', 'offsite'];
+
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  cleanupTempDirs();
+});
+
+async function setup(sb: Sandbox, args: string[]): Promise<CliResult> {
+  const result = await cli(withConfig(sb, ...args), { nowNs: NOW });
+  expect(result.code, `${args.join(' ')}\n${result.stdout}${result.stderr}`).toBe(0);
+  return result;
+}
+
+/** Indexed, pushed to both targets, and the given paths offloaded (setup, in-process). */
+async function offloaded(files: Tree, paths: string[]): Promise<Sandbox> {
+  const sb = makeSandbox(files);
+  await setup(sb, ['index', 'photos']);
+  for (const dest of TARGETS) await setup(sb, ['sync', 'photos', '--to', dest, '--init']);
+  const result = await setup(sb, ['offload', 'photos', ...paths]);
+  expect(result.stdout).toMatch(/^offloaded=[1-9]\d* not_durable=0 drift=0 errors=0 /m);
+  return sb;
+}
+
+function restore(sb: Sandbox, ...args: string[]): CliResult {
+  return bin(withConfig(sb, '--no-progress', 'restore', 'photos', ...args), { nowNs: NOW });
+}
+
+function withStore<T>(sb: Sandbox, fn: (store: Store, volumeId: number) => T): T {
+  const store = Store.open(sb.dbPath, { create: false });
+  try {
+    return fn(store, store.volume('photos')!.id);
+  } finally {
+    store.close();
+  }
+}
+
+function rowStatuses(sb: Sandbox): Record<string, string> {
+  return withStore(sb, (store, volumeId) => Object.fromEntries(store.files.live(volumeId).map((f) => [f.path, f.status])));
+}
+
+function runList(sb: Sandbox): string[] {
+  return withStore(sb, (store) => store.runs.list({ limit: 1000 }).reverse().map((r) => `${r.kind}:${r.status}`));
+}
+
+function local(sb: Sandbox, relative: string): string {
+  return path.join(sb.volumePath, relative);
+}
+
+function copyAt(sb: Sandbox, destination: string, relative: string): string {
+  return path.join(sb.destinations[destination], 'photos', relative);
+}
+
+/** Every file under dir (relative paths), reserved ones included. */
+function listTree(dir: string): string[] {
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => !e.isDirectory())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+    .sort();
+}
+
+function sameBytes(file: string, bytes: string): boolean {
+  return hashFile(file).hash.equals(hashBytes(Buffer.from(bytes)));
+}
+
+describe('restore', () => {
+  it('brings offloaded bytes back, hash-checked, with the indexed mtime; the row is present again', async () => {
+    // setup
+    const sb = await offloaded({ 'a.jpg': 'alpha', 'sub/b.jpg': 'bravo', 'c.jpg': 'charlie' }, ['a.jpg', 'sub']);
+    const indexedMtimeNs = withStore(sb, (store, volumeId) => store.files.livePath(volumeId, 'sub/b.jpg')!.mtimeNs);
+    // act
+    const result = restore(sb, 'sub');
+    // expect
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^restored sub\/b\.jpg from nas$/m);
+    expect(result.stdout).toMatch(/^restored=1 failed=0 run=\d+$/m);
+    expect(sameBytes(local(sb, 'sub/b.jpg'), 'bravo')).toBe(true);
+    // utimes takes (double) seconds: the mtime comes back to within a microsecond, and the
+    // row records exactly what is on disk
+    const mtimeNs = fs.statSync(local(sb, 'sub/b.jpg'), { bigint: true }).mtimeNs;
+    expect(Math.abs(Number(mtimeNs - indexedMtimeNs))).toBeLessThan(1_000);
+    expect(withStore(sb, (store, volumeId) => store.files.livePath(volumeId, 'sub/b.jpg')!.mtimeNs)).toBe(mtimeNs);
+    expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'offloaded', 'c.jpg': 'present', 'sub/b.jpg': 'present' });
+    expect(fs.existsSync(local(sb, 'a.jpg'))).toBe(false);
+    expect(runList(sb).at(-1)).toBe('restore:success');
+    // no temp file is left next to it
+    expect(listTree(local(sb, 'sub'))).toEqual(['b.jpg']);
+  });
+
+  it('never clobbers a different file at the path: it is moved to .squirrel-restore-history/run-<id>/', async () => {
+    // setup: someone put new bytes where an offloaded file was
+    const sb = await offloaded({ 'a.jpg': 'alpha' }, ['a.jpg']);
+    fs.writeFileSync(local(sb, 'a.jpg'), 'a different picture');
+    // act
+    const result = bin(withConfig(sb, '--json', 'restore', 'photos', 'a.jpg'), { nowNs: NOW });
+    // expect
+    expect(result.code, result.stderr).toBe(0);
+    const report = json<{ runId: number; restored: { path: string; from: string; movedAside: string | null }[] }>(result);
+    const movedAside = `.squirrel-restore-history/run-${report.runId}/a.jpg`;
+    expect(report.restored).toEqual([{ path: 'a.jpg', from: 'nas', movedAside }]);
+    expect(fs.readFileSync(local(sb, 'a.jpg'), 'utf8')).toBe('alpha');
+    expect(fs.readFileSync(local(sb, movedAside), 'utf8')).toBe('a different picture');
+
+    // act: the next index does not take restore history for volume content
+    const indexed = bin(withConfig(sb, 'index', 'photos'), { nowNs: NOW });
+    // expect
+    expect(indexed.code, indexed.stderr).toBe(0);
+    expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'present' });
+  });
+
+  it('the same bytes already in place are kept as they are, nothing moved aside', async () => {
+    // setup: the user copied the file back by hand
+    const sb = await offloaded({ 'a.jpg': 'alpha' }, ['a.jpg']);
+    fs.writeFileSync(local(sb, 'a.jpg'), 'alpha');
+    const inode = fs.statSync(local(sb, 'a.jpg')).ino;
+    // act
+    const result = restore(sb, 'a.jpg');
+    // expect
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^restored a\.jpg from nas$/m);
+    expect(fs.statSync(local(sb, 'a.jpg')).ino).toBe(inode);
+    expect(fs.existsSync(local(sb, '.squirrel-restore-history'))).toBe(false);
+    expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'present' });
+  });
+
+  it('a restored file is blocked by the gate until the next sync to each target, then offloads cleanly', async () => {
+    // setup
+    const sb = await offloaded({ 'a.jpg': 'alpha' }, ['a.jpg']);
+    expect(restore(sb, 'a.jpg').code).toBe(0);
+    // act
+    const blocked = bin(withConfig(sb, 'offload', 'photos', '.'), { nowNs: NOW });
+    // expect
+    expect(blocked.code, blocked.stderr).toBe(0);
+    expect(blocked.stdout).toContain('refused on nas: not-pushed-since-appeared, 1 file(s)');
+    expect(blocked.stdout).toContain('refused on offsite: not-pushed-since-appeared, 1 file(s)');
+    expect(fs.readFileSync(local(sb, 'a.jpg'), 'utf8')).toBe('alpha');
+
+    // act: sync both (nothing to send: the copies are there), then offload, with no re-index
+    for (const dest of TARGETS) await setup(sb, ['sync', 'photos', '--to', dest]);
+    const allowed = bin(withConfig(sb, 'offload', 'photos', '.'), { nowNs: NOW });
+    // expect: the restored file is exactly what the index says (mtime included), so no drift
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(allowed.stdout).toMatch(/^offloaded=1 not_durable=0 drift=0 errors=0 /m);
+    expect(fs.existsSync(local(sb, 'a.jpg'))).toBe(false);
+  });
+
+  it('a copy whose bytes are wrong is never placed: the next destination serves it, or the file fails', async () => {
+    // setup: the nas copy rotted after the last verify, so the ledger still calls it ok
+    const sb = await offloaded({ 'a.jpg': 'alpha', 'b.jpg': 'bravo' }, ['.']);
+    fs.writeFileSync(copyAt(sb, 'nas', 'a.jpg'), 'alphX');
+    // act: only nas allowed
+    const onlyNas = restore(sb, '.', '--from', 'nas');
+    // expect: b.jpg restored, a.jpg failed with nothing placed and no temp file left
+    expect(onlyNas.code).toBe(1);
+    expect(onlyNas.stdout).toMatch(/^restored b\.jpg from nas$/m);
+    expect(onlyNas.stdout).toMatch(/^failed a\.jpg: no good copy: nas:photos\/a\.jpg bytes do not match the index$/m);
+    expect(onlyNas.stdout).toMatch(/^restored=1 failed=1 run=\d+$/m);
+    expect(listTree(sb.volumePath)).toEqual(['.squirrel-volume', 'b.jpg']);
+    expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'offloaded', 'b.jpg': 'present' });
+    expect(runList(sb).at(-1)).toBe('restore:partial');
+
+    // act: default order (sync_to): nas fails the hash, offsite serves it
+    const fallback = restore(sb, 'a.jpg');
+    // expect
+    expect(fallback.code, fallback.stderr).toBe(0);
+    expect(fallback.stdout).toMatch(/^restored a\.jpg from offsite$/m);
+    expect(fs.readFileSync(local(sb, 'a.jpg'), 'utf8')).toBe('alpha');
+    expect(fs.readFileSync(copyAt(sb, 'nas', 'a.jpg'), 'utf8')).toBe('alphX');
+  });
+
+  it('--to DIR restores elsewhere and leaves the volume and its rows as they are', async () => {
+    // setup
+    const sb = await offloaded({ 'a.jpg': 'alpha', 'sub/b.jpg': 'bravo' }, ['.']);
+    const elsewhere = path.join(tempDir(), 'out');
+    // act
+    const result = restore(sb, '.', '--to', elsewhere);
+    // expect
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(elsewhere, 'a.jpg'), 'utf8')).toBe('alpha');
+    expect(fs.readFileSync(path.join(elsewhere, 'sub/b.jpg'), 'utf8')).toBe('bravo');
+    expect(listTree(sb.volumePath)).toEqual(['.squirrel-volume']);
+    expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'offloaded', 'sub/b.jpg': 'offloaded' });
+  });
+
+  it('--dry-run says what would come back from where, and changes nothing', async () => {
+    // setup
+    const sb = await offloaded({ 'a.jpg': 'alpha' }, ['a.jpg']);
+    const runsBefore = runList(sb);
+    // act
+    const result = restore(sb, '.', '--dry-run');
+    // expect
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^would restore a\.jpg from nas$/m);
+    expect(result.stdout).toMatch(/^restored=0 failed=0 run=-$/m);
+    expect(fs.existsSync(local(sb, 'a.jpg'))).toBe(false);
+    expect(runList(sb)).toEqual(runsBefore);
+    expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'offloaded' });
+  });
+
+  it('no selector is a usage error; a selector with nothing offloaded says so', async () => {
+    // setup
+    const sb = await offloaded({ 'a.jpg': 'alpha', 'b.jpg': 'bravo' }, ['a.jpg']);
+    // act
+    const none = restore(sb);
+    const nothing = restore(sb, 'b.jpg');
+    // expect
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/needs at least one path/);
+    expect(nothing.code).toBe(0);
+    expect(nothing.stdout).toMatch(/nothing to restore/);
+  });
+
+  it('refuses to write into a directory that is not the volume (no marker: an unmounted drive), placing nothing', async () => {
+    // setup: the drive is gone; its empty mount point is left
+    const sb = await offloaded({ 'a.jpg': 'alpha', 'b.jpg': 'bravo' }, ['a.jpg']);
+    fs.rmSync(sb.volumePath, { recursive: true });
+    fs.mkdirSync(sb.volumePath);
+    const runsBefore = runList(sb);
+    // act
+    const result = restore(sb, '.');
+    // expect
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/has no \.squirrel-volume marker.*Is the drive mounted\?/);
+    expect(fs.readdirSync(sb.volumePath)).toEqual([]);
+    expect(runList(sb)).toEqual(runsBefore);
+    expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'offloaded', 'b.jpg': 'present' });
+  });
+
+  it('restores into a volume configured through a symlinked root (a mount alias)', async () => {
+    // setup
+    const sb = makeSandbox({ 'a.jpg': 'alpha' });
+    const alias = path.join(sb.dir, 'photos-alias');
+    fs.symlinkSync(sb.volumePath, alias);
+    sb.writeConfig({ volumes: { photos: { path: alias, sync_to: TARGETS, offload_requires: TARGETS } } });
+    await setup(sb, ['index', 'photos']);
+    for (const dest of TARGETS) await setup(sb, ['sync', 'photos', '--to', dest, '--init']);
+    await setup(sb, ['offload', 'photos', '.']);
+    // act
+    const result = restore(sb, '.');
+    // expect
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(fs.readFileSync(local(sb, 'a.jpg'), 'utf8')).toBe('alpha');
+    expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'present' });
+  });
+
+  it('killed just before placing: nothing half-written at the path, the row unchanged; the next restore completes', async () => {
+    // setup
+    const sb = await offloaded({ 'a.jpg': 'alpha' }, ['a.jpg']);
+    const pause = path.join(sb.dir, 'pause');
+    const child = binSpawn(withConfig(sb, 'restore', 'photos', 'a.jpg'), {
+      nowNs: NOW,
+      env: { SQUIRREL_TEST_PAUSE_AT: 'restore.before-place', SQUIRREL_TEST_PAUSE_FILE: pause },
+    });
+    children.push(child);
+    await waitForFile(pause);
+    // act
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    // expect
+    expect(fs.existsSync(local(sb, 'a.jpg'))).toBe(false);
+    expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'offloaded' });
+
+    // act
+    const again = restore(sb, 'a.jpg');
+    // expect
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/run \d+ was interrupted \(its process is gone\); marked aborted/);
+    expect(fs.readFileSync(local(sb, 'a.jpg'), 'utf8')).toBe('alpha');
+    expect(runList(sb).slice(-2)).toEqual(['restore:aborted', 'restore:success']);
+    expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'present' });
+  });
+});
