@@ -500,6 +500,24 @@ describe('scenarios 11-12: refusals before any work', () => {
     expect(runList(sb)).toEqual(runsBefore);
   });
 
+  it('a volume configured through a symlinked root (a mount alias, which index follows) offloads normally', async () => {
+    // setup
+    const sb = makeSandbox({ 'a.jpg': 'alpha' });
+    const alias = path.join(sb.dir, 'photos-alias');
+    fs.symlinkSync(sb.volumePath, alias);
+    sb.writeConfig({ volumes: { photos: { path: alias, sync_to: TARGETS, offload_requires: TARGETS } } });
+    await setup(sb, ['index', 'photos']);
+    for (const dest of TARGETS) await setup(sb, ['sync', 'photos', '--to', dest, '--init']);
+    // act
+    const result = offload(sb, '.');
+    // expect
+    expect(result.code, result.stderr).toBe(0);
+    expect(totalsOf(result)).toMatchObject({ offloaded: '1', drift: '0' });
+    expect(fs.existsSync(local(sb, 'a.jpg'))).toBe(false);
+    expect(fs.lstatSync(alias).isSymbolicLink()).toBe(true);
+    expectDurableEverywhere(sb, 'a.jpg', 'alpha');
+  });
+
   it('12: no marker at all (an unmounted drive with an empty mount point) -> refused (exit 1)', async () => {
     // setup
     const sb = await seeded({ 'a.jpg': 'alpha' });
