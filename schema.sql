@@ -117,4 +117,6 @@ CREATE INDEX offload_intents_open ON offload_intents (state) WHERE state = 'open
 
 CREATE INDEX remote_copies_by_content ON remote_copies (volume_id, destination, content_id);
 
+CREATE INDEX remote_copies_lost ON remote_copies (volume_id, destination, path) WHERE state <> 'ok';
+
 CREATE INDEX runs_by_volume ON runs (volume_id, kind, status);

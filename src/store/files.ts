@@ -4,7 +4,7 @@
 
 import type { Db } from './db.js';
 import { all, one } from './rows.js';
-import { ContentRow, FileRow, FileStatus, FileWithContent, RemoteCopyRow } from './types.js';
+import { ContentRow, FileRow, FileStatus, FileWithContent, OffloadCandidateRow, RemoteCopyRow } from './types.js';
 
 /** A live row as the index sees it. */
 export interface IndexRow {
@@ -33,7 +33,8 @@ export class FileStore {
   private readonly byContent;
   private readonly byId;
   private readonly presentRows;
-  private readonly presentRowsInRange;
+  private readonly candidatesAll;
+  private readonly candidatesInRange;
   private readonly liveTotal;
   private readonly contentIdByHash;
   private readonly liveForIndex;
@@ -57,8 +58,16 @@ export class FileStore {
       WHERE f.volume_id = ? AND f.status <> 'superseded' ORDER BY f.path`);
     this.presentRows = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.volume_id = ? AND f.status = 'present' ORDER BY f.path`);
-    this.presentRowsInRange = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
-      WHERE f.volume_id = ? AND f.path >= ? AND f.path < ? AND f.status = 'present' ORDER BY f.path`);
+    // Offload candidates: raw rows without safeIntegers (one bigint a column is the main cost
+    // of a million-row scan), mtime split so it stays exact, the hash as hex text (a string is
+    // far cheaper to materialise than a Buffer), and `young` = mtime_ns >= ?cutoff (NULL: no cutoff).
+    const candidates = (range: string) =>
+      db.prepare(`SELECT f.id, f.path, f.content_id, f.mtime_ns / 1000000000, f.mtime_ns % 1000000000, f.mtime_ns >= ?,
+          f.status_changed_run_id, hex(c.blake3), c.size, c.origin_node_id, c.origin_run_id
+        FROM files f JOIN contents c ON c.id = f.content_id
+        WHERE f.volume_id = ? AND f.status = 'present' ${range} ORDER BY f.path`).raw(true);
+    this.candidatesAll = candidates('');
+    this.candidatesInRange = candidates('AND f.path >= ? AND f.path < ?');
     this.liveByPath = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.volume_id = ? AND f.path = ? AND f.status <> 'superseded'`);
     this.historyByPath = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
@@ -130,12 +139,25 @@ export class FileStore {
   }
 
   /**
-   * Present rows whose path is in [fromPath, toPath) (byte order), streamed in path order: a
-   * selector's subtree is one index range, so offload never scans the rest of the volume.
+   * Present rows for offload planning, streamed in path order; with a range, only paths in
+   * [fromPath, toPath) (byte order), so a selector's subtree is one index range.
    */
-  *iteratePresentInRange(volumeId: number, fromPath: string, toPath: string): IterableIterator<FileWithContent> {
-    for (const row of this.presentRowsInRange.iterate(volumeId, fromPath, toPath) as IterableIterator<Record<string, unknown>>) {
-      yield mapFile(row);
+  *iterateOffloadCandidates(volumeId: number, range: { fromPath: string; toPath: string } | null, youngFromNs: bigint | null): IterableIterator<OffloadCandidateRow> {
+    const rows = range === null ? this.candidatesAll.iterate(youngFromNs, volumeId) : this.candidatesInRange.iterate(youngFromNs, volumeId, range.fromPath, range.toPath);
+    for (const r of rows as IterableIterator<unknown[]>) {
+      yield {
+        id: r[0] as number,
+        path: r[1] as string,
+        contentId: r[2] as number,
+        mtimeSeconds: r[3] as number,
+        mtimeNanos: r[4] as number,
+        young: r[5] === 1,
+        statusChangedRunId: r[6] as number,
+        blake3Hex: r[7] as string,
+        size: r[8] as number,
+        originNodeId: r[9] as number,
+        originRunId: r[10] as number,
+      };
     }
   }
 

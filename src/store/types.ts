@@ -58,6 +58,23 @@ export interface FileWithContent extends FileRow {
   originRunId: number;
 }
 
+/** A present row as offload planning streams it: lean enough for a million-row scan. */
+export interface OffloadCandidateRow {
+  id: number;
+  path: string;
+  contentId: number;
+  /** The indexed mtime, exact, as whole seconds plus nanoseconds (same sign). */
+  mtimeSeconds: number;
+  mtimeNanos: number;
+  /** mtime_ns >= the cutoff the caller passed (false when it passed none). */
+  young: boolean;
+  statusChangedRunId: number;
+  blake3Hex: string;
+  size: number;
+  originNodeId: number;
+  originRunId: number;
+}
+
 export interface VectorComponent {
   volumeId: number;
   destination: string;

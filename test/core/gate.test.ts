@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { cleanupTempDirs, DAY_NS } from '../helpers.js';
 import {
+  ContentIdSet,
   describeLimitNs,
   evaluateFile,
   loadGateEvidence,
@@ -519,4 +520,19 @@ describe('recheckFile: the compare-and-swap before an unlink', () => {
 
 test('limits are described exactly in their largest whole unit', () => {
   expect([30n * DAY_NS, 36n * 3_600_000_000_000n, 90n * 60_000_000_000n, 45_000_000_000n].map(describeLimitNs)).toEqual(['30d', '36h', '90m', '45s']);
+});
+
+test('ContentIdSet answers membership from any order and repeats, for dense and for absurdly large ids', () => {
+  // setup
+  const dense = new ContentIdSet(Float64Array.from([9, 1, 8, 9, 64, 1]));
+  const sparse = new ContentIdSet(Float64Array.from([2 ** 40, 3, 2 ** 40, 7]));
+  const empty = new ContentIdSet(new Float64Array(0));
+
+  // act
+  const probe = (set: ContentIdSet) => [0, 1, 3, 7, 8, 9, 10, 63, 64, 65, 2 ** 40, 2 ** 40 + 1].filter((id) => set.has(id));
+
+  // expect
+  expect(probe(dense)).toEqual([1, 8, 9, 64]);
+  expect(probe(sparse)).toEqual([3, 7, 2 ** 40]);
+  expect(probe(empty)).toEqual([]);
 });

@@ -39,20 +39,38 @@ export interface Refusal {
 /** What the gate needs to know about a file: FileWithContent has all of it. */
 export type GateSubject = Pick<FileWithContent, 'path' | 'contentId' | 'originNodeId' | 'originRunId' | 'statusChangedRunId'>;
 
-/** Ascending, distinct content ids with a binary-search membership test (8 bytes an id). */
-export class ContentIdSet {
-  constructor(private readonly ids: Float64Array) {}
+/** Above this id a bitset would cost more than 64 MiB; fall back to binary search. */
+const MAX_BITSET_ID = 2 ** 29;
 
-  static of(ids: Iterable<number>): ContentIdSet {
-    return new ContentIdSet(Float64Array.from(new Set(ids)).sort());
+/**
+ * A set of content ids. Content ids are dense rowids, so membership is a bit test (125 KiB
+ * per million ids); absurdly large ids fall back to a binary search over a sorted copy.
+ */
+export class ContentIdSet {
+  private readonly bits: Uint8Array | null = null;
+  private readonly sorted: Float64Array | null = null;
+
+  /** From any list of ids: unordered, repeats allowed. */
+  constructor(ids: Float64Array) {
+    let maxId = 0;
+    for (const id of ids) if (id > maxId) maxId = id;
+    if (maxId > MAX_BITSET_ID) {
+      this.sorted = Float64Array.from(new Set(ids)).sort();
+      return;
+    }
+    this.bits = new Uint8Array((maxId >>> 3) + 1);
+    for (const id of ids) this.bits[id >>> 3] |= 1 << (id & 7);
   }
 
-  get size(): number {
-    return this.ids.length;
+  static of(ids: Iterable<number>): ContentIdSet {
+    return new ContentIdSet(Float64Array.from(ids));
   }
 
   has(contentId: number): boolean {
-    const ids = this.ids;
+    if (this.bits !== null) {
+      return contentId >= 0 && contentId <= MAX_BITSET_ID && ((this.bits[contentId >>> 3] ?? 0) & (1 << (contentId & 7))) !== 0;
+    }
+    const ids = this.sorted!;
     let low = 0;
     let high = ids.length - 1;
     while (low <= high) {
@@ -72,8 +90,8 @@ export interface TargetEvidence {
   components: ReadonlyMap<number, VectorComponent>;
   /** The newest successful whole-volume push (sync run) to the target; null: never. */
   lastPushRunId: number | null;
-  /** Contents with at least one copy the ledger records as `ok` there. */
-  okContentIds: ContentIdSet;
+  /** Contents with a copy-ledger row there, in any state. */
+  copiedContentIds: ContentIdSet;
   /** Contents with a copy a verify found missing or corrupt there (corrupt wins). */
   lostContents: ReadonlyMap<number, 'missing' | 'corrupt'>;
 }
@@ -103,7 +121,7 @@ export function loadGateEvidence(store: Store, volumeId: number, policy: Offload
     target,
     components: new Map(components.filter((c) => c.destination === target).map((c) => [c.originNodeId, c])),
     lastPushRunId: store.runs.lastSuccessfulPush(volumeId, target),
-    okContentIds: new ContentIdSet(store.evidence.okCopyContentIds(volumeId, target)),
+    copiedContentIds: new ContentIdSet(store.evidence.copiedContentIds(volumeId, target)),
     lostContents: lostByContent(lostCopies.filter((copy) => copy.destination === target)),
   }));
   return { volumeId, targets, nodeNames: store.nodeNames() };
@@ -161,8 +179,9 @@ export class Gate {
     const component = target.components.get(file.originNodeId);
     if (component === undefined) return 'no-evidence';
     if (component.originRunId < file.originRunId) return 'evidence-behind';
-    // Fail closed: a copy found bad refuses even beside a good one, and no ok copy refuses too.
-    if ((target.lostContents.size > 0 && target.lostContents.has(file.contentId)) || !target.okContentIds.has(file.contentId)) {
+    // Fail closed: a copy found bad refuses even beside a good one, and no ok copy refuses too
+    // (a content with ledger rows but none ok has a bad one, so it is in lostContents).
+    if ((target.lostContents.size > 0 && target.lostContents.has(file.contentId)) || !target.copiedContentIds.has(file.contentId)) {
       return 'lost-at-destination';
     }
     const verdict = this.verdicts[targetIndex].get(file.originNodeId)!;
@@ -328,7 +347,7 @@ export function recheckFile(store: Store, volumeId: number, fileId: number, poli
       target,
       components: new Map(component ? [[file.originNodeId, component]] : []),
       lastPushRunId: store.runs.lastSuccessfulPush(volumeId, target),
-      okContentIds: ContentIdSet.of(ledger.filter((c) => c.state === 'ok').map((c) => c.contentId)),
+      copiedContentIds: ContentIdSet.of(ledger.map((c) => c.contentId)),
       lostContents: lostByContent(ledger),
     };
   });

@@ -5,12 +5,12 @@
 // sample of paths, and the allowed files stored column-wise.
 
 import path from 'node:path';
-import { NS_PER_MS } from '../../clock.js';
+import { NS_PER_MS, NS_PER_SECOND } from '../../clock.js';
 import type { VolumeConfig } from '../../config/types.js';
 import { OperationalError, UsageError } from '../../errors.js';
 import { isReservedPath, RESERVED_PREFIX, VOLUME_MARKER } from '../../paths.js';
 import type { Store } from '../../store/store.js';
-import type { FileWithContent } from '../../store/types.js';
+import type { OffloadCandidateRow } from '../../store/types.js';
 import { checkVolumeRoot } from '../index/volume-root.js';
 import type { Reporter } from '../reporter.js';
 import {
@@ -106,7 +106,8 @@ export interface AllowedFile {
 
 /**
  * Allowed files stored column-wise (typed arrays plus the path strings): ~150 bytes a file
- * instead of ~400 for objects with their own Buffer and bigint. Read with `at(i)` or iterate.
+ * instead of ~400 for objects with their own Buffer and bigint. Read with `at(i)` or iterate;
+ * each `at(i)` builds a fresh object.
  */
 export class AllowedFiles implements Iterable<AllowedFile> {
   private count = 0;
@@ -115,9 +116,10 @@ export class AllowedFiles implements Iterable<AllowedFile> {
   private fileIds = new Float64Array(1024);
   private contentIds = new Float64Array(1024);
   private sizes = new Float64Array(1024);
-  private mtimes = new BigInt64Array(1024);
+  private mtimeSeconds = new Float64Array(1024);
+  private mtimeNanos = new Float64Array(1024);
   private origins = new Float64Array(1024);
-  private hashes = new Uint8Array(1024 * 32);
+  private hashes = Buffer.alloc(1024 * 32);
 
   constructor(private readonly versionsByOrigin: (originNodeId: number) => readonly TargetEvidenceVersion[]) {}
 
@@ -129,16 +131,17 @@ export class AllowedFiles implements Iterable<AllowedFile> {
     return this.bytes;
   }
 
-  push(file: FileWithContent): void {
+  push(file: OffloadCandidateRow): void {
     if (this.count === this.fileIds.length) this.grow();
     const i = this.count++;
     this.paths.push(file.path);
     this.fileIds[i] = file.id;
     this.contentIds[i] = file.contentId;
     this.sizes[i] = file.size;
-    this.mtimes[i] = file.mtimeNs;
+    this.mtimeSeconds[i] = file.mtimeSeconds;
+    this.mtimeNanos[i] = file.mtimeNanos;
     this.origins[i] = file.originNodeId;
-    this.hashes.set(file.blake3, i * 32);
+    if (this.hashes.write(file.blake3Hex, i * 32, 32, 'hex') !== 32) throw new Error(`index row ${file.id} has a malformed hash`);
     this.bytes += file.size;
   }
 
@@ -154,7 +157,7 @@ export class AllowedFiles implements Iterable<AllowedFile> {
       contentId: this.contentIds[i],
       blake3: Buffer.from(this.hashes.subarray(i * 32, i * 32 + 32)),
       sizeBytes: this.sizes[i],
-      mtimeNs: this.mtimes[i],
+      mtimeNs: BigInt(this.mtimeSeconds[i]) * NS_PER_SECOND + BigInt(this.mtimeNanos[i]),
       originNodeId: this.origins[i],
       evidenceVersions: this.versionsByOrigin(this.origins[i]),
     };
@@ -166,17 +169,20 @@ export class AllowedFiles implements Iterable<AllowedFile> {
 
   private grow(): void {
     const capacity = this.fileIds.length * 2;
-    const grown = <T extends Float64Array | BigInt64Array | Uint8Array>(old: T, size: number): T => {
-      const next = new (old.constructor as new (n: number) => T)(size);
-      next.set(old as never);
+    const grown = (old: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> => {
+      const next = new Float64Array(capacity);
+      next.set(old);
       return next;
     };
-    this.fileIds = grown(this.fileIds, capacity);
-    this.contentIds = grown(this.contentIds, capacity);
-    this.sizes = grown(this.sizes, capacity);
-    this.mtimes = grown(this.mtimes, capacity);
-    this.origins = grown(this.origins, capacity);
-    this.hashes = grown(this.hashes, capacity * 32);
+    this.fileIds = grown(this.fileIds);
+    this.contentIds = grown(this.contentIds);
+    this.sizes = grown(this.sizes);
+    this.mtimeSeconds = grown(this.mtimeSeconds);
+    this.mtimeNanos = grown(this.mtimeNanos);
+    this.origins = grown(this.origins);
+    const hashes = Buffer.alloc(capacity * 32);
+    this.hashes.copy(hashes);
+    this.hashes = hashes;
   }
 }
 
@@ -302,7 +308,8 @@ function scan(store: Store, volume: VolumeConfig, volumeId: number, selectors: S
     const inside = sorted.filter((s) => selects(top, s));
     // [top, top + '0') in byte order holds `top` and `top/...` ('0' follows '/'), plus
     // siblings like `top-extra` that the segment check below drops.
-    const rows = top === WHOLE_VOLUME ? store.files.iteratePresent(volumeId) : store.files.iteratePresentInRange(volumeId, top, `${top}0`);
+    const range = top === WHOLE_VOLUME ? null : { fromPath: top, toPath: `${top}0` };
+    const rows = store.files.iterateOffloadCandidates(volumeId, range, cutoffNs);
     for (const file of rows) {
       if (++seen % PROGRESS_EVERY_FILES === 0) options.reporter?.progress({ phase: `plan offload ${volume.name}`, doneFiles: seen, totalFiles: null, doneBytes: 0, totalBytes: null });
       if (!selects(top, file.path)) continue;
@@ -310,7 +317,7 @@ function scan(store: Store, volume: VolumeConfig, volumeId: number, selectors: S
         reservedSkipped++;
         continue;
       }
-      const young = cutoffNs !== null && file.mtimeNs >= cutoffNs;
+      const young = file.young;
       for (const s of inside) {
         if (!selects(s, file.path)) continue;
         const m = matched.get(s)!;
