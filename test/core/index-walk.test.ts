@@ -14,7 +14,7 @@ afterEach(cleanupTempDirs);
 
 async function walk(root: string, exclude: string[] = []): Promise<WalkEvent[]> {
   const events: WalkEvent[] = [];
-  for await (const event of walkVolume({ root, excludeAbsolutePaths: new Set(exclude) })) events.push(event);
+  for await (const batch of walkVolume({ root, excludeAbsolutePaths: new Set(exclude) })) events.push(...batch);
   return events;
 }
 

@@ -281,51 +281,57 @@ async function indexTree(pass: IndexPass, options: IndexOptions, hasher: Hasher)
   const waitUntil = async (condition: () => boolean) => {
     while (!condition()) await new Promise<void>((resolve) => (wake = resolve));
   };
+  const hashed = (file: ListedFile, outcome: HashOutcome) => {
+    try {
+      if (outcome.ok) {
+        pass.counts.hashedFiles++;
+        pass.counts.hashedBytes += outcome.sizeBytes;
+        pass.push({ kind: 'hashed', relativePath: file.relativePath, hash: outcome.hash, sizeBytes: outcome.sizeBytes, mtimeNs: outcome.mtimeNs });
+      } else {
+        pass.error(file.relativePath, outcome.message);
+      }
+      pass.done(outcome.ok ? outcome.sizeBytes : 0);
+    } catch (err) {
+      pass.fatal ??= err;
+    }
+    settle();
+  };
+  const failed = (file: ListedFile, err: unknown) => {
+    pass.error(file.relativePath, `cannot hash: ${errorMessage(err)}`);
+    settle();
+  };
 
   const walk = walkVolume({ root: options.volume.path, excludeAbsolutePaths: new Set(options.excludeAbsolutePaths) });
-  for await (const event of walk) {
-    if (pass.fatal) break;
-    if (event.kind === 'error') {
-      pass.error(event.relativePath, event.message);
-      continue;
-    }
-    if (event.kind === 'skipped') {
-      if (event.reason === 'symlink') pass.counts.skippedSymlinks++;
-      else if (event.reason === 'not-regular') pass.counts.skippedOther++;
-      continue;
-    }
-    const file = event;
-    pass.listed(file);
-    if (options.shallow) {
-      const live = pass.live(file.relativePath);
-      if (live && live.status === 'present' && live.sizeBytes === file.sizeBytes && live.mtimeNs === file.mtimeNs) {
-        pass.push({ kind: 'touch', relativePath: file.relativePath, fileId: live.id, mtimeNs: file.mtimeNs });
-        pass.done(0);
+  for await (const events of walk) {
+    for (const event of events) {
+      if (pass.fatal) break;
+      if (event.kind === 'error') {
+        pass.error(event.relativePath, event.message);
         continue;
       }
+      if (event.kind === 'skipped') {
+        if (event.reason === 'symlink') pass.counts.skippedSymlinks++;
+        else if (event.reason === 'not-regular') pass.counts.skippedOther++;
+        continue;
+      }
+      const file = event;
+      pass.listed(file);
+      if (options.shallow) {
+        const live = pass.live(file.relativePath);
+        if (live && live.status === 'present' && live.sizeBytes === file.sizeBytes && live.mtimeNs === file.mtimeNs) {
+          pass.push({ kind: 'touch', relativePath: file.relativePath, fileId: live.id, mtimeNs: file.mtimeNs });
+          pass.done(0);
+          continue;
+        }
+      }
+      if (inFlight >= MAX_FILES_IN_FLIGHT) await waitUntil(() => inFlight < MAX_FILES_IN_FLIGHT);
+      inFlight++;
+      hasher.hash({ absolutePath: file.absolutePath, ino: file.ino, dev: file.dev, sizeBytes: file.sizeBytes }).then(
+        (outcome) => hashed(file, outcome),
+        (err: unknown) => failed(file, err),
+      );
     }
-    await waitUntil(() => inFlight < MAX_FILES_IN_FLIGHT);
-    inFlight++;
-    hasher
-      .hash({ absolutePath: file.absolutePath, ino: file.ino, dev: file.dev, sizeBytes: file.sizeBytes })
-      .then(
-        (outcome: HashOutcome) => {
-          try {
-            if (outcome.ok) {
-              pass.counts.hashedFiles++;
-              pass.counts.hashedBytes += outcome.sizeBytes;
-              pass.push({ kind: 'hashed', relativePath: file.relativePath, hash: outcome.hash, sizeBytes: outcome.sizeBytes, mtimeNs: outcome.mtimeNs });
-            } else {
-              pass.error(file.relativePath, outcome.message);
-            }
-            pass.done(outcome.ok ? outcome.sizeBytes : 0);
-          } catch (err) {
-            pass.fatal ??= err;
-          }
-        },
-        (err: unknown) => pass.error(file.relativePath, `cannot hash: ${errorMessage(err)}`),
-      )
-      .finally(settle);
+    if (pass.fatal) break;
   }
   await waitUntil(() => inFlight === 0);
   if (pass.fatal) throw pass.fatal;

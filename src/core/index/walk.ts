@@ -3,6 +3,7 @@
 // and reserved `.squirrel-*` names are skipped, and a name that is not valid UTF-8 is
 // reported as an error naming its directory instead of crashing. Names are read as bytes.
 
+import { isUtf8 } from 'node:buffer';
 import fs from 'node:fs';
 import path from 'node:path';
 import { RESERVED_PREFIX } from '../../paths.js';
@@ -39,14 +40,8 @@ export interface WalkOptions {
   excludeAbsolutePaths?: ReadonlySet<string>;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 function decodeName(name: Buffer): string | null {
-  try {
-    return utf8.decode(name);
-  } catch {
-    return null;
-  }
+  return isUtf8(name) ? name.toString('utf8') : null;
 }
 
 /** A printable form of a byte name: valid bytes as text, the rest as \xNN. */
@@ -140,15 +135,15 @@ function listDirectory(dir: Directory, options: WalkOptions): Listing {
 }
 
 /**
- * Every regular file under root, as an async stream so a consumer can hash while the walk
- * goes on. Yields to the event loop after each directory.
+ * Every regular file under root, one directory's entries at a time, as an async stream so a
+ * consumer can hash while the walk goes on. Yields to the event loop after each directory.
  */
-export async function* walkVolume(options: WalkOptions): AsyncGenerator<WalkEvent> {
+export async function* walkVolume(options: WalkOptions): AsyncGenerator<WalkEvent[]> {
   const rootStat = fs.statSync(options.root, { bigint: true });
   const stack: Directory[] = [{ absolute: options.root, relative: '', stat: rootStat }];
   while (stack.length > 0) {
     const { events, subdirectories } = listDirectory(stack.pop()!, options);
-    yield* events;
+    if (events.length > 0) yield events;
     // Reversed onto the stack so subdirectories are walked in name order.
     for (let i = subdirectories.length - 1; i >= 0; i--) stack.push(subdirectories[i]);
     await new Promise((resolve) => setImmediate(resolve));
