@@ -19,7 +19,7 @@ import { FileWithContent } from '../store/types.js';
 import { Hooks, Reporter } from './reporter.js';
 import { beginRun, RunIdentity } from './runs.js';
 import { restampComponents, RestampOutcome } from './restamp.js';
-import { METHOD_READBACK } from './methods.js';
+import { isContentVerified, METHOD_READBACK } from './methods.js';
 
 const LEDGER_BATCH = 200;
 /** Consecutive "could not check" failures after which the destination is treated as gone. */
@@ -117,12 +117,13 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
     const versionsSeen = new Map(claims.map((c) => [c.originNodeId, store.evidence.component(volumeRow.id, o.destination.name, c.originNodeId)?.version ?? null]));
     result.coverage = claims.map((c) => ({ originNode: store.nodeName(c.originNodeId), originRunId: c.originRunId }));
     const files = store.files.present(volumeRow.id);
-    await transferAll(store, volumeRow.id, volumeRow.rootPath, files, runId, o, result);
+    const transfer = await transferAll(store, volumeRow.id, volumeRow.rootPath, files, runId, o, result);
     o.hooks.at('sync.before-record');
 
     if (result.failures.length > 0) {
+      // What landed before a destination went away is recorded in the ledger: partial, not failed.
       result.status = result.sentFiles + result.alreadyThereFiles > 0 ? 'partial' : 'failed';
-      result.message = `${result.failures.length} file(s) did not land and verify; the evidence for '${o.destination.name}' was left unchanged`;
+      result.message = `${transfer.stoppedBecause ?? `${result.failures.length} file(s) did not land and verify`}; the evidence for '${o.destination.name}' was left unchanged`;
       store.runs.finishRun(runId, result.status, counts(result), o.nowNs, result.message);
       return result;
     }
@@ -131,7 +132,7 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
         volumeId: volumeRow.id,
         destination: o.destination.name,
         claims: claims.map((c) => ({ ...c, expectedVersion: versionsSeen.get(c.originNodeId) ?? null })),
-        method: METHOD_READBACK,
+        method: provenBy(transfer.methods),
         sourceNodeId: o.identity.nodeId,
         nowNs: o.nowNs,
         runId,
@@ -151,12 +152,30 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
   }
 }
 
+/**
+ * The method this push proved the bytes with: what the destination's hash() reported (a
+ * remote b3sum is recorded as such), BLAKE3 read-back when nothing was read. Should a
+ * destination ever mix methods, one that is not content-verified wins: claims fail closed.
+ */
+function provenBy(methods: ReadonlySet<string>): string {
+  const seen = [...methods];
+  return seen.find((method) => !isContentVerified(method)) ?? (seen.length === 1 ? seen[0] : METHOD_READBACK);
+}
+
 function counts(r: PushResult): Record<string, number> {
   return { sent: r.sentFiles, sent_bytes: r.sentBytes, already_there: r.alreadyThereFiles, moved_aside: r.movedAsideFiles, failed: r.failures.length };
 }
 
-async function transferAll(store: Store, volumeId: number, root: string, files: FileWithContent[], runId: number, o: PushOptions, result: PushResult): Promise<void> {
+interface TransferOutcome {
+  /** Why the transfer stopped before the last file (a destination that stopped answering). */
+  stoppedBecause: string | null;
+  /** The methods hash() reported for the read-backs this push made. */
+  methods: Set<string>;
+}
+
+async function transferAll(store: Store, volumeId: number, root: string, files: FileWithContent[], runId: number, o: PushOptions, result: PushResult): Promise<TransferOutcome> {
   const dest = o.destination;
+  const methods = new Set<string>();
   const pending: PendingCopy[] = [];
   const flush = () => {
     if (pending.length === 0) return;
@@ -170,7 +189,8 @@ async function transferAll(store: Store, volumeId: number, root: string, files: 
   let consecutiveUnavailable = 0;
   for (const [index, file] of files.entries()) {
     try {
-      const outcome = await pushOne(store, volumeId, root, file, runId, o);
+      const { outcome, method } = await pushOne(store, volumeId, root, file, runId, o);
+      if (method !== null) methods.add(method);
       consecutiveUnavailable = 0;
       if (outcome === 'recorded' || outcome === 'same-bytes') result.alreadyThereFiles++;
       else {
@@ -184,31 +204,44 @@ async function transferAll(store: Store, volumeId: number, root: string, files: 
       result.failures.push({ path: file.path, reason: errorMessage(err) });
       if (err instanceof DestinationUnavailableError && ++consecutiveUnavailable >= MAX_CONSECUTIVE_UNAVAILABLE) {
         flush();
-        throw new OperationalError(`destination '${dest.name}' stopped answering (${errorMessage(err)}); sync stopped. Check it and run sync again.`, 'destination-unavailable');
+        const notTried = files.length - index - 1;
+        return {
+          stoppedBecause: `destination '${dest.name}' stopped answering (${errorMessage(err)}); sync stopped with ${notTried} file(s) not tried. Check it and run sync again`,
+          methods,
+        };
       }
     }
     doneBytes += file.size;
     if (pending.length >= LEDGER_BATCH) flush();
     o.reporter.progress({ phase: `sync ${o.volume.name} -> ${dest.name}`, doneFiles: index + 1, totalFiles: files.length, doneBytes, totalBytes });
+    o.hooks.at('sync.after-file');
   }
   flush();
+  return { stoppedBecause: null, methods };
 }
 
 /**
  * Put one file in place and prove it by reading it back. Returns how it got there.
  * Throws when the bytes could not be placed or did not read back equal to the index.
  */
-async function pushOne(store: Store, volumeId: number, root: string, file: FileWithContent, runId: number, o: PushOptions): Promise<'recorded' | 'same-bytes' | 'sent' | 'sent-after-move'> {
+async function pushOne(
+  store: Store,
+  volumeId: number,
+  root: string,
+  file: FileWithContent,
+  runId: number,
+  o: PushOptions,
+): Promise<{ outcome: 'recorded' | 'same-bytes' | 'sent' | 'sent-after-move'; method: string | null }> {
   const dest = o.destination;
   const remotePath = remotePathOf(o.volume.name, file.path);
   const recorded = store.evidence.copy(volumeId, dest.name, remotePath);
   if (recorded && recorded.contentId === file.contentId && recorded.state === 'ok') {
     const stat = await dest.stat(remotePath);
-    if (stat.kind === 'present' && stat.sizeBytes === file.size) return 'recorded';
+    if (stat.kind === 'present' && stat.sizeBytes === file.size) return { outcome: 'recorded', method: null };
   }
   // Whatever is at the path now: the same bytes (keep), different bytes (move aside), or nothing.
   const existing = await dest.hash(remotePath);
-  if (existing.kind === 'present' && existing.sizeBytes === file.size && existing.blake3.equals(file.blake3)) return 'same-bytes';
+  if (existing.kind === 'present' && existing.sizeBytes === file.size && existing.blake3.equals(file.blake3)) return { outcome: 'same-bytes', method: existing.method };
   let moved = false;
   if (existing.kind === 'present') {
     const historyPath = historyPathOf(o.volume.name, runId, file.path);
@@ -228,7 +261,7 @@ async function pushOne(store: Store, volumeId: number, root: string, file: FileW
       `${file.path}: the bytes read back from '${dest.name}' do not match the index (the local file may have changed since \`squirrel index\`; run it again)`,
     );
   }
-  return moved ? 'sent-after-move' : 'sent';
+  return { outcome: moved ? 'sent-after-move' : 'sent', method: landed.method };
 }
 
 /** --dry-run: what a sync would send, from the ledger alone; touches nothing. */

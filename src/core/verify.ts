@@ -15,7 +15,7 @@ import { checkDestinationRoot } from './push.js';
 import { Hooks, Reporter } from './reporter.js';
 import { beginRun, RunIdentity } from './runs.js';
 import { restampComponents, RestampOutcome } from './restamp.js';
-import { METHOD_REVERIFY } from './methods.js';
+import { isContentVerified, METHOD_READBACK, METHOD_REVERIFY } from './methods.js';
 
 const LEDGER_BATCH = 200;
 
@@ -101,6 +101,7 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
   const totalBytes = copies.reduce((sum, c) => sum + c.size, 0);
   let doneBytes = 0;
   const findings: Finding[] = [];
+  const methods = new Set<string>();
   const flush = () => {
     if (findings.length === 0) return;
     store.immediate(() => {
@@ -121,6 +122,7 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
     try {
       const read = await o.destination.hash(copy.path);
       result.checked++;
+      if (read.kind === 'present') methods.add(read.method);
       if (read.kind === 'absent') {
         findings.push({ path: copy.path, state: 'missing', version: copy.version });
         result.problems.push({ path: copy.path, state: 'missing', detail: `not found at '${o.destination.name}'` });
@@ -147,7 +149,7 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
       volumeId: volumeRow.id,
       destination: o.destination.name,
       claims: [...versionsSeen.values()].map((c) => ({ originNodeId: c.originNodeId, originRunId: c.originRunId, expectedVersion: c.version })),
-      method: METHOD_REVERIFY,
+      method: reverifiedBy(methods),
       sourceNodeId: o.identity.nodeId,
       nowNs: o.nowNs,
       runId,
@@ -157,4 +159,13 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
     store.runs.finishRun(runId, result.status, { checked: result.checked, ok: result.ok, problems: result.problems.length, raced: result.raced }, o.nowNs, result.message);
   });
   return result;
+}
+
+/**
+ * A BLAKE3 read-back re-verifies as blake3-reverify; a destination that hashes on its own
+ * side (remote b3sum) keeps that method. A method that is not content-verified wins.
+ */
+function reverifiedBy(methods: ReadonlySet<string>): string {
+  const seen = [...methods].map((method) => (method === METHOD_READBACK ? METHOD_REVERIFY : method));
+  return seen.find((method) => !isContentVerified(method)) ?? (new Set(seen).size === 1 ? seen[0] : METHOD_REVERIFY);
 }
