@@ -1,22 +1,33 @@
-// Turns a validated destination config into a Destination. Only `local` exists in this build;
-// the other configured types fail with an error that says so, rather than at first use.
+// Turns a validated destination config into a Destination. Network destinations load their
+// client libraries on first use, so commands that never touch them do not pay for it.
 
+import os from 'node:os';
 import { DestinationConfig } from '../config/types.js';
 import { OperationalError } from '../errors.js';
 import { Destination } from './destination.js';
 import { LocalDestination } from './local.js';
+import { S3Destination } from './s3.js';
+import { SftpDestination } from './sftp.js';
 
-export function createDestination(config: DestinationConfig): Destination {
+export interface DestinationEnvironment {
+  /** For ~/.ssh/known_hosts. */
+  homeDir: string;
+  /** SSH_AUTH_SOCK, for keys held by an ssh-agent. */
+  sshAgentSocket: string | null;
+}
+
+export function defaultDestinationEnvironment(env: NodeJS.ProcessEnv = process.env): DestinationEnvironment {
+  return { homeDir: os.homedir(), sshAgentSocket: env.SSH_AUTH_SOCK || null };
+}
+
+export function createDestination(config: DestinationConfig, environment: DestinationEnvironment = defaultDestinationEnvironment()): Destination {
   switch (config.type) {
     case 'local':
       return new LocalDestination(config.name, config.path);
     case 's3':
+      return new S3Destination(config);
     case 'sftp':
-      throw new OperationalError(
-        `destination '${config.name}': type '${config.type}' is not available in this build of squirrel yet; ` +
-          `use a 'local' destination (mount the remote and point 'path' at the mount) or leave '${config.name}' out of sync_to`,
-        'destination-type-unavailable',
-      );
+      return new SftpDestination(config, { homeDir: environment.homeDir, agentSocket: environment.sshAgentSocket });
     default: {
       const unknown: never = config;
       throw new OperationalError(`destination type '${(unknown as { type: string }).type}' is not known to this build`, 'destination-type-unavailable');

@@ -1,11 +1,12 @@
-// createDestination: a local config becomes a working directory destination; types this
-// build does not have fail up front with an error that says so.
+// createDestination: each configured type becomes its destination, built without touching
+// the disk or the network (that happens on first use).
 
 import { describe, expect, it } from 'vitest';
 import { Secret } from '../../src/config/types.js';
 import { createDestination } from '../../src/destinations/registry.js';
 import { LocalDestination } from '../../src/destinations/local.js';
-import { EXIT_OPERATIONAL, OperationalError } from '../../src/errors.js';
+import { S3Destination } from '../../src/destinations/s3.js';
+import { SftpDestination } from '../../src/destinations/sftp.js';
 
 describe('createDestination', () => {
   it('a local config gives a local destination at that path', () => {
@@ -17,36 +18,43 @@ describe('createDestination', () => {
     expect({ name: destination.name, type: destination.type, location: destination.location }).toEqual({ name: 'nas', type: 'local', location: '/mnt/nas/squirrel' });
   });
 
-  it('s3 and sftp are refused as not available in this build, with exit code 1 and no secret in the message', () => {
+  it('s3 and sftp configs give their network destinations, located without any secret', () => {
     // setup
     const s3 = {
       name: 'offsite',
       type: 's3' as const,
       bucket: 'b',
-      prefix: '',
+      prefix: 'photos',
       region: null,
-      endpoint: null,
+      endpoint: 'https://s3.example.com',
       forcePathStyle: false,
       accessKeyId: new Secret('AKIAEXAMPLE', 'AWS_ACCESS_KEY_ID'),
       secretAccessKey: new Secret('very-secret', 'AWS_SECRET_ACCESS_KEY'),
       requestChecksum: 'when_supported' as const,
     };
-    const sftp = { name: 'box', type: 'sftp' as const, host: 'h', port: 22, user: 'u', path: '/p', privateKeyFile: null, password: null, hostKey: null, knownHostsFile: null, remoteHash: null };
+    const sftp = {
+      name: 'box',
+      type: 'sftp' as const,
+      host: 'box.example',
+      port: 2222,
+      user: 'ann',
+      path: '/srv/backup',
+      privateKeyFile: null,
+      password: new Secret('hunter2', 'BOX_PASSWORD'),
+      hostKey: null,
+      knownHostsFile: null,
+      remoteHash: null,
+    };
 
-    // act + expect
-    for (const config of [s3, sftp]) {
-      let caught: unknown;
-      try {
-        createDestination(config);
-      } catch (err) {
-        caught = err;
-      }
-      expect(caught).toBeInstanceOf(OperationalError);
-      const error = caught as OperationalError;
-      expect(error.exitCode).toBe(EXIT_OPERATIONAL);
-      expect(error.message).toContain(`type '${config.type}' is not available in this build`);
-      expect(error.message).toContain(`'${config.name}'`);
-      expect(error.message).not.toContain('very-secret');
-    }
+    // act
+    const offsite = createDestination(s3);
+    const box = createDestination(sftp);
+
+    // expect: built without touching the network
+    expect(offsite).toBeInstanceOf(S3Destination);
+    expect({ name: offsite.name, type: offsite.type, location: offsite.location }).toEqual({ name: 'offsite', type: 's3', location: 's3://b/photos/ at s3.example.com' });
+    expect(box).toBeInstanceOf(SftpDestination);
+    expect({ name: box.name, type: box.type, location: box.location }).toEqual({ name: 'box', type: 'sftp', location: 'sftp://ann@box.example:2222/srv/backup' });
+    for (const secret of ['AKIAEXAMPLE', 'very-secret', 'hunter2']) expect(JSON.stringify([offsite.location, box.location])).not.toContain(secret);
   });
 });
