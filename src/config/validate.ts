@@ -13,6 +13,7 @@ import {
   SftpDestinationConfig,
   VolumeConfig,
 } from './types.js';
+import { hostKeyProblem } from '../destinations/ssh-host-key.js';
 
 export interface ValidateContext {
   env: Record<string, string | undefined>;
@@ -250,6 +251,9 @@ function validateDestination(c: Checker, name: string, raw: unknown, keyPath: st
       requestChecksum: c.oneOf(raw, 'request_checksum', keyPath, ['when_supported', 'when_required'], 'when_supported')!,
     };
     if (dest.endpoint !== null && !/^https?:\/\/[^\s]+$/.test(dest.endpoint)) c.error(join(keyPath, 'endpoint'), `'${dest.endpoint}' must be an http(s) URL`);
+    if (dest.prefix !== '' && dest.prefix.split('/').some((segment) => segment === '' || segment === '.' || segment === '..')) {
+      c.error(join(keyPath, 'prefix'), `'${String(raw.prefix)}' must be key segments joined by single '/' (no empty, '.' or '..' segments)`);
+    }
     if ((dest.accessKeyId === null) !== (dest.secretAccessKey === null) && raw.access_key_id !== undefined && raw.secret_access_key !== undefined) {
       // both given but one failed to resolve: already reported by secret()
     } else if ((raw.access_key_id === undefined) !== (raw.secret_access_key === undefined)) {
@@ -273,6 +277,8 @@ function validateDestination(c: Checker, name: string, raw: unknown, keyPath: st
     remoteHash: c.oneOf(raw, 'remote_hash', keyPath, ['b3sum'], null),
   };
   if (dest.path && !dest.path.startsWith('/')) c.error(join(keyPath, 'path'), `'${dest.path}' must be an absolute path on the server`);
+  const hostKeyError = dest.hostKey === null ? null : hostKeyProblem(dest.hostKey);
+  if (hostKeyError !== null) c.error(join(keyPath, 'host_key'), hostKeyError);
   return dest;
 }
 

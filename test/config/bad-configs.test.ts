@@ -79,6 +79,8 @@ const cases: BadConfig[] = [
   { name: 'volumes as a list', edit: (c) => (c.volumes = [c.volumes.pictures]), expect: [['volumes', 'expected a mapping of volume names']] },
   { name: 'sftp port as a string', edit: (c) => (c.destinations.box = { type: 'sftp', host: 'h', user: 'u', path: '/b', port: '22' }), expect: [['destinations.box.port', 'expected a port number']] },
   { name: 's3 endpoint not a URL', edit: (c) => (c.destinations.cloud = { type: 's3', bucket: 'b', endpoint: 'minio:9000' }), expect: [['destinations.cloud.endpoint', 'must be an http(s) URL']] },
+  { name: 's3 prefix with a .. segment', edit: (c) => (c.destinations.cloud = { type: 's3', bucket: 'b', prefix: 'photos/../other' }), expect: [['destinations.cloud.prefix', "must be key segments joined by single '/'"]] },
+  { name: 'sftp host_key that is not a key', edit: (c) => (c.destinations.box = { type: 'sftp', host: 'h', user: 'u', path: '/b', host_key: 'a1:b2:c3' }), expect: [['destinations.box.host_key', 'is not a host key; give its SHA256 fingerprint']] },
   // names
   { name: 'upper-case volume name', edit: (c) => ((c.volumes.Pictures = c.volumes.pictures), delete c.volumes.pictures), expect: [['volumes.Pictures', "'Pictures' is not a valid name"]] },
   {
