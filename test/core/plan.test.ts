@@ -259,6 +259,18 @@ describe('selection', () => {
     });
   });
 
+  test('indexed mtimes come back exact to the nanosecond, before 1970 too', () => {
+    // setup
+    const mtimes = { 'ns.jpg': 1_700_000_000_123_456_789n, 'old.jpg': -1_500_000_001n, 'zero.jpg': 0n };
+    const w = seeded({ 'ns.jpg': 'n', 'old.jpg': 'o', 'zero.jpg': 'z' }, { mtimeNs: mtimes });
+
+    // act
+    const allowed = [...plan(w, ['.']).allowed].map((f) => [f.path, f.mtimeNs]);
+
+    // expect
+    expect(allowed).toEqual(Object.entries(mtimes).sort());
+  });
+
   test('refused paths are sampled per group; --per-file keeps every one', () => {
     // setup
     const w = world();
