@@ -117,6 +117,11 @@ export class SftpDestination implements Destination {
   private live: Session | null = null;
   private opening: Promise<Session> | null = null;
   private requestsInFlight = 0;
+  /**
+   * The last operation gave up on a transient failure: the server is probably gone, so the
+   * next ones try once instead of waiting through every backoff again. Any success clears it.
+   */
+  private unreachable = false;
 
   constructor(
     private readonly config: SftpDestinationConfig,
@@ -397,6 +402,10 @@ export class SftpDestination implements Destination {
     });
   }
 
+  private get attempts(): number {
+    return this.unreachable ? 1 : this.options.attempts;
+  }
+
   private isTransient(err: unknown, s: Session | null): boolean {
     if (err instanceof TransientError) return true;
     if (s !== null && !s.alive) return true;
@@ -417,12 +426,17 @@ export class SftpDestination implements Destination {
       let s: Session | null = null;
       try {
         s = await this.session(operation);
-        return await body(s);
+        const result = await body(s);
+        this.unreachable = false;
+        return result;
       } catch (err) {
         if (err instanceof DestinationUnavailableError || err instanceof LocalSourceError) throw err;
         if (!this.isTransient(err, s)) throw this.unavailable(operation, subject, err);
         if (s !== null) this.drop(s);
-        if (attempt >= this.options.attempts) throw this.unavailable(operation, subject, err, attempt);
+        if (attempt >= this.attempts) {
+          this.unreachable = true;
+          throw this.unavailable(operation, subject, err, attempt);
+        }
         await delay(this.options.retryDelayMs * 2 ** (attempt - 1));
       }
     }
@@ -694,8 +708,10 @@ export class SftpDestination implements Destination {
           for await (const chunk of this.readBlocks(s, opened.handle, offset, opened.sizeBytes)) {
             offset += chunk.length;
             attempt = 0;
+            this.unreachable = false;
             yield chunk;
           }
+          this.unreachable = false;
           return;
         } finally {
           await this.closeQuietly(s, opened.handle);
@@ -704,7 +720,10 @@ export class SftpDestination implements Destination {
         if (err instanceof DestinationUnavailableError) throw err;
         if (!this.isTransient(err, s)) throw this.unavailable('read', relativePath, err);
         if (s !== null) this.drop(s);
-        if (attempt >= this.options.attempts) throw this.unavailable('read', relativePath, err, attempt);
+        if (attempt >= this.attempts) {
+          this.unreachable = true;
+          throw this.unavailable('read', relativePath, err, attempt);
+        }
         await delay(this.options.retryDelayMs * 2 ** (Math.max(attempt, 1) - 1));
       }
     }

@@ -1,0 +1,244 @@
+// End to end through the real binary against real servers on loopback: an OpenSSH sshd for
+// an `sftp` destination (hashing with b3sum on the server) and s3rver for an `s3` one. The
+// whole job (index, sync, verify, offload), a copy lost or altered on either server, a server
+// that goes away mid-sync, and a host key that does not match.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { pseudoRandomBytes } from '../destinations/conformance.js';
+import { S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3Server, SshServer, startS3Server, startSshServer } from '../destinations/servers.js';
+import { bin, binSpawn, cleanupTempDirs, CliResult, json, makeSandbox, Sandbox, Tree, waitForFile, withConfig } from '../helpers.js';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+let ssh: SshServer;
+let s3: S3Server;
+let raw: S3Client;
+let sandboxes = 0;
+
+/** The S3 secrets reach squirrel the way a user's would: through the environment. */
+const ENV = { SQUIRREL_E2E_S3_KEY: S3_ACCESS_KEY_ID, SQUIRREL_E2E_S3_SECRET: S3_SECRET_ACCESS_KEY };
+
+beforeAll(async () => {
+  [ssh, s3] = await Promise.all([startSshServer(), startS3Server()]);
+  raw = new S3Client({ region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: S3_ACCESS_KEY_ID, secretAccessKey: S3_SECRET_ACCESS_KEY }, maxAttempts: 1 });
+}, 30_000);
+
+afterEach(cleanupTempDirs);
+
+afterAll(async () => {
+  raw?.destroy();
+  await Promise.all([ssh?.dispose(), s3?.dispose()]);
+});
+
+interface Network {
+  sb: Sandbox;
+  /** The sftp destination's root on the server's disk. */
+  boxRoot: string;
+  bucket: string;
+}
+
+/** A sandbox whose volume `photos` syncs to (and offloads only with) both network destinations. */
+function networkSandbox(files: Tree, box: Record<string, unknown> = {}): Network {
+  const n = ++sandboxes;
+  const sb = makeSandbox(files, { destinations: [] });
+  const boxRoot = path.join(ssh.dataDir, `e2e-${n}`, 'squirrel');
+  const bucket = `e2e-${n}`;
+  sb.writeConfig({
+    volumes: { photos: { path: sb.volumePath, sync_to: ['box', 'cloud'], offload_requires: ['box', 'cloud'] } },
+    destinations: {
+      box: {
+        type: 'sftp',
+        host: ssh.host,
+        port: ssh.port,
+        user: ssh.user,
+        path: boxRoot,
+        private_key_file: ssh.clientKeyFile,
+        host_key: ssh.hostKeyFingerprint,
+        remote_hash: 'b3sum',
+        ...box,
+      },
+      cloud: {
+        type: 's3',
+        bucket,
+        prefix: 'squirrel',
+        region: 'us-east-1',
+        endpoint: s3.endpoint,
+        force_path_style: true,
+        access_key_id: { env: 'SQUIRREL_E2E_S3_KEY' },
+        secret_access_key: { env: 'SQUIRREL_E2E_S3_SECRET' },
+      },
+    },
+  });
+  return { sb, boxRoot, bucket };
+}
+
+function squirrel(sb: Sandbox, ...args: string[]): CliResult {
+  return bin(withConfig(sb, '--no-progress', ...args), { env: ENV });
+}
+
+function ok(sb: Sandbox, ...args: string[]): CliResult {
+  const result = squirrel(sb, ...args);
+  expect(result.code, `squirrel ${args.join(' ')}\n${result.stdout}\n${result.stderr}`).toBe(0);
+  return result;
+}
+
+interface Component {
+  destination: string;
+  originRunId: number;
+  version: number;
+  verifyMethod: string;
+}
+
+function components(sb: Sandbox): Component[] {
+  return json<{ components: Component[] }>(ok(sb, '--json', 'evidence', 'photos')).components;
+}
+
+function runsOf(sb: Sandbox): { id: number; kind: string; destination: string | null; status: string }[] {
+  return json<{ runs: { id: number; kind: string; destination: string | null; status: string }[] }>(ok(sb, '--json', 'runs')).runs;
+}
+
+async function objectBytes(bucket: string, key: string): Promise<Buffer> {
+  const response = await raw.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await response.Body!.transformToByteArray());
+}
+
+const FILES: Tree = { 'a.jpg': 'alpha', 'sub/b.jpg': 'bravo', 'c.raw': pseudoRandomBytes(300_000, 4) };
+
+describe('network destinations through the real binary', () => {
+  it('index -> sync to sftp and s3 -> verify -> offload: the files go, their copies are on both servers', async () => {
+    // setup
+    const { sb, boxRoot, bucket } = networkSandbox(FILES);
+    ok(sb, 'index', 'photos');
+
+    // act
+    const synced = ok(sb, '--json', 'sync', 'photos', '--init');
+    const verified = ok(sb, '--json', 'verify', 'photos');
+    const offloaded = ok(sb, '--json', 'offload', 'photos', 'a.jpg', 'sub');
+
+    // expect: the copies, byte for byte, where the config says
+    expect(json<{ results: { destination: string; status: string; sentFiles: number }[] }>(synced).results).toEqual([
+      expect.objectContaining({ destination: 'box', status: 'success', sentFiles: 3 }),
+      expect.objectContaining({ destination: 'cloud', status: 'success', sentFiles: 3 }),
+    ]);
+    expect(fs.readFileSync(path.join(boxRoot, 'photos/sub/b.jpg'), 'utf8')).toBe('bravo');
+    expect((await objectBytes(bucket, 'squirrel/photos/c.raw')).equals(FILES['c.raw'] as Buffer)).toBe(true);
+    expect(json<{ results: { status: string; ok: number }[] }>(verified).results.map((r) => [r.status, r.ok])).toEqual([
+      ['success', 3],
+      ['success', 3],
+    ]);
+    // the sftp evidence rests on b3sum run on the server, recorded as such
+    expect(components(sb).map((c) => [c.destination, c.verifyMethod])).toEqual([
+      ['box', 'b3sum-remote'],
+      ['cloud', 'blake3-readback'],
+    ]);
+    // offload: the selected files are gone locally, the rest stays
+    expect(json<{ totals: { offloaded: number } }>(offloaded).totals.offloaded).toBe(2);
+    expect(fs.existsSync(path.join(sb.volumePath, 'a.jpg'))).toBe(false);
+    expect(fs.existsSync(path.join(sb.volumePath, 'sub/b.jpg'))).toBe(false);
+    expect(fs.existsSync(path.join(sb.volumePath, 'c.raw'))).toBe(true);
+  });
+
+  it('a copy deleted on the sftp server or altered in the bucket: verify reports it and the gate refuses that file there', async () => {
+    // setup
+    const { sb, boxRoot, bucket } = networkSandbox(FILES);
+    ok(sb, 'index', 'photos');
+    ok(sb, 'sync', 'photos', '--init');
+    fs.rmSync(path.join(boxRoot, 'photos/a.jpg'));
+    await raw.send(new PutObjectCommand({ Bucket: bucket, Key: 'squirrel/photos/sub/b.jpg', Body: Buffer.from('bravO') }));
+
+    // act
+    const verified = squirrel(sb, '--json', 'verify', 'photos');
+    const gate = ok(sb, '--json', 'offload', 'photos', 'a.jpg', 'sub', 'c.raw', '--dry-run', '--per-file');
+
+    // expect
+    expect(verified.code).toBe(1);
+    const problems = json<{ results: { destination: string; problems: { path: string; state: string }[] }[] }>(verified).results.map((r) => [r.destination, r.problems.map((p) => [p.path, p.state])]);
+    expect(problems).toEqual([
+      ['box', [['photos/a.jpg', 'missing']]],
+      ['cloud', [['photos/sub/b.jpg', 'corrupt']]],
+    ]);
+    const report = json<{ allowed: { paths: string[] }; refusals: { target: string; reason: string; paths: string[] }[] }>(gate);
+    expect(report.allowed.paths).toEqual(['c.raw']);
+    expect(report.refusals.map((r) => [r.target, r.reason, r.paths])).toEqual([
+      ['box', 'lost-at-destination', ['a.jpg']],
+      ['cloud', 'lost-at-destination', ['sub/b.jpg']],
+    ]);
+  });
+
+  it.each([
+    ['box', () => ssh],
+    ['cloud', () => s3],
+  ])('%s stopped mid-sync: the run ends partial, the evidence is unchanged, and the next sync completes', async (destination, serverOf) => {
+    // setup: a first sync, then more files to push
+    const server = serverOf();
+    const { sb } = networkSandbox({ 'old.jpg': 'old' });
+    ok(sb, 'index', 'photos');
+    ok(sb, 'sync', 'photos', '--init');
+    const before = components(sb).find((c) => c.destination === destination);
+    fs.mkdirSync(path.join(sb.volumePath, 'new'));
+    for (let i = 0; i < 8; i++) fs.writeFileSync(path.join(sb.volumePath, 'new', `${i}.jpg`), `new ${i}`);
+    ok(sb, 'index', 'photos');
+    const pause = path.join(sb.dir, 'pause');
+
+    // act: the server goes away after the first file has landed
+    const sync = binSpawn(withConfig(sb, '--no-progress', '--json', 'sync', 'photos', '--to', destination), {
+      env: { ...ENV, SQUIRREL_TEST_PAUSE_AT: 'sync.after-file', SQUIRREL_TEST_PAUSE_FILE: pause },
+    });
+    let stdout = '';
+    sync.stdout.on('data', (data: Buffer) => (stdout += data.toString()));
+    const exited = new Promise<number | null>((resolve) => sync.on('close', resolve));
+    await waitForFile(pause);
+    await server.stop();
+    fs.rmSync(pause);
+    const code = await exited;
+    await server.start();
+
+    // expect
+    expect(code).toBe(1);
+    const result = JSON.parse(stdout).results[0];
+    expect(result).toMatchObject({ destination, status: 'partial', sentFiles: 1 });
+    expect(result.message).toMatch(new RegExp(`destination '${destination}' stopped answering .*the evidence for '${destination}' was left unchanged`));
+    expect(runsOf(sb)[0]).toMatchObject({ kind: 'sync', destination, status: 'partial' });
+    expect(components(sb).find((c) => c.destination === destination)).toEqual(before);
+    // and once the server is back, a sync completes and advances the evidence
+    ok(sb, 'sync', 'photos', '--to', destination);
+    expect(components(sb).find((c) => c.destination === destination)!.originRunId).toBeGreaterThan(before!.originRunId);
+  });
+
+  it('a host key that does not match the pinned one is refused with the offered fingerprint; nothing is written', async () => {
+    // setup
+    const pinned = 'SHA256:' + 'B'.repeat(43);
+    const { sb, boxRoot } = networkSandbox({ 'a.jpg': 'alpha' }, { host_key: pinned });
+    ok(sb, 'index', 'photos');
+
+    // act
+    const synced = squirrel(sb, '--json', 'sync', 'photos', '--to', 'box', '--init');
+
+    // expect
+    expect(synced.code).toBe(1);
+    const result = json<{ results: { status: string; message: string }[] }>(synced).results[0];
+    expect(result.status).toBe('failed');
+    expect(result.message).toContain(`the server offered ssh-ed25519 key ${ssh.hostKeyFingerprint}, but host_key in the config pins ${pinned}`);
+    expect(fs.existsSync(boxRoot)).toBe(false);
+  });
+
+  it('an s3 copy deleted behind squirrel is found missing by verify', async () => {
+    // setup
+    const { sb, bucket } = networkSandbox({ 'a.jpg': 'alpha' });
+    ok(sb, 'index', 'photos');
+    ok(sb, 'sync', 'photos', '--init', '--to', 'cloud');
+    await raw.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'squirrel/photos/a.jpg' }));
+
+    // act
+    const verified = squirrel(sb, '--json', 'verify', 'photos', '--to', 'cloud');
+
+    // expect
+    expect(verified.code).toBe(1);
+    expect(json<{ results: { problems: { path: string; state: string }[] }[] }>(verified).results[0].problems).toEqual([
+      expect.objectContaining({ path: 'photos/a.jpg', state: 'missing' }),
+    ]);
+  });
+});
