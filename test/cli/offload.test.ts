@@ -177,7 +177,7 @@ describe('scenarios 1-4: the gate, target by target', () => {
     expectDurableEverywhere(sb, 'sub/b.jpg', 'bravo');
     expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'offloaded', 'sub/b.jpg': 'offloaded' });
     expect(runList(sb)).toEqual(['index:success', 'sync:success', 'sync:success', 'offload:success']);
-    expect(runCounts(sb, Number(totals.run))).toEqual({ offloaded: 2, not_durable: 0, drift: 0, errors: 0 });
+    expect(runCounts(sb, Number(totals.run))).toEqual({ offloaded: 2, not_durable: 0, drift: 0, errors: 0, reevaluated: 0 });
     expect(withStore(sb, (store) => store.intents.listOpen())).toEqual([]);
   });
 
@@ -904,7 +904,9 @@ describe('scenario 19: evidence changed by another process between plan and unli
     fs.rmSync(pause);
     // expect
     expect(await exited(child)).toBe(0);
-    expect((JSON.parse(output.stdout()) as Report).execution!.offloaded).toEqual(['a.jpg']);
+    const report = JSON.parse(output.stdout()) as Report;
+    expect(report.execution!.offloaded).toEqual(['a.jpg']);
+    expect(runCounts(sb, report.totals.run!)).toMatchObject({ offloaded: 1, reevaluated: 1 });
     expect(fs.existsSync(local(sb, 'a.jpg'))).toBe(false);
     expectDurableEverywhere(sb, 'a.jpg', 'alpha');
   });
@@ -958,6 +960,39 @@ describe('scenario 20: SIGKILL at each step of execute', () => {
     expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'offloaded', 'b.jpg': 'offloaded' });
     expectDurableEverywhere(sb, 'a.jpg', 'alpha');
     expectDurableEverywhere(sb, 'b.jpg', 'bravo');
+  });
+});
+
+describe('scenario 20: reconciling needs the volume mounted', () => {
+  it('killed after the intent, then the drive unmounted -> the intent waits, no row is guessed offloaded; settled once mounted', async () => {
+    // setup: killed with an open intent for a.jpg, which is still on disk
+    const sb = await seeded({ 'a.jpg': 'alpha' });
+    const pause = path.join(sb.dir, 'pause');
+    const child = binSpawn(withConfig(sb, 'offload', 'photos', '.'), { nowNs: NOW, env: PAUSE_ENV(pause, 'offload.after-intent') });
+    children.push(child);
+    await waitForFile(pause);
+    child.kill('SIGKILL');
+    await exited(child);
+    // the drive goes away: an empty mount point is left where the volume was
+    const unmounted = path.join(sb.dir, 'unmounted');
+    fs.renameSync(sb.volumePath, unmounted);
+    fs.mkdirSync(sb.volumePath);
+    // act
+    const whileUnmounted = bin(withConfig(sb, 'status', 'photos'), { nowNs: NOW });
+    // expect
+    expect(whileUnmounted.stderr).toMatch(/offload intent \d+ for 'a\.jpg' left open: .* has no \.squirrel-volume marker for volume 'photos' right now \(is the drive mounted\?\)/);
+    expect(withStore(sb, (store) => store.intents.listOpen()).map((i) => i.path)).toEqual(['a.jpg']);
+    expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'present' });
+
+    // act: mounted again
+    fs.rmdirSync(sb.volumePath);
+    fs.renameSync(unmounted, sb.volumePath);
+    const mounted = bin(withConfig(sb, 'status', 'photos'), { nowNs: NOW });
+    // expect
+    expect(mounted.stderr).toMatch(/reconciled an interrupted offload of 'a\.jpg' \(run 4\): file still on disk, nothing deleted/);
+    expect(withStore(sb, (store) => store.intents.listOpen())).toEqual([]);
+    expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'present' });
+    expect(fs.readFileSync(local(sb, 'a.jpg'), 'utf8')).toBe('alpha');
   });
 });
 

@@ -54,6 +54,8 @@ export function registerOffload(program: Command, run: Run): void {
             not_durable: plan.refusedFiles,
             drift: outcome.drift.length,
             errors: outcome.errors.length,
+            // files whose evidence changed between the plan and the unlink, judged again on fresh rows
+            reevaluated: outcome.reevaluated,
           }, ctx.nowNs);
         }
         ctx.emit(offloadReportJson(plan, outcome), () => renderOffloadReport(plan, outcome));

@@ -1,18 +1,28 @@
 // Crash recovery for offload. An intent is committed before its unlink and closed after the
 // row is marked offloaded. An intent still open at the start of a command means the process
-// died in between: the file's presence on disk, not a guess, decides what happened.
+// died in between: the file's presence on disk, not a guess, decides what happened. An
+// unmounted volume decides nothing (every file looks gone): the intent waits for it.
 
 import fs from 'node:fs';
-import { resolveInside } from '../../paths.js';
+import { resolveInside, VOLUME_MARKER } from '../../paths.js';
 import { Store } from '../../store/store.js';
+import { readMarker } from '../index/volume-root.js';
 
 export function reconcileOpenIntents(store: Store, nowNs: bigint): string[] {
   const outcomes: string[] = [];
   for (const intent of store.intents.listOpen()) {
     const row = store.files.file(intent.fileId);
-    const volumeRoot = store.volumeById(intent.volumeId)?.rootPath;
-    if (!row || !volumeRoot) {
+    const volume = store.volumeById(intent.volumeId);
+    if (!row || !volume) {
       store.immediate(() => store.intents.closeIntent(intent.id, 'dropped', nowNs, 'file or volume row vanished'));
+      continue;
+    }
+    const volumeRoot = volume.rootPath;
+    if (markedVolume(volumeRoot) !== volume.name) {
+      outcomes.push(
+        `offload intent ${intent.id} for '${intent.path}' left open: ${volumeRoot} has no ${VOLUME_MARKER} marker for volume '${volume.name}' ` +
+          `right now (is the drive mounted?); it is settled by the first command that runs with the volume mounted`,
+      );
       continue;
     }
     let exists: boolean;
@@ -38,4 +48,12 @@ export function reconcileOpenIntents(store: Store, nowNs: bigint): string[] {
     outcomes.push(`reconciled an interrupted offload of '${intent.path}' (run ${intent.runId}): ${exists ? 'file still on disk, nothing deleted' : 'file was removed; marked offloaded'}`);
   }
   return outcomes;
+}
+
+function markedVolume(root: string): string | null {
+  try {
+    return readMarker(root)?.volume ?? null;
+  } catch {
+    return null;
+  }
 }
