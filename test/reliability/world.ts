@@ -1,0 +1,312 @@
+// A world for the reliability suites: a sandbox with one volume and two local destinations,
+// a record of every byte the test wrote there (the oracle for "nothing deleted silently"),
+// and control of the real binary as a subprocess: run to the end, pause at a named step,
+// kill at any moment. Seeded, so a failing trial can be replayed from its seed.
+
+import { ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { hashBytes } from '../../src/hash.js';
+import { BIN, cli, CliResult, tempDir } from '../helpers.js';
+import { checkInvariants, CheckOptions, DbSnapshot, snapshotDb, Violation } from './invariants.js';
+
+/** A small, fast, seeded PRNG (mulberry32): the same seed replays the same trial. */
+export class Rng {
+  private state: number;
+  constructor(readonly seed: number) {
+    this.state = seed >>> 0 || 1;
+  }
+
+  next(): number {
+    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  int(below: number): number {
+    return Math.floor(this.next() * below);
+  }
+
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)];
+  }
+
+  chance(probability: number): boolean {
+    return this.next() < probability;
+  }
+
+  bytes(count: number): Buffer {
+    const out = Buffer.alloc(count);
+    for (let i = 0; i < count; i++) out[i] = this.int(256);
+    return out;
+  }
+}
+
+export interface RunResult {
+  args: string[];
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** True when the process was killed by the test. */
+  killed: boolean;
+}
+
+/** A running squirrel process. */
+export class Running {
+  readonly done: Promise<RunResult>;
+  private exited = false;
+  private killedByTest = false;
+
+  constructor(
+    readonly child: ChildProcess,
+    readonly args: string[],
+    readonly pauseFile: string | null,
+    timeoutMs: number,
+  ) {
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const timer = setTimeout(() => {
+      stderr += `\n[test] no exit after ${timeoutMs} ms: killed as hung\n`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    this.done = new Promise((resolve) => {
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        this.exited = true;
+        if (this.pauseFile) fs.rmSync(this.pauseFile, { force: true });
+        resolve({ args, code, signal, stdout, stderr, killed: this.killedByTest });
+      });
+    });
+  }
+
+  get alive(): boolean {
+    return !this.exited;
+  }
+
+  /** Resolves with the pause point once the process waits there, or null if it exited first. */
+  async paused(timeoutMs = 30_000): Promise<string | null> {
+    if (!this.pauseFile) return null;
+    const deadline = performance.now() + timeoutMs;
+    while (performance.now() < deadline) {
+      if (this.exited) return null;
+      try {
+        const text = fs.readFileSync(this.pauseFile, 'utf8');
+        if (text.endsWith('\n')) return text.trim().split(' ')[1] ?? '';
+      } catch {
+        // not there yet
+      }
+      await sleep(5);
+    }
+    throw new Error(`${this.args.join(' ')}: never reached its pause point`);
+  }
+
+  /** Let a paused process go on. */
+  resume(): void {
+    if (this.pauseFile) fs.rmSync(this.pauseFile, { force: true });
+  }
+
+  /** SIGKILL now; true when the process was still alive to be killed. */
+  async kill(): Promise<boolean> {
+    if (this.exited) return false;
+    this.killedByTest = this.child.kill('SIGKILL');
+    await this.done;
+    return this.killedByTest;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export interface WorldOptions {
+  seed: number;
+  files?: number;
+  maxFileBytes?: number;
+}
+
+const DIRECTORIES = ['', '2019', '2019/beach', '2019/party', '2020', 'docs', 'docs/old'];
+export const VOLUME = 'photos';
+export const TARGETS = ['nas', 'offsite'];
+
+export class World {
+  readonly rng: Rng;
+  readonly dir: string;
+  readonly configPath: string;
+  readonly dbPath: string;
+  readonly root: string;
+  readonly destinations: Record<string, string> = {};
+  /** Every file the test wrote and did not remove itself, by relative path: its BLAKE3. */
+  readonly written = new Map<string, Buffer>();
+  private nextName = 0;
+  private uniqueCounter = 1;
+  private recent: Buffer[] = [];
+  private pauseCounter = 0;
+  private readonly maxFileBytes: number;
+
+  constructor(options: WorldOptions) {
+    this.rng = new Rng(options.seed);
+    this.maxFileBytes = options.maxFileBytes ?? 48 * 1024;
+    this.dir = tempDir('squirrel-rel-');
+    this.root = path.join(this.dir, VOLUME);
+    this.configPath = path.join(this.dir, 'config.yaml');
+    this.dbPath = path.join(this.dir, 'index.db');
+    fs.mkdirSync(this.root);
+    for (const name of TARGETS) this.destinations[name] = path.join(this.dir, 'dest', name);
+    this.writeConfig();
+    for (let i = 0; i < (options.files ?? 12); i++) this.addFile();
+  }
+
+  writeConfig(volumeOverrides: Record<string, unknown> = {}): void {
+    const config = {
+      node: 'laptop',
+      db: this.dbPath,
+      volumes: { [VOLUME]: { path: this.root, sync_to: TARGETS, offload_requires: TARGETS, ...volumeOverrides } },
+      destinations: Object.fromEntries(TARGETS.map((name) => [name, { type: 'local', path: this.destinations[name] }])),
+    };
+    fs.writeFileSync(this.configPath, YAML.stringify(config));
+  }
+
+  /** Write bytes at a volume path and remember them. */
+  write(relativePath: string, bytes: Buffer): void {
+    const target = path.join(this.root, relativePath);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(target, bytes);
+    this.written.set(relativePath, hashBytes(bytes));
+  }
+
+  randomBytes(): Buffer {
+    // Mostly distinct contents; now and then an empty file or a duplicate of earlier bytes.
+    if (this.rng.chance(0.05)) return Buffer.alloc(0);
+    if (this.recent.length > 0 && this.rng.chance(0.1)) return this.rng.pick(this.recent);
+    const size = 8 + this.rng.int(this.maxFileBytes);
+    const pattern = this.rng.bytes(64);
+    const bytes = Buffer.alloc(size);
+    for (let i = 0; i < size; i += pattern.length) pattern.copy(bytes, i, 0, Math.min(pattern.length, size - i));
+    bytes.writeDoubleLE(this.uniqueCounter++, 0);
+    this.recent = [bytes, ...this.recent.slice(0, 4)];
+    return bytes;
+  }
+
+  addFile(): string {
+    const directory = this.rng.pick(DIRECTORIES);
+    const name = `f${String(this.nextName++).padStart(4, '0')}.bin`;
+    const relativePath = directory ? `${directory}/${name}` : name;
+    this.write(relativePath, this.randomBytes());
+    return relativePath;
+  }
+
+  /** Paths of the written files that are on disk now. */
+  onDisk(): string[] {
+    return [...this.written.keys()].filter((p) => fs.existsSync(path.join(this.root, p))).sort();
+  }
+
+  /** A user's edit: new bytes at an existing path (in place, the same inode). */
+  modifyFile(): string | null {
+    const present = this.onDisk();
+    if (present.length === 0) return null;
+    const target = this.rng.pick(present);
+    this.write(target, this.randomBytes());
+    return target;
+  }
+
+  /** A user deleting a file: the test's own removal, so nothing is owed for it. */
+  deleteFile(): string | null {
+    const present = this.onDisk();
+    if (present.length === 0) return null;
+    const target = this.rng.pick(present);
+    fs.rmSync(path.join(this.root, target));
+    this.written.delete(target);
+    return target;
+  }
+
+  /** A random user action between commands. */
+  mutate(): string {
+    const roll = this.rng.next();
+    if (roll < 0.5) return `added ${this.addFile()}`;
+    if (roll < 0.8) return `modified ${this.modifyFile() ?? '-'}`;
+    return `deleted ${this.deleteFile() ?? '-'}`;
+  }
+
+  /** Start the real binary on this world's config. */
+  start(args: string[], options: { pauseAt?: string[]; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Running {
+    const env: NodeJS.ProcessEnv = { ...process.env, ...(options.env ?? {}) };
+    delete env.SQUIRREL_TEST_PAUSE_AT;
+    delete env.SQUIRREL_TEST_PAUSE_FILE;
+    let pauseFile: string | null = null;
+    if (options.pauseAt && options.pauseAt.length > 0) {
+      pauseFile = path.join(this.dir, `pause-${process.pid}-${this.pauseCounter++}`);
+      env.SQUIRREL_TEST_PAUSE_AT = options.pauseAt.join(',');
+      env.SQUIRREL_TEST_PAUSE_FILE = pauseFile;
+    }
+    const fullArgs = ['--config', this.configPath, '--no-progress', ...args];
+    const child = spawn(process.execPath, [BIN, ...fullArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    return new Running(child, args, pauseFile, options.timeoutMs ?? 90_000);
+  }
+
+  /** Run the real binary to the end. */
+  run(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+    return this.start(args, options).done;
+  }
+
+  /** Run a command in-process (fast; no pause points, the test clock). */
+  cli(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+    return cli(['--config', this.configPath, '--no-progress', ...args], options);
+  }
+
+  invariantWorld() {
+    return {
+      dbPath: this.dbPath,
+      volumes: [{ name: VOLUME, root: this.root, offloadRequires: TARGETS }],
+      destinations: this.destinations,
+      written: new Map([[VOLUME, this.written]]),
+    };
+  }
+
+  check(options: CheckOptions = {}): Violation[] {
+    return checkInvariants(this.invariantWorld(), options);
+  }
+
+  snapshot(): DbSnapshot | undefined {
+    return fs.existsSync(this.dbPath) ? snapshotDb(this.dbPath) : undefined;
+  }
+}
+
+/** Signs of a crash in a finished run's output: an internal error, a stack trace, a raw SQLite error. */
+export function crashSigns(result: RunResult): string | null {
+  if (result.killed) return null;
+  const output = `${result.stdout}\n${result.stderr}`;
+  if (result.signal) return `ended by ${result.signal}`;
+  if (/internal error/i.test(output)) return 'internal error';
+  if (/^\s+at .+:\d+:\d+\)?$/m.test(output)) return 'stack trace';
+  if (/SQLITE_BUSY|database is locked/i.test(output)) return 'SQLITE_BUSY';
+  if (/SqliteError|SQLITE_[A-Z]+/.test(output)) return 'raw SQLite error';
+  return null;
+}
+
+/** Exit codes a command may end with in these suites (2 would mean a usage or config error). */
+export const ALLOWED_EXITS: Record<string, number[]> = {
+  index: [0, 1],
+  sync: [0, 1],
+  verify: [0, 1],
+  offload: [0, 1, 3],
+  restore: [0, 1],
+  status: [0, 1, 2],
+  runs: [0],
+};
+
+/** What went wrong with a finished (not killed) run, or null. */
+export function runProblem(result: RunResult): string | null {
+  const signs = crashSigns(result);
+  const kind = result.args.find((a) => !a.startsWith('-')) ?? '';
+  const summary = `squirrel ${result.args.join(' ')}`;
+  if (signs) return `${summary}: ${signs}\n${result.stderr.slice(0, 2000)}`;
+  if (result.killed) return null;
+  const allowed = ALLOWED_EXITS[kind] ?? [0];
+  if (result.code === null || !allowed.includes(result.code)) return `${summary}: exit ${result.code}\n${result.stderr.slice(0, 2000)}${result.stdout.slice(0, 1000)}`;
+  return null;
+}
