@@ -161,10 +161,12 @@ describe('scenarios 1-4: the gate, target by target', () => {
   it('1: two files, both targets seeded -> both offloaded, rows offloaded, one offload run, success', async () => {
     // setup
     const sb = await seeded({ 'a.jpg': 'alpha', 'sub/b.jpg': 'bravo' });
+    const destinationsBefore = snapshotTree(path.join(sb.dir, 'dest'));
     // act
     const result = offload(sb, '.');
     // expect
     expect(result.code, result.stderr).toBe(0);
+    expect(snapshotTree(path.join(sb.dir, 'dest'))).toEqual(destinationsBefore);
     expect(result.stdout).toMatch(/^offloaded a\.jpg$/m);
     expect(result.stdout).toMatch(/^offloaded sub\/b\.jpg$/m);
     expect(result.stdout).toMatch(/^nas: satisfied for 2 of 2$/m);
@@ -272,6 +274,9 @@ describe('scenarios 5-7: selection and dry runs', () => {
       expect(result.code, `${JSON.stringify(selector)}: ${result.stderr}`).toBe(2);
       expect(result.stderr).toContain(`selector ${JSON.stringify(selector)} ${problem}`);
     }
+    const badAge = offload(sb, '.', '--older-than', 'soon');
+    expect(badAge.code).toBe(2);
+    expect(badAge.stderr).toMatch(/--older-than: /);
     expect(fs.readFileSync(local(sb, 'a.jpg'), 'utf8')).toBe('alpha');
     expect(runList(sb)).toEqual(runsBefore);
   });

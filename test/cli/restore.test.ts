@@ -96,10 +96,12 @@ describe('restore', () => {
     // setup
     const sb = await offloaded({ 'a.jpg': 'alpha', 'sub/b.jpg': 'bravo', 'c.jpg': 'charlie' }, ['a.jpg', 'sub']);
     const indexedMtimeNs = withStore(sb, (store, volumeId) => store.files.livePath(volumeId, 'sub/b.jpg')!.mtimeNs);
+    const destinationsBefore = listTree(path.join(sb.dir, 'dest'));
     // act
     const result = restore(sb, 'sub');
     // expect
     expect(result.code, result.stderr).toBe(0);
+    expect(listTree(path.join(sb.dir, 'dest'))).toEqual(destinationsBefore);
     expect(result.stdout).toMatch(/^restored sub\/b\.jpg from nas$/m);
     expect(result.stdout).toMatch(/^restored=1 failed=0 run=\d+$/m);
     expect(sameBytes(local(sb, 'sub/b.jpg'), 'bravo')).toBe(true);
