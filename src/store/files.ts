@@ -18,6 +18,8 @@ export interface IndexRow {
 const FILE_WITH_CONTENT = `f.id, f.volume_id, f.path, f.content_id, f.mtime_ns, f.status, f.first_seen_run_id,
   f.last_seen_run_id, f.status_changed_run_id, c.blake3, c.size, c.origin_node_id, c.origin_run_id`;
 
+const CANDIDATE_CHUNK_ROWS = 4096;
+
 export class FileStore {
   private readonly contentByHash;
   private readonly contentById;
@@ -60,14 +62,15 @@ export class FileStore {
       WHERE f.volume_id = ? AND f.status = 'present' ORDER BY f.path`);
     // Offload candidates: raw rows without safeIntegers (one bigint a column is the main cost
     // of a million-row scan), mtime split so it stays exact, the hash as hex text (a string is
-    // far cheaper to materialise than a Buffer), and `young` = mtime_ns >= ?cutoff (NULL: no cutoff).
+    // far cheaper to materialise than a Buffer), read in path-keyed chunks: one native call per
+    // chunk instead of one per row.
     const candidates = (range: string) =>
-      db.prepare(`SELECT f.id, f.path, f.content_id, f.mtime_ns / 1000000000, f.mtime_ns % 1000000000, f.mtime_ns >= ?,
+      db.prepare(`SELECT f.id, f.path, f.content_id, f.mtime_ns / 1000000000, f.mtime_ns % 1000000000,
           f.status_changed_run_id, hex(c.blake3), c.size, c.origin_node_id, c.origin_run_id
         FROM files f JOIN contents c ON c.id = f.content_id
-        WHERE f.volume_id = ? AND f.status = 'present' ${range} ORDER BY f.path`).raw(true);
+        WHERE f.volume_id = ? AND f.status = 'present' AND f.path >= ? ${range} ORDER BY f.path LIMIT ?`).raw(true);
     this.candidatesAll = candidates('');
-    this.candidatesInRange = candidates('AND f.path >= ? AND f.path < ?');
+    this.candidatesInRange = candidates('AND f.path < ?');
     this.liveByPath = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.volume_id = ? AND f.path = ? AND f.status <> 'superseded'`);
     this.historyByPath = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
@@ -142,22 +145,30 @@ export class FileStore {
    * Present rows for offload planning, streamed in path order; with a range, only paths in
    * [fromPath, toPath) (byte order), so a selector's subtree is one index range.
    */
-  *iterateOffloadCandidates(volumeId: number, range: { fromPath: string; toPath: string } | null, youngFromNs: bigint | null): IterableIterator<OffloadCandidateRow> {
-    const rows = range === null ? this.candidatesAll.iterate(youngFromNs, volumeId) : this.candidatesInRange.iterate(youngFromNs, volumeId, range.fromPath, range.toPath);
-    for (const r of rows as IterableIterator<unknown[]>) {
-      yield {
-        id: r[0] as number,
-        path: r[1] as string,
-        contentId: r[2] as number,
-        mtimeSeconds: r[3] as number,
-        mtimeNanos: r[4] as number,
-        young: r[5] === 1,
-        statusChangedRunId: r[6] as number,
-        blake3Hex: r[7] as string,
-        size: r[8] as number,
-        originNodeId: r[9] as number,
-        originRunId: r[10] as number,
-      };
+  *iterateOffloadCandidates(volumeId: number, range: { fromPath: string; toPath: string } | null): IterableIterator<OffloadCandidateRow> {
+    let from = range?.fromPath ?? '';
+    for (;;) {
+      const rows = (range === null
+        ? this.candidatesAll.all(volumeId, from, CANDIDATE_CHUNK_ROWS)
+        : this.candidatesInRange.all(volumeId, from, range.toPath, CANDIDATE_CHUNK_ROWS)) as unknown[][];
+      for (const r of rows) {
+        yield {
+          id: r[0] as number,
+          path: r[1] as string,
+          contentId: r[2] as number,
+          mtimeSeconds: r[3] as number,
+          mtimeNanos: r[4] as number,
+          statusChangedRunId: r[5] as number,
+          blake3Hex: r[6] as string,
+          size: r[7] as number,
+          originNodeId: r[8] as number,
+          originRunId: r[9] as number,
+        };
+      }
+      if (rows.length < CANDIDATE_CHUNK_ROWS) return;
+      // The next chunk starts just after the last path: no path holds a NUL, so P + NUL is
+      // the smallest string greater than P.
+      from = `${rows[rows.length - 1][1] as string}\0`;
     }
   }
 

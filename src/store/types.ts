@@ -63,11 +63,9 @@ export interface OffloadCandidateRow {
   id: number;
   path: string;
   contentId: number;
-  /** The indexed mtime, exact, as whole seconds plus nanoseconds (same sign). */
+  /** The indexed mtime, exact, as whole seconds plus nanoseconds (truncated toward zero: same sign). */
   mtimeSeconds: number;
   mtimeNanos: number;
-  /** mtime_ns >= the cutoff the caller passed (false when it passed none). */
-  young: boolean;
   statusChangedRunId: number;
   blake3Hex: string;
   size: number;

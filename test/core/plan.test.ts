@@ -147,11 +147,17 @@ describe('selection', () => {
   test('scenario 5: --older-than selects by indexed mtime, strictly older than now minus the duration', () => {
     // setup
     const w = world();
+    // half a second past a whole second, so the cutoff has a nanosecond part
+    w.nowNs += 500_000_000n;
     const now = w.nowNs;
-    w.index(
-      { 'old.jpg': 'old', 'edge.jpg': 'edge', 'new.jpg': 'new' },
-      { mtimeNs: { 'old.jpg': now - 2n * DAY_NS, 'edge.jpg': now - DAY_NS, 'new.jpg': now - 3_600_000_000_000n } },
-    );
+    const mtimes = {
+      'old.jpg': now - 2n * DAY_NS,
+      'just-old.jpg': now - DAY_NS - 1n,
+      'edge.jpg': now - DAY_NS,
+      'new.jpg': now - 3_600_000_000_000n,
+      'before-1970.jpg': -1_500_000_001n,
+    };
+    w.index(Object.fromEntries(Object.keys(mtimes).map((p) => [p, p])), { mtimeNs: mtimes });
     w.sync('nas');
     w.sync('offsite');
 
@@ -159,10 +165,10 @@ describe('selection', () => {
     const p = plan(w, ['.'], { olderThanMs: 86_400_000 });
 
     // expect
-    expect(allowedPaths(p)).toEqual(['old.jpg']);
-    expect(p.candidates).toBe(1);
+    expect(allowedPaths(p)).toEqual(['before-1970.jpg', 'just-old.jpg', 'old.jpg']);
+    expect(p.candidates).toBe(3);
     expect(p.tooRecent).toBe(2);
-    expect(p.allowed.at(0).mtimeNs).toBe(now - 2n * DAY_NS);
+    expect([...p.allowed].map((f) => f.mtimeNs)).toEqual([-1_500_000_001n, now - DAY_NS - 1n, now - 2n * DAY_NS]);
   });
 
   test('scenario 6: a selector matching nothing is a warning naming it, and nothing else happens', () => {
@@ -525,7 +531,7 @@ describe('the offload report', () => {
 describe('scale', () => {
   test('plans 100k indexed files against 2 targets with exact counts and bounded samples', () => {
     // setup: one transaction of generated rows; every 100th copy on nas found corrupt, every
-    // 50th file indexed by a later run that no vector covers yet
+    // 50th file indexed by a later run that no vector covers yet; every 10th file under big/
     const w = world();
     const total = 100_000;
     const { store, volumeId } = w;
@@ -538,7 +544,7 @@ describe('scale', () => {
       store.runs.finishRun(run, 'success', {}, w.nowNs);
       return run;
     });
-    const pathOf = (i: number) => `dir-${String(i % 100).padStart(3, '0')}/img-${String(i).padStart(6, '0')}.jpg`;
+    const pathOf = (i: number) => `${i % 10 === 0 ? 'big' : `dir-${String(i % 100).padStart(3, '0')}`}/img-${String(i).padStart(6, '0')}.jpg`;
     store.immediate(() => {
       const seed = Buffer.alloc(32);
       for (let i = 0; i < total; i++) {
@@ -557,6 +563,7 @@ describe('scale', () => {
     // act
     const whole = plan(w, ['.']);
     const oneDir = plan(w, ['dir-001']);
+    const big = plan(w, ['big']);
 
     // expect
     const late = total / 50;
@@ -582,5 +589,12 @@ describe('scale', () => {
     expect(oneDir.candidates).toBe(total / 100);
     expect(oneDir.allowed.length).toBe(0);
     expect(oneDir.groups.map((g) => [g.target, g.reason, g.count])).toEqual([['nas', 'lost-at-destination', total / 100]]);
+    // big/ holds every 10th file (more than one read chunk), and every late file
+    expect(big.candidates).toBe(total / 10);
+    expect(big.allowed.length).toBe(total / 10 - late);
+    expect(big.groups.map((g) => [g.target, g.reason, g.count])).toEqual([
+      ['nas', 'evidence-behind', late],
+      ['offsite', 'evidence-behind', late],
+    ]);
   });
 });

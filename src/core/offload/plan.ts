@@ -284,6 +284,8 @@ function scan(store: Store, volume: VolumeConfig, volumeId: number, selectors: S
   const perFile = options.perFile === true;
   const sampleLimit = options.samplePaths ?? DEFAULT_SAMPLE_PATHS;
   const cutoffNs = options.olderThanMs === null ? null : options.nowNs - BigInt(options.olderThanMs) * NS_PER_MS;
+  const cutoffSeconds = cutoffNs === null ? 0 : Number(cutoffNs / NS_PER_SECOND);
+  const cutoffNanos = cutoffNs === null ? 0 : Number(cutoffNs % NS_PER_SECOND);
   const targetCount = policy.requiredTargets.length;
   const versionsByOrigin = new Map<number, readonly TargetEvidenceVersion[]>();
   const allowed = new AllowedFiles((originNodeId) => {
@@ -309,7 +311,7 @@ function scan(store: Store, volume: VolumeConfig, volumeId: number, selectors: S
     // [top, top + '0') in byte order holds `top` and `top/...` ('0' follows '/'), plus
     // siblings like `top-extra` that the segment check below drops.
     const range = top === WHOLE_VOLUME ? null : { fromPath: top, toPath: `${top}0` };
-    const rows = store.files.iterateOffloadCandidates(volumeId, range, cutoffNs);
+    const rows = store.files.iterateOffloadCandidates(volumeId, range);
     for (const file of rows) {
       if (++seen % PROGRESS_EVERY_FILES === 0) options.reporter?.progress({ phase: `plan offload ${volume.name}`, doneFiles: seen, totalFiles: null, doneBytes: 0, totalBytes: null });
       if (!selects(top, file.path)) continue;
@@ -317,7 +319,8 @@ function scan(store: Store, volume: VolumeConfig, volumeId: number, selectors: S
         reservedSkipped++;
         continue;
       }
-      const young = file.young;
+      // Compared as (seconds, nanoseconds): both split toward zero, so the order is the value's.
+      const young = cutoffNs !== null && (file.mtimeSeconds > cutoffSeconds || (file.mtimeSeconds === cutoffSeconds && file.mtimeNanos >= cutoffNanos));
       for (const s of inside) {
         if (!selects(s, file.path)) continue;
         const m = matched.get(s)!;
