@@ -112,7 +112,7 @@ export interface TargetEvidenceVersion {
 
 /**
  * Load the evidence for every required target once: a handful of queries per target and
- * compact structures (a sorted id array for the ledger), never a query per file.
+ * compact structures (the ledger as a bitset of content ids), never a query per file.
  */
 export function loadGateEvidence(store: Store, volumeId: number, policy: OffloadPolicy): GateEvidence {
   const components = store.evidence.components(volumeId);
