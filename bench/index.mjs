@@ -11,7 +11,7 @@ import {
   GIB, KIB, MIB, SQUIRREL_BIN, WORK_DIR, bestOfInterleaved, ensureTool, generateTree, numberArg, parseArgs, printTable, requireBuild, runChecked,
 } from './lib.mjs';
 
-export const description = 'squirrel index vs b3sum over a generated tree (--files N, --total-gib G)';
+export const description = 'squirrel index vs b3sum over a generated tree (--files N, --total-gib G, --rounds R)';
 
 const TARGET_RATIO = 0.8;
 /** Keep each b3sum command line well under ARG_MAX; more files means more (cold) invocations. */
@@ -38,6 +38,7 @@ export async function run(argv) {
   const args = parseArgs(argv);
   const fileCount = Math.round(numberArg(args, 'files', 3000));
   const totalGib = numberArg(args, 'totalGib', 3);
+  const rounds = Math.round(numberArg(args, 'rounds', 3));
   requireBuild();
   ensureTool('b3sum');
 
@@ -68,7 +69,7 @@ export async function run(argv) {
     { name: 'squirrel index, re-hash (database kept)', fn: () => squirrel() },
     { name: 'squirrel index --shallow (nothing to hash)', fn: () => squirrel('--shallow'), noRatio: true },
   ];
-  const best = bestOfInterleaved(cases);
+  const best = bestOfInterleaved(cases, { runs: rounds });
   const timings = cases.map((c) => ({ ...c, seconds: best.get(c.name) }));
 
   // Correctness: what squirrel recorded must be exactly what b3sum computed.
@@ -83,7 +84,7 @@ export async function run(argv) {
 
   const reference = timings.find((t) => t.reference);
   const gibps = (t) => totalBytes / GIB / t.seconds;
-  console.log(`\n${files.length} files, ${(totalBytes / GIB).toFixed(2)} GiB, ${os.availableParallelism()} cores; best of 3 interleaved rounds after a warm-up; hashes checked: ${rows.length} equal\n`);
+  console.log(`\n${files.length} files, ${(totalBytes / GIB).toFixed(2)} GiB, ${os.availableParallelism()} cores; best of ${rounds} interleaved rounds after a warm-up; hashes checked: ${rows.length} equal\n`);
   printTable([
     ['tool', 'best s', 'GiB/s', 'vs b3sum'],
     ...timings.map((t) => [t.name, t.seconds.toFixed(3), gibps(t).toFixed(2), t.noRatio ? '-' : `${(gibps(t) / gibps(reference)).toFixed(2)}x`]),

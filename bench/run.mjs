@@ -19,7 +19,8 @@ async function main(argv) {
   const [name, ...rest] = argv;
   if (name === '--help' || name === '-h') {
     console.log('usage: node bench/run.mjs [<case> [options]]\n\ncases:');
-    for (const c of cases) console.log(`  ${c.padEnd(10)} ${(await load(c)).description}`);
+    const width = Math.max(...cases.map((c) => c.length));
+    for (const c of cases) console.log(`  ${c.padEnd(width)}  ${(await load(c)).description}`);
     return 0;
   }
   if (name === undefined) {
