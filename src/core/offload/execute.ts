@@ -1,8 +1,9 @@
 // Executing an offload plan, one file at a time in path order. Before anything is deleted:
 // the file on disk must still be the indexed bytes (no symlinked ancestor, a regular file,
 // same size, mtime and BLAKE3, the same inode before and after hashing); then, under the
-// write lock, the evidence is re-judged from fresh rows and an intent is committed; only
-// then the unlink, and the status flip closes the intent. Any difference is drift: skipped
+// write lock, the evidence is re-judged from fresh rows and an intent is committed; then,
+// holding the write lock again, judged once more and unlinked (so no evidence write can slip
+// in between), and the status flip closes the intent. Any difference is drift: skipped
 // loudly, nothing deleted. A crash anywhere leaves either the file or an open intent.
 
 import fs from 'node:fs';
@@ -95,23 +96,40 @@ function commitOne(store: Store, plan: OffloadPlan, root: string, file: AllowedF
   if (decision.intentId === null) return drift(decision.why);
   o.hooks.at('offload.after-intent');
 
-  // Last look: the very inode that was hashed, unchanged since (ctime catches a restored mtime).
-  let last: fs.BigIntStats | null;
-  try {
-    safeVolumePath(root, file.path); // no ancestor became a symlink meanwhile
-    last = lstatOrNull(disk.absolute);
-  } catch {
-    last = null;
-  }
-  if (!last || !sameIdentity(last, disk.seen)) {
-    store.immediate(() => store.intents.closeIntent(decision.intentId!, 'dropped', o.nowNs, 'file changed before unlink'));
-    return drift('the file changed or was replaced just before the unlink');
-  }
-  try {
-    fs.unlinkSync(disk.absolute);
-  } catch (err) {
-    store.immediate(() => store.intents.closeIntent(decision.intentId!, 'dropped', o.nowNs, `unlink failed: ${errorMessage(err)}`));
-    throw new Error(`cannot remove: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)} (check the permissions of its directory); kept`);
+  // The last look and the unlink happen under the write lock, after one more judgement on fresh
+  // rows: a verify that recorded a bad copy after the intent was committed is seen here, and no
+  // evidence write can land between this judgement and the unlink.
+  const final = store.immediate(() => {
+    const recheck = recheckFile(store, plan.volumeId, file.fileId, plan.policy, plan.nowNs, plan.thisNodeId);
+    if (!recheck.allowed) {
+      const why = recheck.rowProblem ?? recheck.refusals.map((r) => `${r.target}: ${r.reason} (${r.summary})`).join('; ');
+      store.intents.closeIntent(decision.intentId!, 'dropped', o.nowNs, 'evidence changed before unlink');
+      return { kind: 'refused' as const, why };
+    }
+    // Last look: the very inode that was hashed, unchanged since (ctime catches a restored mtime).
+    let last: fs.BigIntStats | null;
+    try {
+      safeVolumePath(root, file.path); // no ancestor became a symlink meanwhile
+      last = lstatOrNull(disk.absolute);
+    } catch {
+      last = null;
+    }
+    if (!last || !sameIdentity(last, disk.seen)) {
+      store.intents.closeIntent(decision.intentId!, 'dropped', o.nowNs, 'file changed before unlink');
+      return { kind: 'changed' as const };
+    }
+    try {
+      fs.unlinkSync(disk.absolute);
+    } catch (err) {
+      store.intents.closeIntent(decision.intentId!, 'dropped', o.nowNs, `unlink failed: ${errorMessage(err)}`);
+      return { kind: 'unlink-failed' as const, err };
+    }
+    return { kind: 'unlinked' as const };
+  });
+  if (final.kind === 'refused') return drift(`evidence changed since the plan and now refuses: ${final.why}`);
+  if (final.kind === 'changed') return drift('the file changed or was replaced just before the unlink');
+  if (final.kind === 'unlink-failed') {
+    throw new Error(`cannot remove: ${(final.err as NodeJS.ErrnoException).code ?? errorMessage(final.err)} (check the permissions of its directory); kept`);
   }
   o.hooks.at('offload.after-unlink');
   store.immediate(() => {
