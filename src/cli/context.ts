@@ -41,6 +41,7 @@ export interface GlobalOptions {
 export class CommandContext {
   private loadedConfig: Config | null = null;
   private openedStore: Store | null = null;
+  private storeAttempted = false;
   readonly nowNs: bigint;
   readonly reporter: Reporter;
   private readonly progressRenderer: ProgressRenderer | null;
@@ -93,13 +94,20 @@ export class CommandContext {
    */
   store(options: { create?: boolean } = {}): Store {
     if (this.openedStore) return this.openedStore;
-    const store = Store.open(this.dbPath(), { create: options.create ?? true });
+    const dbPath = this.dbPath();
+    this.storeAttempted = true;
+    const store = Store.open(dbPath, { create: options.create ?? true });
     this.openedStore = store;
     if (store.backupPath) this.reporter.info(`database upgraded; the previous version is kept at ${store.backupPath}`);
     const reaped = store.runs.reapDead(this.deps.host, isProcessAlive, this.nowNs);
     for (const runId of reaped) this.reporter.warn(`run ${runId} was interrupted (its process is gone); marked aborted`);
     for (const outcome of reconcileOpenIntents(store, this.nowNs)) this.reporter.warn(outcome);
     return store;
+  }
+
+  /** True once the store was opened (or opening it was attempted with a resolved path). */
+  get hasStore(): boolean {
+    return this.storeAttempted;
   }
 
   nodeId(): number {

@@ -11,6 +11,7 @@ import { EXIT_OPERATIONAL, EXIT_USAGE, SquirrelError } from '../errors.js';
 import { CommandContext, Deps, GlobalOptions, defaultDeps, jsonReplacer } from './context.js';
 import { hooksFromEnv } from './hooks.js';
 import { registerCommands } from './commands/registry.js';
+import { databaseFailure } from '../store/db.js';
 
 const packageJson = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -53,6 +54,9 @@ export function buildProgram(deps: Deps, state: ProgramState = { exitCode: 0, de
       try {
         const code = await body(ctx, ...args);
         state.exitCode = typeof code === 'number' ? code : 0;
+      } catch (err) {
+        // A damaged, read-only or full database is the user's to fix, not an internal error.
+        throw (ctx.hasStore ? databaseFailure(err, ctx.dbPath()) : null) ?? err;
       } finally {
         ctx.close();
       }

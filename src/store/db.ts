@@ -59,14 +59,22 @@ function assertLooksLikeSqlite(dbPath: string): void {
     const fd = fs.openSync(dbPath, 'r');
     try {
       header = Buffer.alloc(16);
-      const read = fs.readSync(fd, header, 0, 16, 0);
-      if (read === 0) return; // empty file: SQLite treats it as a new database
-      header = header.subarray(0, read);
+      header = header.subarray(0, fs.readSync(fd, header, 0, 16, 0));
     } finally {
       fs.closeSync(fd);
     }
   } catch (err) {
     throw new DatabaseError(`cannot read the database ${dbPath}: ${(err as Error).message}`);
+  }
+  // squirrel never leaves an empty database behind (WAL mode writes page 1 at once), so an
+  // empty file was truncated or is being created by another process this very moment.
+  if (header.length === 0) {
+    throw new DatabaseError(
+      `${dbPath} is empty (0 bytes): it was truncated, or another squirrel command is creating it right now. Nothing was changed. ` +
+        `If a squirrel command is starting up, run this one again; otherwise restore the database from a backup (a *.bak file next to it), ` +
+        `or move the empty file away to start a new index.`,
+      'database-empty',
+    );
   }
   if (!header.equals(SQLITE_HEADER)) {
     throw new DatabaseError(
@@ -94,7 +102,7 @@ export function openDatabase(dbPath: string, options: OpenOptions = {}): OpenRes
     db = new Database(dbPath, { readonly: options.readonly ?? false });
     db.pragma('busy_timeout = 15000');
   } catch (err) {
-    throw new DatabaseError(`cannot open the database ${dbPath}: ${(err as Error).message}. Nothing was changed.`);
+    throw unwritable(err, dbPath) ?? new DatabaseError(`cannot open the database ${dbPath}: ${(err as Error).message}. Nothing was changed.`);
   }
   try {
     // Identity first: switching to WAL rewrites the file header, which must never happen to
@@ -111,8 +119,49 @@ export function openDatabase(dbPath: string, options: OpenOptions = {}): OpenRes
   } catch (err) {
     db.close();
     if (err instanceof SquirrelError) throw err;
-    throw new DatabaseError(`cannot use the database ${dbPath}: ${(err as Error).message}. Nothing was changed.`);
+    throw unwritable(err, dbPath) ?? new DatabaseError(`cannot use the database ${dbPath}: ${(err as Error).message}. Nothing was changed.`);
   }
+}
+
+/**
+ * A SQLite failure that is about the database file, not a bug in squirrel: damaged, not
+ * writable, full, failing I/O, or locked too long by another process. Returned as a typed
+ * error that says what to do (damaged and unwritable: exit 2, like any unusable database);
+ * null for anything else. SQLite rolls back the failed statement's transaction itself.
+ */
+export function databaseFailure(err: unknown, dbPath: string): SquirrelError | null {
+  if (!(err instanceof Database.SqliteError)) return null;
+  const code = err.code;
+  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
+    return new DatabaseError(
+      `the database ${dbPath} is damaged (${err.message}); squirrel stopped at the damage, and only what it had recorded before stands. ` +
+        `Restore the database from a backup (a *.bak file next to it); \`PRAGMA integrity_check\` in the sqlite3 shell shows the extent.`,
+      'database-damaged',
+    );
+  }
+  if (code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_CANTOPEN') || code === 'SQLITE_PERM' || code === 'SQLITE_AUTH') {
+    return new DatabaseError(
+      `cannot write the database ${dbPath} (${err.message}): squirrel records every run, so even reading commands need the file and ` +
+        `its directory writable (it keeps -wal and -shm files beside it). Fix the permissions or the mount, or point --db at a writable copy. Nothing more was changed.`,
+      'database-read-only',
+    );
+  }
+  if (code === 'SQLITE_FULL') {
+    return new OperationalError(`the disk holding the database ${dbPath} is full (${err.message}); the interrupted transaction was rolled back. Free some space and run the command again.`, 'database-full');
+  }
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new OperationalError(`the database ${dbPath} stayed locked by another process for too long (${err.message}); run the command again once it is done.`, 'database-busy');
+  }
+  if (code.startsWith('SQLITE_IOERR')) {
+    return new OperationalError(`I/O error on the database ${dbPath} (${err.message}); check the disk, then run the command again.`, 'database-io');
+  }
+  return null;
+}
+
+/** At open, only a database squirrel cannot write gets its own advice; the rest changed nothing. */
+function unwritable(err: unknown, dbPath: string): SquirrelError | null {
+  const failure = databaseFailure(err, dbPath);
+  return failure?.code === 'database-read-only' ? failure : null;
 }
 
 function currentVersion(db: Db): number {

@@ -1,0 +1,95 @@
+// One test per bug the reliability suites found, each replaying the exact situation the
+// generator hit, so the fix cannot quietly come undone.
+
+import Database from 'better-sqlite3';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BIN, cleanupTempDirs } from '../helpers.js';
+import { formatViolations } from './invariants.js';
+import { VOLUME, World } from './world.js';
+
+afterEach(cleanupTempDirs);
+
+/** A world whose files are indexed and pushed to both destinations (in-process, fast). */
+async function pushedWorld(files: Record<string, string>): Promise<World> {
+  const world = new World({ seed: 1, files: 0 });
+  for (const [relativePath, text] of Object.entries(files)) world.write(relativePath, Buffer.from(text));
+  for (const args of [['index', VOLUME], ['sync', VOLUME, '--init']]) {
+    const result = await world.cli(args);
+    expect(result.code, result.stderr).toBe(0);
+  }
+  return world;
+}
+
+describe('regressions found by the reliability suites', () => {
+  it('gate race: a verify that records a bad copy after the offload committed its intent stops the unlink', async () => {
+    // setup: the offload has judged a.bin and committed its intent, and waits there
+    const world = await pushedWorld({ 'a.bin': 'alpha', 'b.bin': 'bravo' });
+    const offload = world.start(['offload', VOLUME, '.', '--json'], { pauseAt: ['offload.after-intent'] });
+    expect(await offload.paused()).toBe('offload.after-intent');
+    // act: the nas copy of a.bin rots and a cron verify records it
+    fs.writeFileSync(path.join(world.destinations.nas, VOLUME, 'a.bin'), 'alphX');
+    const verify = await world.run(['verify', VOLUME, '--to', 'nas']);
+    offload.resume();
+    const finished = await offload.done;
+    // expect: a.bin kept (drift), b.bin offloaded, nothing left open
+    expect(verify.code).toBe(1);
+    expect(finished.code, finished.stderr).toBe(0);
+    const report = JSON.parse(finished.stdout) as { execution: { offloaded: string[]; drift: { path: string; reason: string }[] } };
+    expect(report.execution.offloaded).toEqual(['b.bin']);
+    expect(report.execution.drift).toEqual([{ path: 'a.bin', reason: expect.stringMatching(/nas: lost-at-destination/) }]);
+    expect(fs.readFileSync(path.join(world.root, 'a.bin'), 'utf8')).toBe('alpha');
+    expect(formatViolations(world.check({ settled: true }))).toBe('');
+  });
+
+  it('a database file truncated to 0 bytes is refused (exit 2), not silently replaced by an empty index', async () => {
+    // setup
+    const world = await pushedWorld({ 'a.bin': 'alpha' });
+    fs.truncateSync(world.dbPath, 0);
+    for (const suffix of ['-wal', '-shm']) fs.rmSync(world.dbPath + suffix, { force: true });
+    // act
+    const index = await world.run(['index', VOLUME]);
+    // expect
+    expect(index.code).toBe(2);
+    expect(index.stderr).toMatch(/is empty \(0 bytes\): it was truncated/);
+    expect(fs.statSync(world.dbPath).size).toBe(0);
+  });
+
+  it('damage found in the middle of a command is a clear database error (exit 2), not an internal error', async () => {
+    // setup: the files table's root page overwritten, the header intact
+    const world = await pushedWorld({ 'a.bin': 'alpha' });
+    const db = new Database(world.dbPath);
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    const rootPage = (db.prepare("SELECT rootpage FROM sqlite_master WHERE name = 'files'").get() as { rootpage: number }).rootpage;
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    db.close();
+    const fd = fs.openSync(world.dbPath, 'r+');
+    fs.writeSync(fd, Buffer.alloc(200, 0x0d), 0, 200, (rootPage - 1) * pageSize + 8);
+    fs.closeSync(fd);
+    // act
+    const offload = await world.run(['--json', 'offload', VOLUME, '.']);
+    // expect
+    expect(offload.code).toBe(2);
+    expect(offload.stderr).toMatch(/the database .* is damaged \(database disk image is malformed\)/);
+    expect(offload.stderr).not.toMatch(/internal error/);
+    expect(JSON.parse(offload.stdout).error.code).toBe('database-damaged');
+    expect(fs.readFileSync(path.join(world.root, 'a.bin'), 'utf8')).toBe('alpha');
+  });
+
+  it('a read-only database file is a clear error (exit 2), not an internal error', async (ctx) => {
+    // setup: the sandbox open to "nobody", the database file read-only
+    if (process.getuid?.() !== 0) return ctx.skip('needs root to run squirrel as another user');
+    const world = await pushedWorld({ 'a.bin': 'alpha' });
+    spawnSync('chmod', ['-R', 'a+rwX', world.dir]);
+    fs.chmodSync(world.dbPath, 0o444);
+    // act
+    const status = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, '--config', world.configPath, 'status'], { encoding: 'utf8' });
+    if (status.error) return ctx.skip(`setpriv is not available (${status.error.message})`);
+    // expect
+    expect(status.status, status.stderr).toBe(2);
+    expect(status.stderr).toMatch(/cannot write the database .*attempt to write a readonly database/);
+    expect(status.stderr).not.toMatch(/internal error/);
+  });
+});
