@@ -185,9 +185,12 @@ async function transferAll(store: Store, volumeId: number, root: string, files: 
     pending.length = 0;
   };
   const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
+  let started = 0;
+  let doneFiles = 0;
   let doneBytes = 0;
   let consecutiveUnavailable = 0;
-  for (const [index, file] of files.entries()) {
+  let stoppedBy: unknown = null;
+  const pushCounted = async (file: FileWithContent) => {
     try {
       const { outcome, method } = await pushOne(store, volumeId, root, file, runId, o);
       if (method !== null) methods.add(method);
@@ -202,21 +205,33 @@ async function transferAll(store: Store, volumeId: number, root: string, files: 
       if (outcome !== 'recorded') pending.push({ remotePath: remotePathOf(o.volume.name, file.path), contentId: file.contentId });
     } catch (err) {
       result.failures.push({ path: file.path, reason: errorMessage(err) });
-      if (err instanceof DestinationUnavailableError && ++consecutiveUnavailable >= MAX_CONSECUTIVE_UNAVAILABLE) {
-        flush();
-        const notTried = files.length - index - 1;
-        return {
-          stoppedBecause: `destination '${dest.name}' stopped answering (${errorMessage(err)}); sync stopped with ${notTried} file(s) not tried. Check it and run sync again`,
-          methods,
-        };
-      }
+      if (err instanceof DestinationUnavailableError && ++consecutiveUnavailable >= MAX_CONSECUTIVE_UNAVAILABLE) stoppedBy ??= err;
     }
     doneBytes += file.size;
-    if (pending.length >= LEDGER_BATCH) flush();
-    o.reporter.progress({ phase: `sync ${o.volume.name} -> ${dest.name}`, doneFiles: index + 1, totalFiles: files.length, doneBytes, totalBytes });
+    o.reporter.progress({ phase: `sync ${o.volume.name} -> ${dest.name}`, doneFiles: ++doneFiles, totalFiles: files.length, doneBytes, totalBytes });
     o.hooks.at('sync.after-file');
+  };
+  // Up to `concurrentPuts` files in flight (the destination says how many it takes), a ledger
+  // batch at a time: the batch is recorded only once every put in it has settled, so a
+  // directory one put created has been flushed before a file another put placed in it is recorded.
+  const lanes = Math.max(1, dest.concurrentPuts ?? 1);
+  for (let batchStart = 0; batchStart < files.length && stoppedBy === null; batchStart += LEDGER_BATCH) {
+    const batchEnd = Math.min(files.length, batchStart + LEDGER_BATCH);
+    started = batchStart;
+    const lane = async () => {
+      while (started < batchEnd && stoppedBy === null) await pushCounted(files[started++]);
+    };
+    const settled = await Promise.allSettled(Array.from({ length: Math.min(lanes, batchEnd - batchStart) }, lane));
+    const crashed = settled.find((s) => s.status === 'rejected');
+    if (crashed) throw crashed.reason;
+    flush();
   }
-  flush();
+  if (stoppedBy !== null) {
+    return {
+      stoppedBecause: `destination '${dest.name}' stopped answering (${errorMessage(stoppedBy)}); sync stopped with ${files.length - started} file(s) not tried. Check it and run sync again`,
+      methods,
+    };
+  }
   return { stoppedBecause: null, methods };
 }
 

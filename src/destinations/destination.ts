@@ -159,6 +159,11 @@ export interface DestinationReader {
 }
 
 export interface DestinationWriter {
+  /**
+   * How many put()s (each with its read-back) a caller may keep in flight at once; absent
+   * means one at a time. Each put stays durable on its own when it resolves.
+   */
+  readonly concurrentPuts?: number;
   /** Create the root (if needed) and write the marker. Idempotent. */
   init(): Promise<void>;
   /**

@@ -98,6 +98,12 @@ describe('local destination: on disk', () => {
       fsynced.push(path.relative(root, pathOfFd.get(fd) ?? '?') || '.');
       fsyncSync(fd);
     });
+    // put's flushes wait on libuv's pool
+    const fsync = fs.fsync;
+    vi.spyOn(fs, 'fsync').mockImplementation((fd, callback) => {
+      fsynced.push(path.relative(root, pathOfFd.get(fd) ?? '?') || '.');
+      fsync(fd, callback);
+    });
 
     // act
     await putBytes(destination, 'vol/new/dir/photo.jpg', Buffer.from('jpeg'));
@@ -147,7 +153,8 @@ describe('local destination: on disk', () => {
 
     // act
     await putBytes(destination, 'vol/a.txt', Buffer.from('first'));
-    const clobber = putBytes(destination, 'vol/a.txt', Buffer.from('second'));
+    // put awaits its flushes: the refusal is observed as soon as it happens, not left unhandled meanwhile.
+    const clobber = expect(putBytes(destination, 'vol/a.txt', Buffer.from('second'))).rejects.toThrow(/already exists/);
     await putBytes(destination, historyFor('vol/b.txt'), Buffer.from('older b'));
     await putBytes(destination, 'vol/b.txt', Buffer.from('b'));
     const moveOntoHistory = destination.moveAside('vol/b.txt', historyFor('vol/b.txt'));
@@ -155,7 +162,7 @@ describe('local destination: on disk', () => {
 
     // expect
     expect(link).toHaveBeenCalled();
-    await expect(clobber).rejects.toThrow(/already exists/);
+    await clobber;
     await expect(moveOntoHistory).rejects.toThrow(/already exists/);
     expect(fs.readFileSync(path.join(root, historyFor('vol/a.txt')), 'utf8')).toBe('first');
     expect(fs.existsSync(path.join(root, 'vol/a.txt'))).toBe(false);
