@@ -893,6 +893,28 @@ describe('scenario 19: evidence changed by another process between plan and unli
     expectDurableEverywhere(sb, 'b.jpg', 'bravo');
   });
 
+  it('a verify finds the copy corrupt after the intent was committed -> judged again before the unlink, nothing deleted', async () => {
+    // setup: paused between the committed intent and the unlink of a.jpg
+    const sb = await seeded({ 'a.jpg': 'alpha' });
+    const pause = path.join(sb.dir, 'pause');
+    const child = binSpawn(withConfig(sb, '--json', 'offload', 'photos', '.'), { nowNs: NOW, env: PAUSE_ENV(pause, 'offload.after-intent') });
+    children.push(child);
+    const output = collect(child);
+    await waitForFile(pause);
+    // act
+    fs.writeFileSync(copyAt(sb, 'nas', 'a.jpg'), 'alphX');
+    expect(bin(withConfig(sb, 'verify', 'photos', '--to', 'nas'), { nowNs: NOW }).code).toBe(1);
+    fs.rmSync(pause);
+    // expect
+    expect(await exited(child), output.stderr()).toBe(0);
+    const report = JSON.parse(output.stdout()) as Report;
+    expect(report.execution!.offloaded).toEqual([]);
+    expect(report.execution!.drift).toEqual([{ path: 'a.jpg', reason: expect.stringMatching(/nas: lost-at-destination/) }]);
+    expect(fs.readFileSync(local(sb, 'a.jpg'), 'utf8')).toBe('alpha');
+    expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'present' });
+    expect(withStore(sb, (store) => store.intents.listOpen())).toEqual([]);
+  });
+
   it('a component rewritten meanwhile (version bumped, still sound) is re-judged on fresh rows and still offloads', async () => {
     // setup
     const sb = await seeded({ 'a.jpg': 'alpha' });
