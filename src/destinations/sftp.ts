@@ -293,7 +293,7 @@ export class SftpDestination implements Destination {
       let session: Session | null = null;
       let settled = false;
       const fail = (err: unknown) => {
-        if (session) session.alive = false;
+        if (session) this.drop(session);
         if (settled) return;
         settled = true;
         client.end();
@@ -314,6 +314,9 @@ export class SftpDestination implements Destination {
         client.sftp((err, sftp) => {
           if (err) return fail(err);
           session = { client, sftp, socket, alive: true, hardlink: null, fsync: null };
+          // A broken SFTP channel ends the session; requests on it fail and are retried.
+          sftp.on('error', (channelErr: Error) => fail(channelErr));
+          sftp.on('close', () => fail(new TransientError(`SFTP channel to ${this.where} closed`)));
           settled = true;
           // An idle connection must not keep the process alive; call() refs it while waiting.
           if (this.requestsInFlight === 0) socket.unref();
@@ -595,6 +598,7 @@ export class SftpDestination implements Destination {
           channel.on('data', (data: Buffer) => (stdout += data.toString('utf8')));
           channel.stderr.on('data', (data: Buffer) => (stderr += data.toString('utf8')));
           channel.on('exit', (code: number | null) => (exitCode = code));
+          channel.on('error', (channelErr: Error) => done(channelErr));
           channel.on('close', () => done(undefined, { exitCode, stdout, stderr }));
         });
       },
