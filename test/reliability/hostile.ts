@@ -329,6 +329,50 @@ export function selectorMustBeRefused(selector: string): boolean {
   return segments.includes('..') || segments.some((s) => s.startsWith('.squirrel-'));
 }
 
+/**
+ * Feed generated selectors to `offload --dry-run` on an indexed, pushed world: a selector that
+ * must be refused is a usage error (exit 2), any other is answered with a plan whose files all
+ * lie in its subtree; the refused ones then go to a real offload, which must also stop at exit 2.
+ */
+export async function runSelectorFuzz(o: { seed: number; count: number }): Promise<HostileSummary & { refused: number }> {
+  const world = new World({ seed: o.seed, files: 0 });
+  for (const [relativePath, text] of Object.entries({ 'a/x.bin': 'ax', 'b/y.bin': 'by', '2019/z.bin': 'z', 'top.bin': 'top', 'a b/é.bin': 'ab' })) {
+    world.write(relativePath, Buffer.from(text));
+  }
+  const summary = { inputs: 0, refused: 0, violations: [] as string[] };
+  const violation = (detail: string) => summary.violations.push(`seed ${o.seed}, selectors: ${detail}`);
+  for (const args of [['index', VOLUME], ['sync', VOLUME, '--init']]) {
+    const result = await world.cli(args);
+    if (result.code !== 0) violation(`setup ${args.join(' ')}: exit ${result.code} ${result.stderr}`);
+  }
+  const inputs = selectorInputs(o.seed, o.count);
+  for (const selector of inputs) {
+    const result = await world.cli(['--json', 'offload', VOLUME, '--dry-run', '--', selector]);
+    summary.inputs++;
+    const refused = selectorMustBeRefused(selector);
+    const shown = JSON.stringify(selector);
+    if (/internal error/.test(result.stderr)) violation(`${shown}: crashed: ${result.stderr}`);
+    else if (refused && result.code !== 2) violation(`${shown}: exit ${result.code}, expected a usage error`);
+    else if (!refused && result.code !== 0) violation(`${shown}: exit ${result.code}: ${result.stderr}`);
+    else if (!refused) {
+      const report = JSON.parse(result.stdout) as { selectors?: string[]; allowed?: { paths: string[] } };
+      for (const p of report.allowed?.paths ?? []) {
+        if (!(report.selectors ?? []).some((s) => s === '.' || p === s || p.startsWith(`${s}/`))) violation(`${shown} selected ${p}, outside its subtree`);
+      }
+    }
+  }
+  for (const selector of inputs.filter(selectorMustBeRefused).slice(0, 40)) {
+    const result = await world.cli(['offload', VOLUME, '--', selector]);
+    summary.refused++;
+    if (result.code !== 2) violation(`${JSON.stringify(selector)} (no --dry-run): exit ${result.code}`);
+  }
+  const gone = [...world.written.keys()].filter((p) => !fs.existsSync(path.join(world.root, p)));
+  if (gone.length > 0) violation(`files gone after refused selectors: ${gone.join(', ')}`);
+  const violations = world.check({ settled: true });
+  if (violations.length > 0) violation(formatViolations(violations));
+  return summary;
+}
+
 /** Awkward but legal file names (as bytes), and one that is not valid UTF-8. */
 export function awkwardNames(rng: Rng): Buffer[] {
   const names = [
