@@ -1,10 +1,12 @@
-// Executing an offload plan, one file at a time in path order. Before anything is deleted:
-// the file on disk must still be the indexed bytes (no symlinked ancestor, a regular file,
-// same size, mtime and BLAKE3, the same inode before and after hashing); then, under the
-// write lock, the evidence is re-judged from fresh rows and an intent is committed; then,
-// holding the write lock again, judged once more and unlinked (so no evidence write can slip
-// in between), and the status flip closes the intent. Any difference is drift: skipped
-// loudly, nothing deleted. A crash anywhere leaves either the file or an open intent.
+// Executing an offload plan in path order, a small batch of files at a time. Before anything
+// is deleted: the file on disk must still be the indexed bytes (no symlinked ancestor, a
+// regular file, same size, mtime and BLAKE3, the same inode before and after hashing); then,
+// under the write lock, the evidence is re-judged from fresh rows and the batch's intents are
+// committed together; then, holding the write lock again, each file is judged once more and
+// unlinked (so no evidence write can slip in between), and one status flip closes the batch's
+// intents. Any difference is drift: skipped loudly, nothing deleted. A crash anywhere leaves
+// either the file or an open intent. Batching makes that two commits (fsyncs) per batch, not
+// two per file.
 
 import fs from 'node:fs';
 import { errorMessage } from '../../errors.js';
@@ -17,6 +19,8 @@ import { recheckFile, sameEvidenceVersions } from './gate.js';
 
 /** Files whose re-hash may run ahead of the in-order unlink step (bounded memory and window). */
 const HASH_AHEAD_FILES = 16;
+/** Files decided, unlinked and recorded together; at most what the re-hash runs ahead by. */
+const COMMIT_BATCH_FILES = HASH_AHEAD_FILES;
 
 export interface ExecuteOptions {
   runId: number;
@@ -57,15 +61,17 @@ export async function executeOffload(store: Store, plan: OffloadPlan, o: Execute
   try {
     fill();
     while (window.length > 0) {
-      const { file, check } = window.shift()!;
-      fill();
-      try {
-        commitOne(store, plan, root, file, await check, o, outcome);
-      } catch (err) {
-        outcome.errors.push({ path: file.path, message: errorMessage(err) });
+      const batch: Checked[] = [];
+      while (window.length > 0 && batch.length < COMMIT_BATCH_FILES) {
+        const { file, check } = window.shift()!;
+        fill();
+        batch.push({ file, disk: await check });
       }
-      doneBytes += file.sizeBytes;
-      o.reporter.progress({ phase: `offload ${plan.volume}`, doneFiles: ++doneFiles, totalFiles: plan.allowed.length, doneBytes, totalBytes: plan.allowed.totalBytes });
+      commitBatch(store, plan, root, batch, o, outcome);
+      for (const { file } of batch) {
+        doneBytes += file.sizeBytes;
+        o.reporter.progress({ phase: `offload ${plan.volume}`, doneFiles: ++doneFiles, totalFiles: plan.allowed.length, doneBytes, totalBytes: plan.allowed.totalBytes });
+      }
     }
   } finally {
     await Promise.allSettled(window.map((w) => w.check));
@@ -74,69 +80,151 @@ export async function executeOffload(store: Store, plan: OffloadPlan, o: Execute
   return outcome;
 }
 
-function commitOne(store: Store, plan: OffloadPlan, root: string, file: AllowedFile, disk: DiskCheck, o: ExecuteOptions, outcome: OffloadOutcome): void {
-  const drift = (reason: string) => {
-    outcome.drift.push({ path: file.path, reason });
-    o.reporter.warn(`drift ${file.path}: ${reason}; nothing deleted`);
-  };
-  if (!disk.ok) return drift(disk.reason);
-  o.hooks.at('offload.after-disk-check');
+interface Checked {
+  file: AllowedFile;
+  disk: DiskCheck;
+}
 
-  // Under the write lock: re-judge from fresh rows, then commit the intent.
-  const decision = store.immediate(() => {
-    const recheck = recheckFile(store, plan.volumeId, file.fileId, plan.policy, plan.nowNs, plan.thisNodeId);
-    const changed = !sameEvidenceVersions(recheck.versions, file.evidenceVersions);
-    if (!recheck.allowed) {
-      const why = recheck.rowProblem ?? recheck.refusals.map((r) => `${r.target}: ${r.reason} (${r.summary})`).join('; ');
-      return { intentId: null, changed, why: `${changed ? 'evidence changed since the plan and now refuses' : 'no longer allowed'}: ${why}` };
-    }
-    return { intentId: store.intents.open(o.runId, file.fileId, plan.volumeId, file.path, o.nowNs), changed, why: '' };
-  });
-  if (decision.changed) outcome.reevaluated++;
-  if (decision.intentId === null) return drift(decision.why);
-  o.hooks.at('offload.after-intent');
+/** A file whose intent is committed, and what became of it under the write lock. */
+interface Decided {
+  file: AllowedFile;
+  absolute: string;
+  seen: fs.BigIntStats;
+  intentId: number;
+  result?: { kind: 'unlinked' } | { kind: 'refused'; why: string } | { kind: 'changed' } | { kind: 'unlink-failed'; err: unknown };
+}
 
-  // The last look and the unlink happen under the write lock, after one more judgement on fresh
-  // rows: a verify that recorded a bad copy after the intent was committed is seen here, and no
-  // evidence write can land between this judgement and the unlink.
-  const final = store.immediate(() => {
-    const recheck = recheckFile(store, plan.volumeId, file.fileId, plan.policy, plan.nowNs, plan.thisNodeId);
-    if (!recheck.allowed) {
-      const why = recheck.rowProblem ?? recheck.refusals.map((r) => `${r.target}: ${r.reason} (${r.summary})`).join('; ');
-      store.intents.closeIntent(decision.intentId!, 'dropped', o.nowNs, 'evidence changed before unlink');
-      return { kind: 'refused' as const, why };
+type Verdict = { kind: 'offloaded' } | { kind: 'drift'; reason: string } | { kind: 'error'; message: string };
+
+function commitBatch(store: Store, plan: OffloadPlan, root: string, batch: Checked[], o: ExecuteOptions, outcome: OffloadOutcome): void {
+  const verdicts = new Map<AllowedFile, Verdict>();
+  try {
+    decideAndUnlink(store, plan, root, batch, o, outcome, verdicts);
+  } finally {
+    // Reported in path order, whatever step settled each file.
+    for (const { file } of batch) {
+      const verdict = verdicts.get(file);
+      if (!verdict) continue;
+      if (verdict.kind === 'offloaded') outcome.offloaded.push(file.path);
+      else if (verdict.kind === 'error') outcome.errors.push({ path: file.path, message: verdict.message });
+      else {
+        outcome.drift.push({ path: file.path, reason: verdict.reason });
+        o.reporter.warn(`drift ${file.path}: ${verdict.reason}; nothing deleted`);
+      }
     }
-    // Last look: the very inode that was hashed, unchanged since (ctime catches a restored mtime).
-    let last: fs.BigIntStats | null;
-    try {
-      safeVolumePath(root, file.path); // no ancestor became a symlink meanwhile
-      last = lstatOrNull(disk.absolute);
-    } catch {
-      last = null;
-    }
-    if (!last || !sameIdentity(last, disk.seen)) {
-      store.intents.closeIntent(decision.intentId!, 'dropped', o.nowNs, 'file changed before unlink');
-      return { kind: 'changed' as const };
-    }
-    try {
-      fs.unlinkSync(disk.absolute);
-    } catch (err) {
-      store.intents.closeIntent(decision.intentId!, 'dropped', o.nowNs, `unlink failed: ${errorMessage(err)}`);
-      return { kind: 'unlink-failed' as const, err };
-    }
-    return { kind: 'unlinked' as const };
-  });
-  if (final.kind === 'refused') return drift(`evidence changed since the plan and now refuses: ${final.why}`);
-  if (final.kind === 'changed') return drift('the file changed or was replaced just before the unlink');
-  if (final.kind === 'unlink-failed') {
-    throw new Error(`cannot remove: ${(final.err as NodeJS.ErrnoException).code ?? errorMessage(final.err)} (check the permissions of its directory); kept`);
   }
-  o.hooks.at('offload.after-unlink');
-  store.immediate(() => {
-    store.files.setStatus(file.fileId, 'offloaded', o.runId);
-    store.intents.closeIntent(decision.intentId!, 'done', o.nowNs);
+}
+
+function decideAndUnlink(store: Store, plan: OffloadPlan, root: string, batch: Checked[], o: ExecuteOptions, outcome: OffloadOutcome, verdicts: Map<AllowedFile, Verdict>): void {
+  const failed = (decided: readonly { file: AllowedFile; result?: Decided['result'] }[], err: unknown) => {
+    for (const d of decided) {
+      const message = d.result?.kind === 'unlinked' ? `removed, but not yet recorded (${errorMessage(err)}); the next squirrel command records it` : errorMessage(err);
+      verdicts.set(d.file, { kind: 'error', message });
+    }
+  };
+  const onDisk: { file: AllowedFile; absolute: string; seen: fs.BigIntStats }[] = [];
+  for (const { file, disk } of batch) {
+    if (!disk.ok) verdicts.set(file, { kind: 'drift', reason: disk.reason });
+    else {
+      o.hooks.at('offload.after-disk-check');
+      onDisk.push({ file, absolute: disk.absolute, seen: disk.seen });
+    }
+  }
+  if (onDisk.length === 0) return;
+
+  // Under the write lock: re-judge each from fresh rows, then commit the intents together.
+  let decisions: { intentId: number | null; changed: boolean; why: string }[];
+  try {
+    decisions = store.immediate(() =>
+      onDisk.map(({ file }) => {
+        const recheck = recheckFile(store, plan.volumeId, file.fileId, plan.policy, plan.nowNs, plan.thisNodeId);
+        const changed = !sameEvidenceVersions(recheck.versions, file.evidenceVersions);
+        if (!recheck.allowed) {
+          const why = recheck.rowProblem ?? recheck.refusals.map((r) => `${r.target}: ${r.reason} (${r.summary})`).join('; ');
+          return { intentId: null, changed, why: `${changed ? 'evidence changed since the plan and now refuses' : 'no longer allowed'}: ${why}` };
+        }
+        return { intentId: store.intents.open(o.runId, file.fileId, plan.volumeId, file.path, o.nowNs), changed, why: '' };
+      }),
+    );
+  } catch (err) {
+    return failed(onDisk, err);
+  }
+  const decided: Decided[] = [];
+  onDisk.forEach((d, i) => {
+    const decision = decisions[i];
+    if (decision.changed) outcome.reevaluated++;
+    if (decision.intentId === null) verdicts.set(d.file, { kind: 'drift', reason: decision.why });
+    else decided.push({ ...d, intentId: decision.intentId });
   });
-  outcome.offloaded.push(file.path);
+  for (let i = 0; i < decided.length; i++) o.hooks.at('offload.after-intent');
+  if (decided.length === 0) return;
+
+  // Each last look and unlink happens under the write lock, after one more judgement on fresh
+  // rows: a verify that recorded a bad copy after the intents were committed is seen here, and
+  // no evidence write can land between a judgement and its unlink.
+  try {
+    store.immediate(() => {
+      for (const d of decided) {
+        d.result = unlinkUnderLock(store, plan, root, d, o);
+        if (d.result.kind === 'unlinked') o.hooks.at('offload.after-unlink');
+      }
+    });
+  } catch (err) {
+    // Rolled back: a file already unlinked keeps its open intent, which the next command settles.
+    return failed(decided, err);
+  }
+  for (const d of decided) {
+    const result = d.result!;
+    if (result.kind === 'refused') verdicts.set(d.file, { kind: 'drift', reason: `evidence changed since the plan and now refuses: ${result.why}` });
+    else if (result.kind === 'changed') verdicts.set(d.file, { kind: 'drift', reason: 'the file changed or was replaced just before the unlink' });
+    else if (result.kind === 'unlink-failed') {
+      const code = (result.err as NodeJS.ErrnoException).code ?? errorMessage(result.err);
+      verdicts.set(d.file, { kind: 'error', message: `cannot remove: ${code} (check the permissions of its directory); kept` });
+    }
+  }
+  const unlinked = decided.filter((d) => d.result!.kind === 'unlinked');
+  if (unlinked.length === 0) return;
+  try {
+    store.immediate(() => {
+      for (const d of unlinked) {
+        store.files.setStatus(d.file.fileId, 'offloaded', o.runId);
+        store.intents.closeIntent(d.intentId, 'done', o.nowNs);
+      }
+    });
+  } catch (err) {
+    // The files are gone and their intents open: the next command marks them offloaded.
+    return failed(unlinked, err);
+  }
+  for (const d of unlinked) verdicts.set(d.file, { kind: 'offloaded' });
+}
+
+/** Inside the write transaction: judge once more, take the last look, unlink. */
+function unlinkUnderLock(store: Store, plan: OffloadPlan, root: string, d: Decided, o: ExecuteOptions): NonNullable<Decided['result']> {
+  const recheck = recheckFile(store, plan.volumeId, d.file.fileId, plan.policy, plan.nowNs, plan.thisNodeId);
+  if (!recheck.allowed) {
+    const why = recheck.rowProblem ?? recheck.refusals.map((r) => `${r.target}: ${r.reason} (${r.summary})`).join('; ');
+    store.intents.closeIntent(d.intentId, 'dropped', o.nowNs, 'evidence changed before unlink');
+    return { kind: 'refused', why };
+  }
+  // Last look: the very inode that was hashed, unchanged since (ctime catches a restored mtime).
+  let last: fs.BigIntStats | null;
+  try {
+    safeVolumePath(root, d.file.path); // no ancestor became a symlink meanwhile
+    last = lstatOrNull(d.absolute);
+  } catch {
+    last = null;
+  }
+  if (!last || !sameIdentity(last, d.seen)) {
+    store.intents.closeIntent(d.intentId, 'dropped', o.nowNs, 'file changed before unlink');
+    return { kind: 'changed' };
+  }
+  try {
+    fs.unlinkSync(d.absolute);
+  } catch (err) {
+    store.intents.closeIntent(d.intentId, 'dropped', o.nowNs, `unlink failed: ${errorMessage(err)}`);
+    return { kind: 'unlink-failed', err };
+  }
+  return { kind: 'unlinked' };
 }
 
 /**
