@@ -107,7 +107,7 @@ const started = performance.now();
 const elapsed = () => `${((performance.now() - started) / 1000).toFixed(0)}s`;
 const log = (line) => console.log(`[${elapsed()}] ${line}`);
 const share = (divisor, minimum = 1) => Math.max(minimum, Math.ceil(options.trials / divisor));
-const totals = { kills: 0, boundaryKills: 0, jitterKills: 0, randomKills: 0, commands: 0, races: 0, rounds: 0, busy: 0, vectorWrites: 0, configs: 0, selectors: 0, names: 0 };
+const totals = { kills: 0, chaosKills: 0, boundaryKills: 0, jitterKills: 0, randomKills: 0, commands: 0, races: 0, rounds: 0, busy: 0, vectorWrites: 0, configs: 0, selectors: 0, names: 0 };
 const violations = [];
 const record = (phase, found) => {
   for (const v of found) {
@@ -145,8 +145,9 @@ try {
     cleanupTempDirs();
   }
   if (options.only.includes('concurrency')) {
-    const r = await runConcurrencyRounds({ rounds: share(100), roundMs: 10_000, seed: options.seed, log: (line) => log(`concurrency ${line}`) });
+    const r = await runConcurrencyRounds({ rounds: share(100), roundMs: 10_000, seed: options.seed, killEveryMs: 1_000, log: (line) => log(`concurrency ${line}`) });
     totals.rounds = r.rounds;
+    totals.chaosKills = r.kills;
     totals.busy = r.busyRefusals;
     totals.vectorWrites = r.vectorWrites;
     totals.commands += r.commands;
@@ -182,7 +183,7 @@ try {
 
 const inputs = totals.configs + totals.selectors + totals.names;
 console.log(
-  `\nsoak summary: trials=${options.trials} seed=${options.seed} kills=${totals.kills} races=${totals.races} ` +
+  `\nsoak summary: trials=${options.trials} seed=${options.seed} kills=${totals.kills + totals.chaosKills} (crash=${totals.kills} concurrency=${totals.chaosKills}) races=${totals.races} ` +
     `concurrency_rounds=${totals.rounds} busy_refusals=${totals.busy} vector_writes_checked=${totals.vectorWrites} ` +
     `inputs=${inputs} (configs=${totals.configs} selectors=${totals.selectors} names=${totals.names}) ` +
     `commands=${totals.commands} violations=${violations.length} time=${elapsed()}`,

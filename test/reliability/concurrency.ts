@@ -1,7 +1,8 @@
 // Concurrency: several real processes at once on one volume and its destinations (index,
 // sync, verify in a loop, offload --dry-run, offload, restore) for a bounded time. No run may
 // crash (no SQLITE_BUSY), every "busy" refusal must name a real blocking run, every vector
-// write a process reports must be in the history (no lost update), and the invariants hold.
+// write a process reports must be in the history (no lost update), and the invariants hold,
+// also when processes are SIGKILLed at random in the middle of it all.
 // The gate race: a verify that records a corrupt copy between an offload's plan and its
 // unlink must stop that unlink, wherever in that window it lands.
 
@@ -16,6 +17,8 @@ export interface ConcurrencyOptions {
   /** How long the processes of one round keep starting new commands. */
   roundMs: number;
   seed: number;
+  /** SIGKILL a random running process about this often (0 or absent: never). */
+  killEveryMs?: number;
   log?: (line: string) => void;
 }
 
@@ -23,6 +26,7 @@ export interface ConcurrencySummary {
   seed: number;
   rounds: number;
   commands: number;
+  kills: number;
   busyRefusals: number;
   vectorWrites: number;
   violations: string[];
@@ -56,7 +60,7 @@ const WORKERS: { name: string; args: (rng: Rng) => string[]; mutate?: boolean }[
 
 export async function runConcurrencyRounds(o: ConcurrencyOptions): Promise<ConcurrencySummary> {
   const rng = new Rng(o.seed);
-  const summary: ConcurrencySummary = { seed: o.seed, rounds: 0, commands: 0, busyRefusals: 0, vectorWrites: 0, violations: [] };
+  const summary: ConcurrencySummary = { seed: o.seed, rounds: 0, commands: 0, kills: 0, busyRefusals: 0, vectorWrites: 0, violations: [] };
   for (let round = 1; round <= o.rounds && summary.violations.length < 20; round++) {
     const violation = (detail: string) => {
       summary.violations.push(`seed ${o.seed}, round ${round}: ${detail}`);
@@ -83,7 +87,15 @@ export async function runConcurrencyRounds(o: ConcurrencyOptions): Promise<Concu
         await sleep(workerRng.int(40));
       }
     };
-    await Promise.all(WORKERS.map((spec) => worker(spec, new Rng(rng.int(2 ** 31)))));
+    // Chaos: now and then one of the running processes is SIGKILLed mid-work.
+    const chaos = async (chaosRng: Rng) => {
+      while (o.killEveryMs && performance.now() < deadline) {
+        await sleep(o.killEveryMs / 2 + chaosRng.int(o.killEveryMs));
+        const victims = [...world.running].filter((r) => r.alive);
+        if (victims.length > 0 && (await chaosRng.pick(victims).kill())) summary.kills++;
+      }
+    };
+    await Promise.all([...WORKERS.map((spec) => worker(spec, new Rng(rng.int(2 ** 31)))), chaos(new Rng(rng.int(2 ** 31)))]);
 
     // The next command settles whatever is left, then everything must hold.
     const settle = await world.run(['status', VOLUME]);
@@ -95,7 +107,7 @@ export async function runConcurrencyRounds(o: ConcurrencyOptions): Promise<Concu
     summary.busyRefusals += busy.length;
     summary.vectorWrites += vector.length;
     summary.rounds++;
-    o.log?.(`round ${round}: ${summary.commands} commands so far, ${busy.length} busy refusals, ${vector.length} vector writes`);
+    o.log?.(`round ${round}: ${summary.commands} commands and ${summary.kills} kills so far, ${busy.length} busy refusals, ${vector.length} vector writes`);
   }
   return summary;
 }

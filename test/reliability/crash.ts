@@ -155,15 +155,40 @@ async function prepare(world: World, step: Step, rng: Rng, runToEnd: RunToEnd): 
     for (let i = rng.int(3); i >= 0; i--) world.mutate();
     if (step !== 'index') await runToEnd(world, ['index', VOLUME], context);
   }
+  if (rng.chance(0.08)) {
+    // Bit rot at a destination, caught by a whole verify before anything else runs. Only
+    // copies of bytes no offloaded file needs: rot under an offloaded file is real data loss
+    // that no tool could prevent, and would only hide squirrel's own mistakes.
+    if (world.rotCopy(new Set(offloadedRows(world).map((r) => r.blake3)))) await runToEnd(world, ['verify', VOLUME], `${context}: verify after bit rot`);
+  }
   if (step === 'offload') {
     if (fileCounts(world).present === 0) {
       await runToEnd(world, ['restore', VOLUME, '.'], context);
     }
     await runToEnd(world, ['sync', VOLUME], context);
   }
-  if (step === 'restore' && fileCounts(world).offloadedOrMissing === 0) {
-    await runToEnd(world, ['sync', VOLUME], context);
-    await runToEnd(world, ['offload', VOLUME, '.'], context);
+  if (step === 'restore') {
+    if (fileCounts(world).offloadedOrMissing === 0) {
+      await runToEnd(world, ['sync', VOLUME], context);
+      await runToEnd(world, ['offload', VOLUME, '.'], context);
+    }
+    // The user made a new, different file where an offloaded one was: restore must move it aside.
+    const offloaded = offloadedRows(world).filter((r) => !world.written.has(r.path) || world.written.get(r.path)!.toString('hex') === r.blake3);
+    if (offloaded.length > 0 && rng.chance(0.4)) world.write(rng.pick(offloaded).path, world.randomBytes());
+  }
+}
+
+/** Offloaded rows (and rows under an open intent): path and BLAKE3 hex. */
+function offloadedRows(world: World): { path: string; blake3: string }[] {
+  const db = new Database(world.dbPath, { readonly: true, fileMustExist: true });
+  try {
+    const rows = db
+      .prepare(`SELECT f.path, hex(c.blake3) AS blake3 FROM files f JOIN contents c ON c.id = f.content_id
+        WHERE f.status = 'offloaded' OR f.id IN (SELECT file_id FROM offload_intents WHERE state = 'open')`)
+      .all() as { path: string; blake3: string }[];
+    return rows.map((r) => ({ path: r.path, blake3: r.blake3.toLowerCase() }));
+  } finally {
+    db.close();
   }
 }
 

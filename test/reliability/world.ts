@@ -142,6 +142,8 @@ export class World {
   readonly destinations: Record<string, string> = {};
   /** Every file the test wrote and did not remove itself, by relative path: its BLAKE3. */
   readonly written = new Map<string, Buffer>();
+  /** The squirrel processes of this world that have not exited yet. */
+  readonly running = new Set<Running>();
   private nextName = 0;
   private uniqueCounter = 1;
   private recent: Buffer[] = [];
@@ -232,6 +234,36 @@ export class World {
     return `deleted ${this.deleteFile() ?? '-'}`;
   }
 
+  /**
+   * Bit rot: flip a byte of one destination copy whose bytes are not in `spare` (hex BLAKE3).
+   * Squirrel's own reserved folders are left alone. Returns the damaged file, or null.
+   */
+  rotCopy(spare: Set<string>): string | null {
+    const candidates: string[] = [];
+    for (const root of Object.values(this.destinations)) {
+      const walk = (dir: string) => {
+        let entries: fs.Dirent[];
+        try {
+          entries = fs.readdirSync(dir, { withFileTypes: true });
+        } catch {
+          return;
+        }
+        for (const entry of entries) {
+          if (entry.name.startsWith('.squirrel-')) continue;
+          const full = path.join(dir, entry.name);
+          if (entry.isDirectory()) walk(full);
+          else if (entry.isFile() && !spare.has(hashBytes(fs.readFileSync(full)).toString('hex'))) candidates.push(full);
+        }
+      };
+      walk(path.join(root, VOLUME));
+    }
+    if (candidates.length === 0) return null;
+    const victim = this.rng.pick(candidates.sort());
+    const bytes = fs.readFileSync(victim);
+    fs.writeFileSync(victim, bytes.length === 0 ? Buffer.from([0]) : Buffer.concat([bytes.subarray(0, -1), Buffer.from([bytes[bytes.length - 1] ^ 0xff])]));
+    return victim;
+  }
+
   /** Start the real binary on this world's config. */
   start(args: string[], options: { pauseAt?: string[]; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Running {
     const env: NodeJS.ProcessEnv = { ...process.env, ...(options.env ?? {}) };
@@ -245,7 +277,10 @@ export class World {
     }
     const fullArgs = ['--config', this.configPath, '--no-progress', ...args];
     const child = spawn(process.execPath, [BIN, ...fullArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    return new Running(child, args, pauseFile, options.timeoutMs ?? 90_000);
+    const running = new Running(child, args, pauseFile, options.timeoutMs ?? 90_000);
+    this.running.add(running);
+    void running.done.then(() => this.running.delete(running));
+    return running;
   }
 
   /** Run the real binary to the end. */
