@@ -51,8 +51,8 @@ const BUSY = /volume '[^']+' is busy: (index|sync|offload|restore) run (\d+) \(p
 
 const WORKERS: { name: string; args: (rng: Rng) => string[]; mutate?: boolean }[] = [
   { name: 'index', args: () => ['index', VOLUME, '--json'], mutate: true },
-  { name: 'sync', args: () => ['sync', VOLUME, '--json'] },
-  { name: 'verify', args: () => ['verify', VOLUME, '--json'] },
+  { name: 'sync', args: (rng) => ['sync', VOLUME, '--json', ...(rng.chance(0.3) ? ['--to', rng.pick(TARGETS)] : [])] },
+  { name: 'verify', args: (rng) => ['verify', VOLUME, '--json', ...(rng.chance(0.3) ? ['--sample', String(10 + rng.int(80))] : []), ...(rng.chance(0.3) ? ['--to', rng.pick(TARGETS)] : [])] },
   { name: 'dry-run', args: () => ['offload', VOLUME, '.', '--dry-run', '--json'] },
   { name: 'offload', args: (rng) => ['offload', VOLUME, rng.chance(0.7) ? '.' : rng.pick(['2019', 'docs', '2020']), '--json'] },
   { name: 'restore', args: (rng) => ['restore', VOLUME, rng.chance(0.7) ? '.' : rng.pick(['2019', 'docs']), '--json'] },

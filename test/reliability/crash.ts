@@ -5,7 +5,7 @@
 
 import Database from 'better-sqlite3';
 import { DbSnapshot, formatViolations } from './invariants.js';
-import { Rng, RunResult, runProblem, sleep, VOLUME, World } from './world.js';
+import { Rng, RunResult, runProblem, sleep, TARGETS, VOLUME, World } from './world.js';
 
 export type Step = 'index' | 'sync' | 'verify' | 'offload' | 'restore';
 
@@ -138,9 +138,9 @@ function argsFor(step: Step, rng: Rng): string[] {
     case 'index':
       return ['index', VOLUME];
     case 'sync':
-      return ['sync', VOLUME];
+      return ['sync', VOLUME, ...(rng.chance(0.25) ? ['--to', rng.pick(TARGETS)] : [])];
     case 'verify':
-      return ['verify', VOLUME];
+      return ['verify', VOLUME, ...(rng.chance(0.25) ? ['--sample', String(20 + rng.int(60))] : [])];
     case 'offload':
       return ['offload', VOLUME, rng.chance(0.75) ? '.' : rng.pick(['2019', 'docs', '2020'])];
     case 'restore':
