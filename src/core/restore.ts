@@ -124,9 +124,9 @@ async function restoreOne(
         }
         o.hooks.at('restore.before-place');
         const movedAside = placeWithoutClobbering(targetRoot, file, temp, target, runId);
-        const seconds = Number(file.mtimeNs) / 1e9;
+        const seconds = Number(file.mtimeNs / 1_000_000_000n) + Number(file.mtimeNs % 1_000_000_000n) / 1e9;
         fs.lutimesSync(target, seconds, seconds);
-        // utimes takes (double) seconds, so the mtime can land a few hundred ns off the indexed
+        // utimes takes (double) seconds, so the mtime can land a microsecond or so off the indexed
         // one; the row records what is on disk, or the next offload would call the file drift.
         const mtimeNs = fs.lstatSync(target, { bigint: true }).mtimeNs;
         fsyncDirectory(path.dirname(target));

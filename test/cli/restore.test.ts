@@ -105,10 +105,10 @@ describe('restore', () => {
     expect(result.stdout).toMatch(/^restored sub\/b\.jpg from nas$/m);
     expect(result.stdout).toMatch(/^restored=1 failed=0 run=\d+$/m);
     expect(sameBytes(local(sb, 'sub/b.jpg'), 'bravo')).toBe(true);
-    // utimes takes (double) seconds: the mtime comes back to within a microsecond, and the
-    // row records exactly what is on disk
+    // utimes takes (double) seconds: the mtime comes back to within a few microseconds, and
+    // the row records exactly what is on disk
     const mtimeNs = fs.statSync(local(sb, 'sub/b.jpg'), { bigint: true }).mtimeNs;
-    expect(Math.abs(Number(mtimeNs - indexedMtimeNs))).toBeLessThan(1_000);
+    expect(Math.abs(Number(mtimeNs - indexedMtimeNs))).toBeLessThan(10_000);
     expect(withStore(sb, (store, volumeId) => store.files.livePath(volumeId, 'sub/b.jpg')!.mtimeNs)).toBe(mtimeNs);
     expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'offloaded', 'c.jpg': 'present', 'sub/b.jpg': 'present' });
     expect(fs.existsSync(local(sb, 'a.jpg'))).toBe(false);
