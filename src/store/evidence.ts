@@ -86,8 +86,10 @@ export class EvidenceStore {
         pushed_run_id = excluded.pushed_run_id, verified_at_ns = excluded.verified_at_ns, version = version + 1`);
     this.copyMark = prep(`UPDATE remote_copies SET state = ?, verified_at_ns = coalesce(?, verified_at_ns), version = version + 1
       WHERE volume_id = ? AND destination = ? AND path = ? AND version = ?`);
+    // Named: left to itself the planner walks the primary key to skip the sort, which reads the
+    // destination's whole ledger for every file offload re-checks.
     this.copiesOfContent = prep(`SELECT volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version
-      FROM remote_copies WHERE volume_id = ? AND destination = ? AND content_id = ? ORDER BY path`);
+      FROM remote_copies INDEXED BY remote_copies_by_content WHERE volume_id = ? AND destination = ? AND content_id = ? ORDER BY path`);
     this.copiesOfDestination = prep(`SELECT volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version
       FROM remote_copies WHERE volume_id = ? AND destination = ?`);
     // One string per destination instead of one row per copy: crossing into JS costs ~1 us a
