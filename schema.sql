@@ -94,7 +94,7 @@ CREATE TABLE runs (
   node_id       INTEGER NOT NULL REFERENCES nodes(id),
   counts        TEXT NOT NULL DEFAULT '{}',   -- JSON object of counters, e.g. {"new":3}
   note          TEXT                          -- audit note, e.g. why a run was aborted
-) STRICT;
+, process_start TEXT) STRICT;
 
 CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL) STRICT;
 

@@ -1,6 +1,7 @@
 // Opening runs from the core: who is running (node, pid, host) and the liveness check used to
 // tell a crashed run from a live one. The begin-if-clear logic itself is SQL in the store.
 
+import fs from 'node:fs';
 import { RunKind, RunStatus } from '../store/types.js';
 import { Store } from '../store/store.js';
 
@@ -12,25 +13,49 @@ export interface RunIdentity {
 }
 
 export interface RunStart extends RunIdentity {
+  /** Defaults to this pid's start token, read when the run begins. */
+  processStart?: string | null;
   kind: RunKind;
   volumeId: number | null;
   destination: string | null;
   nowNs: bigint;
 }
 
-/** True while a process with this pid exists on this host. */
-export function isProcessAlive(pid: number): boolean {
+/**
+ * True while the process that opened a run still exists on this host: its pid is in use and,
+ * when the run recorded a start token, by the same process. Pids are reused, so a pid alone
+ * could keep a crashed run "running" for as long as an unrelated process holds its number.
+ */
+export function isProcessAlive(pid: number, processStart: string | null = null): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (processStart === null) return true;
+  const now = processStartOf(pid);
+  return now === null || now === processStart;
+}
+
+/**
+ * An opaque token of when a process started: the boot id and the start time in clock ticks
+ * since boot (Linux /proc). Null where that cannot be read; liveness then rests on the pid.
+ */
+export function processStartOf(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
+    const startTicks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const bootId = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    return startTicks && /^\d+$/.test(startTicks) ? `${bootId}:${startTicks}` : null;
+  } catch {
+    return null;
   }
 }
 
 /** Begin a run; index/sync/offload/restore refuse while another writer holds the volume. */
 export function beginRun(store: Store, start: RunStart): number {
-  return store.runs.begin(start, isProcessAlive);
+  return store.runs.begin({ ...start, processStart: start.processStart ?? processStartOf(start.pid) }, isProcessAlive);
 }
 
 export type TerminalStatus = Exclude<RunStatus, 'running'>;

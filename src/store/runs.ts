@@ -14,15 +14,20 @@ export interface BeginRun {
   destination: string | null;
   nodeId: number;
   pid: number;
+  /** A token of the process's start, so a reused pid is not mistaken for it; null: unknown. */
+  processStart?: string | null;
   host: string;
   nowNs: bigint;
 }
 
-/** Tells whether a process on this host is alive; injected so the store stays pure SQL. */
-export type IsAlive = (pid: number) => boolean;
+/**
+ * Tells whether the process that opened a run on this host is alive (its pid, and where
+ * recorded, its start token); injected so the store stays pure SQL.
+ */
+export type IsAlive = (pid: number, processStart: string | null) => boolean;
 
 const RUN_COLUMNS = `r.id, r.kind, r.volume_id, v.name AS volume_name, r.destination, r.status, r.started_at_ns,
-  r.ended_at_ns, r.pid, r.host, r.node_id, r.counts, r.note`;
+  r.ended_at_ns, r.pid, r.process_start, r.host, r.node_id, r.counts, r.note`;
 
 export class RunStore {
   private readonly insert;
@@ -35,8 +40,8 @@ export class RunStore {
 
   constructor(private readonly db: Db) {
     const prep = (sql: string) => db.prepare(sql).safeIntegers(true);
-    this.insert = prep(`INSERT INTO runs (kind, volume_id, destination, status, started_at_ns, pid, host, node_id)
-      VALUES (?, ?, ?, 'running', ?, ?, ?, ?)`);
+    this.insert = prep(`INSERT INTO runs (kind, volume_id, destination, status, started_at_ns, pid, process_start, host, node_id)
+      VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)`);
     this.running = prep(`SELECT ${RUN_COLUMNS} FROM runs r LEFT JOIN volumes v ON v.id = r.volume_id WHERE r.status = 'running'`);
     this.runningWriter = prep(`SELECT ${RUN_COLUMNS} FROM runs r LEFT JOIN volumes v ON v.id = r.volume_id
       WHERE r.status = 'running' AND r.volume_id = ? AND r.kind IN (${SLOT_KINDS.map((k) => `'${k}'`).join(', ')})
@@ -58,7 +63,7 @@ export class RunStore {
     this.db
       .transaction(() => {
         for (const run of all<RunRow>(this.running)) {
-          if (run.host !== host || isAlive(run.pid)) continue;
+          if (run.host !== host || isAlive(run.pid, run.processStart)) continue;
           this.abort.run(nowNs, `aborted: process ${run.pid} on ${host} is no longer running`, run.id);
           reaped.push(run.id);
         }
@@ -73,7 +78,7 @@ export class RunStore {
       .transaction(() => {
         if (run.volumeId !== null && SLOT_KINDS.includes(run.kind)) {
           const blocker = one<RunRow>(this.runningWriter, run.volumeId);
-          if (blocker && blocker.host === run.host && !isAlive(blocker.pid)) {
+          if (blocker && blocker.host === run.host && !isAlive(blocker.pid, blocker.processStart)) {
             this.abort.run(run.nowNs, `aborted: process ${blocker.pid} on ${blocker.host} is no longer running`, blocker.id);
           } else if (blocker) {
             throw new VolumeBusyError(
@@ -83,7 +88,7 @@ export class RunStore {
             );
           }
         }
-        const result = this.insert.run(run.kind, run.volumeId, run.destination, run.nowNs, run.pid, run.host, run.nodeId);
+        const result = this.insert.run(run.kind, run.volumeId, run.destination, run.nowNs, run.pid, run.processStart ?? null, run.host, run.nodeId);
         return Number(result.lastInsertRowid);
       })
       .immediate();

@@ -18,6 +18,8 @@ export interface RunRow {
   startedAtNs: bigint;
   endedAtNs: bigint | null;
   pid: number;
+  /** Identifies the process beyond its pid (which gets reused); null when unknown. */
+  processStart: string | null;
   host: string;
   nodeId: number;
   counts: string;

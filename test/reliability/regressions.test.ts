@@ -2,8 +2,9 @@
 // generator hit, so the fix cannot quietly come undone.
 
 import Database from 'better-sqlite3';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, cleanupTempDirs } from '../helpers.js';
@@ -91,5 +92,43 @@ describe('regressions found by the reliability suites', () => {
     expect(status.status, status.stderr).toBe(2);
     expect(status.stderr).toMatch(/cannot write the database .*attempt to write a readonly database/);
     expect(status.stderr).not.toMatch(/internal error/);
+  });
+
+  it('a crashed run whose pid now belongs to an unrelated process does not hold the volume forever', async () => {
+    // setup: a sync "running" under the pid of a live process that is not the one that began it
+    const world = await pushedWorld({ 'a.bin': 'alpha' });
+    const stranger = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const db = new Database(world.dbPath);
+      const runId = Number(
+        db.prepare(`INSERT INTO runs (kind, volume_id, destination, status, started_at_ns, pid, process_start, host, node_id)
+          SELECT 'sync', id, 'nas', 'running', 1, ?, 'another-boot:1', ?, 1 FROM volumes`).run(stranger.pid, os.hostname()).lastInsertRowid,
+      );
+      db.close();
+      // act
+      const index = await world.run(['index', VOLUME]);
+      // expect
+      expect(index.code, index.stderr).toBe(0);
+      expect(index.stderr).toMatch(new RegExp(`run ${runId} was interrupted`));
+      const check = new Database(world.dbPath, { readonly: true });
+      expect(check.prepare('SELECT status FROM runs WHERE id = ?').get(runId)).toEqual({ status: 'aborted' });
+      check.close();
+    } finally {
+      stranger.kill('SIGKILL');
+    }
+  });
+
+  it('a live squirrel run still holds its volume: its start token matches', async () => {
+    // setup: a sync paused after it took the slot
+    const world = await pushedWorld({ 'a.bin': 'alpha' });
+    const sync = world.start(['sync', VOLUME], { pauseAt: ['sync.after-begin'] });
+    expect(await sync.paused()).toBe('sync.after-begin');
+    // act
+    const index = await world.run(['index', VOLUME]);
+    sync.resume();
+    await sync.done;
+    // expect
+    expect(index.code).toBe(1);
+    expect(index.stderr).toMatch(/volume 'photos' is busy: sync run \d+ \(pid \d+ on /);
   });
 });
