@@ -11,7 +11,7 @@ import {
   GIB, KIB, MIB, SQUIRREL_BIN, WORK_DIR, bestOfInterleaved, ensureTool, generateTree, numberArg, parseArgs, printTable, requireBuild, runChecked,
 } from './lib.mjs';
 
-export const description = 'squirrel index vs b3sum over a generated tree (--files N, --total-gib G, --rounds R)';
+export const description = 'squirrel index vs b3sum over a generated tree (--files N, --total-gib G, --rounds R, --squirrel-bin PATH)';
 
 const TARGET_RATIO = 0.8;
 /** Keep each b3sum command line well under ARG_MAX; more files means more (cold) invocations. */
@@ -39,7 +39,8 @@ export async function run(argv) {
   const fileCount = Math.round(numberArg(args, 'files', 3000));
   const totalGib = numberArg(args, 'totalGib', 3);
   const rounds = Math.round(numberArg(args, 'rounds', 3));
-  requireBuild();
+  const squirrelBin = args.squirrelBin === undefined ? SQUIRREL_BIN : path.resolve(String(args.squirrelBin));
+  if (squirrelBin === SQUIRREL_BIN) requireBuild();
   ensureTool('b3sum');
 
   const caseDir = path.join(WORK_DIR, `index-${fileCount}-${totalGib}g`);
@@ -55,7 +56,7 @@ export async function run(argv) {
   const removeDb = () => {
     for (const suffix of ['', '-wal', '-shm']) fs.rmSync(dbPath + suffix, { force: true });
   };
-  const squirrel = (...extra) => runChecked(process.execPath, [SQUIRREL_BIN, '--config', configPath, '--quiet', '--no-progress', 'index', 'bench', ...extra]);
+  const squirrel = (...extra) => runChecked(process.execPath, [squirrelBin, '--config', configPath, '--quiet', '--no-progress', 'index', 'bench', ...extra]);
 
   const chunks = argChunks(files.map((f) => f.path));
   let b3sumOutput = '';
