@@ -53,6 +53,8 @@ const WORKERS: { name: string; args: (rng: Rng) => string[]; mutate?: boolean }[
   { name: 'index', args: () => ['index', VOLUME, '--json'], mutate: true },
   { name: 'sync', args: (rng) => ['sync', VOLUME, '--json', ...(rng.chance(0.3) ? ['--to', rng.pick(TARGETS)] : [])] },
   { name: 'verify', args: (rng) => ['verify', VOLUME, '--json', ...(rng.chance(0.3) ? ['--sample', String(10 + rng.int(80))] : []), ...(rng.chance(0.3) ? ['--to', rng.pick(TARGETS)] : [])] },
+  // A second verify: two re-stamps of one vector racing each other.
+  { name: 'verify-2', args: (rng) => ['verify', VOLUME, '--json', ...(rng.chance(0.5) ? ['--to', rng.pick(TARGETS)] : [])] },
   { name: 'dry-run', args: () => ['offload', VOLUME, '.', '--dry-run', '--json'] },
   { name: 'offload', args: (rng) => ['offload', VOLUME, rng.chance(0.7) ? '.' : rng.pick(['2019', 'docs', '2020']), '--json'] },
   { name: 'restore', args: (rng) => ['restore', VOLUME, rng.chance(0.7) ? '.' : rng.pick(['2019', 'docs']), '--json'] },
