@@ -22,6 +22,6 @@ describe('crash injection', () => {
     for (const point of Object.values(PAUSE_POINTS).flat()) {
       expect(halves[0].boundaryKills[point] ?? 0, `kills at ${point}`).toBeGreaterThanOrEqual(1);
     }
-    expect(halves.reduce((n, h) => n + h.jitterKills + h.randomKills, 0)).toBeGreaterThan(10);
+    expect(halves.reduce((n, h) => n + h.jitterKills + h.randomKills, 0)).toBeGreaterThanOrEqual(8);
   }, 240_000);
 });
