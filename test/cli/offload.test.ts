@@ -141,8 +141,6 @@ function setMtimeSeconds(file: string, seconds: number): void {
   fs.utimesSync(file, seconds, seconds);
 }
 
-const PAUSE_ENV = (pauseFile: string, point: string) => ({ SQUIRREL_TEST_PAUSE_AT: point, SQUIRREL_TEST_PAUSE_FILE: pauseFile });
-
 function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
@@ -155,6 +153,44 @@ function collect(child: ChildProcess): { stdout: () => string; stderr: () => str
   child.stdout?.on('data', (d) => (stdout += d));
   child.stderr?.on('data', (d) => (stderr += d));
   return { stdout: () => stdout, stderr: () => stderr };
+}
+
+interface Paused {
+  pid: number;
+  stdout: () => string;
+  stderr: () => string;
+  /** Let it go on; resolves to its exit code. */
+  resume(): Promise<number | null>;
+  kill(): Promise<void>;
+}
+
+/**
+ * Start the real binary and wait until it pauses at a test hook point. If it exits before
+ * pausing, fail at once with its stderr rather than waiting for the pause file to time out.
+ */
+async function spawnPaused(sb: Sandbox, args: string[], point: string, nowNs = NOW): Promise<Paused> {
+  const pauseFile = path.join(sb.dir, `pause-${point}`);
+  const child = binSpawn(withConfig(sb, ...args), { nowNs, env: { SQUIRREL_TEST_PAUSE_AT: point, SQUIRREL_TEST_PAUSE_FILE: pauseFile } });
+  children.push(child);
+  const output = collect(child);
+  let paused = false;
+  const diedFirst = exited(child).then((code) => {
+    if (!paused) throw new Error(`squirrel ${args.join(' ')} exited (${code}) before pausing at ${point}:\n${output.stderr()}`);
+    return '';
+  });
+  const text = await Promise.race([waitForFile(pauseFile).then((t) => ((paused = true), t)), diedFirst]);
+  return {
+    pid: Number(text.split(' ')[0]),
+    ...output,
+    resume: () => {
+      fs.rmSync(pauseFile);
+      return exited(child);
+    },
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited(child);
+    },
+  };
 }
 
 describe('scenarios 1-4: the gate, target by target', () => {
@@ -453,10 +489,8 @@ describe('scenarios 11-12: refusals before any work', () => {
   it('11: another writing run in flight on the volume -> refused, naming it (exit 1)', async () => {
     // setup: a sync paused right after it took the volume's writer slot
     const sb = await seeded({ 'a.jpg': 'alpha' });
-    const pause = path.join(sb.dir, 'pause');
-    const sync = binSpawn(withConfig(sb, 'sync', 'photos', '--to', 'nas'), { nowNs: NOW, env: PAUSE_ENV(pause, 'sync.after-begin') });
-    children.push(sync);
-    const pid = Number((await waitForFile(pause)).split(' ')[0]);
+    const sync = await spawnPaused(sb, ['sync', 'photos', '--to', 'nas'], 'sync.after-begin');
+    const pid = sync.pid;
     const syncRunId = withStore(sb, (store) => store.runs.list({ limit: 1 })[0]);
     expect(syncRunId).toMatchObject({ kind: 'sync', status: 'running', pid });
     // act
@@ -468,8 +502,7 @@ describe('scenarios 11-12: refusals before any work', () => {
     expect(fs.readFileSync(local(sb, 'a.jpg'), 'utf8')).toBe('alpha');
     expect(runList(sb).filter((r) => r.startsWith('offload'))).toEqual([]);
     // the sync finishes normally once released; then the volume is free again
-    fs.rmSync(pause);
-    expect(await exited(sync)).toBe(0);
+    expect(await sync.resume(), sync.stderr()).toBe(0);
     expect(totalsOf(offload(sb, '.'))).toMatchObject({ offloaded: '1' });
   });
 
@@ -785,18 +818,13 @@ describe('scenario 17: drift on disk after indexing', () => {
     const sb = await seeded({ 'a.jpg': 'alpha', 'dir/a.jpg': 'alpha' });
     const outside = path.join(tempDir(), 'outside');
     fs.mkdirSync(outside);
-    const pause = path.join(sb.dir, 'pause');
-    const child = binSpawn(withConfig(sb, '--json', 'offload', 'photos', relative), { nowNs: NOW, env: PAUSE_ENV(pause, 'offload.after-intent') });
-    children.push(child);
-    const output = collect(child);
-    await waitForFile(pause);
+    const child = await spawnPaused(sb, ['--json', 'offload', 'photos', relative], 'offload.after-intent');
     // act
     swap(sb, outside);
     const outsideBefore = snapshotTree(outside);
-    fs.rmSync(pause);
     // expect
-    expect(await exited(child), output.stderr()).toBe(0);
-    const report = JSON.parse(output.stdout()) as Report;
+    expect(await child.resume(), child.stderr()).toBe(0);
+    const report = JSON.parse(child.stdout()) as Report;
     expect(report.execution!.offloaded).toEqual([]);
     expect(report.execution!.drift).toEqual([{ path: relative, reason: expect.stringMatching(reason) }]);
     expect(snapshotTree(outside)).toEqual(outsideBefore);
@@ -868,22 +896,17 @@ describe('scenario 19: evidence changed by another process between plan and unli
   it('a verify finds the copy corrupt while offload is paused -> the fresh rows refuse, nothing deleted', async () => {
     // setup
     const sb = await seeded({ 'a.jpg': 'alpha', 'b.jpg': 'bravo' });
-    const pause = path.join(sb.dir, 'pause');
-    const child = binSpawn(withConfig(sb, '--json', 'offload', 'photos', '.'), { nowNs: NOW, env: PAUSE_ENV(pause, 'offload.after-disk-check') });
-    children.push(child);
-    const output = collect(child);
     // the plan allowed both; offload is paused before its first (a.jpg) decision is committed
-    await waitForFile(pause);
+    const child = await spawnPaused(sb, ['--json', 'offload', 'photos', '.'], 'offload.after-disk-check');
     // act: the nas copy goes bad, and a cron verify in another process finds it
     fs.writeFileSync(copyAt(sb, 'nas', 'a.jpg'), 'alphX');
     const verify = bin(withConfig(sb, 'verify', 'photos', '--to', 'nas'), { nowNs: NOW });
     expect(verify.code).toBe(1);
     expect(verify.stdout).toMatch(/CORRUPT: photos\/a\.jpg/);
-    fs.rmSync(pause);
-    const code = await exited(child);
+    const code = await child.resume();
     // expect
-    expect(code).toBe(0);
-    const report = JSON.parse(output.stdout()) as Report;
+    expect(code, child.stderr()).toBe(0);
+    const report = JSON.parse(child.stdout()) as Report;
     expect(report.allowed.paths).toEqual(['a.jpg', 'b.jpg']);
     expect(report.execution!.offloaded).toEqual(['b.jpg']);
     expect(report.execution!.drift).toEqual([{ path: 'a.jpg', reason: expect.stringMatching(/nas: lost-at-destination/) }]);
@@ -896,18 +919,13 @@ describe('scenario 19: evidence changed by another process between plan and unli
   it('a verify finds the copy corrupt after the intent was committed -> judged again before the unlink, nothing deleted', async () => {
     // setup: paused between the committed intent and the unlink of a.jpg
     const sb = await seeded({ 'a.jpg': 'alpha' });
-    const pause = path.join(sb.dir, 'pause');
-    const child = binSpawn(withConfig(sb, '--json', 'offload', 'photos', '.'), { nowNs: NOW, env: PAUSE_ENV(pause, 'offload.after-intent') });
-    children.push(child);
-    const output = collect(child);
-    await waitForFile(pause);
+    const child = await spawnPaused(sb, ['--json', 'offload', 'photos', '.'], 'offload.after-intent');
     // act
     fs.writeFileSync(copyAt(sb, 'nas', 'a.jpg'), 'alphX');
     expect(bin(withConfig(sb, 'verify', 'photos', '--to', 'nas'), { nowNs: NOW }).code).toBe(1);
-    fs.rmSync(pause);
     // expect
-    expect(await exited(child), output.stderr()).toBe(0);
-    const report = JSON.parse(output.stdout()) as Report;
+    expect(await child.resume(), child.stderr()).toBe(0);
+    const report = JSON.parse(child.stdout()) as Report;
     expect(report.execution!.offloaded).toEqual([]);
     expect(report.execution!.drift).toEqual([{ path: 'a.jpg', reason: expect.stringMatching(/nas: lost-at-destination/) }]);
     expect(fs.readFileSync(local(sb, 'a.jpg'), 'utf8')).toBe('alpha');
@@ -919,19 +937,14 @@ describe('scenario 19: evidence changed by another process between plan and unli
     // setup
     const sb = await seeded({ 'a.jpg': 'alpha' });
     const versionBefore = withStore(sb, (store, volumeId) => store.evidence.component(volumeId, 'nas', store.ensureNode('laptop'))!.version);
-    const pause = path.join(sb.dir, 'pause');
-    const child = binSpawn(withConfig(sb, '--json', 'offload', 'photos', '.'), { nowNs: NOW, env: PAUSE_ENV(pause, 'offload.after-disk-check') });
-    children.push(child);
-    const output = collect(child);
-    await waitForFile(pause);
+    const child = await spawnPaused(sb, ['--json', 'offload', 'photos', '.'], 'offload.after-disk-check');
     // act: a verify a day later re-stamps the nas component (a new version)
     expect(bin(withConfig(sb, 'verify', 'photos', '--to', 'nas'), { nowNs: NOW + DAY_NS }).code).toBe(0);
     const versionAfter = withStore(sb, (store, volumeId) => store.evidence.component(volumeId, 'nas', store.ensureNode('laptop'))!.version);
     expect(versionAfter).toBe(versionBefore + 1);
-    fs.rmSync(pause);
     // expect
-    expect(await exited(child)).toBe(0);
-    const report = JSON.parse(output.stdout()) as Report;
+    expect(await child.resume(), child.stderr()).toBe(0);
+    const report = JSON.parse(child.stdout()) as Report;
     expect(report.execution!.offloaded).toEqual(['a.jpg']);
     expect(runCounts(sb, report.totals.run!)).toMatchObject({ offloaded: 1, reevaluated: 1 });
     expect(fs.existsSync(local(sb, 'a.jpg'))).toBe(false);
@@ -947,13 +960,9 @@ describe('scenario 20: SIGKILL at each step of execute', () => {
   ])('killed at %s -> the next command reconciles; offloaded iff gone; every gone file is on every target', async (point, firstGone) => {
     // setup
     const sb = await seeded({ 'a.jpg': 'alpha', 'b.jpg': 'bravo' });
-    const pause = path.join(sb.dir, 'pause');
-    const child = binSpawn(withConfig(sb, 'offload', 'photos', '.'), { nowNs: NOW, env: PAUSE_ENV(pause, point) });
-    children.push(child);
-    await waitForFile(pause);
+    const child = await spawnPaused(sb, ['offload', 'photos', '.'], point);
     // act
-    child.kill('SIGKILL');
-    await exited(child);
+    await child.kill();
     const next = bin(withConfig(sb, 'offload', 'photos', '.', '--dry-run'), { nowNs: NOW });
     // expect: the interrupted run is aborted, an open intent is settled from what is on disk
     expect(next.code, next.stderr).toBe(0);
@@ -994,12 +1003,8 @@ describe('scenario 20: reconciling needs the volume mounted', () => {
   it('killed after the intent, then the drive unmounted -> the intent waits, no row is guessed offloaded; settled once mounted', async () => {
     // setup: killed with an open intent for a.jpg, which is still on disk
     const sb = await seeded({ 'a.jpg': 'alpha' });
-    const pause = path.join(sb.dir, 'pause');
-    const child = binSpawn(withConfig(sb, 'offload', 'photos', '.'), { nowNs: NOW, env: PAUSE_ENV(pause, 'offload.after-intent') });
-    children.push(child);
-    await waitForFile(pause);
-    child.kill('SIGKILL');
-    await exited(child);
+    const child = await spawnPaused(sb, ['offload', 'photos', '.'], 'offload.after-intent');
+    await child.kill();
     // the drive goes away: an empty mount point is left where the volume was
     const unmounted = path.join(sb.dir, 'unmounted');
     fs.renameSync(sb.volumePath, unmounted);

@@ -282,10 +282,14 @@ describe('restore', () => {
       env: { SQUIRREL_TEST_PAUSE_AT: 'restore.before-place', SQUIRREL_TEST_PAUSE_FILE: pause },
     });
     children.push(child);
-    await waitForFile(pause);
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exit = new Promise((resolve) => child.once('exit', resolve));
+    // fail at once, with its stderr, if it exits instead of pausing
+    await Promise.race([waitForFile(pause), exit.then((code) => Promise.reject(new Error(`restore exited (${code}) before pausing:\n${stderr}`)))]);
     // act
     child.kill('SIGKILL');
-    await new Promise((resolve) => child.once('exit', resolve));
+    await exit;
     // expect
     expect(fs.existsSync(local(sb, 'a.jpg'))).toBe(false);
     expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'offloaded' });
