@@ -43,20 +43,27 @@ async function waitForPort(port, child, what) {
   throw new Error(`${what} did not listen on 127.0.0.1:${port}`);
 }
 
-/** Kill a process and all its descendants (sshd's per-connection children leave its group). */
+/**
+ * Kill a process and the processes of the same program below it (sshd's per-connection
+ * children leave its process group). What the sessions run is left to exit on its own: a
+ * SIGKILLed login shell can leave a lock behind that stalls every later login.
+ */
 function killTree(pid) {
-  const parentOf = new Map();
+  const processes = new Map();
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      parentOf.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+      processes.set(Number(entry), { parent: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]), command: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) });
     } catch {
       // exited meanwhile
     }
   }
+  const program = processes.get(pid)?.command ?? '';
   const doomed = [pid];
-  for (let i = 0; i < doomed.length; i++) for (const [child, parent] of parentOf) if (parent === doomed[i]) doomed.push(child);
+  for (let i = 0; i < doomed.length; i++) {
+    for (const [child, info] of processes) if (info.parent === doomed[i] && info.command === program) doomed.push(child);
+  }
   for (const victim of doomed.reverse()) {
     try {
       process.kill(victim, 'SIGKILL');

@@ -40,18 +40,27 @@ export interface S3Options {
   multipartThresholdBytes: number;
   /** Part size (grown if a file would need more than 10,000 parts). */
   partSizeBytes: number;
-  /** Parts uploaded at once (memory: this many parts are buffered). */
+  /** Parts of one file uploaded at once. */
   partConcurrency: number;
+  /**
+   * Bodies and parts held in memory at once, across every put in flight: memory stays below
+   * this many times the larger of multipartThresholdBytes and partSizeBytes.
+   */
+  bufferSlots: number;
 }
 
 export const DEFAULT_S3_OPTIONS: S3Options = {
   maxAttempts: 4,
   connectTimeoutMs: 10_000,
   requestTimeoutMs: 120_000,
-  multipartThresholdBytes: 32 * 1024 * 1024,
+  multipartThresholdBytes: 16 * 1024 * 1024,
   partSizeBytes: 16 * 1024 * 1024,
   partConcurrency: 4,
+  bufferSlots: 4,
 };
+
+/** Puts a caller may keep in flight: requests are latency-bound, so a few overlap well. */
+const CONCURRENT_PUTS = 4;
 
 /** S3's limits: parts per upload, and the largest object CopyObject copies in one request. */
 const MAX_PARTS = 10_000;
@@ -90,8 +99,27 @@ interface LocalSource {
   sizeBytes: number;
 }
 
+/** A counting semaphore: at most `count` holders at once, the rest wait in order. */
+class Slots {
+  private readonly waiting: (() => void)[] = [];
+  constructor(private free: number) {}
+
+  async use<T>(body: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await body();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
+}
+
 export class S3Destination implements Destination {
   readonly type = 's3';
+  readonly concurrentPuts = CONCURRENT_PUTS;
   readonly name: string;
   readonly location: string;
   /** The service, for messages: the endpoint's host, or AWS. */
@@ -106,6 +134,8 @@ export class S3Destination implements Destination {
   private conditionalWrites = true;
   /** Key prefixes known to be "directories" (no object at that key) in this run. */
   private readonly knownDirectories = new Set<string>();
+  /** Upload bytes buffered in memory, bounded across concurrent puts. */
+  private readonly buffers: Slots;
 
   constructor(
     private readonly config: S3DestinationConfig,
@@ -113,6 +143,7 @@ export class S3Destination implements Destination {
   ) {
     this.name = config.name;
     this.options = { ...DEFAULT_S3_OPTIONS, ...options };
+    this.buffers = new Slots(Math.max(1, this.options.bufferSlots));
     this.keyPrefix = config.prefix === '' ? '' : `${config.prefix}/`;
     let where = `AWS S3${config.region ? ` (${config.region})` : ''}`;
     if (config.endpoint !== null) {
@@ -208,7 +239,7 @@ export class S3Destination implements Destination {
       await this.requireFree('put', relativePath, key, 'it was left untouched (move it aside first)');
       const placed =
         source.sizeBytes <= this.options.multipartThresholdBytes
-          ? await this.putIfAbsent('put', relativePath, key, readLocal(source, localFile, 0, source.sizeBytes))
+          ? await this.buffers.use(() => this.putIfAbsent('put', relativePath, key, readLocal(source, localFile, 0, source.sizeBytes)))
           : await this.putMultipart(relativePath, key, source, localFile);
       if (!placed) throw new DestinationUnavailableError(this.name, 'put', `${relativePath} already exists; it was left untouched (move it aside first)`);
       this.rememberDirectoriesAbove(relativePath);
@@ -451,10 +482,12 @@ export class S3Destination implements Destination {
         while (nextPart < partCount) {
           const index = nextPart++;
           const offset = index * partSize;
-          const bytes = readLocal(source, localFile, offset, Math.min(partSize, source.sizeBytes - offset));
-          const uploaded = await client.send(
-            new s3.UploadPartCommand({ Bucket: this.config.bucket, Key: key, UploadId: uploadId, PartNumber: index + 1, Body: bytes, ContentLength: bytes.length, ...this.checksumAlgorithm }),
-          );
+          const uploaded = await this.buffers.use(() => {
+            const bytes = readLocal(source, localFile, offset, Math.min(partSize, source.sizeBytes - offset));
+            return client.send(
+              new s3.UploadPartCommand({ Bucket: this.config.bucket, Key: key, UploadId: uploadId, PartNumber: index + 1, Body: bytes, ContentLength: bytes.length, ...this.checksumAlgorithm }),
+            );
+          });
           parts[index] = { PartNumber: index + 1, ETag: uploaded.ETag, ...(uploaded.ChecksumCRC32 ? { ChecksumCRC32: uploaded.ChecksumCRC32 } : {}) };
         }
       };

@@ -107,6 +107,8 @@ function shellQuote(text: string): string {
 
 export class SftpDestination implements Destination {
   readonly type = 'sftp';
+  /** Puts in flight at once, multiplexed on the one connection: they hide each other's round trips. */
+  readonly concurrentPuts = 4;
   readonly name: string;
   readonly location: string;
   private readonly root: string;

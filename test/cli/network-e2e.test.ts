@@ -199,7 +199,10 @@ describe('network destinations through the real binary', () => {
     // expect
     expect(code).toBe(1);
     const result = JSON.parse(stdout).results[0];
-    expect(result).toMatchObject({ destination, status: 'partial', sentFiles: 1 });
+    // partial: some files were there or landed before the pause (puts run side by side), not all
+    expect(result).toMatchObject({ destination, status: 'partial' });
+    expect(result.sentFiles).toBeLessThan(8);
+    expect(result.failures.length).toBeGreaterThan(0);
     expect(result.message).toMatch(new RegExp(`destination '${destination}' stopped answering .*the evidence for '${destination}' was left unchanged`));
     expect(runsOf(sb)[0]).toMatchObject({ kind: 'sync', destination, status: 'partial' });
     expect(components(sb).find((c) => c.destination === destination)).toEqual(before);

@@ -60,15 +60,20 @@ async function waitForListener(port: number, greeting: RegExp | null, isDead: ()
   throw new Error(`nothing answered on 127.0.0.1:${port} within ${START_TIMEOUT_MS / 1000}s`);
 }
 
-/** Every descendant of a process, from /proc (sshd's per-connection children run in their own sessions). */
-function descendantsOf(pid: number): number[] {
-  const parentOf = new Map<number, number>();
+/**
+ * The sshd processes below a listener, from /proc (its per-connection children run in their
+ * own sessions, out of its process group). Commands those sessions run are left alone: they
+ * lose their connection like on a real server and exit on their own, cleaning up after
+ * themselves (a SIGKILLed login shell can leave a lock behind that stalls every later login).
+ */
+function sshdDescendantsOf(pid: number): number[] {
+  const processes = new Map<number, { parent: number; command: string }>();
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      parentOf.set(Number(entry), Number(fields[1]));
+      processes.set(Number(entry), { parent: Number(fields[1]), command: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) });
     } catch {
       // exited while we looked
     }
@@ -77,8 +82,8 @@ function descendantsOf(pid: number): number[] {
   const pending = [pid];
   while (pending.length > 0) {
     const parent = pending.pop()!;
-    for (const [child, ppid] of parentOf) {
-      if (ppid === parent) {
+    for (const [child, info] of processes) {
+      if (info.parent === parent && info.command.startsWith('sshd')) {
         found.push(child);
         pending.push(child);
       }
@@ -115,7 +120,7 @@ export interface SshServer {
   readonly hostKeyFingerprint: string;
   /** The host public key line (`ssh-ed25519 AAAA...`). */
   readonly hostPublicKey: string;
-  /** Stop the server and every connection it serves. */
+  /** Stop the server and every connection it serves (as a crash or power cut would). */
   stop(): Promise<void>;
   /** Start it again on the same port with the same keys. */
   start(): Promise<void>;
@@ -176,7 +181,7 @@ export async function startSshServer(): Promise<SshServer> {
     const running = child;
     child = null;
     if (running === null || running.pid === undefined) return;
-    for (const pid of [...descendantsOf(running.pid), running.pid]) {
+    for (const pid of [...sshdDescendantsOf(running.pid), running.pid]) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {

@@ -334,7 +334,8 @@ describe('sftp destination: remote_hash b3sum', () => {
   it('hashes on the server with b3sum, reported as its own method, and sees bit rot', async () => {
     // setup
     const root = freshRoot();
-    const destination = sftp(sftpConfig('box', root, { remoteHash: 'b3sum' }));
+    // b3sum runs through the user's login shell; on a busy machine that alone can take seconds
+    const destination = sftp(sftpConfig('box', root, { remoteHash: 'b3sum' }), { requestTimeoutMs: 30_000 });
     await destination.init();
     const bytes = pseudoRandomBytes(2 * 1024 * 1024 + 5, 9);
     await putBytes(destination, "vol/it's a \"file\" $(x).bin", bytes);
