@@ -4,6 +4,7 @@
 // always an exception, never a value that could be mistaken for "present".
 
 import { OperationalError } from '../errors.js';
+import { hashBytes } from '../hash.js';
 
 /** Reserved top-level names inside `<root>/<volume>/`. */
 export const STAGING_DIR = '.squirrel-staging';
@@ -188,8 +189,13 @@ export function remotePathOf(volume: string, relativePath: string): string {
   return `${volume}/${relativePath}`;
 }
 
+/**
+ * Where put() stages a file: one flat directory per run, the file named by a hash of its path.
+ * Mirroring the volume's tree there cost a directory creation per directory on every sync
+ * (and left that many empty directories behind).
+ */
 export function stagingPathOf(volume: string, runId: number, relativePath: string): string {
-  return `${volume}/${STAGING_DIR}/run-${runId}/${relativePath}`;
+  return `${volume}/${STAGING_DIR}/run-${runId}/${hashBytes(Buffer.from(relativePath)).toString('hex', 0, 16)}`;
 }
 
 export function historyPathOf(volume: string, runId: number, relativePath: string): string {

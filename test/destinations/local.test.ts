@@ -9,7 +9,7 @@ import { DESTINATION_MARKER, DestinationUnavailableError } from '../../src/desti
 import { LocalDestination } from '../../src/destinations/local.js';
 import { hashBytes } from '../../src/hash.js';
 import { cleanupTempDirs, tempDir } from '../helpers.js';
-import { ConformanceHarness, historyFor, listAll, localFile, putBytes, readAll, runConformance, stagingFor } from './conformance.js';
+import { ConformanceHarness, historyFor, listAll, localFile, pseudoRandomBytes, putBytes, readAll, runConformance, stagingFor } from './conformance.js';
 
 interface LocalHarness extends ConformanceHarness {
   root: string;
@@ -113,6 +113,21 @@ describe('local destination: on disk', () => {
     expect(new Set(fsynced.slice(1))).toEqual(new Set(['.', 'vol', 'vol/new', 'vol/new/dir']));
   });
 
+  it('puts in flight together, into the same new directories, each land with their own bytes and leave no staging behind', async () => {
+    // setup: more puts at once than the destination advertises, sharing directories none of them found
+    const { root, destination } = makeLocal('nas');
+    await destination.init();
+    const files = Array.from({ length: 3 * destination.concurrentPuts }, (_, i) => ({ remote: `vol/new/dir-${i % 3}/file-${i}.bin`, bytes: pseudoRandomBytes(4096 + i, i + 1) }));
+
+    // act
+    await Promise.all(files.map((f) => putBytes(destination, f.remote, f.bytes)));
+
+    // expect
+    for (const f of files) expect(fs.readFileSync(path.join(root, f.remote)).equals(f.bytes), f.remote).toBe(true);
+    expect(fs.readdirSync(path.join(root, 'vol/.squirrel-staging/run-1'))).toEqual([]);
+    expect((await listAll(destination, 'vol')).length).toBe(files.length);
+  });
+
   it('a missing root (an unmounted drive) is never created by put, list or stat', async () => {
     // setup
     const { root, destination } = makeLocal('nas');
@@ -153,8 +168,8 @@ describe('local destination: on disk', () => {
 
     // act
     await putBytes(destination, 'vol/a.txt', Buffer.from('first'));
-    // put awaits its flushes: the refusal is observed as soon as it happens, not left unhandled meanwhile.
-    const clobber = expect(putBytes(destination, 'vol/a.txt', Buffer.from('second'))).rejects.toThrow(/already exists/);
+    // put awaits its flushes: settled before the next step, so the moveAside below cannot overtake it
+    const clobber = await putBytes(destination, 'vol/a.txt', Buffer.from('second')).then(() => 'placed', (err: Error) => err.message);
     await putBytes(destination, historyFor('vol/b.txt'), Buffer.from('older b'));
     await putBytes(destination, 'vol/b.txt', Buffer.from('b'));
     const moveOntoHistory = destination.moveAside('vol/b.txt', historyFor('vol/b.txt'));
@@ -162,7 +177,7 @@ describe('local destination: on disk', () => {
 
     // expect
     expect(link).toHaveBeenCalled();
-    await clobber;
+    expect(clobber).toMatch(/already exists/);
     await expect(moveOntoHistory).rejects.toThrow(/already exists/);
     expect(fs.readFileSync(path.join(root, historyFor('vol/a.txt')), 'utf8')).toBe('first');
     expect(fs.existsSync(path.join(root, 'vol/a.txt'))).toBe(false);
