@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -165,4 +166,69 @@ export function bestOfInterleaved(cases, { warmups = 1, runs = 3 } = {}) {
 export function printTable(rows) {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
   for (const row of rows) console.log(row.map((cell, i) => String(cell).padEnd(widths[i])).join('  ').trimEnd());
+}
+
+/**
+ * Time cases made of several legs, each leg a few cold processes: `fn(leg)` runs one case and
+ * times each step through `leg(name, thunk)`. Rounds interleave the cases as in
+ * bestOfInterleaved; `before` and `after` run untimed around each case (prepare a fresh tree;
+ * check the outcome and clean up). Returns, per case name, the round with the best total:
+ * { seconds, legs: [{ name, seconds }] }.
+ */
+export function bestLegsInterleaved(cases, { warmups = 1, runs = 3, onRound } = {}) {
+  const best = new Map(cases.map((c) => [c.name, { seconds: Infinity, legs: [] }]));
+  for (let round = 0; round < warmups + runs; round++) {
+    for (const c of cases) {
+      c.before?.();
+      const legs = [];
+      const leg = (name, thunk) => {
+        const started = performance.now();
+        const value = thunk();
+        legs.push({ name, seconds: (performance.now() - started) / 1000 });
+        return value;
+      };
+      c.fn(leg);
+      c.after?.();
+      const seconds = legs.reduce((sum, l) => sum + l.seconds, 0);
+      onRound?.({ round, warmup: round < warmups, name: c.name, seconds, legs });
+      if (round >= warmups && seconds < best.get(c.name).seconds) best.set(c.name, { seconds, legs });
+    }
+  }
+  return best;
+}
+
+/** SHA-256 of a file, with Node's crypto: an independent check on what the tools wrote. */
+export function sha256File(file) {
+  const hash = crypto.createHash('sha256');
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(4 * MIB);
+    for (;;) {
+      const n = fs.readSync(fd, buffer, 0, buffer.length, null);
+      if (n === 0) break;
+      hash.update(n === buffer.length ? buffer : buffer.subarray(0, n));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+/** Every regular file under dir (relative paths), symlinks and directories excluded. */
+export function listFiles(dir) {
+  const out = [];
+  const walk = (relative) => {
+    for (const entry of fs.readdirSync(path.join(dir, relative), { withFileTypes: true })) {
+      const child = relative === '' ? entry.name : `${relative}/${entry.name}`;
+      if (entry.isDirectory()) walk(child);
+      else if (entry.isFile()) out.push(child);
+    }
+  };
+  if (fs.existsSync(dir)) walk('');
+  return out;
+}
+
+/** "load 1.52 1.20 0.98" (1, 5, 15 minutes): benches on a busy machine say how busy. */
+export function loadAverage() {
+  return `load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`;
 }
