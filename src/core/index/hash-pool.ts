@@ -1,5 +1,5 @@
-// BLAKE3 on all cores: a pool of worker threads fed small batches of files, at most two
-// batches in flight per worker so none waits for a round trip. The worker script is the
+// BLAKE3 on all cores: a pool of worker threads fed small batches of files, several batches
+// in flight per worker so none waits for a round trip. The worker script is the
 // compiled dist/ file next to this module; when it is absent (tests running the TypeScript
 // sources in-process) the pool falls back to hashing in this thread, one file per turn of
 // the event loop, with identical results.
@@ -12,7 +12,9 @@ import { HASH_READ_BYTES, HashOutcome, HashTask, hashListedFile } from './hash-f
 
 const BATCH_MAX_FILES = 64;
 const BATCH_MAX_BYTES = 8 << 20;
-const BATCHES_IN_FLIGHT_PER_WORKER = 2;
+// Up to ~32 MiB queued per worker: enough that a worker does not run dry while the main
+// thread is busy (walking, committing) or descheduled, small enough to balance the tail.
+const BATCHES_IN_FLIGHT_PER_WORKER = 4;
 
 export interface Hasher {
   readonly threads: number;
