@@ -232,6 +232,7 @@ async function dryRun(options: IndexOptions, deps: IndexDeps, check: VolumeRootC
   const volumeId = store?.volume(options.volume.name)?.id ?? null;
   const pass = new IndexPass(store, volumeId, null, null, deps.reporter);
   await indexTree(pass, options, hasher);
+  pass.flush();
   const missingSkippedReason = endOfWalkProblem(pass, check, options.volume, false);
   if (missingSkippedReason === null && store && volumeId !== null) {
     for (const row of store.files.iteratePresent(volumeId)) if (!pass.seen.has(row.path)) pass.counts.missing++;
@@ -255,12 +256,14 @@ async function writingRun(options: IndexOptions, deps: IndexDeps, check: VolumeR
     }
     await indexTree(pass, options, hasher);
     deps.hooks.at('index.before-missing');
-    result.missingSkippedReason = endOfWalkProblem(pass, check, volume, true);
-    if (result.missingSkippedReason === null) {
-      pass.counts.missing = store.immediate(() => store.files.markUnseenMissing(volumeRow.id, runId));
-    }
-    result.status = statusForErrors(pass.counts.errors);
-    finishRun(store, runId, result.status, { ...pass.counts }, deps.clock.nowNs(), result.missingSkippedReason);
+    // The last results, the missing rows and the run's end commit together.
+    store.immediate(() => {
+      pass.flush();
+      result.missingSkippedReason = endOfWalkProblem(pass, check, volume, true);
+      if (result.missingSkippedReason === null) pass.counts.missing = store.files.markUnseenMissing(volumeRow.id, runId);
+      result.status = statusForErrors(pass.counts.errors);
+      finishRun(store, runId, result.status, { ...pass.counts }, deps.clock.nowNs(), result.missingSkippedReason);
+    });
     return { ...result, counts: pass.counts, errors: pass.errors };
   } catch (err) {
     finishRun(store, runId, 'failed', { ...pass.counts }, deps.clock.nowNs(), `failed: ${errorMessage(err)}`);
@@ -268,7 +271,7 @@ async function writingRun(options: IndexOptions, deps: IndexDeps, check: VolumeR
   }
 }
 
-/** Feed the walk to the hasher; results are applied as they come back. */
+/** Feed the walk to the hasher; results are applied as they come back (the caller flushes the last batch). */
 async function indexTree(pass: IndexPass, options: IndexOptions, hasher: Hasher): Promise<void> {
   let inFlight = 0;
   let wake: (() => void) | null = null;
@@ -335,7 +338,6 @@ async function indexTree(pass: IndexPass, options: IndexOptions, hasher: Hasher)
   }
   await waitUntil(() => inFlight === 0);
   if (pass.fatal) throw pass.fatal;
-  pass.flush();
   pass.progress();
 }
 
