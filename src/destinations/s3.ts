@@ -53,7 +53,7 @@ export const DEFAULT_S3_OPTIONS: S3Options = {
   maxAttempts: 4,
   connectTimeoutMs: 10_000,
   requestTimeoutMs: 120_000,
-  multipartThresholdBytes: 16 * 1024 * 1024,
+  multipartThresholdBytes: 32 * 1024 * 1024,
   partSizeBytes: 16 * 1024 * 1024,
   partConcurrency: 4,
   bufferSlots: 4,
@@ -70,6 +70,8 @@ const MARKER_MAX_BYTES = 64 * 1024;
 
 /** Errors that mean the credentials or permissions are wrong: retrying will not help. */
 const AUTH_ERRORS = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'AllAccessDisabled', 'AccountProblem']);
+/** How services that do not take the SDK's flexible checksums answer an upload carrying them. */
+const CHECKSUM_SUSPECTS = new Set(['InvalidArgument', 'InvalidRequest', 'NotImplemented', 'BadDigest', 'InvalidDigest', 'XAmzContentSHA256Mismatch', 'Unknown', 'UnknownError']);
 /** Failures while a response body streams in; the request is started again. */
 const TRANSIENT_STREAM_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
 
@@ -619,11 +621,11 @@ export class S3Destination implements Destination {
 
   private unavailable(operation: string, subject: string, err: unknown): DestinationUnavailableError {
     if (err instanceof DestinationUnavailableError) return err;
-    return new DestinationUnavailableError(this.name, operation, `${subject} at ${this.where}: ${this.describe(err)}`);
+    return new DestinationUnavailableError(this.name, operation, `${subject} at ${this.where}: ${this.describe(err, operation)}`);
   }
 
   /** What went wrong, in words that say what to check; never a secret. */
-  private describe(err: unknown): string {
+  private describe(err: unknown, operation: string): string {
     const e = sdkError(err);
     const status = e.$metadata?.httpStatusCode;
     const attempts = e.$metadata?.attempts ?? 1;
@@ -639,8 +641,9 @@ export class S3Destination implements Destination {
     if (e.code !== undefined && /^E[A-Z]+$/.test(e.code)) return `cannot reach ${this.where}: ${e.message ?? e.code}${gaveUp}`;
     if (name === 'TimeoutError' || name === 'RequestTimeout') return `no answer from ${this.where} in time${gaveUp}`;
     // Some S3-compatible services reject the checksum headers the SDK adds to uploads.
+    const uploading = operation === 'put' || operation === 'init' || operation === 'moveAside';
     const hint =
-      this.config.requestChecksum === 'when_supported' && (status === 400 || status === 501)
+      uploading && this.config.requestChecksum === 'when_supported' && (status === 400 || status === 501) && CHECKSUM_SUSPECTS.has(name)
         ? ' (if this service rejects the SDK\'s extra checksums, set request_checksum: when_required)'
         : '';
     return `${name}${status ? ` (HTTP ${status})` : ''}: ${e.message ?? 'no message'}${gaveUp}${hint}`;

@@ -1,6 +1,6 @@
 // End to end through the real binary against real servers on loopback: an OpenSSH sshd for
 // an `sftp` destination (hashing with b3sum on the server) and s3rver for an `s3` one. The
-// whole job (index, sync, verify, offload), a copy lost or altered on either server, a server
+// whole job (index, sync, verify, offload, restore), a copy lost or altered on either server, a server
 // that goes away mid-sync, and a host key that does not match.
 
 import fs from 'node:fs';
@@ -108,7 +108,7 @@ async function objectBytes(bucket: string, key: string): Promise<Buffer> {
 const FILES: Tree = { 'a.jpg': 'alpha', 'sub/b.jpg': 'bravo', 'c.raw': pseudoRandomBytes(300_000, 4) };
 
 describe('network destinations through the real binary', () => {
-  it('index -> sync to sftp and s3 -> verify -> offload: the files go, their copies are on both servers', async () => {
+  it('index -> sync to sftp and s3 -> verify -> offload -> restore: the files go, their copies are on both servers and come back', async () => {
     // setup
     const { sb, boxRoot, bucket } = networkSandbox(FILES);
     ok(sb, 'index', 'photos');
@@ -139,6 +139,11 @@ describe('network destinations through the real binary', () => {
     expect(fs.existsSync(path.join(sb.volumePath, 'a.jpg'))).toBe(false);
     expect(fs.existsSync(path.join(sb.volumePath, 'sub/b.jpg'))).toBe(false);
     expect(fs.existsSync(path.join(sb.volumePath, 'c.raw'))).toBe(true);
+    // and each server gives its bytes back
+    ok(sb, 'restore', 'photos', 'a.jpg', '--from', 'box');
+    ok(sb, 'restore', 'photos', 'sub', '--from', 'cloud');
+    expect(fs.readFileSync(path.join(sb.volumePath, 'a.jpg'), 'utf8')).toBe('alpha');
+    expect(fs.readFileSync(path.join(sb.volumePath, 'sub/b.jpg'), 'utf8')).toBe('bravo');
   });
 
   it('a copy deleted on the sftp server or altered in the bucket: verify reports it and the gate refuses that file there', async () => {
