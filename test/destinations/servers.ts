@@ -229,7 +229,9 @@ export interface S3Server {
 export async function startS3Server(): Promise<S3Server> {
   const directory = serverDir('squirrel-s3rver-');
   const port = await freePort();
+  // It exits when its stdin closes, so a test process that dies never leaves it running.
   const script = `
+    process.stdin.on('end', () => process.exit(0)).resume();
     const S3rver = require('s3rver');
     new S3rver({ address: '127.0.0.1', port: ${port}, silent: true, directory: ${JSON.stringify(directory)} })
       .run()
@@ -239,7 +241,7 @@ export async function startS3Server(): Promise<S3Server> {
   let stderr = '';
   const start = async () => {
     stderr = '';
-    const started = spawn(process.execPath, ['--openssl-legacy-provider', '-e', script], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const started = spawn(process.execPath, ['--openssl-legacy-provider', '-e', script], { cwd: REPO_ROOT, stdio: ['pipe', 'ignore', 'pipe'] });
     child = started;
     started.stderr!.on('data', (data: Buffer) => (stderr += data.toString()));
     await waitForListener(port, null, () => (started.exitCode !== null ? `s3rver exited ${started.exitCode}: ${stderr.trim()}` : null));
