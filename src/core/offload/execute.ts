@@ -19,8 +19,13 @@ import { recheckFile, sameEvidenceVersions } from './gate.js';
 
 /** Files whose re-hash may run ahead of the in-order unlink step (bounded memory and window). */
 const HASH_AHEAD_FILES = 16;
-/** Files decided, unlinked and recorded together; at most what the re-hash runs ahead by. */
-const COMMIT_BATCH_FILES = HASH_AHEAD_FILES;
+/**
+ * Files decided, unlinked and recorded together (two commits per batch). The bytes bound keeps
+ * the time between a file's re-hash and its unlink short for large files; the last look
+ * guards that time either way.
+ */
+const COMMIT_BATCH_FILES = 64;
+const COMMIT_BATCH_BYTES = 256 * 1024 * 1024;
 
 export interface ExecuteOptions {
   runId: number;
@@ -62,10 +67,12 @@ export async function executeOffload(store: Store, plan: OffloadPlan, o: Execute
     fill();
     while (window.length > 0) {
       const batch: Checked[] = [];
-      while (window.length > 0 && batch.length < COMMIT_BATCH_FILES) {
+      let batchBytes = 0;
+      while (window.length > 0 && batch.length < COMMIT_BATCH_FILES && batchBytes < COMMIT_BATCH_BYTES) {
         const { file, check } = window.shift()!;
         fill();
         batch.push({ file, disk: await check });
+        batchBytes += file.sizeBytes;
       }
       commitBatch(store, plan, root, batch, o, outcome);
       for (const { file } of batch) {
