@@ -171,14 +171,16 @@ export function printTable(rows) {
 /**
  * Time cases made of several legs, each leg a few cold processes: `fn(leg)` runs one case and
  * times each step through `leg(name, thunk)`. Rounds interleave the cases as in
- * bestOfInterleaved; `before` and `after` run untimed around each case (prepare a fresh tree;
- * check the outcome and clean up). Returns, per case name, the round with the best total:
- * { seconds, legs: [{ name, seconds }] }.
+ * bestOfInterleaved, each round starting one case later, so no case always runs right after
+ * the same neighbour (whose cleanup may still be reaching the disk). `before` and `after` run
+ * untimed around each case (prepare a fresh tree; check the outcome and clean up). Returns,
+ * per case name, the round with the best total: { seconds, legs: [{ name, seconds }] }.
  */
 export function bestLegsInterleaved(cases, { warmups = 1, runs = 3, onRound } = {}) {
   const best = new Map(cases.map((c) => [c.name, { seconds: Infinity, legs: [] }]));
   for (let round = 0; round < warmups + runs; round++) {
-    for (const c of cases) {
+    for (let i = 0; i < cases.length; i++) {
+      const c = cases[(round + i) % cases.length];
       c.before?.();
       const legs = [];
       const leg = (name, thunk) => {

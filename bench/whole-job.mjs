@@ -16,7 +16,8 @@ import {
   requireBuild, runChecked, sha256File,
 } from './lib.mjs';
 
-export const description = 'back up to two destinations, verify, delete locally: squirrel vs git-annex vs rclone (--files N, --size BYTES, --runs N, --only TOOLS, --squirrel-bin PATH)';
+export const description =
+  'back up to two destinations, verify, delete locally: squirrel vs git-annex vs rclone (--files N --size BYTES --runs N --only a,b --squirrel-bin PATH --baseline-bin PATH)';
 
 const DEFAULT_TREES = [
   { files: 2000, sizeBytes: 64 * KIB },
@@ -37,19 +38,21 @@ export async function run(argv) {
   const runs = Math.round(numberArg(args, 'runs', 3));
   const warmups = args.warmups === '0' ? 0 : Math.round(numberArg(args, 'warmups', 1));
   const only = args.only === undefined ? null : new Set(String(args.only).split(','));
-  // Another build (a checkout of an older commit, say) can be timed against the same peers.
+  // Another build (a checkout of an older commit, say) can be timed against the same peers,
+  // or alongside this one as a baseline, in the same interleaved rounds.
   const squirrelBin = args.squirrelBin === undefined ? SQUIRREL_BIN : path.resolve(String(args.squirrelBin));
+  const baselineBin = args.baselineBin === undefined ? null : path.resolve(String(args.baselineBin));
   if (squirrelBin === SQUIRREL_BIN) requireBuild();
   ensureTool('git');
   ensureTool('git-annex');
   ensureTool('rclone');
 
   const results = [];
-  for (const tree of trees) results.push(runTree(tree, { runs, warmups, only, squirrelBin }));
+  for (const tree of trees) results.push(runTree(tree, { runs, warmups, only, squirrelBin, baselineBin }));
   return results;
 }
 
-function runTree({ files: fileCount, sizeBytes }, { runs, warmups, only, squirrelBin }) {
+function runTree({ files: fileCount, sizeBytes }, { runs, warmups, only, squirrelBin, baselineBin }) {
   const caseDir = path.join(WORK_DIR, `whole-job-${fileCount}x${sizeBytes}`);
   const sourceDir = path.join(caseDir, 'source');
   fs.mkdirSync(caseDir, { recursive: true });
@@ -59,9 +62,13 @@ function runTree({ files: fileCount, sizeBytes }, { runs, warmups, only, squirre
   const expected = new Map(files.map((f) => [f.path, sha256File(path.join(sourceDir, f.path))]));
   const loadBefore = loadAverage();
 
-  const tools = [squirrelTool, annexTool, rcloneTool]
-    .map((make) => make(caseDir, fileCount, squirrelBin))
-    .filter((t) => only === null || only.has(t.name));
+  const tools = [
+    squirrelTool(caseDir, fileCount, 'squirrel', squirrelBin),
+    ...(baselineBin === null ? [] : [squirrelTool(caseDir, fileCount, 'baseline', baselineBin)]),
+    annexTool(caseDir),
+    rcloneTool(caseDir, 'rclone', false),
+    rcloneTool(caseDir, 'rclone+sync', true),
+  ].filter((t) => only === null || only.has(t.name));
   const cases = tools.map((tool) => ({
     name: tool.name,
     before: () => {
@@ -81,51 +88,54 @@ function runTree({ files: fileCount, sizeBytes }, { runs, warmups, only, squirre
   const best = bestLegsInterleaved(cases, {
     warmups,
     runs,
-    onRound: (r) => console.log(`  ${r.warmup ? 'warm-up' : `round ${r.round - warmups + 1}`} ${r.name.padEnd(9)} ${r.seconds.toFixed(2)} s  (${r.legs.map((l) => `${l.name} ${l.seconds.toFixed(2)}`).join(', ')})`),
+    onRound: (r) => console.log(`  ${r.warmup ? 'warm-up' : `round ${r.round - warmups + 1}`} ${r.name.padEnd(11)} ${r.seconds.toFixed(2)} s  (${r.legs.map((l) => `${l.name} ${l.seconds.toFixed(2)}`).join(', ')})`),
   });
   const loadAfter = loadAverage();
 
   const totalBytes = fileCount * sizeBytes;
-  const squirrel = best.get('squirrel');
-  const ratioTo = (name) => (best.has(name) && squirrel ? squirrel.seconds / best.get(name).seconds : null);
+  const builds = ['squirrel', 'baseline'].filter((name) => best.has(name));
+  const ratio = (build, peer) => (best.has(peer) ? best.get(build).seconds / best.get(peer).seconds : null);
+  const peers = [...best.keys()].filter((name) => !builds.includes(name));
   console.log(
     `\n${fileCount} files x ${formatSize(sizeBytes)} (${formatSize(totalBytes)}), ${os.availableParallelism()} cores, ${loadBefore} before / ${loadAfter} after;` +
       ` best of ${runs} interleaved round(s) after ${warmups} warm-up(s), warm page cache; every round checked by SHA-256 on both destinations\n`,
   );
   printTable([
-    ['tool', 'legs (s)', 'total s', 'MiB/s', 'squirrel/tool'],
+    ['tool', 'legs (s)', 'total s', 'MiB/s', ...builds.map((b) => `${b}/tool`)],
     ...[...best.entries()].map(([name, b]) => [
       name,
       b.legs.map((l) => `${l.name} ${l.seconds.toFixed(2)}`).join('  '),
       b.seconds.toFixed(2),
       (totalBytes / MIB / b.seconds).toFixed(0),
-      name === 'squirrel' ? '-' : ratioTo(name) === null ? '?' : `${ratioTo(name).toFixed(3)}x`,
+      ...builds.map((build) => (build === name ? '-' : `${ratio(build, name).toFixed(3)}x`)),
     ]),
   ]);
 
   const targets = sizeBytes >= LARGE_FILE_BYTES ? TARGETS_LARGE : TARGETS_SMALL;
   const verdicts = [];
-  const annexRatio = ratioTo('git-annex');
-  if (targets.annexSpeedup !== null && annexRatio !== null) {
-    verdicts.push({ target: `squirrel >= ${targets.annexSpeedup}x faster than git-annex`, met: 1 / annexRatio >= targets.annexSpeedup, actual: `${(1 / annexRatio).toFixed(1)}x faster` });
-  }
-  const rcloneRatio = ratioTo('rclone');
-  if (rcloneRatio !== null) {
-    verdicts.push({ target: `squirrel <= ${targets.rcloneRatio}x rclone's time`, met: rcloneRatio <= targets.rcloneRatio, actual: `${rcloneRatio.toFixed(2)}x` });
+  for (const build of builds) {
+    const annexRatio = ratio(build, 'git-annex');
+    if (targets.annexSpeedup !== null && annexRatio !== null) {
+      verdicts.push({ target: `${build} >= ${targets.annexSpeedup}x faster than git-annex`, met: 1 / annexRatio >= targets.annexSpeedup, actual: `${(1 / annexRatio).toFixed(1)}x faster` });
+    }
+    const rcloneRatio = ratio(build, 'rclone');
+    if (rcloneRatio !== null) {
+      verdicts.push({ target: `${build} <= ${targets.rcloneRatio}x rclone's time`, met: rcloneRatio <= targets.rcloneRatio, actual: `${rcloneRatio.toFixed(2)}x` });
+    }
   }
   console.log('');
   for (const v of verdicts) console.log(`target: ${v.target}: ${v.met ? 'met' : 'NOT met'} (${v.actual})`);
-  return { files: fileCount, sizeBytes, load: { before: loadBefore, after: loadAfter }, best: Object.fromEntries(best), verdicts };
+  return { files: fileCount, sizeBytes, load: { before: loadBefore, after: loadAfter }, best: Object.fromEntries(best), peers, verdicts };
 }
 
 /** squirrel as its README has it: one config, four commands. */
-function squirrelTool(caseDir, fileCount, squirrelBin) {
-  const dir = path.join(caseDir, 'squirrel');
+function squirrelTool(caseDir, fileCount, name, squirrelBin) {
+  const dir = path.join(caseDir, name);
   const volumeDir = path.join(dir, 'volume');
   const configPath = path.join(dir, 'config.yaml');
   const squirrel = (...args) => runChecked(process.execPath, [squirrelBin, '--config', configPath, '--no-progress', ...args]);
   return {
-    name: 'squirrel',
+    name,
     dir,
     volumeDir,
     copyPath: (destination, file) => path.join(dir, destination, 'bench', file.path),
@@ -199,20 +209,25 @@ function annexTool(caseDir) {
   };
 }
 
-/** The hand-rolled recipe: copy, check by reading both sides, then delete. */
-function rcloneTool(caseDir) {
-  const dir = path.join(caseDir, 'rclone');
+/**
+ * The hand-rolled recipe: copy, check by reading both sides, then delete. rclone does not
+ * fsync what it writes, so `check` reads the page cache and `rm` may run before the copies
+ * are on the disk; the +sync variant flushes the destinations' filesystem before checking.
+ */
+function rcloneTool(caseDir, name, flush) {
+  const dir = path.join(caseDir, name);
   const volumeDir = path.join(dir, 'volume');
   const configPath = path.join(dir, 'rclone.conf');
   const rclone = (...args) => runChecked('rclone', ['--config', configPath, ...args]);
   return {
-    name: 'rclone',
+    name,
     dir,
     volumeDir,
     copyPath: (destination, file) => path.join(dir, destination, file.path),
     prepare: () => fs.writeFileSync(configPath, ''),
     legs: (leg) => {
       leg('copy', () => DESTINATIONS.forEach((d) => rclone('copy', '--checksum', volumeDir, path.join(dir, d))));
+      if (flush) leg('sync', () => runChecked('sync', ['-f', ...DESTINATIONS.map((d) => path.join(dir, d))]));
       leg('check', () => DESTINATIONS.forEach((d) => rclone('check', '--download', volumeDir, path.join(dir, d))));
       leg('rm', () => runChecked('rm', ['-r', '--', ...fs.readdirSync(volumeDir).map((name) => path.join(volumeDir, name))]));
     },
