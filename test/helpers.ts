@@ -11,6 +11,7 @@ import { fixedClock } from '../src/clock.js';
 import { runCli } from '../src/cli/main.js';
 import { Deps } from '../src/cli/context.js';
 import { noHooks } from '../src/core/reporter.js';
+import { Store } from '../src/store/store.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const BIN = path.join(REPO_ROOT, 'bin', 'squirrel');
@@ -161,4 +162,24 @@ export function json<T = Record<string, unknown>>(result: CliResult): T {
 /** Arguments every sandbox command needs. */
 export function withConfig(sandbox: Sandbox, ...args: string[]): string[] {
   return ['--config', sandbox.configPath, ...args];
+}
+
+/** Open the sandbox's store for a look (or a setup write) and close it again. */
+export function withStore<T>(sb: Sandbox, fn: (store: Store, volumeId: number) => T): T {
+  const store = Store.open(sb.dbPath, { create: false });
+  try {
+    return fn(store, store.volume('photos')!.id);
+  } finally {
+    store.close();
+  }
+}
+
+/** Live rows of the sandbox volume: path -> status. */
+export function rowStatuses(sb: Sandbox): Record<string, string> {
+  return withStore(sb, (store, volumeId) => Object.fromEntries(store.files.live(volumeId).map((f) => [f.path, f.status])));
+}
+
+/** Every run, oldest first, as `kind:status`. */
+export function runList(sb: Sandbox): string[] {
+  return withStore(sb, (store) => store.runs.list({ limit: 1000 }).reverse().map((r) => `${r.kind}:${r.status}`));
 }

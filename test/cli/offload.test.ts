@@ -9,7 +9,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hashBytes, hashFile } from '../../src/hash.js';
-import { Store } from '../../src/store/store.js';
 import {
   bin,
   binSpawn,
@@ -19,12 +18,15 @@ import {
   DAY_NS,
   json,
   makeSandbox,
+  rowStatuses,
+  runList,
   Sandbox,
   tempDir,
   TEST_NOW_NS,
   Tree,
   waitForFile,
   withConfig,
+  withStore,
 } from '../helpers.js';
 
 const NOW = TEST_NOW_NS;
@@ -73,25 +75,6 @@ function offload(sb: Sandbox, ...args: string[]): CliResult {
 function offloadJson(sb: Sandbox, ...args: string[]): { result: CliResult; report: Report } {
   const result = bin(withConfig(sb, '--json', 'offload', 'photos', ...args), { nowNs: NOW });
   return { result, report: json<Report>(result) };
-}
-
-function withStore<T>(sb: Sandbox, fn: (store: Store, volumeId: number) => T): T {
-  const store = Store.open(sb.dbPath, { create: false });
-  try {
-    return fn(store, store.volume('photos')!.id);
-  } finally {
-    store.close();
-  }
-}
-
-/** Live rows: path -> status. */
-function rowStatuses(sb: Sandbox): Record<string, string> {
-  return withStore(sb, (store, volumeId) => Object.fromEntries(store.files.live(volumeId).map((f) => [f.path, f.status])));
-}
-
-/** Every run, oldest first, as `kind:status`. */
-function runList(sb: Sandbox): string[] {
-  return withStore(sb, (store) => store.runs.list({ limit: 1000 }).reverse().map((r) => `${r.kind}:${r.status}`));
 }
 
 function runCounts(sb: Sandbox, runId: number): Record<string, number> {

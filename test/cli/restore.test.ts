@@ -7,7 +7,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hashBytes, hashFile } from '../../src/hash.js';
-import { Store } from '../../src/store/store.js';
 import {
   bin,
   binSpawn,
@@ -16,12 +15,15 @@ import {
   CliResult,
   json,
   makeSandbox,
+  rowStatuses,
+  runList,
   Sandbox,
   tempDir,
   TEST_NOW_NS,
   Tree,
   waitForFile,
   withConfig,
+  withStore,
 } from '../helpers.js';
 
 const NOW = TEST_NOW_NS;
@@ -51,23 +53,6 @@ async function offloaded(files: Tree, paths: string[]): Promise<Sandbox> {
 
 function restore(sb: Sandbox, ...args: string[]): CliResult {
   return bin(withConfig(sb, '--no-progress', 'restore', 'photos', ...args), { nowNs: NOW });
-}
-
-function withStore<T>(sb: Sandbox, fn: (store: Store, volumeId: number) => T): T {
-  const store = Store.open(sb.dbPath, { create: false });
-  try {
-    return fn(store, store.volume('photos')!.id);
-  } finally {
-    store.close();
-  }
-}
-
-function rowStatuses(sb: Sandbox): Record<string, string> {
-  return withStore(sb, (store, volumeId) => Object.fromEntries(store.files.live(volumeId).map((f) => [f.path, f.status])));
-}
-
-function runList(sb: Sandbox): string[] {
-  return withStore(sb, (store) => store.runs.list({ limit: 1000 }).reverse().map((r) => `${r.kind}:${r.status}`));
 }
 
 function local(sb: Sandbox, relative: string): string {

@@ -117,7 +117,7 @@ describe('local destination: on disk', () => {
     // setup: more puts at once than the destination advertises, sharing directories none of them found
     const { root, destination } = makeLocal('nas');
     await destination.init();
-    const files = Array.from({ length: 3 * destination.concurrentPuts }, (_, i) => ({ remote: `vol/new/dir-${i % 3}/file-${i}.bin`, bytes: pseudoRandomBytes(4096 + i, i + 1) }));
+    const files = Array.from({ length: 3 * (destination.concurrentPuts ?? 1) }, (_, i) => ({ remote: `vol/new/dir-${i % 3}/file-${i}.bin`, bytes: pseudoRandomBytes(4096 + i, i + 1) }));
 
     // act
     await Promise.all(files.map((f) => putBytes(destination, f.remote, f.bytes)));
