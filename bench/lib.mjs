@@ -171,16 +171,18 @@ export function printTable(rows) {
 /**
  * Time cases made of several legs, each leg a few cold processes: `fn(leg)` runs one case and
  * times each step through `leg(name, thunk)`. Rounds interleave the cases as in
- * bestOfInterleaved, each round starting one case later, so no case always runs right after
- * the same neighbour (whose cleanup may still be reaching the disk). `before` and `after` run
+ * bestOfInterleaved, each round starting one case later and every other round in reverse, so no
+ * case always runs right after the same neighbour (whose cleanup may still be reaching the
+ * disk). `before` and `after` run
  * untimed around each case (prepare a fresh tree; check the outcome and clean up). Returns,
  * per case name, the round with the best total: { seconds, legs: [{ name, seconds }] }.
  */
 export function bestLegsInterleaved(cases, { warmups = 1, runs = 3, onRound } = {}) {
   const best = new Map(cases.map((c) => [c.name, { seconds: Infinity, legs: [] }]));
   for (let round = 0; round < warmups + runs; round++) {
-    for (let i = 0; i < cases.length; i++) {
-      const c = cases[(round + i) % cases.length];
+    const order = cases.map((_, i) => cases[(round + i) % cases.length]);
+    if (round % 2 === 1) order.reverse();
+    for (const c of order) {
       c.before?.();
       const legs = [];
       const leg = (name, thunk) => {

@@ -17,7 +17,7 @@ import {
 } from './lib.mjs';
 
 export const description =
-  'back up to two destinations, verify, delete locally: squirrel vs git-annex vs rclone (--files N --size BYTES --runs N --only a,b --squirrel-bin PATH --baseline-bin PATH)';
+  'back up to two destinations, verify, delete locally: squirrel vs git-annex vs rclone (--files N --size BYTES --runs N --warmups N --settle S --only a,b --squirrel-bin PATH --baseline-bin PATH)';
 
 const DEFAULT_TREES = [
   { files: 2000, sizeBytes: 64 * KIB },
@@ -37,6 +37,7 @@ export async function run(argv) {
     : DEFAULT_TREES;
   const runs = Math.round(numberArg(args, 'runs', 3));
   const warmups = args.warmups === '0' ? 0 : Math.round(numberArg(args, 'warmups', 1));
+  const settleSeconds = args.settle === '0' ? 0 : numberArg(args, 'settle', 2);
   const only = args.only === undefined ? null : new Set(String(args.only).split(','));
   // Another build (a checkout of an older commit, say) can be timed against the same peers,
   // or alongside this one as a baseline, in the same interleaved rounds.
@@ -48,11 +49,11 @@ export async function run(argv) {
   ensureTool('rclone');
 
   const results = [];
-  for (const tree of trees) results.push(runTree(tree, { runs, warmups, only, squirrelBin, baselineBin }));
+  for (const tree of trees) results.push(runTree(tree, { runs, warmups, settleSeconds, only, squirrelBin, baselineBin }));
   return results;
 }
 
-function runTree({ files: fileCount, sizeBytes }, { runs, warmups, only, squirrelBin, baselineBin }) {
+function runTree({ files: fileCount, sizeBytes }, { runs, warmups, settleSeconds, only, squirrelBin, baselineBin }) {
   const caseDir = path.join(WORK_DIR, `whole-job-${fileCount}x${sizeBytes}`);
   const sourceDir = path.join(caseDir, 'source');
   fs.mkdirSync(caseDir, { recursive: true });
@@ -76,8 +77,10 @@ function runTree({ files: fileCount, sizeBytes }, { runs, warmups, only, squirre
       fs.mkdirSync(tool.dir, { recursive: true });
       runChecked('cp', ['-a', sourceDir, tool.volumeDir]);
       tool.prepare?.();
-      // Nothing of the preparation is left to write back while the tool runs.
+      // Nothing of the preparation (or of the last case's cleanup) is left for the disk to do
+      // while the tool runs: flushed, then a moment for discards of deleted trees to finish.
       runChecked('sync', []);
+      if (settleSeconds > 0) runChecked('sleep', [String(settleSeconds)]);
     },
     fn: (leg) => tool.legs(leg),
     after: () => {
@@ -98,7 +101,8 @@ function runTree({ files: fileCount, sizeBytes }, { runs, warmups, only, squirre
   const peers = [...best.keys()].filter((name) => !builds.includes(name));
   console.log(
     `\n${fileCount} files x ${formatSize(sizeBytes)} (${formatSize(totalBytes)}), ${os.availableParallelism()} cores, ${loadBefore} before / ${loadAfter} after;` +
-      ` best of ${runs} interleaved round(s) after ${warmups} warm-up(s), warm page cache; every round checked by SHA-256 on both destinations\n`,
+      ` best of ${runs} interleaved round(s) after ${warmups} warm-up(s), warm page cache, ${settleSeconds} s settle before each case;` +
+      ' every round checked by SHA-256 on both destinations\n',
   );
   printTable([
     ['tool', 'legs (s)', 'total s', 'MiB/s', ...builds.map((b) => `${b}/tool`)],
