@@ -18,8 +18,6 @@ import { restampComponents, RestampOutcome } from './restamp.js';
 import { isContentVerified, METHOD_READBACK, METHOD_REVERIFY } from './methods.js';
 
 const LEDGER_BATCH = 200;
-/** Reads in flight at most, whatever the destination allows for puts. */
-const MAX_READ_LANES = 4;
 
 export interface VerifyOptions {
   volume: VolumeConfig;
@@ -116,43 +114,33 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
   };
 
   o.hooks.at('verify.before-read');
-  // Several reads in flight (as many as the destination takes puts): a network round trip or
-  // a read from disk overlaps another copy's hashing. Findings are recorded in any order.
-  let nextCopy = 0;
-  const lane = async (): Promise<void> => {
-    while (nextCopy < copies.length) {
-      if (deadlineNs !== null && o.clock.nowNs() >= deadlineNs) {
-        result.stoppedEarly = true;
-        return;
-      }
-      const copy = copies[nextCopy++];
-      try {
-        const read = await o.destination.hash(copy.path);
-        result.checked++;
-        if (read.kind === 'present') methods.add(read.method);
-        if (read.kind === 'absent') {
-          findings.push({ path: copy.path, state: 'missing', version: copy.version });
-          result.problems.push({ path: copy.path, state: 'missing', detail: `not found at '${o.destination.name}'` });
-        } else if (read.sizeBytes !== copy.size || !read.blake3.equals(copy.blake3)) {
-          findings.push({ path: copy.path, state: 'corrupt', version: copy.version });
-          result.problems.push({ path: copy.path, state: 'corrupt', detail: `bytes differ from the indexed BLAKE3 (${read.sizeBytes} bytes, expected ${copy.size})` });
-        } else {
-          findings.push({ path: copy.path, state: 'ok', version: copy.version });
-          result.ok++;
-        }
-      } catch (err) {
-        if (!(err instanceof DestinationUnavailableError)) throw err;
-        result.problems.push({ path: copy.path, state: 'unreadable', detail: errorMessage(err) });
-      }
-      doneBytes += copy.size;
-      if (findings.length >= LEDGER_BATCH) flush();
-      o.reporter.progress({ phase: `verify ${o.volume.name} @ ${o.destination.name}`, doneFiles: result.checked, totalFiles: copies.length, doneBytes, totalBytes });
+  for (const copy of copies) {
+    if (deadlineNs !== null && o.clock.nowNs() >= deadlineNs) {
+      result.stoppedEarly = true;
+      break;
     }
-  };
-  const lanes = Math.max(1, Math.min(o.destination.concurrentPuts ?? 1, MAX_READ_LANES));
-  const settled = await Promise.allSettled(Array.from({ length: lanes }, lane));
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) throw failed.reason;
+    try {
+      const read = await o.destination.hash(copy.path);
+      result.checked++;
+      if (read.kind === 'present') methods.add(read.method);
+      if (read.kind === 'absent') {
+        findings.push({ path: copy.path, state: 'missing', version: copy.version });
+        result.problems.push({ path: copy.path, state: 'missing', detail: `not found at '${o.destination.name}'` });
+      } else if (read.sizeBytes !== copy.size || !read.blake3.equals(copy.blake3)) {
+        findings.push({ path: copy.path, state: 'corrupt', version: copy.version });
+        result.problems.push({ path: copy.path, state: 'corrupt', detail: `bytes differ from the indexed BLAKE3 (${read.sizeBytes} bytes, expected ${copy.size})` });
+      } else {
+        findings.push({ path: copy.path, state: 'ok', version: copy.version });
+        result.ok++;
+      }
+    } catch (err) {
+      if (!(err instanceof DestinationUnavailableError)) throw err;
+      result.problems.push({ path: copy.path, state: 'unreadable', detail: errorMessage(err) });
+    }
+    doneBytes += copy.size;
+    if (findings.length >= LEDGER_BATCH) flush();
+    o.reporter.progress({ phase: `verify ${o.volume.name} @ ${o.destination.name}`, doneFiles: result.checked, totalFiles: copies.length, doneBytes, totalBytes });
+  }
   flush();
   o.hooks.at('verify.before-restamp');
 
