@@ -1,10 +1,7 @@
 // Verification methods recorded on vector components. Only a method that compared the
 // stored bytes themselves counts as content-verified for the offload gate.
 
-import { METHOD_BLAKE3_READBACK } from '../destinations/destination.js';
-
-/** What a destination's hash() reports when it hashed bytes read back: one name, defined there. */
-export const METHOD_READBACK = METHOD_BLAKE3_READBACK;
+export const METHOD_READBACK = 'blake3-readback';
 export const METHOD_REVERIFY = 'blake3-reverify';
 export const METHOD_REMOTE_B3SUM = 'b3sum-remote';
 

@@ -84,13 +84,13 @@ export async function checkDestinationRoot(destination: Destination, init: boole
   );
 }
 
-/** A result with nothing done yet; a command uses it to report a target that could not start. */
-export function emptyPushResult(volume: string, destination: string, status: PushResult['status'], message: string | null = null): PushResult {
-  return {
-    volume,
-    destination,
+export async function pushVolume(store: Store, o: PushOptions): Promise<PushResult> {
+  const volumeRow = store.volume(o.volume.name);
+  const result: PushResult = {
+    volume: o.volume.name,
+    destination: o.destination.name,
     runId: null,
-    status,
+    status: o.dryRun ? 'dry-run' : 'success',
     sentFiles: 0,
     sentBytes: 0,
     alreadyThereFiles: 0,
@@ -98,13 +98,8 @@ export function emptyPushResult(volume: string, destination: string, status: Pus
     failures: [],
     coverage: [],
     vector: [],
-    message,
+    message: null,
   };
-}
-
-export async function pushVolume(store: Store, o: PushOptions): Promise<PushResult> {
-  const volumeRow = store.volume(o.volume.name);
-  const result = emptyPushResult(o.volume.name, o.destination.name, o.dryRun ? 'dry-run' : 'success');
   if (!volumeRow) {
     result.status = o.dryRun ? 'dry-run' : 'failed';
     result.message = `volume '${o.volume.name}' has never been indexed; run \`squirrel index ${o.volume.name}\` first`;

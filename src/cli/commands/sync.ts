@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { EXIT_CODES_HELP, Run } from '../main.js';
 import { CommandContext } from '../context.js';
 import { resolveTargets } from '../targets.js';
-import { emptyPushResult, pushVolume, PushResult } from '../../core/push.js';
+import { pushVolume, PushResult } from '../../core/push.js';
 import { createDestination } from '../../destinations/registry.js';
 import { errorMessage, EXIT_OK, EXIT_OPERATIONAL, SquirrelError } from '../../errors.js';
 import { pushLines } from '../render/evidence.js';
@@ -41,11 +41,28 @@ export function registerSync(program: Command, run: Run): void {
             );
           } catch (err) {
             if (!(err instanceof SquirrelError)) throw err;
-            results.push(emptyPushResult(target.volume.name, target.destination, 'failed', errorMessage(err)));
+            results.push(failedResult(target.volume.name, target.destination, errorMessage(err)));
           }
         }
         ctx.emit({ results }, () => results.flatMap((r) => pushLines(r, ctx.nowNs)));
         return results.every((r) => r.status === 'success' || r.status === 'dry-run') ? EXIT_OK : EXIT_OPERATIONAL;
       }),
     );
+}
+
+function failedResult(volume: string, destination: string, message: string): PushResult {
+  return {
+    volume,
+    destination,
+    runId: null,
+    status: 'failed',
+    sentFiles: 0,
+    sentBytes: 0,
+    alreadyThereFiles: 0,
+    movedAsideFiles: 0,
+    failures: [],
+    coverage: [],
+    vector: [],
+    message,
+  };
 }
