@@ -95,13 +95,13 @@ export class EvidenceStore {
     // One string per destination instead of one row per copy: crossing into JS costs ~1 us a
     // row, and the (volume, destination, content) index answers this without touching the table.
     this.copiedContentIdList = prep(`SELECT group_concat(content_id, ',') AS ids FROM remote_copies WHERE volume_id = ? AND destination = ?`);
-    // Copies whose content the volume still needs (present or offloaded), least recently verified first.
+    // Every copy the ledger records, least recently verified first. Also those of files that are
+    // missing or deleted now: a later sync trusts an 'ok' row when the file comes back, so rot
+    // found only then would reach offload unseen.
     this.copiesToVerify = prep(`SELECT rc.volume_id, rc.destination, rc.path, rc.content_id, rc.state, rc.pushed_run_id,
         rc.verified_at_ns, rc.version, c.blake3, c.size
       FROM remote_copies rc JOIN contents c ON c.id = rc.content_id
       WHERE rc.volume_id = ? AND rc.destination = ?
-        AND EXISTS (SELECT 1 FROM files f WHERE f.volume_id = rc.volume_id AND f.content_id = rc.content_id
-                    AND f.status IN ('present', 'offloaded'))
       ORDER BY rc.verified_at_ns IS NOT NULL, rc.verified_at_ns, rc.path`);
     this.badCopies = prep(`SELECT rc.volume_id, rc.destination, rc.path, rc.content_id, rc.state, rc.pushed_run_id,
         rc.verified_at_ns, rc.version FROM remote_copies rc WHERE rc.volume_id = ? AND rc.state <> 'ok' ORDER BY rc.destination, rc.path`);

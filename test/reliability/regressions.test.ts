@@ -45,6 +45,29 @@ describe('regressions found by the reliability suites', () => {
     expect(formatViolations(world.check({ settled: true }))).toBe('');
   });
 
+  it('a copy that rots while its file is missing locally is still verified, so a later sync re-sends it before offload', async () => {
+    // setup: a.bin leaves the volume for a while (index sees it missing) and its nas copy rots meanwhile
+    const world = await pushedWorld({ 'a.bin': 'alpha', 'b.bin': 'bravo' });
+    const aside = path.join(world.dir, 'a.bin.aside');
+    fs.renameSync(path.join(world.root, 'a.bin'), aside);
+    expect((await world.cli(['index', VOLUME])).code).toBe(0);
+    fs.writeFileSync(path.join(world.destinations.nas, VOLUME, 'a.bin'), 'alphX');
+    // act: verify while a.bin is missing, then a.bin comes back, index, sync, offload
+    const verify = await world.cli(['verify', VOLUME, '--to', 'nas']);
+    fs.renameSync(aside, path.join(world.root, 'a.bin'));
+    for (const args of [['index', VOLUME], ['sync', VOLUME]]) {
+      const result = await world.cli(args);
+      expect(result.code, result.stderr).toBe(0);
+    }
+    const offload = await world.cli(['offload', VOLUME, '.']);
+    // expect: verify recorded the rot; sync re-sent a.bin; whatever offload removed has good copies
+    expect(verify.code).toBe(1);
+    expect(verify.stdout + verify.stderr).toMatch(/a\.bin/);
+    expect(offload.code, offload.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(world.destinations.nas, VOLUME, 'a.bin'), 'utf8')).toBe('alpha');
+    expect(formatViolations(world.check({ settled: true }))).toBe('');
+  });
+
   it('a database file truncated to 0 bytes is refused (exit 2), not silently replaced by an empty index', async () => {
     // setup
     const world = await pushedWorld({ 'a.bin': 'alpha' });
