@@ -7,9 +7,12 @@ import path from 'node:path';
 import { Clock } from '../clock.js';
 import { defaultConfigPath, loadConfig } from '../config/load.js';
 import { Config, VolumeConfig } from '../config/types.js';
+import { createHasher, Hasher } from '../core/index/hash-pool.js';
 import { Hooks, Reporter } from '../core/reporter.js';
 import { reconcileOpenIntents } from '../core/offload/reconcile.js';
 import { isProcessAlive, RunIdentity } from '../core/runs.js';
+import { Destination } from '../destinations/destination.js';
+import { createDestination, defaultDestinationEnvironment } from '../destinations/registry.js';
 import { UsageError } from '../errors.js';
 import { Store } from '../store/store.js';
 import { ProgressRenderer } from './render/progress.js';
@@ -42,6 +45,7 @@ export class CommandContext {
   private loadedConfig: Config | null = null;
   private openedStore: Store | null = null;
   private storeAttempted = false;
+  private fileHasher: Hasher | null = null;
   readonly nowNs: bigint;
   readonly reporter: Reporter;
   private readonly progressRenderer: ProgressRenderer | null;
@@ -138,9 +142,16 @@ export class CommandContext {
     for (const line of text()) this.print(line);
   }
 
-  close(): void {
+  /** A configured destination; local ones share one hashing pool, started on first use. */
+  destination(name: string): Destination {
+    this.fileHasher ??= createHasher();
+    return createDestination(this.config().destinations.get(name)!, { ...defaultDestinationEnvironment(this.deps.env), fileHasher: this.fileHasher });
+  }
+
+  async close(): Promise<void> {
     this.progressRenderer?.stop();
     this.openedStore?.close();
+    await this.fileHasher?.close();
   }
 }
 

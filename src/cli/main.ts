@@ -58,7 +58,7 @@ export function buildProgram(deps: Deps, state: ProgramState = { exitCode: 0, de
         // A damaged, read-only or full database is the user's to fix, not an internal error.
         throw (ctx.hasStore ? databaseFailure(err, ctx.dbPath()) : null) ?? err;
       } finally {
-        ctx.close();
+        await ctx.close();
       }
     };
 

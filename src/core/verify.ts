@@ -113,12 +113,7 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
     findings.length = 0;
   };
 
-  o.hooks.at('verify.before-read');
-  for (const copy of copies) {
-    if (deadlineNs !== null && o.clock.nowNs() >= deadlineNs) {
-      result.stoppedEarly = true;
-      break;
-    }
+  const check = async (copy: (typeof copies)[number]) => {
     try {
       const read = await o.destination.hash(copy.path);
       result.checked++;
@@ -140,7 +135,28 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
     doneBytes += copy.size;
     if (findings.length >= LEDGER_BATCH) flush();
     o.reporter.progress({ phase: `verify ${o.volume.name} @ ${o.destination.name}`, doneFiles: result.checked, totalFiles: copies.length, doneBytes, totalBytes });
-  }
+  };
+
+  o.hooks.at('verify.before-read');
+  // Up to `concurrentHashes` reads in flight (the destination says how many it takes).
+  let started = 0;
+  let crashed = false;
+  const lane = async () => {
+    while (started < copies.length && !crashed) {
+      if (deadlineNs !== null && o.clock.nowNs() >= deadlineNs) {
+        result.stoppedEarly = true;
+        return;
+      }
+      await check(copies[started++]).catch((err: unknown) => {
+        crashed = true;
+        throw err;
+      });
+    }
+  };
+  const lanes = Math.max(1, Math.min(o.destination.concurrentHashes ?? 1, copies.length));
+  const settled = await Promise.allSettled(Array.from({ length: lanes }, lane));
+  const failure = settled.find((s) => s.status === 'rejected');
+  if (failure) throw failure.reason;
   flush();
   o.hooks.at('verify.before-restamp');
 

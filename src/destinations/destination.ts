@@ -157,6 +157,8 @@ export interface DestinationReader {
    * the destination itself, recorded with a distinct method). Absent: { kind: 'absent' }.
    */
   hash(path: string): Promise<HashResult>;
+  /** How many hash()es a caller may keep in flight at once; absent means one at a time. */
+  readonly concurrentHashes?: number;
 }
 
 export interface DestinationWriter {

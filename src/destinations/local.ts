@@ -5,6 +5,8 @@
 // (an unmounted drive), never "absent". I/O is synchronous (on a local disk the fastest Node
 // offers) except put()'s fsyncs, which wait on libuv's pool: with several puts in flight the
 // filesystem folds their flushes into shared journal commits instead of one commit per file.
+// Given a file hasher (the index's worker pool), hash() reads large files on its threads, so
+// a verify keeps every core busy.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -36,6 +38,18 @@ function fsyncOnPool(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
+/**
+ * Hashes one regular file off the calling thread. ok: false when the file was not the listed
+ * inode or changed while being read; hash() then falls back to reading it in-thread.
+ */
+export interface FileHasher {
+  readonly threads: number;
+  hash(task: { absolutePath: string; ino: bigint; dev: bigint; sizeBytes: number }): Promise<{ ok: true; hash: Buffer; sizeBytes: number } | { ok: false; message: string }>;
+}
+
+/** Below this a file is hashed in-thread: the round trip to a worker would cost more than the read. */
+const OFF_THREAD_MIN_BYTES = 256 << 10;
+
 function errnoOf(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | null)?.code;
 }
@@ -53,9 +67,15 @@ export class LocalDestination implements Destination {
   constructor(
     readonly name: string,
     root: string,
+    private readonly fileHasher: FileHasher | null = null,
   ) {
     this.location = path.resolve(root);
     this.markerPath = path.join(this.location, DESTINATION_MARKER);
+  }
+
+  /** With a file hasher: enough hashes queued that no worker waits for the next file. */
+  get concurrentHashes(): number {
+    return this.fileHasher ? this.fileHasher.threads * 4 : 1;
   }
 
   async rootState(): Promise<RootState> {
@@ -111,6 +131,16 @@ export class LocalDestination implements Destination {
 
   async hash(relativePath: string): Promise<HashResult> {
     const absolute = this.resolve('hash', relativePath);
+    if (this.fileHasher) {
+      const listed = this.lstatQuietly(absolute);
+      if (listed?.isFile() && listed.size >= OFF_THREAD_MIN_BYTES) {
+        const task = { absolutePath: absolute, ino: listed.ino, dev: listed.dev, sizeBytes: Number(listed.size) };
+        const outcome = await this.fileHasher.hash(task).catch(() => null);
+        if (outcome?.ok) return { kind: 'present', blake3: outcome.hash, sizeBytes: outcome.sizeBytes, method: METHOD_BLAKE3_READBACK };
+      }
+    }
+    // In-thread: small files, and every case the off-thread read could not settle (absent,
+    // a symlink, a file that changed), judged here with the exact contract.
     const fd = this.openForRead('hash', relativePath, absolute);
     if (fd === null) return this.absent('hash');
     try {
@@ -219,6 +249,14 @@ export class LocalDestination implements Destination {
   }
 
   /** An open descriptor on a regular file, or null when nothing is there. */
+  private lstatQuietly(absolute: string): fs.BigIntStats | null {
+    try {
+      return fs.lstatSync(absolute, { bigint: true });
+    } catch {
+      return null;
+    }
+  }
+
   private openForRead(operation: string, relativePath: string, absolute: string): number | null {
     let fd: number;
     try {

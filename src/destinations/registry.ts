@@ -5,7 +5,7 @@ import os from 'node:os';
 import { DestinationConfig } from '../config/types.js';
 import { OperationalError } from '../errors.js';
 import { Destination } from './destination.js';
-import { LocalDestination } from './local.js';
+import { FileHasher, LocalDestination } from './local.js';
 import { S3Destination } from './s3.js';
 import { SftpDestination } from './sftp.js';
 
@@ -14,6 +14,8 @@ export interface DestinationEnvironment {
   homeDir: string;
   /** SSH_AUTH_SOCK, for keys held by an ssh-agent. */
   sshAgentSocket: string | null;
+  /** Local destinations hash large files on it (the index's worker pool); null: in-thread. */
+  fileHasher?: FileHasher | null;
 }
 
 export function defaultDestinationEnvironment(env: NodeJS.ProcessEnv = process.env): DestinationEnvironment {
@@ -23,7 +25,7 @@ export function defaultDestinationEnvironment(env: NodeJS.ProcessEnv = process.e
 export function createDestination(config: DestinationConfig, environment: DestinationEnvironment = defaultDestinationEnvironment()): Destination {
   switch (config.type) {
     case 'local':
-      return new LocalDestination(config.name, config.path);
+      return new LocalDestination(config.name, config.path, environment.fileHasher ?? null);
     case 's3':
       return new S3Destination(config);
     case 'sftp':

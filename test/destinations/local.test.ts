@@ -4,9 +4,9 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { DESTINATION_MARKER, DestinationUnavailableError } from '../../src/destinations/destination.js';
-import { LocalDestination } from '../../src/destinations/local.js';
+import { FileHasher, LocalDestination } from '../../src/destinations/local.js';
 import { hashBytes } from '../../src/hash.js';
 import { cleanupTempDirs, tempDir } from '../helpers.js';
 import { ConformanceHarness, historyFor, listAll, localFile, pseudoRandomBytes, putBytes, readAll, runConformance, stagingFor } from './conformance.js';
@@ -15,13 +15,18 @@ interface LocalHarness extends ConformanceHarness {
   root: string;
 }
 
-function makeLocal(name: string): LocalHarness {
+// The compiled worker pool verify hands to local destinations: real threads, as in the CLI.
+const { createHasher } = (await import('../../dist/core/index/hash-pool.js' as string)) as { createHasher: () => FileHasher & { close(): Promise<void> } };
+const pool = createHasher();
+afterAll(() => pool.close());
+
+function makeLocal(name: string, fileHasher: FileHasher | null = null): LocalHarness {
   // Two levels down, so a test can replace the parent and still leave cleanup to tempDir.
   const root = path.join(tempDir('squirrel-dest-'), 'mnt', 'root');
   return {
     root,
-    destination: new LocalDestination(name, root),
-    sameRoot: (other) => new LocalDestination(other, root),
+    destination: new LocalDestination(name, root, fileHasher),
+    sameRoot: (other) => new LocalDestination(other, root, fileHasher),
     createUnmarkedRoot: () => void fs.mkdirSync(root, { recursive: true }),
   };
 }
@@ -48,6 +53,7 @@ if (process.getuid?.() !== 0) {
 }
 
 runConformance('local', { make: makeLocal, unreachableWays });
+runConformance('local (hashing on the worker pool)', { make: (name) => makeLocal(name, pool), unreachableWays });
 
 describe('local destination: on disk', () => {
   afterEach(() => {
@@ -218,6 +224,34 @@ describe('local destination: on disk', () => {
     await expect(readAll(destination, 'vol/link.txt')).rejects.toThrow(/symbolic link/);
     await expect(listAll(destination, 'vol/linkdir')).rejects.toThrow(/symbolic link/);
     expect(await listAll(destination, '')).toEqual([{ path: DESTINATION_MARKER, sizeBytes: fs.statSync(path.join(root, DESTINATION_MARKER)).size }]);
+  });
+
+  it('on the worker pool, a large copy is hashed off-thread, its rot is seen, and a symlink to a large file is still refused', async () => {
+    // setup
+    const { root, destination } = makeLocal('nas', pool);
+    await destination.init();
+    const bytes = pseudoRandomBytes(1 << 20, 3);
+    await putBytes(destination, 'vol/big.bin', bytes);
+    const outside = tempDir('squirrel-outside-');
+    fs.writeFileSync(path.join(outside, 'big.bin'), bytes);
+    fs.symlinkSync(path.join(outside, 'big.bin'), path.join(root, 'vol/link.bin'));
+    const offThread = vi.spyOn(pool, 'hash');
+
+    // act
+    const before = await destination.hash('vol/big.bin');
+    const rotted = Buffer.from(bytes);
+    rotted[12345] ^= 1;
+    fs.chmodSync(path.join(root, 'vol/big.bin'), 0o644);
+    fs.writeFileSync(path.join(root, 'vol/big.bin'), rotted);
+    const after = await destination.hash('vol/big.bin');
+
+    // expect
+    expect(offThread).toHaveBeenCalledTimes(2);
+    expect(before).toMatchObject({ kind: 'present', blake3: hashBytes(bytes), sizeBytes: bytes.length, method: 'blake3-readback' });
+    expect(after).toMatchObject({ kind: 'present', blake3: hashBytes(rotted), sizeBytes: bytes.length });
+    await expect(destination.hash('vol/link.bin')).rejects.toThrow(/symbolic link/);
+    expect(await destination.hash('vol/gone.bin')).toEqual({ kind: 'absent' });
+    expect(destination.concurrentHashes).toBeGreaterThan(1);
   });
 
   it('a root reached through a symlink (a mount behind a link) works', async () => {

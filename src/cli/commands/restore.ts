@@ -6,7 +6,6 @@ import { EXIT_CODES_HELP, Run } from '../main.js';
 import { CommandContext } from '../context.js';
 import { parseSelectors, selects } from '../../core/offload/plan.js';
 import { restoreFiles } from '../../core/restore.js';
-import { createDestination } from '../../destinations/registry.js';
 import { EXIT_OK, EXIT_OPERATIONAL, UsageError } from '../../errors.js';
 
 export function registerRestore(program: Command, run: Run): void {
@@ -31,7 +30,7 @@ export function registerRestore(program: Command, run: Run): void {
         const result = await restoreFiles(ctx.store(), {
           volume,
           matches: (p) => selectors.some((s) => selects(s.path, p)),
-          sources: names.map((name) => createDestination(ctx.config().destinations.get(name)!)),
+          sources: names.map((name) => ctx.destination(name)),
           toDir: o.to === undefined ? null : path.resolve(o.to),
           dryRun: o.dryRun === true,
           nowNs: ctx.nowNs,

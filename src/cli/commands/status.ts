@@ -4,7 +4,6 @@ import { Command } from 'commander';
 import { EXIT_CODES_HELP, Run } from '../main.js';
 import { CommandContext } from '../context.js';
 import { Light, volumeStatus, VolumeStatus } from '../../core/status.js';
-import { createDestination } from '../../destinations/registry.js';
 import { formatAge, formatBytes } from '../render/format.js';
 
 const CHECK_EXIT: Record<Light, number> = { green: 0, amber: 1, red: 2 };
@@ -21,7 +20,7 @@ export function registerStatus(program: Command, run: Run): void {
         const { check } = opts as { check?: boolean };
         const config = ctx.config();
         const volumes = volumeName !== undefined ? [ctx.volume(volumeName as string)] : [...config.volumes.values()];
-        const destinations = new Map([...config.destinations].map(([name, cfg]) => [name, createDestination(cfg)]));
+        const destinations = new Map([...config.destinations.keys()].map((name) => [name, ctx.destination(name)]));
         const store = ctx.store();
         const statuses: VolumeStatus[] = [];
         for (const volume of volumes) statuses.push(await volumeStatus(store, volume, destinations, ctx.nowNs, ctx.nodeId()));

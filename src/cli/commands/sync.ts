@@ -5,7 +5,6 @@ import { EXIT_CODES_HELP, Run } from '../main.js';
 import { CommandContext } from '../context.js';
 import { resolveTargets } from '../targets.js';
 import { pushVolume, PushResult } from '../../core/push.js';
-import { createDestination } from '../../destinations/registry.js';
 import { errorMessage, EXIT_OK, EXIT_OPERATIONAL, SquirrelError } from '../../errors.js';
 import { pushLines } from '../render/evidence.js';
 
@@ -25,7 +24,7 @@ export function registerSync(program: Command, run: Run): void {
         const store = ctx.store();
         const results: PushResult[] = [];
         for (const target of targets) {
-          const destination = createDestination(ctx.config().destinations.get(target.destination)!);
+          const destination = ctx.destination(target.destination);
           try {
             results.push(
               await pushVolume(store, {

@@ -6,7 +6,6 @@ import { CommandContext } from '../context.js';
 import { resolveTargets } from '../targets.js';
 import { parseDurationFlag, parsePercent } from '../parse.js';
 import { verifyVolume, VerifyResult } from '../../core/verify.js';
-import { createDestination } from '../../destinations/registry.js';
 import { EXIT_OK, EXIT_OPERATIONAL } from '../../errors.js';
 import { verifyLines } from '../render/evidence.js';
 
@@ -31,7 +30,7 @@ export function registerVerify(program: Command, run: Run): void {
           results.push(
             await verifyVolume(store, {
               volume: target.volume,
-              destination: createDestination(ctx.config().destinations.get(target.destination)!),
+              destination: ctx.destination(target.destination),
               samplePercent,
               maxDurationMs,
               clock: ctx.deps.clock,
