@@ -113,6 +113,9 @@ CREATE INDEX files_by_path ON files (volume_id, path);
 
 CREATE UNIQUE INDEX files_live_path ON files (volume_id, path) WHERE status <> 'superseded';
 
+CREATE INDEX files_present_scan ON files (volume_id, path, content_id, mtime_ns, status_changed_run_id)
+  WHERE status = 'present';
+
 CREATE INDEX offload_intents_open ON offload_intents (state) WHERE state = 'open';
 
 CREATE INDEX remote_copies_by_content ON remote_copies (volume_id, destination, content_id);

@@ -2,6 +2,7 @@
 // A path's live row changes only in status and run markers; new content at a path
 // supersedes the live row and inserts a new one.
 
+import Database from 'better-sqlite3';
 import type { Db } from './db.js';
 import { all, one } from './rows.js';
 import { ContentRow, FileRow, FileStatus, FileWithContent, OffloadCandidateRow, RemoteCopyRow } from './types.js';
@@ -19,6 +20,15 @@ const FILE_WITH_CONTENT = `f.id, f.volume_id, f.path, f.content_id, f.mtime_ns, 
   f.last_seen_run_id, f.status_changed_run_id, c.blake3, c.size, c.origin_node_id, c.origin_run_id`;
 
 const CANDIDATE_CHUNK_ROWS = 4096;
+/** Above this content id, preloading content facts (24 bytes an id) would cost over 480 MB. */
+const MAX_PRELOADED_CONTENT_ID = 20_000_000;
+
+/** Size and origin of each content by id, read in one sequential pass; origin 0: not loaded. */
+interface ContentFacts {
+  size: Float64Array;
+  originNodeId: Float64Array;
+  originRunId: Float64Array;
+}
 
 export class FileStore {
   private readonly contentByHash;
@@ -37,6 +47,9 @@ export class FileStore {
   private readonly presentRows;
   private readonly candidatesAll;
   private readonly candidatesInRange;
+  private readonly candidatesBare;
+  private readonly contentFactsChunk;
+  private readonly maxContentId;
   private readonly liveTotal;
   private readonly contentIdByHash;
   private readonly liveForIndex;
@@ -61,16 +74,24 @@ export class FileStore {
     this.presentRows = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.volume_id = ? AND f.status = 'present' ORDER BY f.path`);
     // Offload candidates: raw rows without safeIntegers (one bigint a column is the main cost
-    // of a million-row scan), mtime split so it stays exact, the hash as hex text (a string is
-    // far cheaper to materialise than a Buffer), read in path-keyed chunks: one native call per
-    // chunk instead of one per row.
+    // of a million-row scan), mtime split so it stays exact, no hash (execute reads it for the
+    // few files it re-hashes), read in path-keyed chunks: one native call per chunk instead of
+    // one per row.
     const candidates = (range: string) =>
       db.prepare(`SELECT f.id, f.path, f.content_id, f.mtime_ns / 1000000000, f.mtime_ns % 1000000000,
-          f.status_changed_run_id, hex(c.blake3), c.size, c.origin_node_id, c.origin_run_id
+          f.status_changed_run_id, c.size, c.origin_node_id, c.origin_run_id
         FROM files f JOIN contents c ON c.id = f.content_id
         WHERE f.volume_id = ? AND f.status = 'present' AND f.path >= ? ${range} ORDER BY f.path LIMIT ?`).raw(true);
     this.candidatesAll = candidates('');
     this.candidatesInRange = candidates('AND f.path < ?');
+    // A whole-volume scan skips the join: a million rowid lookups into contents, in path
+    // order, cost more than reading all of contents once in rowid order.
+    this.candidatesBare = db
+      .prepare(`SELECT f.id, f.path, f.content_id, f.mtime_ns / 1000000000, f.mtime_ns % 1000000000, f.status_changed_run_id
+        FROM files f WHERE f.volume_id = ? AND f.status = 'present' AND f.path >= ? ORDER BY f.path LIMIT ?`)
+      .raw(true);
+    this.contentFactsChunk = db.prepare('SELECT id, size, origin_node_id, origin_run_id FROM contents WHERE id > ? ORDER BY id LIMIT ?').raw(true);
+    this.maxContentId = db.prepare('SELECT max(id) FROM contents').pluck(true);
     this.liveByPath = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.volume_id = ? AND f.path = ? AND f.status <> 'superseded'`);
     this.historyByPath = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
@@ -146,30 +167,66 @@ export class FileStore {
    * [fromPath, toPath) (byte order), so a selector's subtree is one index range.
    */
   *iterateOffloadCandidates(volumeId: number, range: { fromPath: string; toPath: string } | null): IterableIterator<OffloadCandidateRow> {
+    const facts = range === null ? this.contentFacts() : null;
     let from = range?.fromPath ?? '';
     for (;;) {
-      const rows = (range === null
-        ? this.candidatesAll.all(volumeId, from, CANDIDATE_CHUNK_ROWS)
-        : this.candidatesInRange.all(volumeId, from, range.toPath, CANDIDATE_CHUNK_ROWS)) as unknown[][];
+      const rows = (facts !== null
+        ? this.candidatesBare.all(volumeId, from, CANDIDATE_CHUNK_ROWS)
+        : range === null
+          ? this.candidatesAll.all(volumeId, from, CANDIDATE_CHUNK_ROWS)
+          : this.candidatesInRange.all(volumeId, from, range.toPath, CANDIDATE_CHUNK_ROWS)) as unknown[][];
       for (const r of rows) {
-        yield {
+        const row: OffloadCandidateRow = {
           id: r[0] as number,
           path: r[1] as string,
           contentId: r[2] as number,
           mtimeSeconds: r[3] as number,
           mtimeNanos: r[4] as number,
           statusChangedRunId: r[5] as number,
-          blake3Hex: r[6] as string,
-          size: r[7] as number,
-          originNodeId: r[8] as number,
-          originRunId: r[9] as number,
+          size: r[6] as number,
+          originNodeId: r[7] as number,
+          originRunId: r[8] as number,
         };
+        if (facts !== null) this.addContentFacts(row, facts);
+        yield row;
       }
       if (rows.length < CANDIDATE_CHUNK_ROWS) return;
       // The next chunk starts just after the last path: no path holds a NUL, so P + NUL is
       // the smallest string greater than P.
       from = `${rows[rows.length - 1][1] as string}\0`;
     }
+  }
+
+  /** Every content's size and origin, by id; null when the ids are too sparse to hold in arrays. */
+  private contentFacts(): ContentFacts | null {
+    const maxId = (this.maxContentId.get() as number | null) ?? 0;
+    if (maxId > MAX_PRELOADED_CONTENT_ID) return null;
+    const facts = { size: new Float64Array(maxId + 1), originNodeId: new Float64Array(maxId + 1), originRunId: new Float64Array(maxId + 1) };
+    for (let after = 0; ; ) {
+      const rows = this.contentFactsChunk.all(after, CANDIDATE_CHUNK_ROWS * 4) as number[][];
+      for (const [id, size, originNodeId, originRunId] of rows) {
+        facts.size[id] = size;
+        facts.originNodeId[id] = originNodeId;
+        facts.originRunId[id] = originRunId;
+      }
+      if (rows.length < CANDIDATE_CHUNK_ROWS * 4) return facts;
+      after = rows[rows.length - 1][0];
+    }
+  }
+
+  /** Fill a bare candidate's content columns; a content added after the preload is read alone. */
+  private addContentFacts(row: OffloadCandidateRow, facts: ContentFacts): void {
+    if (facts.originNodeId[row.contentId]) {
+      row.size = facts.size[row.contentId];
+      row.originNodeId = facts.originNodeId[row.contentId];
+      row.originRunId = facts.originRunId[row.contentId];
+      return;
+    }
+    const content = this.contentRow(row.contentId);
+    if (!content) throw new Error(`index row ${row.id} names content ${row.contentId}, which does not exist`);
+    row.size = content.size;
+    row.originNodeId = content.originNodeId;
+    row.originRunId = content.originRunId;
   }
 
   present(volumeId: number): FileWithContent[] {
@@ -217,6 +274,16 @@ export class FileStore {
 
   file(fileId: number): FileWithContent | undefined {
     return one<FileWithContent>(this.byId, fileId);
+  }
+
+  /**
+   * A row the caller read earlier. File rows are never deleted, so a missing one means a
+   * damaged database: reported as SQLite reports damage, never as "the file changed".
+   */
+  existingFile(fileId: number): FileWithContent {
+    const file = this.file(fileId);
+    if (!file) throw new Database.SqliteError(`file row ${fileId} vanished, and file rows are never deleted`, 'SQLITE_CORRUPT');
+    return file;
   }
 }
 

@@ -69,7 +69,6 @@ export interface OffloadCandidateRow {
   mtimeSeconds: number;
   mtimeNanos: number;
   statusChangedRunId: number;
-  blake3Hex: string;
   size: number;
   originNodeId: number;
   originRunId: number;

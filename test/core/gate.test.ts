@@ -490,7 +490,7 @@ describe('recheckFile: the compare-and-swap before an unlink', () => {
     expect(afterVerify.copies.find((c) => c.destination === 'offsite')?.state).toBe('corrupt');
   });
 
-  test('a component written after the plan changes the versions; a row no longer present is never allowed', () => {
+  test('a component written after the plan changes the versions; a row no longer present is never allowed; a vanished row is damage', () => {
     // setup
     const w = world();
     w.index({ 'a.jpg': 'a' });
@@ -504,7 +504,7 @@ describe('recheckFile: the compare-and-swap before an unlink', () => {
     const reverified = recheckFile(w.store, w.volumeId, planned.fileId, plan.policy, w.nowNs, w.laptopId);
     w.index({}, { missing: ['a.jpg'] });
     const gone = recheckFile(w.store, w.volumeId, planned.fileId, plan.policy, w.nowNs, w.laptopId);
-    const unknownRow = recheckFile(w.store, w.volumeId, 9999, plan.policy, w.nowNs, w.laptopId);
+    const unknownRow = () => recheckFile(w.store, w.volumeId, 9999, plan.policy, w.nowNs, w.laptopId);
 
     // expect
     expect(reverified.allowed).toBe(true);
@@ -514,7 +514,7 @@ describe('recheckFile: the compare-and-swap before an unlink', () => {
       ['offsite', 1],
     ]);
     expect(gone).toMatchObject({ allowed: false, rowProblem: "its index row is now 'missing'" });
-    expect(unknownRow).toMatchObject({ allowed: false, rowProblem: 'its index row no longer exists' });
+    expect(unknownRow).toThrow(expect.objectContaining({ code: 'SQLITE_CORRUPT', message: 'file row 9999 vanished, and file rows are never deleted' }));
   });
 });
 

@@ -11,7 +11,6 @@ import { OffloadPlan, parseSelectors, planOffload, PlanOptions } from '../../src
 import { offloadReportJson, renderOffloadReport } from '../../src/cli/render/offload-report.js';
 import type { Reporter } from '../../src/core/reporter.js';
 import { OperationalError, SquirrelError, UsageError } from '../../src/errors.js';
-import { hashBytes } from '../../src/hash.js';
 import { OffloadWorld } from './offload-world.js';
 
 const worlds: OffloadWorld[] = [];
@@ -254,7 +253,6 @@ describe('selection', () => {
       fileId: row.id,
       path: 'a.jpg',
       contentId: row.contentId,
-      blake3: hashBytes(Buffer.from('hello')),
       sizeBytes: 5,
       mtimeNs: row.mtimeNs,
       originNodeId: w.laptopId,
@@ -263,6 +261,30 @@ describe('selection', () => {
         { target: 'offsite', componentVersion: 1, lastPushRunId: 3 },
       ],
     });
+  });
+
+  test('a whole-volume scan (contents preloaded) and subtree scans (joined) give every candidate the same content facts', () => {
+    // setup: more files than one scan chunk, contents shared between paths
+    const names = Object.fromEntries(Array.from({ length: 4200 }, (_, i) => [`${i % 2 ? 'a' : 'b'}/${String(i).padStart(4, '0')}.jpg`, `bytes ${i % 3000}`]));
+    const w = seeded(names);
+    const facts = (rows: Iterable<{ path: string; contentId: number; size: number; originNodeId: number; originRunId: number }>) =>
+      [...rows].map(({ path, contentId, size, originNodeId, originRunId }) => ({ path, contentId, size, originNodeId, originRunId }));
+
+    // act: a content indexed after the whole-volume scan preloaded contents, found in a later chunk
+    const whole = w.store.files.iterateOffloadCandidates(w.volumeId, null);
+    const first = whole.next().value!;
+    w.index({ 'c/new.jpg': 'indexed during the scan' });
+    const wholeFacts = facts([first, ...whole]);
+    const subtreeFacts = ['a', 'b', 'c'].flatMap((top) => facts(w.store.files.iterateOffloadCandidates(w.volumeId, { fromPath: top, toPath: `${top}0` })));
+
+    // expect
+    expect(wholeFacts).toHaveLength(4201);
+    expect(wholeFacts).toEqual(subtreeFacts);
+    for (const f of wholeFacts) {
+      const content = w.store.files.contentRow(f.contentId)!;
+      expect(f).toMatchObject({ size: content.size, originNodeId: content.originNodeId, originRunId: content.originRunId });
+    }
+    expect(wholeFacts.at(-1)).toMatchObject({ path: 'c/new.jpg', size: 'indexed during the scan'.length });
   });
 
   test('indexed mtimes come back exact to the nanosecond, before 1970 too', () => {
@@ -583,8 +605,7 @@ describe('scale', () => {
     const allowed = [...whole.allowed].map((f) => f.path);
     expect(allowed).toEqual([...allowed].sort());
     const sample = whole.allowed.at(12_345);
-    expect(sample).toMatchObject({ path: w.file(sample.path).path, fileId: w.file(sample.path).id, sizeBytes: w.file(sample.path).size });
-    expect(sample.blake3.equals(w.file(sample.path).blake3)).toBe(true);
+    expect(sample).toMatchObject({ path: w.file(sample.path).path, fileId: w.file(sample.path).id, contentId: w.file(sample.path).contentId, sizeBytes: w.file(sample.path).size });
     // dir-001 holds i = 1, 101, 201, ...: every one has a corrupt nas copy, none is late
     expect(oneDir.candidates).toBe(total / 100);
     expect(oneDir.allowed.length).toBe(0);

@@ -22,7 +22,7 @@ export interface VolumeRootCheck {
   /** The root as stat'ed at the check; compared again after a walk to catch an unmount. */
   rootStat: fs.BigIntStats;
   marker: VolumeMarker | null;
-  /** Non-superseded rows the index holds for this volume. */
+  /** Non-superseded rows the index holds for this volume; counted only when the marker is missing (else 0). */
   knownFiles: number;
 }
 
@@ -127,7 +127,8 @@ export function checkVolumeRoot(store: Store | null, volume: VolumeConfig, optio
     );
   }
 
-  const knownFiles = row ? store!.files.liveCount(row.id) : 0;
+  // Counting a million rows costs a second: only the missing-marker refusal needs the number.
+  const knownFiles = row && !marker ? store!.files.liveCount(row.id) : 0;
   if (!marker && knownFiles > 0 && !options.allowMissingMarker) {
     throw new OperationalError(
       `${root} has no ${VOLUME_MARKER} marker, but volume '${volume.name}' was indexed there before (${knownFiles} files known). ` +

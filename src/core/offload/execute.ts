@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import { errorMessage } from '../../errors.js';
 import { Store } from '../../store/store.js';
+import { isDatabaseDamage } from '../../store/db.js';
 import { lstatOrNull, safeVolumePath, UnsafePathError } from '../fs-safety.js';
 import { createHasher, Hasher } from '../index/hash-pool.js';
 import { Hooks, Reporter } from '../reporter.js';
@@ -58,7 +59,9 @@ export async function executeOffload(store: Store, plan: OffloadPlan, o: Execute
   const fill = () => {
     while (next < plan.allowed.length && window.length < HASH_AHEAD_FILES) {
       const file = plan.allowed.at(next++);
-      window.push({ file, check: checkOnDisk(root, file, hasher) });
+      // Contents are immutable: the hash for a content id is the one the plan judged.
+      const indexed = store.files.contentRow(file.contentId)?.blake3 ?? null;
+      window.push({ file, check: checkOnDisk(root, file, indexed, hasher) });
     }
   };
   let doneFiles = 0;
@@ -154,6 +157,8 @@ function decideAndUnlink(store: Store, plan: OffloadPlan, root: string, batch: C
       }),
     );
   } catch (err) {
+    // Nothing was unlinked and the intents rolled back: damage stops the whole command.
+    if (isDatabaseDamage(err)) throw err;
     return failed(onDisk, err);
   }
   const decided: Decided[] = [];
@@ -256,7 +261,8 @@ function sameIdentity(a: fs.BigIntStats, b: fs.BigIntStats): boolean {
  * followed through a link), the indexed size and mtime, and a re-hash through one descriptor
  * that equals the indexed BLAKE3 with the inode unchanged before, during and after.
  */
-async function checkOnDisk(root: string, file: AllowedFile, hasher: Hasher): Promise<DiskCheck> {
+async function checkOnDisk(root: string, file: AllowedFile, indexed: Buffer | null, hasher: Hasher): Promise<DiskCheck> {
+  if (indexed === null) return { ok: false, reason: `the index has no content row ${file.contentId} for it` };
   let absolute: string;
   let seen: fs.BigIntStats | null;
   try {
@@ -273,7 +279,7 @@ async function checkOnDisk(root: string, file: AllowedFile, hasher: Hasher): Pro
   if (seen.mtimeNs !== file.mtimeNs) return { ok: false, reason: 'modification time changed since indexing; run `squirrel index`' };
   const hashed = await hasher.hash({ absolutePath: absolute, ino: seen.ino, dev: seen.dev, sizeBytes: file.sizeBytes });
   if (!hashed.ok) return { ok: false, reason: hashed.message };
-  if (hashed.sizeBytes !== file.sizeBytes || !hashed.hash.equals(file.blake3)) {
+  if (hashed.sizeBytes !== file.sizeBytes || !hashed.hash.equals(indexed)) {
     return { ok: false, reason: 'content changed since indexing (BLAKE3 differs); run `squirrel index`' };
   }
   return { ok: true, absolute, seen };

@@ -315,11 +315,11 @@ export function sameEvidenceVersions(a: readonly TargetEvidenceVersion[], b: rea
 }
 
 export interface Recheck {
-  /** The fresh row; undefined when it no longer exists. */
-  file: FileWithContent | undefined;
+  /** The fresh row. */
+  file: FileWithContent;
   /** True only when the row is still this volume's `present` row and no target refuses. */
   allowed: boolean;
-  /** Why the row itself no longer qualifies (gone, another volume, no longer present); else null. */
+  /** Why the row itself no longer qualifies (another volume, no longer present); else null. */
   rowProblem: string | null;
   refusals: Refusal[];
   versions: TargetEvidenceVersion[];
@@ -332,9 +332,8 @@ export interface Recheck {
  * inside Store.immediate so nothing can change between this read and the caller's write.
  */
 export function recheckFile(store: Store, volumeId: number, fileId: number, policy: OffloadPolicy, nowNs: bigint, thisNodeId: number): Recheck {
-  const file = store.files.file(fileId);
+  const file = store.files.existingFile(fileId);
   const none = { file, allowed: false, refusals: [], versions: [], copies: [] };
-  if (!file) return { ...none, rowProblem: 'its index row no longer exists' };
   if (file.volumeId !== volumeId) return { ...none, rowProblem: 'its index row belongs to another volume' };
   if (file.status !== 'present') return { ...none, rowProblem: `its index row is now '${file.status}'` };
 

@@ -97,7 +97,6 @@ export interface AllowedFile {
   fileId: number;
   path: string;
   contentId: number;
-  blake3: Buffer;
   sizeBytes: number;
   mtimeNs: bigint;
   originNodeId: number;
@@ -119,7 +118,6 @@ export class AllowedFiles implements Iterable<AllowedFile> {
   private mtimeSeconds = new Float64Array(1024);
   private mtimeNanos = new Float64Array(1024);
   private origins = new Float64Array(1024);
-  private hashes = Buffer.alloc(1024 * 32);
 
   constructor(private readonly versionsByOrigin: (originNodeId: number) => readonly TargetEvidenceVersion[]) {}
 
@@ -141,7 +139,6 @@ export class AllowedFiles implements Iterable<AllowedFile> {
     this.mtimeSeconds[i] = file.mtimeSeconds;
     this.mtimeNanos[i] = file.mtimeNanos;
     this.origins[i] = file.originNodeId;
-    if (this.hashes.write(file.blake3Hex, i * 32, 32, 'hex') !== 32) throw new Error(`index row ${file.id} has a malformed hash`);
     this.bytes += file.size;
   }
 
@@ -155,7 +152,6 @@ export class AllowedFiles implements Iterable<AllowedFile> {
       fileId: this.fileIds[i],
       path: this.paths[i],
       contentId: this.contentIds[i],
-      blake3: Buffer.from(this.hashes.subarray(i * 32, i * 32 + 32)),
       sizeBytes: this.sizes[i],
       mtimeNs: BigInt(this.mtimeSeconds[i]) * NS_PER_SECOND + BigInt(this.mtimeNanos[i]),
       originNodeId: this.origins[i],
@@ -180,9 +176,6 @@ export class AllowedFiles implements Iterable<AllowedFile> {
     this.mtimeSeconds = grown(this.mtimeSeconds);
     this.mtimeNanos = grown(this.mtimeNanos);
     this.origins = grown(this.origins);
-    const hashes = Buffer.alloc(capacity * 32);
-    this.hashes.copy(hashes);
-    this.hashes = hashes;
   }
 }
 
