@@ -120,6 +120,8 @@ function realOffload(fileCount, sizeMib) {
     runChecked('cp', ['-a', pristine, volumeDir]);
     squirrel('index', 'bench');
     squirrel('sync', 'bench', '--init');
+    // Offload meets files written long ago: let the copy's dirty pages reach the disk first.
+    runChecked('sync', []);
   };
   const paths = files.map((f) => f.path);
   const best = bestOfInterleaved(

@@ -5,8 +5,13 @@ import type { Statement } from 'better-sqlite3';
 
 type AnyRow = Record<string, unknown>;
 
+const camelNames = new Map<string, string>();
+
+/** Column names repeat on every row: each is converted once. */
 function camel(key: string): string {
-  return key.replace(/_([a-z0-9])/g, (_, ch: string) => ch.toUpperCase());
+  let name = camelNames.get(key);
+  if (name === undefined) camelNames.set(key, (name = key.replace(/_([a-z0-9])/g, (_, ch: string) => ch.toUpperCase())));
+  return name;
 }
 
 export function mapRow<T>(row: AnyRow | undefined): T | undefined {

@@ -12,9 +12,13 @@ import { HASH_READ_BYTES, HashOutcome, HashTask, hashListedFile } from './hash-f
 
 const BATCH_MAX_FILES = 64;
 const BATCH_MAX_BYTES = 8 << 20;
-// Up to ~32 MiB queued per worker: enough that a worker does not run dry while the main
-// thread is busy (walking, committing) or descheduled, small enough to balance the tail.
-const BATCHES_IN_FLIGHT_PER_WORKER = 4;
+// A worker is handed more only when its answers are read, which the main thread does between
+// its own work (walking, committing, unlinking). At least 4 batches, and up to 32 batches or
+// 256 MiB per worker, keep it busy through ~50 ms of main-thread work; the tail stays about
+// that well balanced.
+const MIN_BATCHES_IN_FLIGHT_PER_WORKER = 4;
+const MAX_BATCHES_IN_FLIGHT_PER_WORKER = 32;
+const BYTES_IN_FLIGHT_PER_WORKER = 256 << 20;
 
 export interface Hasher {
   readonly threads: number;
@@ -31,6 +35,7 @@ interface Pending {
 interface Slot {
   worker: Worker;
   batches: Map<number, Pending[]>;
+  bytesInFlight: number;
   dead: boolean;
 }
 
@@ -51,11 +56,12 @@ class WorkerPoolHasher implements Hasher {
   }
 
   private spawn(): Slot {
-    const slot: Slot = { worker: new Worker(this.workerUrl), batches: new Map(), dead: false };
+    const slot: Slot = { worker: new Worker(this.workerUrl), batches: new Map(), bytesInFlight: 0, dead: false };
     slot.worker.on('message', (message: { id: number; results: WireOutcome[] }) => {
       const batch = slot.batches.get(message.id);
       if (!batch) return;
       slot.batches.delete(message.id);
+      for (const pending of batch) slot.bytesInFlight -= pending.task.sizeBytes;
       batch.forEach((pending, i) => {
         const result = message.results[i];
         pending.resolve(result.ok ? { ...result, hash: Buffer.from(result.hash.buffer, result.hash.byteOffset, result.hash.byteLength) } : result);
@@ -91,7 +97,7 @@ class WorkerPoolHasher implements Hasher {
       this.slots.push(this.spawn());
     }
     for (const slot of this.slots) {
-      while (!slot.dead && this.queue.length > 0 && slot.batches.size < BATCHES_IN_FLIGHT_PER_WORKER) {
+      while (!slot.dead && this.queue.length > 0 && this.wantsMore(slot)) {
         const batch: Pending[] = [];
         let bytes = 0;
         while (this.queue.length > 0 && batch.length < BATCH_MAX_FILES && bytes < BATCH_MAX_BYTES) {
@@ -101,9 +107,15 @@ class WorkerPoolHasher implements Hasher {
         }
         const id = this.nextBatchId++;
         slot.batches.set(id, batch);
+        slot.bytesInFlight += bytes;
         slot.worker.postMessage({ id, tasks: batch.map((p) => p.task) });
       }
     }
+  }
+
+  private wantsMore(slot: Slot): boolean {
+    if (slot.batches.size < MIN_BATCHES_IN_FLIGHT_PER_WORKER) return true;
+    return slot.batches.size < MAX_BATCHES_IN_FLIGHT_PER_WORKER && slot.bytesInFlight < BYTES_IN_FLIGHT_PER_WORKER;
   }
 
   async close(): Promise<void> {

@@ -18,8 +18,12 @@ import { Hooks, Reporter } from '../reporter.js';
 import { AllowedFile, OffloadPlan } from './plan.js';
 import { recheckFile, sameEvidenceVersions } from './gate.js';
 
-/** Files whose re-hash may run ahead of the in-order unlink step (bounded memory and window). */
-const HASH_AHEAD_FILES = 16;
+/**
+ * Files whose re-hash may run ahead of the in-order unlink step: enough that the hashing
+ * workers stay busy while a commit batch is decided and unlinked (bounded memory and window).
+ */
+const HASH_AHEAD_FILES = 256;
+const HASH_AHEAD_BYTES = 512 * 1024 * 1024;
 /**
  * Files decided, unlinked and recorded together (two commits per batch). The bytes bound keeps
  * the time between a file's re-hash and its unlink short for large files; the last look
@@ -51,14 +55,17 @@ type DiskCheck = { ok: true; absolute: string; seen: fs.BigIntStats } | { ok: fa
 
 export async function executeOffload(store: Store, plan: OffloadPlan, o: ExecuteOptions): Promise<OffloadOutcome> {
   const outcome: OffloadOutcome = { runId: o.runId, offloaded: [], drift: [], errors: [], reevaluated: 0 };
-  const hasher = o.hasher ?? createHasher();
+  // Every worker starts at once: each boots while the others take their first files.
+  const hasher = o.hasher ?? createHasher({ eager: plan.allowed.length > 1 });
   const root = realRoot(plan.rootPath);
   // Re-hashing runs ahead on the worker pool; deciding and unlinking stay strictly in path order.
   const window: { file: AllowedFile; check: Promise<DiskCheck> }[] = [];
   let next = 0;
+  let bytesAhead = 0;
   const fill = () => {
-    while (next < plan.allowed.length && window.length < HASH_AHEAD_FILES) {
+    while (next < plan.allowed.length && window.length < HASH_AHEAD_FILES && (window.length === 0 || bytesAhead < HASH_AHEAD_BYTES)) {
       const file = plan.allowed.at(next++);
+      bytesAhead += file.sizeBytes;
       // Contents are immutable: the hash for a content id is the one the plan judged.
       const indexed = store.files.contentRow(file.contentId)?.blake3 ?? null;
       window.push({ file, check: checkOnDisk(root, file, indexed, hasher) });
@@ -73,6 +80,7 @@ export async function executeOffload(store: Store, plan: OffloadPlan, o: Execute
       let batchBytes = 0;
       while (window.length > 0 && batch.length < COMMIT_BATCH_FILES && batchBytes < COMMIT_BATCH_BYTES) {
         const { file, check } = window.shift()!;
+        bytesAhead -= file.sizeBytes;
         fill();
         batch.push({ file, disk: await check });
         batchBytes += file.sizeBytes;
