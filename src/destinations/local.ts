@@ -73,9 +73,13 @@ export class LocalDestination implements Destination {
     this.markerPath = path.join(this.location, DESTINATION_MARKER);
   }
 
-  /** With a file hasher: enough hashes queued that no worker waits for the next file. */
+  /**
+   * With a file hasher: enough hashes queued that the pool can pack small files into batches
+   * and no worker waits for the next file (3,000 files of 4 KiB-32 MiB: 8 in flight verify
+   * in ~1.0 s, 64 in ~0.8 s).
+   */
   get concurrentHashes(): number {
-    return this.fileHasher ? this.fileHasher.threads * 4 : 1;
+    return this.fileHasher ? this.fileHasher.threads * 32 : 1;
   }
 
   async rootState(): Promise<RootState> {
@@ -248,7 +252,7 @@ export class LocalDestination implements Destination {
     return { kind: 'absent' };
   }
 
-  /** An open descriptor on a regular file, or null when nothing is there. */
+  /** What is at the path, or null for anything lstat cannot answer (the caller decides in-thread). */
   private lstatQuietly(absolute: string): fs.BigIntStats | null {
     try {
       return fs.lstatSync(absolute, { bigint: true });
@@ -257,6 +261,7 @@ export class LocalDestination implements Destination {
     }
   }
 
+  /** An open descriptor on a regular file, or null when nothing is there. */
   private openForRead(operation: string, relativePath: string, absolute: string): number | null {
     let fd: number;
     try {
