@@ -4,6 +4,7 @@
 // that goes away mid-sync, and a host key that does not match.
 
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -23,7 +24,17 @@ const ENV = { SQUIRREL_E2E_S3_KEY: S3_ACCESS_KEY_ID, SQUIRREL_E2E_S3_SECRET: S3_
 
 beforeAll(async () => {
   [ssh, s3] = await Promise.all([startSshServer(), startS3Server()]);
-  raw = new S3Client({ region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: S3_ACCESS_KEY_ID, secretAccessKey: S3_SECRET_ACCESS_KEY }, maxAttempts: 1 });
+  // No kept-alive sockets: the tests block this process in spawnSync for seconds at a time,
+  // long enough on a loaded machine for s3rver to close an idle socket the client would reuse
+  // ("socket hang up").
+  raw = new S3Client({
+    region: 'us-east-1',
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: S3_ACCESS_KEY_ID, secretAccessKey: S3_SECRET_ACCESS_KEY },
+    maxAttempts: 1,
+    requestHandler: { httpAgent: new http.Agent({ keepAlive: false }) },
+  });
 }, 30_000);
 
 afterEach(cleanupTempDirs);
