@@ -16,6 +16,7 @@ import { errorMessage, OperationalError } from '../errors.js';
 import { resolveInside } from '../paths.js';
 import { Store } from '../store/store.js';
 import { FileWithContent } from '../store/types.js';
+import { inLanes } from './lanes.js';
 import { Hooks, Reporter } from './reporter.js';
 import { beginRun, RunIdentity } from './runs.js';
 import { restampComponents, RestampOutcome } from './restamp.js';
@@ -216,14 +217,8 @@ async function transferAll(store: Store, volumeId: number, root: string, files: 
   // directory one put created has been flushed before a file another put placed in it is recorded.
   const lanes = Math.max(1, dest.concurrentPuts ?? 1);
   for (let batchStart = 0; batchStart < files.length && stoppedBy === null; batchStart += LEDGER_BATCH) {
-    const batchEnd = Math.min(files.length, batchStart + LEDGER_BATCH);
-    started = batchStart;
-    const lane = async () => {
-      while (started < batchEnd && stoppedBy === null) await pushCounted(files[started++]);
-    };
-    const settled = await Promise.allSettled(Array.from({ length: Math.min(lanes, batchEnd - batchStart) }, lane));
-    const crashed = settled.find((s) => s.status === 'rejected');
-    if (crashed) throw crashed.reason;
+    const batchSize = Math.min(files.length, batchStart + LEDGER_BATCH) - batchStart;
+    started = batchStart + (await inLanes(batchSize, lanes, (i) => pushCounted(files[batchStart + i]), () => stoppedBy === null));
     flush();
   }
   if (stoppedBy !== null) {

@@ -12,6 +12,7 @@ import { errorMessage } from '../errors.js';
 import { Store } from '../store/store.js';
 import { CopyState } from '../store/types.js';
 import { checkDestinationRoot } from './push.js';
+import { inLanes } from './lanes.js';
 import { Hooks, Reporter } from './reporter.js';
 import { beginRun, RunIdentity } from './runs.js';
 import { restampComponents, RestampOutcome } from './restamp.js';
@@ -139,24 +140,11 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
 
   o.hooks.at('verify.before-read');
   // Up to `concurrentHashes` reads in flight (the destination says how many it takes).
-  let started = 0;
-  let crashed = false;
-  const lane = async () => {
-    while (started < copies.length && !crashed) {
-      if (deadlineNs !== null && o.clock.nowNs() >= deadlineNs) {
-        result.stoppedEarly = true;
-        return;
-      }
-      await check(copies[started++]).catch((err: unknown) => {
-        crashed = true;
-        throw err;
-      });
-    }
+  const withinDeadline = () => {
+    if (deadlineNs !== null && o.clock.nowNs() >= deadlineNs) result.stoppedEarly = true;
+    return !result.stoppedEarly;
   };
-  const lanes = Math.max(1, Math.min(o.destination.concurrentHashes ?? 1, copies.length));
-  const settled = await Promise.allSettled(Array.from({ length: lanes }, lane));
-  const failure = settled.find((s) => s.status === 'rejected');
-  if (failure) throw failure.reason;
+  await inLanes(copies.length, o.destination.concurrentHashes ?? 1, (i) => check(copies[i]), withinDeadline);
   flush();
   o.hooks.at('verify.before-restamp');
 
