@@ -126,17 +126,17 @@ export function openDatabase(dbPath: string, options: OpenOptions = {}): OpenRes
   }
 }
 
+/** SQLite found the file damaged: nothing read from it further can be trusted. */
+export function isDatabaseDamage(err: unknown): boolean {
+  return err instanceof Database.SqliteError && (err.code.startsWith('SQLITE_CORRUPT') || err.code === 'SQLITE_NOTADB');
+}
+
 /**
  * A SQLite failure that is about the database file, not a bug in squirrel: damaged, not
  * writable, full, failing I/O, or locked too long by another process. Returned as a typed
  * error that says what to do (damaged and unwritable: exit 2, like any unusable database);
  * null for anything else. SQLite rolls back the failed statement's transaction itself.
  */
-/** SQLite found the file damaged: nothing read from it further can be trusted. */
-export function isDatabaseDamage(err: unknown): boolean {
-  return err instanceof Database.SqliteError && (err.code.startsWith('SQLITE_CORRUPT') || err.code === 'SQLITE_NOTADB');
-}
-
 export function databaseFailure(err: unknown, dbPath: string): SquirrelError | null {
   if (!(err instanceof Database.SqliteError)) return null;
   const code = err.code;

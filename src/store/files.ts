@@ -222,8 +222,7 @@ export class FileStore {
       row.originRunId = facts.originRunId[row.contentId];
       return;
     }
-    const content = this.contentRow(row.contentId);
-    if (!content) throw new Error(`index row ${row.id} names content ${row.contentId}, which does not exist`);
+    const content = this.existingContent(row.contentId);
     row.size = content.size;
     row.originNodeId = content.originNodeId;
     row.originRunId = content.originRunId;
@@ -281,10 +280,17 @@ export class FileStore {
    * damaged database: reported as SQLite reports damage, never as "the file changed".
    */
   existingFile(fileId: number): FileWithContent {
-    const file = this.file(fileId);
-    if (!file) throw new Database.SqliteError(`file row ${fileId} vanished, and file rows are never deleted`, 'SQLITE_CORRUPT');
-    return file;
+    return this.file(fileId) ?? vanished('file', fileId);
   }
+
+  /** A content a file row names: contents are never deleted either. */
+  existingContent(contentId: number): ContentRow {
+    return this.contentRow(contentId) ?? vanished('content', contentId);
+  }
+}
+
+function vanished(table: 'file' | 'content', id: number): never {
+  throw new Database.SqliteError(`${table} row ${id} vanished, and ${table} rows are never deleted`, 'SQLITE_CORRUPT');
 }
 
 function mapFile(row: Record<string, unknown>): FileWithContent {

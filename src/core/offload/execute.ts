@@ -67,7 +67,7 @@ export async function executeOffload(store: Store, plan: OffloadPlan, o: Execute
       const file = plan.allowed.at(next++);
       bytesAhead += file.sizeBytes;
       // Contents are immutable: the hash for a content id is the one the plan judged.
-      const indexed = store.files.contentRow(file.contentId)?.blake3 ?? null;
+      const indexed = store.files.existingContent(file.contentId).blake3;
       window.push({ file, check: checkOnDisk(root, file, indexed, hasher) });
     }
   };
@@ -269,8 +269,7 @@ function sameIdentity(a: fs.BigIntStats, b: fs.BigIntStats): boolean {
  * followed through a link), the indexed size and mtime, and a re-hash through one descriptor
  * that equals the indexed BLAKE3 with the inode unchanged before, during and after.
  */
-async function checkOnDisk(root: string, file: AllowedFile, indexed: Buffer | null, hasher: Hasher): Promise<DiskCheck> {
-  if (indexed === null) return { ok: false, reason: `the index has no content row ${file.contentId} for it` };
+async function checkOnDisk(root: string, file: AllowedFile, indexed: Buffer, hasher: Hasher): Promise<DiskCheck> {
   let absolute: string;
   let seen: fs.BigIntStats | null;
   try {
