@@ -4,7 +4,8 @@
 // final component, and an absent file under a missing or unmarked root is "could not check"
 // (an unmounted drive), never "absent". I/O is synchronous (on a local disk the fastest Node
 // offers) except put()'s fsyncs, which wait on libuv's pool: with several puts in flight the
-// filesystem folds their flushes into shared journal commits instead of one commit per file.
+// filesystem folds their flushes into shared journal commits instead of one commit per file,
+// and puts landing in one directory share its flush.
 // Given a file hasher (the index's worker pool), hash() reads large files on its threads, so
 // a verify keeps every core busy.
 
@@ -12,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { READ_CHUNK_BYTES } from '../hash.js';
+import { GroupFlush } from './group-flush.js';
 import {
   DESTINATION_MARKER,
   Destination,
@@ -63,6 +65,7 @@ export class LocalDestination implements Destination {
   /** Reused by hash(): no await happens while it is in use. */
   private readonly hashBuffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
   private copyBuffer: Buffer | null = null;
+  private readonly directoryFlushes = new GroupFlush((directory) => this.fsyncDirectoryOnPool(directory));
 
   constructor(
     readonly name: string,
@@ -520,20 +523,30 @@ export class LocalDestination implements Destination {
     }
   }
 
-  /** fsyncDirs for put(): the same flushes, awaited together on libuv's pool. */
+  /**
+   * fsyncDirs for put(): the same flushes, awaited together on libuv's pool, each shared with
+   * the other puts in flight that need the same directory flushed.
+   */
   private async fsyncDirsOnPool(directories: string[], operation: string): Promise<void> {
     await Promise.all(
       [...new Set(directories)].map(async (directory) => {
-        const fd = this.openDirectory(directory, operation);
         try {
-          await fsyncOnPool(fd);
+          await this.directoryFlushes.flush(directory);
         } catch (err) {
+          if (err instanceof DestinationUnavailableError) throw err; // the directory would not open
           this.checkDirFsync(err, operation, directory);
-        } finally {
-          fs.closeSync(fd);
         }
       }),
     );
+  }
+
+  private async fsyncDirectoryOnPool(directory: string): Promise<void> {
+    const fd = this.openDirectory(directory, 'put');
+    try {
+      await fsyncOnPool(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   private openDirectory(directory: string, operation: string): number {

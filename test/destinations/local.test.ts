@@ -119,6 +119,49 @@ describe('local destination: on disk', () => {
     expect(new Set(fsynced.slice(1))).toEqual(new Set(['.', 'vol', 'vol/new', 'vol/new/dir']));
   });
 
+  it('puts in flight into one directory share its flushes, each returning only after a flush that began after its own link', async () => {
+    // setup: the directory exists, so each put needs exactly the flush of it
+    const { root, destination } = makeLocal('nas');
+    await destination.init();
+    await putBytes(destination, 'vol/shared/first.jpg', Buffer.from('first'));
+    const events: string[] = [];
+    const pathOfFd = new Map<number, string>();
+    const openSync = fs.openSync;
+    vi.spyOn(fs, 'openSync').mockImplementation((file, flags, mode) => {
+      const fd = openSync(file, flags, mode);
+      pathOfFd.set(fd, path.relative(root, String(file)));
+      return fd;
+    });
+    const linkSync = fs.linkSync;
+    vi.spyOn(fs, 'linkSync').mockImplementation((from, to) => {
+      linkSync(from, to);
+      events.push(`link ${path.relative(root, String(to))}`);
+    });
+    const fsync = fs.fsync;
+    vi.spyOn(fs, 'fsync').mockImplementation((fd, callback) => {
+      const flushed = pathOfFd.get(fd);
+      events.push(`start ${flushed}`);
+      fsync(fd, (err) => {
+        events.push(`end ${flushed}`);
+        callback(err);
+      });
+    });
+    const names = Array.from({ length: 8 }, (_, i) => `vol/shared/photo-${i}.jpg`);
+
+    // act
+    await Promise.all(names.map((name, i) => putBytes(destination, name, Buffer.from(`photo ${i}`)).then(() => void events.push(`done ${name}`))));
+
+    // expect: for every put, a flush of vol/shared that started after its link ended before it returned
+    for (const name of names) {
+      const linked = events.indexOf(`link ${name}`);
+      const done = events.indexOf(`done ${name}`);
+      const covering = events.some((event, i) => event === 'start vol/shared' && i > linked && events.indexOf('end vol/shared', i) < done && events.indexOf('end vol/shared', i) !== -1);
+      expect({ name, covering }).toEqual({ name, covering: true });
+    }
+    // ... and they shared them: fewer directory flushes than puts
+    expect(events.filter((event) => event === 'start vol/shared').length).toBeLessThan(names.length);
+  });
+
   it('puts in flight together, into the same new directories, each land with their own bytes and leave no staging behind', async () => {
     // setup: more puts at once than the destination advertises, sharing directories none of them found
     const { root, destination } = makeLocal('nas');
