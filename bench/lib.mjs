@@ -39,7 +39,7 @@ export function numberArg(args, key, fallback) {
 
 /** The built CLI must exist: benches measure what `npm run build` produced. */
 export function requireBuild() {
-  if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'cli', 'main.js'))) {
+  if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'bundle', 'main.js'))) {
     throw new Error('dist/ is missing: run `npm run build` first');
   }
 }

@@ -91,6 +91,11 @@ function build() {
     process.exit(1);
   }
   if (tsc.status !== 0) console.error(`soak: warning: the build reported type errors (dist/ was still written):\n${tsc.stdout.slice(0, 2000)}`);
+  const bundle = spawnSync(process.execPath, [path.join(root, 'scripts/bundle.mjs')], { cwd: root, encoding: 'utf8' });
+  if (bundle.status !== 0) {
+    console.error(`soak: bundling the CLI failed:\n${bundle.stdout}${bundle.stderr}`);
+    process.exit(1);
+  }
 }
 
 const options = parseArgs(process.argv.slice(2));
