@@ -254,6 +254,19 @@ export function freedInodesLinger(dir) {
   return !journals.some((name) => name.startsWith(`${device}-`));
 }
 
+/** The wait before a case that creates files (`--settle S` overrides): 61 s where freed inodes linger, else 2 s. */
+export function settleSecondsFor(dir, args) {
+  if (args.settle === '0') return 0;
+  fs.mkdirSync(dir, { recursive: true });
+  return numberArg(args, 'settle', freedInodesLinger(dir) ? 61 : 2);
+}
+
+/** Nothing of a case's preparation (or of the last case's cleanup) left for the disk to do while a tool runs. */
+export function settleDisk(seconds) {
+  runChecked('sync', []);
+  if (seconds > 0) runChecked('sleep', [String(seconds)]);
+}
+
 /** "load 1.52 1.20 0.98" (1, 5, 15 minutes): benches on a busy machine say how busy. */
 export function loadAverage() {
   return `load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`;

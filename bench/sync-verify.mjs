@@ -8,15 +8,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  GIB, KIB, MIB, SQUIRREL_BIN, WORK_DIR, bestOfInterleaved, ensureTool, generateTree, numberArg, parseArgs, printTable, requireBuild, runChecked,
+  GIB, KIB, MIB, SQUIRREL_BIN, WORK_DIR, bestOfInterleaved, ensureTool, generateTree, numberArg, parseArgs, printTable, requireBuild, runChecked, settleDisk, settleSecondsFor,
 } from './lib.mjs';
 
-export const description = 'sync with read-back vs rclone copy --checksum; verify vs b3sum and rclone check --download (--files N --total-gib G)';
+export const description = 'sync with read-back vs rclone copy --checksum; verify vs b3sum and rclone check --download (--files N --total-gib G --settle S)';
 
 export async function run(argv) {
   const args = parseArgs(argv);
   const fileCount = Math.round(numberArg(args, 'files', 1000));
   const totalGib = numberArg(args, 'totalGib', 1);
+  // Each sync round starts right after the last round's copies were deleted: settle first.
+  const settleSeconds = settleSecondsFor(WORK_DIR, args);
   requireBuild();
   ensureTool('b3sum');
   ensureTool('rclone');
@@ -39,12 +41,13 @@ export async function run(argv) {
   const freshIndex = () => {
     clean(squirrelDest, dbPath, `${dbPath}-wal`, `${dbPath}-shm`)();
     squirrel('index', 'bench');
+    settleDisk(settleSeconds);
   };
   const destFiles = files.map((f) => path.join('bench', f.path));
 
-  console.log(`tree: ${files.length} files, ${(totalBytes / GIB).toFixed(2)} GiB (4 KiB - 32 MiB); ${os.availableParallelism()} cores, load ${os.loadavg()[0].toFixed(1)}`);
+  console.log(`tree: ${files.length} files, ${(totalBytes / GIB).toFixed(2)} GiB (4 KiB - 32 MiB); ${os.availableParallelism()} cores, load ${os.loadavg()[0].toFixed(1)}; ${settleSeconds} s settle before each sync`);
   const syncBest = bestOfInterleaved([
-    { name: 'rclone copy --checksum', before: clean(rcloneDest), fn: () => runChecked('rclone', ['copy', '--checksum', volumeDir, rcloneDest]) },
+    { name: 'rclone copy --checksum', before: () => { clean(rcloneDest)(); settleDisk(settleSeconds); }, fn: () => runChecked('rclone', ['copy', '--checksum', volumeDir, rcloneDest]) },
     { name: 'squirrel sync (fsync + read-back + BLAKE3)', before: freshIndex, fn: () => squirrel('sync', 'bench', '--init') },
   ]);
   const verifyBest = bestOfInterleaved([

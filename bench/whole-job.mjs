@@ -12,8 +12,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  KIB, MIB, SQUIRREL_BIN, WORK_DIR, bestLegsInterleaved, ensureTool, freedInodesLinger, generateTree, listFiles, loadAverage, numberArg, parseArgs, printTable,
-  requireBuild, runChecked, sha256File,
+  KIB, MIB, SQUIRREL_BIN, WORK_DIR, bestLegsInterleaved, ensureTool, generateTree, listFiles, loadAverage, numberArg, parseArgs, printTable,
+  requireBuild, runChecked, settleDisk, settleSecondsFor, sha256File,
 } from './lib.mjs';
 
 export const description =
@@ -37,11 +37,7 @@ export async function run(argv) {
     : DEFAULT_TREES;
   const runs = Math.round(numberArg(args, 'runs', 3));
   const warmups = args.warmups === '0' ? 0 : Math.round(numberArg(args, 'warmups', 1));
-  // Before each case, the last case's cleanup must be behind the disk. Where freed inodes
-  // linger (see freedInodesLinger), that takes the kernel's 60 s window, else a moment.
-  fs.mkdirSync(WORK_DIR, { recursive: true });
-  const defaultSettle = freedInodesLinger(WORK_DIR) ? 61 : 2;
-  const settleSeconds = args.settle === '0' ? 0 : numberArg(args, 'settle', defaultSettle);
+  const settleSeconds = settleSecondsFor(WORK_DIR, args);
   const only = args.only === undefined ? null : new Set(String(args.only).split(','));
   // Another build (a checkout of an older commit, say) can be timed against the same peers,
   // or alongside this one as a baseline, in the same interleaved rounds.
@@ -81,10 +77,7 @@ function runTree({ files: fileCount, sizeBytes }, { runs, warmups, settleSeconds
       fs.mkdirSync(tool.dir, { recursive: true });
       runChecked('cp', ['-a', sourceDir, tool.volumeDir]);
       tool.prepare?.();
-      // Nothing of the preparation (or of the last case's cleanup) is left for the disk to do
-      // while the tool runs: flushed, then the settle (discards, freed inodes) runs out.
-      runChecked('sync', []);
-      if (settleSeconds > 0) runChecked('sleep', [String(settleSeconds)]);
+      settleDisk(settleSeconds);
     },
     fn: (leg) => tool.legs(leg),
     after: () => {
