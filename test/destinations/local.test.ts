@@ -119,6 +119,39 @@ describe('local destination: on disk', () => {
     expect(new Set(fsynced.slice(1))).toEqual(new Set(['.', 'vol', 'vol/new', 'vol/new/dir']));
   });
 
+  it.each([
+    ['EINVAL', 'a filesystem that cannot flush a directory: put lands', true],
+    ['EIO', 'a directory flush that fails: put is "could not check", never landed', false],
+  ])('directory fsync %s: %s', async (code, _, lands) => {
+    // setup
+    const { root, destination } = makeLocal('nas');
+    await destination.init();
+    const directories = new Set<number>();
+    const openSync = fs.openSync;
+    vi.spyOn(fs, 'openSync').mockImplementation((file, flags, mode) => {
+      const fd = openSync(file, flags, mode);
+      if (typeof flags === 'number' && flags & fs.constants.O_DIRECTORY) directories.add(fd);
+      return fd;
+    });
+    const fsync = fs.fsync;
+    vi.spyOn(fs, 'fsync').mockImplementation((fd, callback) => {
+      if (directories.has(fd)) callback(Object.assign(new Error(`${code}: directory fsync`), { code }));
+      else fsync(fd, callback);
+    });
+
+    // act
+    const put = putBytes(destination, 'vol/photo.jpg', Buffer.from('jpeg'));
+
+    // expect
+    if (lands) {
+      await put;
+      expect(fs.readFileSync(path.join(root, 'vol/photo.jpg'), 'utf8')).toBe('jpeg');
+    } else {
+      await expect(put).rejects.toBeInstanceOf(DestinationUnavailableError);
+      await expect(put).rejects.toThrow(/EIO/);
+    }
+  });
+
   it('puts in flight into one directory share its flushes, each returning only after a flush that began after its own link', async () => {
     // setup: the directory exists, so each put needs exactly the flush of it
     const { root, destination } = makeLocal('nas');
