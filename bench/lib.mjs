@@ -257,7 +257,6 @@ export function freedInodesLinger(dir) {
 /** The wait before a case that creates files (`--settle S` overrides): 61 s where freed inodes linger, else 2 s. */
 export function settleSecondsFor(dir, args) {
   if (args.settle === '0') return 0;
-  fs.mkdirSync(dir, { recursive: true });
   return numberArg(args, 'settle', freedInodesLinger(dir) ? 61 : 2);
 }
 

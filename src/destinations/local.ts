@@ -179,7 +179,7 @@ export class LocalDestination implements Destination {
       if (!created.placed) {
         throw new DestinationUnavailableError(this.name, 'put', `${relativePath} already exists; it was left untouched (move it aside first)`);
       }
-      await this.fsyncDirsOnPool([...stagingDirs, ...created.dirs].map((dir) => path.dirname(dir)).concat(path.dirname(target)), 'put');
+      await this.fsyncDirsOnPool([...stagingDirs, ...created.dirs].map((dir) => path.dirname(dir)).concat(path.dirname(target)));
     } finally {
       this.unlinkQuietly(staging);
     }
@@ -527,23 +527,16 @@ export class LocalDestination implements Destination {
    * fsyncDirs for put(): the same flushes, awaited together on libuv's pool, each shared with
    * the other puts in flight that need the same directory flushed.
    */
-  private async fsyncDirsOnPool(directories: string[], operation: string): Promise<void> {
-    await Promise.all(
-      [...new Set(directories)].map(async (directory) => {
-        try {
-          await this.directoryFlushes.flush(directory);
-        } catch (err) {
-          if (err instanceof DestinationUnavailableError) throw err; // the directory would not open
-          this.checkDirFsync(err, operation, directory);
-        }
-      }),
-    );
+  private async fsyncDirsOnPool(directories: string[]): Promise<void> {
+    await Promise.all([...new Set(directories)].map((directory) => this.directoryFlushes.flush(directory)));
   }
 
   private async fsyncDirectoryOnPool(directory: string): Promise<void> {
     const fd = this.openDirectory(directory, 'put');
     try {
       await fsyncOnPool(fd);
+    } catch (err) {
+      this.checkDirFsync(err, 'put', directory);
     } finally {
       fs.closeSync(fd);
     }
