@@ -916,6 +916,29 @@ describe('scenario 19: evidence changed by another process between plan and unli
     expect(withStore(sb, (store) => store.intents.listOpen())).toEqual([]);
   });
 
+  it('a component weakened after the intent was committed -> the unlink step reads it afresh, nothing deleted', async () => {
+    // setup: paused between the committed intent (judged on the sound nas component) and the unlink
+    const sb = await seeded({ 'a.jpg': 'alpha' });
+    const child = await spawnPaused(sb, ['--json', 'offload', 'photos', '.'], 'offload.after-intent');
+    // act: another writer rewrites the nas component to rest on size alone
+    withStore(sb, (store, volumeId) =>
+      store.immediate(() => {
+        const laptop = store.ensureNode('laptop');
+        const sound = store.evidence.component(volumeId, 'nas', laptop)!;
+        const write = { ...sound, volumeId, destination: 'nas', originNodeId: laptop, verifyMethod: 'size-only', nowNs: NOW, runId: null, expectedVersion: sound.version };
+        expect(store.evidence.writeComponent(write).applied).toBe(true);
+      }),
+    );
+    // expect
+    expect(await child.resume(), child.stderr()).toBe(0);
+    const report = JSON.parse(child.stdout()) as Report;
+    expect(report.execution!.offloaded).toEqual([]);
+    expect(report.execution!.drift).toEqual([{ path: 'a.jpg', reason: expect.stringMatching(/nas: not-content-verified/) }]);
+    expect(fs.readFileSync(local(sb, 'a.jpg'), 'utf8')).toBe('alpha');
+    expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'present' });
+    expect(withStore(sb, (store) => store.intents.listOpen())).toEqual([]);
+  });
+
   it('a component rewritten meanwhile (version bumped, still sound) is re-judged on fresh rows and still offloads', async () => {
     // setup
     const sb = await seeded({ 'a.jpg': 'alpha' });

@@ -16,7 +16,7 @@ import { lstatOrNull, safeVolumePath, UnsafePathError } from '../fs-safety.js';
 import { createHasher, Hasher } from '../index/hash-pool.js';
 import { Hooks, Reporter } from '../reporter.js';
 import { AllowedFile, OffloadPlan } from './plan.js';
-import { recheckFile, sameEvidenceVersions } from './gate.js';
+import { recheckFile, sameEvidenceVersions, TransactionRows } from './gate.js';
 
 /**
  * Files whose re-hash may run ahead of the in-order unlink step: enough that the hashing
@@ -153,17 +153,18 @@ function decideAndUnlink(store: Store, plan: OffloadPlan, root: string, batch: C
   // Under the write lock: re-judge each from fresh rows, then commit the intents together.
   let decisions: { intentId: number | null; changed: boolean; why: string }[];
   try {
-    decisions = store.immediate(() =>
-      onDisk.map(({ file }) => {
-        const recheck = recheckFile(store, plan.volumeId, file.fileId, plan.policy, plan.nowNs, plan.thisNodeId);
+    decisions = store.immediate(() => {
+      const rows = new TransactionRows(store, plan.volumeId);
+      return onDisk.map(({ file }) => {
+        const recheck = recheckFile(store, plan.volumeId, file.fileId, plan.policy, plan.nowNs, plan.thisNodeId, rows);
         const changed = !sameEvidenceVersions(recheck.versions, file.evidenceVersions);
         if (!recheck.allowed) {
           const why = recheck.rowProblem ?? recheck.refusals.map((r) => `${r.target}: ${r.reason} (${r.summary})`).join('; ');
           return { intentId: null, changed, why: `${changed ? 'evidence changed since the plan and now refuses' : 'no longer allowed'}: ${why}` };
         }
         return { intentId: store.intents.open(o.runId, file.fileId, plan.volumeId, file.path, o.nowNs), changed, why: '' };
-      }),
-    );
+      });
+    });
   } catch (err) {
     // Nothing was unlinked and the intents rolled back: damage stops the whole command.
     if (isDatabaseDamage(err)) throw err;
@@ -184,8 +185,9 @@ function decideAndUnlink(store: Store, plan: OffloadPlan, root: string, batch: C
   // no evidence write can land between a judgement and its unlink.
   try {
     store.immediate(() => {
+      const rows = new TransactionRows(store, plan.volumeId);
       for (const d of decided) {
-        d.result = unlinkUnderLock(store, plan, root, d, o);
+        d.result = unlinkUnderLock(store, plan, root, d, rows, o);
         if (d.result.kind === 'unlinked') o.hooks.at('offload.after-unlink');
       }
     });
@@ -219,8 +221,8 @@ function decideAndUnlink(store: Store, plan: OffloadPlan, root: string, batch: C
 }
 
 /** Inside the write transaction: judge once more, take the last look, unlink. */
-function unlinkUnderLock(store: Store, plan: OffloadPlan, root: string, d: Decided, o: ExecuteOptions): NonNullable<Decided['result']> {
-  const recheck = recheckFile(store, plan.volumeId, d.file.fileId, plan.policy, plan.nowNs, plan.thisNodeId);
+function unlinkUnderLock(store: Store, plan: OffloadPlan, root: string, d: Decided, rows: TransactionRows, o: ExecuteOptions): NonNullable<Decided['result']> {
+  const recheck = recheckFile(store, plan.volumeId, d.file.fileId, plan.policy, plan.nowNs, plan.thisNodeId, rows);
   if (!recheck.allowed) {
     const why = recheck.rowProblem ?? recheck.refusals.map((r) => `${r.target}: ${r.reason} (${r.summary})`).join('; ');
     store.intents.closeIntent(d.intentId, 'dropped', o.nowNs, 'evidence changed before unlink');

@@ -328,10 +328,51 @@ export interface Recheck {
 }
 
 /**
- * Re-judge one file from fresh rows, for the compare-and-swap just before an unlink. Call it
- * inside Store.immediate so nothing can change between this read and the caller's write.
+ * The per-target rows of one write transaction: a target's vector component and last push are
+ * read once per transaction instead of once per file (nothing else can write while it is open).
+ * Make one inside Store.immediate and drop it with the transaction.
  */
-export function recheckFile(store: Store, volumeId: number, fileId: number, policy: OffloadPolicy, nowNs: bigint, thisNodeId: number): Recheck {
+export class TransactionRows {
+  private readonly components = new Map<string, VectorComponent | null>();
+  private readonly lastPushes = new Map<string, number | null>();
+  private readonly nodeNames = new Map<number, string>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly volumeId: number,
+  ) {}
+
+  component(target: string, originNodeId: number): VectorComponent | null {
+    const key = `${originNodeId}\0${target}`;
+    if (!this.components.has(key)) this.components.set(key, this.store.evidence.component(this.volumeId, target, originNodeId) ?? null);
+    return this.components.get(key)!;
+  }
+
+  lastSuccessfulPush(target: string): number | null {
+    if (!this.lastPushes.has(target)) this.lastPushes.set(target, this.store.runs.lastSuccessfulPush(this.volumeId, target));
+    return this.lastPushes.get(target)!;
+  }
+
+  nodeName(nodeId: number): string {
+    if (!this.nodeNames.has(nodeId)) this.nodeNames.set(nodeId, this.store.nodeName(nodeId));
+    return this.nodeNames.get(nodeId)!;
+  }
+}
+
+/**
+ * Re-judge one file from fresh rows, for the compare-and-swap just before an unlink. Call it
+ * inside Store.immediate so nothing can change between this read and the caller's write; files
+ * judged in the same transaction may share its TransactionRows.
+ */
+export function recheckFile(
+  store: Store,
+  volumeId: number,
+  fileId: number,
+  policy: OffloadPolicy,
+  nowNs: bigint,
+  thisNodeId: number,
+  rows = new TransactionRows(store, volumeId),
+): Recheck {
   const file = store.files.existingFile(fileId);
   const none = { file, allowed: false, refusals: [], versions: [], copies: [] };
   if (file.volumeId !== volumeId) return { ...none, rowProblem: 'its index row belongs to another volume' };
@@ -339,18 +380,18 @@ export function recheckFile(store: Store, volumeId: number, fileId: number, poli
 
   const copies: RemoteCopyRow[] = [];
   const targets: TargetEvidence[] = policy.requiredTargets.map((target) => {
-    const component = store.evidence.component(volumeId, target, file.originNodeId);
+    const component = rows.component(target, file.originNodeId);
     const ledger = store.evidence.copiesOf(volumeId, target, file.contentId);
     copies.push(...ledger);
     return {
       target,
       components: new Map(component ? [[file.originNodeId, component]] : []),
-      lastPushRunId: store.runs.lastSuccessfulPush(volumeId, target),
+      lastPushRunId: rows.lastSuccessfulPush(target),
       copiedContentIds: ContentIdSet.of(ledger.map((c) => c.contentId)),
       lostContents: lostByContent(ledger),
     };
   });
-  const evidence: GateEvidence = { volumeId, targets, nodeNames: new Map([[file.originNodeId, store.nodeName(file.originNodeId)]]) };
+  const evidence: GateEvidence = { volumeId, targets, nodeNames: new Map([[file.originNodeId, rows.nodeName(file.originNodeId)]]) };
   const refusals = evaluateFile(file, evidence, policy, nowNs, thisNodeId);
   return { file, allowed: refusals.length === 0, rowProblem: null, refusals, versions: evidenceVersionsFor(evidence, file.originNodeId), copies };
 }
