@@ -8,6 +8,7 @@ import { Clock } from '../clock.js';
 import { defaultConfigPath, loadConfig } from '../config/load.js';
 import { Config, VolumeConfig } from '../config/types.js';
 import { createHasher, Hasher } from '../core/index/hash-pool.js';
+import { createPutPool, PutPool } from '../destinations/put-pool.js';
 import { Hooks, Reporter } from '../core/reporter.js';
 import { reconcileOpenIntents } from '../core/offload/reconcile.js';
 import { isProcessAlive, RunIdentity } from '../core/runs.js';
@@ -46,6 +47,7 @@ export class CommandContext {
   private openedStore: Store | null = null;
   private storeAttempted = false;
   private fileHasher: Hasher | null = null;
+  private putPool: PutPool | null | undefined;
   readonly nowNs: bigint;
   readonly reporter: Reporter;
   private readonly progressRenderer: ProgressRenderer | null;
@@ -142,16 +144,19 @@ export class CommandContext {
     for (const line of text()) this.print(line);
   }
 
-  /** A configured destination; local ones share one hashing pool, started on first use. */
+  /** A configured destination; local ones share one hashing pool and one put pool, each started on first use. */
   destination(name: string): Destination {
     this.fileHasher ??= createHasher();
-    return createDestination(this.config().destinations.get(name)!, { ...defaultDestinationEnvironment(this.deps.env), fileHasher: this.fileHasher });
+    if (this.putPool === undefined) this.putPool = createPutPool();
+    const environment = { ...defaultDestinationEnvironment(this.deps.env), fileHasher: this.fileHasher, putPool: this.putPool };
+    return createDestination(this.config().destinations.get(name)!, environment);
   }
 
   async close(): Promise<void> {
     this.progressRenderer?.stop();
     this.openedStore?.close();
     await this.fileHasher?.close();
+    await this.putPool?.close();
   }
 }
 

@@ -20,7 +20,7 @@ export class DestinationUnavailableError extends OperationalError {
   constructor(
     readonly destination: string,
     readonly operation: string,
-    detail: string,
+    readonly detail: string,
   ) {
     super(`destination '${destination}': ${operation} failed: ${detail}`, 'destination-unavailable');
   }
@@ -40,7 +40,7 @@ export class UnsafeDestinationPathError extends DestinationUnavailableError {}
 export class LocalSourceError extends OperationalError {
   constructor(
     readonly localFile: string,
-    detail: string,
+    readonly detail: string,
   ) {
     super(`cannot read local file ${localFile}: ${detail}`, 'local-source');
   }

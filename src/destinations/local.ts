@@ -7,13 +7,14 @@
 // filesystem folds their flushes into shared journal commits instead of one commit per file,
 // and puts landing in one directory share its flush.
 // Given a file hasher (the index's worker pool), hash() reads large files on its threads, so
-// a verify keeps every core busy.
+// a verify keeps every core busy; given a put pool, put() runs on its threads, so a sync does.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { READ_CHUNK_BYTES } from '../hash.js';
 import { GroupFlush } from './group-flush.js';
+import { PutPool, PUTS_IN_FLIGHT_PER_WORKER } from './put-pool.js';
 import {
   DESTINATION_MARKER,
   Destination,
@@ -58,8 +59,6 @@ function errnoOf(err: unknown): string | undefined {
 
 export class LocalDestination implements Destination {
   readonly type = 'local';
-  /** Enough to overlap the flushes on libuv's default pool of four threads. */
-  readonly concurrentPuts = 8;
   readonly location: string;
   private readonly markerPath: string;
   /** Reused by hash(): no await happens while it is in use. */
@@ -71,9 +70,15 @@ export class LocalDestination implements Destination {
     readonly name: string,
     root: string,
     private readonly fileHasher: FileHasher | null = null,
+    private readonly putPool: PutPool | null = null,
   ) {
     this.location = path.resolve(root);
     this.markerPath = path.join(this.location, DESTINATION_MARKER);
+  }
+
+  /** In-thread, enough to overlap the flushes on libuv's default pool of four threads. */
+  get concurrentPuts(): number {
+    return this.putPool ? this.putPool.threads * PUTS_IN_FLIGHT_PER_WORKER : 8;
   }
 
   /**
@@ -170,6 +175,7 @@ export class LocalDestination implements Destination {
   async put(relativePath: string, localFile: string, stagingPath: string): Promise<void> {
     const target = this.resolve('put', relativePath);
     checkStagingPath(this.name, relativePath, stagingPath);
+    if (this.putPool) return this.putPool.put({ destination: this.name, root: this.location, relativePath, localFile, stagingPath });
     const staging = path.join(this.location, stagingPath);
     this.requireMarkedRoot('put');
     // Staging may create directories the target shares (the volume's own); their entries need a flush too.

@@ -6,6 +6,7 @@ import { DestinationConfig } from '../config/types.js';
 import { OperationalError } from '../errors.js';
 import { Destination } from './destination.js';
 import { FileHasher, LocalDestination } from './local.js';
+import { PutPool } from './put-pool.js';
 import { S3Destination } from './s3.js';
 import { SftpDestination } from './sftp.js';
 
@@ -16,6 +17,8 @@ export interface DestinationEnvironment {
   sshAgentSocket: string | null;
   /** Local destinations hash large files on it (the index's worker pool); null: in-thread. */
   fileHasher?: FileHasher | null;
+  /** Local destinations put on its threads; null: in-thread. */
+  putPool?: PutPool | null;
 }
 
 export function defaultDestinationEnvironment(env: NodeJS.ProcessEnv = process.env): DestinationEnvironment {
@@ -25,7 +28,7 @@ export function defaultDestinationEnvironment(env: NodeJS.ProcessEnv = process.e
 export function createDestination(config: DestinationConfig, environment: DestinationEnvironment = defaultDestinationEnvironment()): Destination {
   switch (config.type) {
     case 'local':
-      return new LocalDestination(config.name, config.path, environment.fileHasher ?? null);
+      return new LocalDestination(config.name, config.path, environment.fileHasher ?? null, environment.putPool ?? null);
     case 's3':
       return new S3Destination(config);
     case 'sftp':

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { DESTINATION_MARKER, DestinationUnavailableError } from '../../src/destinations/destination.js';
 import { FileHasher, LocalDestination } from '../../src/destinations/local.js';
+import { createPutPool, PutPool } from '../../src/destinations/put-pool.js';
 import { hashBytes } from '../../src/hash.js';
 import { cleanupTempDirs, tempDir } from '../helpers.js';
 import { ConformanceHarness, historyFor, listAll, localFile, pseudoRandomBytes, putBytes, readAll, runConformance, stagingFor } from './conformance.js';
@@ -19,14 +20,17 @@ interface LocalHarness extends ConformanceHarness {
 const { createHasher } = (await import('../../dist/core/index/hash-pool.js' as string)) as { createHasher: () => FileHasher & { close(): Promise<void> } };
 const pool = createHasher();
 afterAll(() => pool.close());
+// The compiled put worker the CLI's local destinations hand their puts to.
+const putPool = createPutPool({ workerUrl: new URL('../../dist/destinations/put-worker.js', import.meta.url) })!;
+afterAll(() => putPool.close());
 
-function makeLocal(name: string, fileHasher: FileHasher | null = null): LocalHarness {
+function makeLocal(name: string, fileHasher: FileHasher | null = null, puts: PutPool | null = null): LocalHarness {
   // Two levels down, so a test can replace the parent and still leave cleanup to tempDir.
   const root = path.join(tempDir('squirrel-dest-'), 'mnt', 'root');
   return {
     root,
-    destination: new LocalDestination(name, root, fileHasher),
-    sameRoot: (other) => new LocalDestination(other, root, fileHasher),
+    destination: new LocalDestination(name, root, fileHasher, puts),
+    sameRoot: (other) => new LocalDestination(other, root, fileHasher, puts),
     createUnmarkedRoot: () => void fs.mkdirSync(root, { recursive: true }),
   };
 }
@@ -54,6 +58,14 @@ if (process.getuid?.() !== 0) {
 
 runConformance('local', { make: makeLocal, unreachableWays });
 runConformance('local (hashing on the worker pool)', { make: (name) => makeLocal(name, pool), unreachableWays });
+runConformance('local (puts on worker threads)', { make: (name) => makeLocal(name, null, putPool), unreachableWays });
+
+describe('local destination: puts on worker threads', () => {
+  it('the put pool runs the compiled worker (not the in-thread fallback), so the suite above tested it', () => {
+    expect(putPool?.constructor.name).toBe('WorkerPutPool');
+    expect(makeLocal('nas', null, putPool).destination.concurrentPuts).toBe(putPool.threads * 16);
+  });
+});
 
 describe('local destination: on disk', () => {
   afterEach(() => {
