@@ -76,7 +76,7 @@ export class LocalDestination implements Destination {
     this.markerPath = path.join(this.location, DESTINATION_MARKER);
   }
 
-  /** In-thread, enough to overlap the flushes on libuv's default pool of four threads. */
+  /** On worker threads, several per worker; in-thread, enough to overlap the flushes on libuv's default pool of four threads. */
   get concurrentPuts(): number {
     return this.putPool ? this.putPool.threads * PUTS_IN_FLIGHT_PER_WORKER : 8;
   }

@@ -22,6 +22,9 @@ export class Store {
   private readonly volumeByName;
   private readonly volumeInsert;
   private readonly volumeId;
+  private readonly beginImmediate;
+  private readonly commit;
+  private readonly rollback;
 
   constructor(
     readonly db: Db,
@@ -35,6 +38,9 @@ export class Store {
     this.volumeByName = prep('SELECT id, name, root_path FROM volumes WHERE name = ?');
     this.volumeId = prep('SELECT id, name, root_path FROM volumes WHERE id = ?');
     this.volumeInsert = prep('INSERT INTO volumes (name, root_path) VALUES (?, ?) ON CONFLICT (name) DO NOTHING');
+    this.beginImmediate = db.prepare('BEGIN IMMEDIATE');
+    this.commit = db.prepare('COMMIT');
+    this.rollback = db.prepare('ROLLBACK');
     this.runs = new RunStore(db);
     this.files = new FileStore(db);
     this.evidence = new EvidenceStore(db);
@@ -53,6 +59,23 @@ export class Store {
   /** Run fn in one IMMEDIATE transaction (the write lock is taken before the first read). */
   immediate<T>(fn: () => T): T {
     return this.db.transaction(fn).immediate();
+  }
+
+  /**
+   * Hold the write lock while fn awaits: only for work that must itself happen under the lock
+   * (offload's unlinks, which wait on the disk and so run several at once). Nothing else may
+   * use this connection until it settles; a failure rolls back. Everything else uses immediate().
+   */
+  async immediateAcross<T>(fn: () => Promise<T>): Promise<T> {
+    this.beginImmediate.run();
+    try {
+      const result = await fn();
+      this.commit.run();
+      return result;
+    } catch (err) {
+      if (this.db.inTransaction) this.rollback.run();
+      throw err;
+    }
   }
 
   /** Run fn in one read transaction: every read in it sees the same committed state. */

@@ -3,7 +3,7 @@
 // regular file, same size, mtime and BLAKE3, the same inode before and after hashing); then,
 // under the write lock, the evidence is re-judged from fresh rows and the batch's intents are
 // committed together; then, holding the write lock again, each file is judged once more and
-// unlinked (so no evidence write can slip in between), and one status flip closes the batch's
+// unlinked, a few unlinks at once (so no evidence write can slip in between), and one status flip closes the batch's
 // intents. Any difference is drift: skipped loudly, nothing deleted. A crash anywhere leaves
 // either the file or an open intent. Batching makes that two commits (fsyncs) per batch, not
 // two per file.
@@ -14,6 +14,7 @@ import { Store } from '../../store/store.js';
 import { isDatabaseDamage } from '../../store/db.js';
 import { lstatOrNull, safeVolumePath, UnsafePathError } from '../fs-safety.js';
 import { createHasher, Hasher } from '../index/hash-pool.js';
+import { inLanes } from '../lanes.js';
 import { Hooks, Reporter } from '../reporter.js';
 import { AllowedFile, OffloadPlan } from './plan.js';
 import { recheckFile, sameEvidenceVersions, TransactionRows } from './gate.js';
@@ -31,6 +32,8 @@ const HASH_AHEAD_BYTES = 512 * 1024 * 1024;
  */
 const COMMIT_BATCH_FILES = 64;
 const COMMIT_BATCH_BYTES = 256 * 1024 * 1024;
+/** Unlinks in flight under the write lock: libuv's default pool has four threads. */
+const UNLINKS_IN_FLIGHT = 4;
 
 export interface ExecuteOptions {
   runId: number;
@@ -85,7 +88,7 @@ export async function executeOffload(store: Store, plan: OffloadPlan, o: Execute
         batch.push({ file, disk: await check });
         batchBytes += file.sizeBytes;
       }
-      commitBatch(store, plan, root, batch, o, outcome);
+      await commitBatch(store, plan, root, batch, o, outcome);
       for (const { file } of batch) {
         doneBytes += file.sizeBytes;
         o.reporter.progress({ phase: `offload ${plan.volume}`, doneFiles: ++doneFiles, totalFiles: plan.allowed.length, doneBytes, totalBytes: plan.allowed.totalBytes });
@@ -114,10 +117,10 @@ interface Decided {
 
 type Verdict = { kind: 'offloaded' } | { kind: 'drift'; reason: string } | { kind: 'error'; message: string };
 
-function commitBatch(store: Store, plan: OffloadPlan, root: string, batch: Checked[], o: ExecuteOptions, outcome: OffloadOutcome): void {
+async function commitBatch(store: Store, plan: OffloadPlan, root: string, batch: Checked[], o: ExecuteOptions, outcome: OffloadOutcome): Promise<void> {
   const verdicts = new Map<AllowedFile, Verdict>();
   try {
-    decideAndUnlink(store, plan, root, batch, o, outcome, verdicts);
+    await decideAndUnlink(store, plan, root, batch, o, outcome, verdicts);
   } finally {
     // Reported in path order, whatever step settled each file.
     for (const { file } of batch) {
@@ -133,7 +136,15 @@ function commitBatch(store: Store, plan: OffloadPlan, root: string, batch: Check
   }
 }
 
-function decideAndUnlink(store: Store, plan: OffloadPlan, root: string, batch: Checked[], o: ExecuteOptions, outcome: OffloadOutcome, verdicts: Map<AllowedFile, Verdict>): void {
+async function decideAndUnlink(
+  store: Store,
+  plan: OffloadPlan,
+  root: string,
+  batch: Checked[],
+  o: ExecuteOptions,
+  outcome: OffloadOutcome,
+  verdicts: Map<AllowedFile, Verdict>,
+): Promise<void> {
   const failed = (decided: readonly { file: AllowedFile; result?: Decided['result'] }[], err: unknown) => {
     for (const d of decided) {
       const message = d.result?.kind === 'unlinked' ? `removed, but not yet recorded (${errorMessage(err)}); the next squirrel command records it` : errorMessage(err);
@@ -182,14 +193,20 @@ function decideAndUnlink(store: Store, plan: OffloadPlan, root: string, batch: C
 
   // Each last look and unlink happens under the write lock, after one more judgement on fresh
   // rows: a verify that recorded a bad copy after the intents were committed is seen here, and
-  // no evidence write can land between a judgement and its unlink.
+  // no evidence write can land between a judgement and its unlink. An unlink waits on the disk
+  // (freeing and discarding blocks), so a few run at once, each right after its own last look.
   try {
-    store.immediate(() => {
+    await store.immediateAcross(async () => {
       const rows = new TransactionRows(store, plan.volumeId);
-      for (const d of decided) {
-        d.result = unlinkUnderLock(store, plan, root, d, rows, o);
+      const judged = decided.filter((d) => {
+        d.result = judgeUnderLock(store, plan, d, rows, o);
+        return d.result === undefined;
+      });
+      await inLanes(judged.length, UNLINKS_IN_FLIGHT, async (i) => {
+        const d = judged[i];
+        d.result = await lookAndUnlink(store, root, d, o);
         if (d.result.kind === 'unlinked') o.hooks.at('offload.after-unlink');
-      }
+      });
     });
   } catch (err) {
     // Rolled back: a file already unlinked keeps its open intent, which the next command settles.
@@ -220,15 +237,18 @@ function decideAndUnlink(store: Store, plan: OffloadPlan, root: string, batch: C
   for (const d of unlinked) verdicts.set(d.file, { kind: 'offloaded' });
 }
 
-/** Inside the write transaction: judge once more, take the last look, unlink. */
-function unlinkUnderLock(store: Store, plan: OffloadPlan, root: string, d: Decided, rows: TransactionRows, o: ExecuteOptions): NonNullable<Decided['result']> {
+/** Inside the write transaction: judge once more on fresh rows; a refusal drops the intent. */
+function judgeUnderLock(store: Store, plan: OffloadPlan, d: Decided, rows: TransactionRows, o: ExecuteOptions): Decided['result'] {
   const recheck = recheckFile(store, plan.volumeId, d.file.fileId, plan.policy, plan.nowNs, plan.thisNodeId, rows);
-  if (!recheck.allowed) {
-    const why = recheck.rowProblem ?? recheck.refusals.map((r) => `${r.target}: ${r.reason} (${r.summary})`).join('; ');
-    store.intents.closeIntent(d.intentId, 'dropped', o.nowNs, 'evidence changed before unlink');
-    return { kind: 'refused', why };
-  }
-  // Last look: the very inode that was hashed, unchanged since (ctime catches a restored mtime).
+  if (recheck.allowed) return undefined;
+  const why = recheck.rowProblem ?? recheck.refusals.map((r) => `${r.target}: ${r.reason} (${r.summary})`).join('; ');
+  store.intents.closeIntent(d.intentId, 'dropped', o.nowNs, 'evidence changed before unlink');
+  return { kind: 'refused', why };
+}
+
+/** Inside the write transaction: the last look, then the unlink. */
+async function lookAndUnlink(store: Store, root: string, d: Decided, o: ExecuteOptions): Promise<NonNullable<Decided['result']>> {
+  // The very inode that was hashed, unchanged since (ctime catches a restored mtime).
   let last: fs.BigIntStats | null;
   try {
     safeVolumePath(root, d.file.path); // no ancestor became a symlink meanwhile
@@ -241,7 +261,7 @@ function unlinkUnderLock(store: Store, plan: OffloadPlan, root: string, d: Decid
     return { kind: 'changed' };
   }
   try {
-    fs.unlinkSync(d.absolute);
+    await fs.promises.unlink(d.absolute);
   } catch (err) {
     store.intents.closeIntent(d.intentId, 'dropped', o.nowNs, `unlink failed: ${errorMessage(err)}`);
     return { kind: 'unlink-failed', err };
