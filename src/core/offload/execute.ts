@@ -1,12 +1,12 @@
-// Executing an offload plan in path order, a small batch of files at a time. Before anything
-// is deleted: the file on disk must still be the indexed bytes (no symlinked ancestor, a
-// regular file, same size, mtime and BLAKE3, the same inode before and after hashing); then,
-// under the write lock, the evidence is re-judged from fresh rows and the batch's intents are
-// committed together; then, holding the write lock again, each file is judged once more and
-// unlinked, a few unlinks at once (so no evidence write can slip in between), and one status flip closes the batch's
-// intents. Any difference is drift: skipped loudly, nothing deleted. A crash anywhere leaves
-// either the file or an open intent. Batching makes that two commits (fsyncs) per batch, not
-// two per file.
+// Executing an offload plan in path order, a batch of files at a time. Before anything is
+// deleted: the file on disk must still be the indexed bytes (no symlinked ancestor, a regular
+// file, same size, mtime and BLAKE3, the same inode before and after hashing); then, under the
+// write lock, the evidence is re-judged from fresh rows and the batch's intents are committed
+// together; then, holding the write lock again, each file is judged once more and unlinked, a
+// few unlinks at once (so no evidence write can slip in between), and one status flip closes
+// the batch's intents. Any difference is drift: skipped loudly, nothing deleted. A crash
+// anywhere leaves either the file or an open intent. Batching makes that two commits (fsyncs)
+// per batch, not two per file.
 
 import fs from 'node:fs';
 import { errorMessage } from '../../errors.js';
@@ -17,7 +17,7 @@ import { createHasher, Hasher } from '../index/hash-pool.js';
 import { inLanes } from '../lanes.js';
 import { Hooks, Reporter } from '../reporter.js';
 import { AllowedFile, OffloadPlan } from './plan.js';
-import { recheckFile, sameEvidenceVersions, TransactionRows } from './gate.js';
+import { Recheck, recheckFile, sameEvidenceVersions, TransactionRows } from './gate.js';
 
 /**
  * Files whose re-hash may run ahead of the in-order unlink step: enough that the hashing
@@ -171,7 +171,7 @@ async function decideAndUnlink(
         const recheck = recheckFile(store, plan.volumeId, file.fileId, plan.policy, plan.nowNs, plan.thisNodeId, rows);
         const changed = !sameEvidenceVersions(recheck.versions, file.evidenceVersions);
         if (!recheck.allowed) {
-          const why = recheck.rowProblem ?? recheck.refusals.map((r) => `${r.target}: ${r.reason} (${r.summary})`).join('; ');
+          const why = whyRefused(recheck);
           return { intentId: null, changed, why: `${changed ? 'evidence changed since the plan and now refuses' : 'no longer allowed'}: ${why}` };
         }
         return { intentId: store.intents.open(o.runId, file.fileId, plan.volumeId, file.path, o.nowNs), changed, why: '' };
@@ -238,11 +238,15 @@ async function decideAndUnlink(
   for (const d of unlinked) verdicts.set(d.file, { kind: 'offloaded' });
 }
 
+function whyRefused(recheck: Recheck): string {
+  return recheck.rowProblem ?? recheck.refusals.map((r) => `${r.target}: ${r.reason} (${r.summary})`).join('; ');
+}
+
 /** Inside the write transaction: judge once more on fresh rows; a refusal drops the intent. */
 function judgeUnderLock(store: Store, plan: OffloadPlan, d: Decided, rows: TransactionRows, o: ExecuteOptions): Decided['result'] {
   const recheck = recheckFile(store, plan.volumeId, d.file.fileId, plan.policy, plan.nowNs, plan.thisNodeId, rows);
   if (recheck.allowed) return undefined;
-  const why = recheck.rowProblem ?? recheck.refusals.map((r) => `${r.target}: ${r.reason} (${r.summary})`).join('; ');
+  const why = whyRefused(recheck);
   store.intents.closeIntent(d.intentId, 'dropped', o.nowNs, 'evidence changed before unlink');
   return { kind: 'refused', why };
 }
