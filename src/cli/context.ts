@@ -47,7 +47,8 @@ export class CommandContext {
   private openedStore: Store | null = null;
   private storeAttempted = false;
   private fileHasher: Hasher | null = null;
-  private putPool: PutPool | null | undefined;
+  /** Starts no worker until a local put needs one. */
+  private readonly putPool: PutPool | null = createPutPool();
   readonly nowNs: bigint;
   readonly reporter: Reporter;
   private readonly progressRenderer: ProgressRenderer | null;
@@ -147,7 +148,6 @@ export class CommandContext {
   /** A configured destination; local ones share one hashing pool and one put pool, each started on first use. */
   destination(name: string): Destination {
     this.fileHasher ??= createHasher();
-    if (this.putPool === undefined) this.putPool = createPutPool();
     const environment = { ...defaultDestinationEnvironment(this.deps.env), fileHasher: this.fileHasher, putPool: this.putPool };
     return createDestination(this.config().destinations.get(name)!, environment);
   }

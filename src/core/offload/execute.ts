@@ -199,10 +199,11 @@ async function decideAndUnlink(
   try {
     await store.immediateAcross(async () => {
       const rows = new TransactionRows(store, plan.volumeId);
-      const judged = decided.filter((d) => {
+      const judged: Decided[] = [];
+      for (const d of decided) {
         d.result = judgeUnderLock(store, plan, d, rows, o);
-        return d.result === undefined;
-      });
+        if (d.result === undefined) judged.push(d);
+      }
       await inLanes(judged.length, UNLINKS_IN_FLIGHT, async (i) => {
         const d = judged[i];
         d.result = await lookAndUnlink(store, root, d, o);
