@@ -35,6 +35,12 @@ CREATE TABLE destination_run_ids_history (
   change         TEXT NOT NULL               -- 'advance' | 'reverify' | 'create'
 ) STRICT;
 
+CREATE TABLE destinations (
+  name           TEXT PRIMARY KEY,
+  destination_id TEXT NOT NULL,
+  recorded_at_ns INTEGER NOT NULL
+) STRICT;
+
 CREATE TABLE files (
   id                    INTEGER PRIMARY KEY,
   volume_id             INTEGER NOT NULL REFERENCES volumes(id),
@@ -45,11 +51,21 @@ CREATE TABLE files (
   first_seen_run_id     INTEGER NOT NULL REFERENCES runs(id),
   last_seen_run_id      INTEGER NOT NULL REFERENCES runs(id),
   status_changed_run_id INTEGER NOT NULL REFERENCES runs(id)
-) STRICT;
+, mode INTEGER) STRICT;
 
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE name_refusals (
+  volume_id   INTEGER NOT NULL REFERENCES volumes(id),
+  destination TEXT NOT NULL,
+  path        TEXT NOT NULL,
+  reason      TEXT NOT NULL,
+  detail      TEXT NOT NULL,
+  run_id      INTEGER NOT NULL REFERENCES runs(id),
+  PRIMARY KEY (volume_id, destination, path)
 ) STRICT;
 
 CREATE TABLE nodes (
@@ -77,7 +93,7 @@ CREATE TABLE remote_copies (
   state          TEXT NOT NULL CHECK (state IN ('ok', 'missing', 'corrupt')),
   pushed_run_id  INTEGER NOT NULL REFERENCES runs(id),
   verified_at_ns INTEGER,
-  version        INTEGER NOT NULL DEFAULT 1,
+  version        INTEGER NOT NULL DEFAULT 1, verified_run_id INTEGER,
   PRIMARY KEY (volume_id, destination, path)
 ) STRICT;
 
@@ -102,7 +118,7 @@ CREATE TABLE volumes (
   id        INTEGER PRIMARY KEY,
   name      TEXT NOT NULL UNIQUE,
   root_path TEXT NOT NULL
-) STRICT;
+, uid TEXT) STRICT;
 
 CREATE INDEX destination_run_ids_history_by_key
   ON destination_run_ids_history (volume_id, destination, origin_node_id, version);

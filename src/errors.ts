@@ -58,3 +58,15 @@ export class VolumeBusyError extends OperationalError {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** The errno code of a failed system call ('ENOENT'), or undefined for anything else. */
+export function errnoCode(err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** A short reason: "ENOENT: no such file or directory" without the path Node appends. */
+export function errorDetail(err: unknown): string {
+  const message = errorMessage(err);
+  return errnoCode(err) && (err as NodeJS.ErrnoException).syscall ? message.split(', ')[0] : message;
+}

@@ -7,6 +7,7 @@ import path from 'node:path';
 import YAML, { YAMLError } from 'yaml';
 import { ConfigError, UsageError } from '../errors.js';
 import { Config } from './types.js';
+import { placeProblems } from './places.js';
 import { validateConfig } from './validate.js';
 
 export function defaultConfigPath(env: NodeJS.ProcessEnv): string {
@@ -43,5 +44,7 @@ export function loadConfig(configPath: string, env: NodeJS.ProcessEnv): Config {
   const raw = parseConfigText(text, absolute);
   const result = validateConfig(raw, { env, homeDir: os.homedir(), hostName: os.hostname(), configPath: absolute });
   if (result.errors) throw new ConfigError(result.errors, absolute);
+  const overlaps = placeProblems(result.config);
+  if (overlaps.length > 0) throw new ConfigError(overlaps, absolute);
   return result.config;
 }

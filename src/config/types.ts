@@ -68,6 +68,11 @@ export interface VolumeConfig {
   offloadRequires: string[] | null;
   /** Opt-in maximum evidence age; absent: no age check. */
   offloadMaxEvidenceAgeMs: number | null;
+  /**
+   * The folder the volume's copies live in at each of its destinations (`<root>/<namespace>/`):
+   * `namespace:` for the volume, else `namespace_prefix` + the volume name.
+   */
+  namespaces: Map<string, string>;
 }
 
 export interface Config {
@@ -75,6 +80,8 @@ export interface Config {
   source: string;
   node: string;
   db: string;
+  /** Put before a volume's name to make its default namespace at every destination ('' by default). */
+  namespacePrefix: string;
   volumes: Map<string, VolumeConfig>;
   destinations: Map<string, DestinationConfig>;
 }

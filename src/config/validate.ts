@@ -27,8 +27,8 @@ export type ValidateResult = { config: Config; errors?: undefined } | { config?:
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
 const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
-export const TOP_KEYS = ['node', 'db', 'volumes', 'destinations'];
-export const VOLUME_KEYS = ['path', 'sync_to', 'offload_requires', 'offload_max_evidence_age'];
+export const TOP_KEYS = ['node', 'db', 'namespace_prefix', 'volumes', 'destinations'];
+export const VOLUME_KEYS = ['path', 'sync_to', 'offload_requires', 'offload_max_evidence_age', 'namespace'];
 export const DESTINATION_KEYS: Record<string, string[]> = {
   local: ['type', 'path'],
   s3: ['type', 'bucket', 'prefix', 'region', 'endpoint', 'force_path_style', 'access_key_id', 'secret_access_key', 'request_checksum'],
@@ -211,6 +211,24 @@ function isInside(child: string, parent: string): boolean {
   return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }
 
+/** How two network destinations overlap ("is the same place as"), or null. */
+function remoteOverlap(a: DestinationConfig, b: DestinationConfig): string | null {
+  if (a.type === 'sftp' && b.type === 'sftp') {
+    if (a.host.toLowerCase() !== b.host.toLowerCase() || a.port !== b.port) return null;
+    const [pa, pb] = [path.posix.resolve('/', a.path), path.posix.resolve('/', b.path)];
+    if (pa === pb) return `is the same server directory as`;
+    return isInside(pa, pb) || isInside(pb, pa) ? `nests in the server directory of` : null;
+  }
+  if (a.type === 's3' && b.type === 's3') {
+    if (a.bucket !== b.bucket || (a.endpoint ?? '') !== (b.endpoint ?? '')) return null;
+    const [pa, pb] = [a.prefix, b.prefix];
+    if (pa === pb) return `is the same bucket and prefix as`;
+    const under = (x: string, y: string) => y === '' || x.startsWith(`${y}/`);
+    return under(pa, pb) || under(pb, pa) ? `nests in the bucket prefix of` : null;
+  }
+  return null;
+}
+
 /** The node name used when the config has none: the host name, made a valid name. */
 export function defaultNodeName(hostName: string): string {
   const cleaned = hostName.toLowerCase().split('.')[0].replace(/[^a-z0-9_-]/g, '-').replace(/^[-_]+/, '');
@@ -282,7 +300,37 @@ function validateDestination(c: Checker, name: string, raw: unknown, keyPath: st
   return dest;
 }
 
-function validateVolume(c: Checker, name: string, raw: unknown, keyPath: string, destinations: Set<string>): VolumeConfig | null {
+/**
+ * The volume's namespace at each destination it syncs to: `namespace: NAME` for all of them,
+ * or `namespace: { DEST: NAME }` per destination; the rest get the node's prefix + the volume name.
+ */
+function validateNamespaces(c: Checker, raw: Raw, keyPath: string, volumeName: string, syncTo: string[], prefix: string): Map<string, string> {
+  const namespaces = new Map(syncTo.map((dest) => [dest, `${prefix}${volumeName}`]));
+  const value = raw.namespace;
+  const namespacePath = join(keyPath, 'namespace');
+  if (value === undefined) return namespaces;
+  if (typeof value === 'string') {
+    const name = c.name(value, namespacePath);
+    if (name !== null) for (const dest of syncTo) namespaces.set(dest, name);
+    return namespaces;
+  }
+  if (!isObject(value)) {
+    c.error(namespacePath, `expected a name, or a mapping of destination names to names like { nas: laptop-pictures }, got ${typeName(value)}`);
+    return namespaces;
+  }
+  for (const [dest, entry] of Object.entries(value)) {
+    const entryPath = join(namespacePath, dest);
+    if (!syncTo.includes(dest)) {
+      c.error(entryPath, `'${dest}' is not in sync_to${didYouMean(dest, syncTo)}`);
+      continue;
+    }
+    const name = c.name(entry, entryPath);
+    if (name !== null) namespaces.set(dest, name);
+  }
+  return namespaces;
+}
+
+function validateVolume(c: Checker, name: string, raw: unknown, keyPath: string, destinations: Set<string>, namespacePrefix: string): VolumeConfig | null {
   if (!isObject(raw)) {
     c.error(keyPath, `expected a mapping, got ${typeName(raw)}`);
     return null;
@@ -307,8 +355,9 @@ function validateVolume(c: Checker, name: string, raw: unknown, keyPath: string,
     if ('error' in parsed) c.error(join(keyPath, 'offload_max_evidence_age'), parsed.error);
     else maxAgeMs = parsed.ms;
   }
+  const namespaces = validateNamespaces(c, raw, keyPath, name, syncTo ?? [], namespacePrefix);
   if (volumePath === null) return null;
-  return { name, path: volumePath, syncTo: syncTo ?? [], offloadRequires, offloadMaxEvidenceAgeMs: maxAgeMs };
+  return { name, path: volumePath, syncTo: syncTo ?? [], offloadRequires, offloadMaxEvidenceAgeMs: maxAgeMs, namespaces };
 }
 
 export function validateConfig(raw: unknown, ctx: ValidateContext): ValidateResult {
@@ -320,6 +369,12 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ValidateResu
   let node = defaultNodeName(ctx.hostName);
   if (raw.node !== undefined) node = c.name(raw.node, 'node') ?? node;
   const db = raw.db === undefined ? path.join(path.dirname(ctx.configPath), 'index.db') : c.absolutePath(raw, 'db', '', true) ?? '';
+  let namespacePrefix = '';
+  if (raw.namespace_prefix !== undefined) {
+    if (typeof raw.namespace_prefix !== 'string' || !/^[a-z0-9][a-z0-9_-]*$/.test(raw.namespace_prefix)) {
+      c.error('namespace_prefix', `expected lower-case letters, digits, '_' and '-' starting with a letter or digit (e.g. ${node}-), got ${typeName(raw.namespace_prefix)}`);
+    } else namespacePrefix = raw.namespace_prefix;
+  }
 
   const destinations = new Map<string, DestinationConfig>();
   const rawDestinations = raw.destinations ?? {};
@@ -342,7 +397,7 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ValidateResu
     for (const [name, value] of Object.entries(rawVolumes)) {
       const keyPath = `volumes.${name}`;
       c.name(name, keyPath);
-      const volume = validateVolume(c, name, value, keyPath, destinationNames);
+      const volume = validateVolume(c, name, value, keyPath, destinationNames, namespacePrefix);
       if (volume) volumes.set(name, volume);
     }
   }
@@ -377,6 +432,26 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ValidateResu
     }
   });
 
+  // Two volumes in one namespace of a destination would push over each other's files.
+  const namespaceOwners = new Map<string, string>();
+  for (const volume of volumeList) {
+    for (const [dest, namespace] of volume.namespaces) {
+      const owner = namespaceOwners.get(`${dest}\0${namespace}`);
+      if (owner !== undefined) {
+        c.error(`volumes.${volume.name}`, `uses namespace '${namespace}' at destination '${dest}', like volume '${owner}'; give one of them its own with namespace:`);
+      } else namespaceOwners.set(`${dest}\0${namespace}`, volume.name);
+    }
+  }
+  // Network destinations that are one place or nest in each other (same server or service):
+  // one copy counted twice. Local ones are compared by identity when a command starts.
+  const remoteList = [...destinations.values()].filter((d) => d.type !== 'local');
+  remoteList.forEach((dest, i) => {
+    for (const other of remoteList.slice(i + 1)) {
+      const overlap = remoteOverlap(dest, other);
+      if (overlap) c.error(`destinations.${other.name}`, `${overlap} destination '${dest.name}'; each destination must be its own place`);
+    }
+  });
+
   if (c.errors.length > 0) return { errors: c.errors };
-  return { config: { source: ctx.configPath, node, db, volumes, destinations } };
+  return { config: { source: ctx.configPath, node, db, namespacePrefix, volumes, destinations } };
 }

@@ -4,6 +4,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { LocalSourceError } from '../destinations/destination.js';
+import type { SourceExpectation } from '../destinations/local-source.js';
 import { resolveInside } from '../paths.js';
 
 export class UnsafePathError extends Error {}
@@ -40,5 +42,42 @@ export function lstatOrNull(target: string): fs.BigIntStats | null {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
     throw err;
+  }
+}
+
+/**
+ * The volume file to send for an index row, checked like offload checks what it deletes: no
+ * symlinked ancestor, a regular file (not a link), the indexed size and mtime. The put then
+ * opens exactly this inode (`expected`) or nothing: bytes from outside the volume, or from a
+ * file that changed since it was indexed, never reach a destination. Throws LocalSourceError.
+ */
+export function sourceToSend(root: string, file: { path: string; size: number; mtimeNs: bigint }): { absolute: string; expected: SourceExpectation } {
+  const refuse = (why: string) => new LocalSourceError(file.path, why);
+  let absolute: string;
+  let stat: fs.BigIntStats | null;
+  try {
+    absolute = safeVolumePath(root, file.path);
+    stat = lstatOrNull(absolute);
+    safeVolumePath(root, file.path); // and still no link above it after the look
+  } catch (err) {
+    throw refuse(err instanceof UnsafePathError ? err.message : `cannot look at it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (stat === null) throw refuse('it is no longer on disk; run `squirrel index`');
+  if (stat.isSymbolicLink()) throw refuse('it was replaced by a symbolic link; run `squirrel index`');
+  if (!stat.isFile()) throw refuse('it is no longer a regular file; run `squirrel index`');
+  if (Number(stat.size) !== file.size || stat.mtimeNs !== file.mtimeNs) throw refuse('it changed since it was indexed; run `squirrel index`, then sync again');
+  return { absolute, expected: { identity: `${stat.dev}:${stat.ino}` } };
+}
+
+/**
+ * The volume root with a symlinked root (a mount alias, which index follows too) resolved once,
+ * so every check and act of a run goes through the same real directory; nothing below the
+ * root may be a link. Unresolvable: left as it is, and the per-file checks refuse it.
+ */
+export function realRoot(rootPath: string): string {
+  try {
+    return fs.realpathSync(rootPath);
+  } catch {
+    return rootPath;
   }
 }

@@ -2,7 +2,8 @@
 // and only when all of it verified, advance that destination's version vector. The coverage
 // to claim is captured before any transfer, so a file indexed mid-push is never claimed.
 // Copy-ledger rows are facts ("these bytes were read back at this path") and are recorded as
-// they are established; the vector is the claim, and it moves all-or-nothing.
+// they are established; the vector is the claim, and it moves all-or-nothing. Local names that
+// are one name at the destination are refused there, never placed over each other.
 
 import { VolumeConfig } from '../config/types.js';
 import {
@@ -13,10 +14,13 @@ import {
   stagingPathOf,
 } from '../destinations/destination.js';
 import { errorMessage, OperationalError } from '../errors.js';
-import { resolveInside } from '../paths.js';
+import { NameRefusal } from '../store/places.js';
 import { Store } from '../store/store.js';
 import { FileWithContent } from '../store/types.js';
+import { realRoot, sourceToSend } from './fs-safety.js';
 import { inLanes } from './lanes.js';
+import { findNameCollisions } from './name-collisions.js';
+import { namespaceOf, openNamespace } from './namespace.js';
 import { Hooks, Reporter } from './reporter.js';
 import { beginRun, RunIdentity } from './runs.js';
 import { restampComponents, RestampOutcome } from './restamp.js';
@@ -29,6 +33,8 @@ const MAX_CONSECUTIVE_UNAVAILABLE = 5;
 export interface PushOptions {
   volume: VolumeConfig;
   destination: Destination;
+  /** This node's name: the owner of the namespaces it claims. */
+  node: string;
   init: boolean;
   dryRun: boolean;
   nowNs: bigint;
@@ -52,6 +58,12 @@ export interface PushResult {
   alreadyThereFiles: number;
   movedAsideFiles: number;
   failures: PushFailure[];
+  /** Present files not placed because the destination's name rules make them collide. */
+  refused: NameRefusal[];
+  /** Missing or corrupt findings dropped because a sound copy of the same bytes is there now. */
+  clearedFindings: number;
+  /** What changed about the destination itself (marker upgraded, namespace claimed). */
+  notes: string[];
   /** What the vector now claims (or would claim), per origin node. */
   coverage: { originNode: string; originRunId: number }[];
   vector: RestampOutcome[];
@@ -61,28 +73,6 @@ export interface PushResult {
 interface PendingCopy {
   remotePath: string;
   contentId: number;
-}
-
-/** Make sure the destination root is there and marked, or fail with the act that fixes it. */
-export async function checkDestinationRoot(destination: Destination, init: boolean): Promise<void> {
-  const state = await destination.rootState();
-  if (state === 'ok') return;
-  if (init) {
-    await destination.init();
-    return;
-  }
-  if (state === 'missing') {
-    throw new OperationalError(
-      `destination '${destination.name}' root ${destination.location} does not exist (is the drive unmounted?). ` +
-        `Mount it, or for a brand-new destination run \`squirrel sync --init --to ${destination.name}\`.`,
-      'destination-missing',
-    );
-  }
-  throw new OperationalError(
-    `destination '${destination.name}' root ${destination.location} has no .squirrel-destination marker, so squirrel ` +
-      `cannot tell it is the right place (a different drive mounted there?). If it is, run \`squirrel sync --init --to ${destination.name}\`.`,
-    'destination-unmarked',
-  );
 }
 
 export async function pushVolume(store: Store, o: PushOptions): Promise<PushResult> {
@@ -97,6 +87,9 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
     alreadyThereFiles: 0,
     movedAsideFiles: 0,
     failures: [],
+    refused: [],
+    clearedFindings: 0,
+    notes: [],
     coverage: [],
     vector: [],
     message: null,
@@ -108,7 +101,8 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
   }
   if (o.dryRun) return planPush(store, volumeRow.id, o, result);
 
-  await checkDestinationRoot(o.destination, o.init);
+  const namespace = await openNamespace(store, o.destination, { volume: o.volume, node: o.node, write: true, init: o.init, nowNs: o.nowNs, notes: result.notes });
+  for (const note of result.notes) o.reporter.info(note);
   const runId = beginRun(store, { ...o.identity, kind: 'sync', volumeId: volumeRow.id, destination: o.destination.name, nowNs: o.nowNs });
   result.runId = runId;
   o.hooks.at('sync.after-begin');
@@ -117,8 +111,13 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
     const claims = store.evidence.highestPresentOrigins(volumeRow.id);
     const versionsSeen = new Map(claims.map((c) => [c.originNodeId, store.evidence.component(volumeRow.id, o.destination.name, c.originNodeId)?.version ?? null]));
     result.coverage = claims.map((c) => ({ originNode: store.nodeName(c.originNodeId), originRunId: c.originRunId }));
-    const files = store.files.present(volumeRow.id);
-    const transfer = await transferAll(store, volumeRow.id, volumeRow.rootPath, files, runId, o, result);
+    const present = store.files.present(volumeRow.id);
+    result.refused = findNameCollisions(present.map((f) => f.path), namespace.nameRules!, o.destination.name);
+    store.immediate(() => store.places.replaceNameRefusals(volumeRow.id, o.destination.name, result.refused, runId));
+    for (const r of result.refused) o.reporter.warn(`not sent to '${o.destination.name}': ${r.detail}`);
+    const refusedPaths = new Set(result.refused.map((r) => r.path));
+    const files = refusedPaths.size === 0 ? present : present.filter((f) => !refusedPaths.has(f.path));
+    const transfer = await transferAll(store, volumeRow.id, realRoot(volumeRow.rootPath), files, runId, o, result);
     o.hooks.at('sync.before-record');
 
     if (result.failures.length > 0) {
@@ -129,6 +128,8 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
       return result;
     }
     store.immediate(() => {
+      // Bad findings the transfer made obsolete: the same bytes now have a sound copy there.
+      result.clearedFindings = store.evidence.clearSupersededFindings(volumeRow.id, o.destination.name);
       result.vector = restampComponents(store, {
         volumeId: volumeRow.id,
         destination: o.destination.name,
@@ -164,7 +165,15 @@ function provenBy(methods: ReadonlySet<string>): string {
 }
 
 function counts(r: PushResult): Record<string, number> {
-  return { sent: r.sentFiles, sent_bytes: r.sentBytes, already_there: r.alreadyThereFiles, moved_aside: r.movedAsideFiles, failed: r.failures.length };
+  return {
+    sent: r.sentFiles,
+    sent_bytes: r.sentBytes,
+    already_there: r.alreadyThereFiles,
+    moved_aside: r.movedAsideFiles,
+    failed: r.failures.length,
+    ...(r.refused.length > 0 ? { refused_names: r.refused.length } : {}),
+    ...(r.clearedFindings > 0 ? { cleared_findings: r.clearedFindings } : {}),
+  };
 }
 
 interface TransferOutcome {
@@ -203,7 +212,7 @@ async function transferAll(store: Store, volumeId: number, root: string, files: 
         if (outcome === 'sent-after-move') result.movedAsideFiles++;
       }
       // A read-back established these bytes just now: record it (a ledger hit needs nothing).
-      if (outcome !== 'recorded') pending.push({ remotePath: remotePathOf(o.volume.name, file.path), contentId: file.contentId });
+      if (outcome !== 'recorded') pending.push({ remotePath: remotePathOf(namespaceOf(o.volume, dest.name), file.path), contentId: file.contentId });
     } catch (err) {
       result.failures.push({ path: file.path, reason: errorMessage(err) });
       if (err instanceof DestinationUnavailableError && ++consecutiveUnavailable >= MAX_CONSECUTIVE_UNAVAILABLE) stoppedBy ??= err;
@@ -243,7 +252,8 @@ async function pushOne(
   o: PushOptions,
 ): Promise<{ outcome: 'recorded' | 'same-bytes' | 'sent' | 'sent-after-move'; method: string | null }> {
   const dest = o.destination;
-  const remotePath = remotePathOf(o.volume.name, file.path);
+  const namespace = namespaceOf(o.volume, dest.name);
+  const remotePath = remotePathOf(namespace, file.path);
   const recorded = store.evidence.copy(volumeId, dest.name, remotePath);
   if (recorded && recorded.contentId === file.contentId && recorded.state === 'ok') {
     const stat = await dest.stat(remotePath);
@@ -252,18 +262,22 @@ async function pushOne(
   // Whatever is at the path now: the same bytes (keep), different bytes (move aside), or nothing.
   const existing = await dest.hash(remotePath);
   if (existing.kind === 'present' && existing.sizeBytes === file.size && existing.blake3.equals(file.blake3)) return { outcome: 'same-bytes', method: existing.method };
+  // Checked before anything moves: the very file the index saw, reached without a link.
+  const source = sourceToSend(root, file);
   let moved = false;
   if (existing.kind === 'present') {
-    const historyPath = historyPathOf(o.volume.name, runId, file.path);
-    await dest.moveAside(remotePath, historyPath);
-    if (recorded && recorded.state === 'ok') {
-      // Keep knowing where the previous content went; it may be the only copy of an offloaded file.
-      store.immediate(() => store.evidence.recordVerifiedCopy(volumeId, dest.name, historyPath, recorded.contentId, recorded.pushedRunId, recorded.verifiedAtNs ?? 0n));
+    const historyPath = historyPathOf(namespace, runId, file.path);
+    // Recorded as what was just read there, before the move: should the move not happen, a
+    // verify finds this row missing (and a later sync drops it), while bytes moved but never
+    // recorded would be a copy nobody knows of. Bytes the index does not know are not recorded.
+    const readContent = store.files.content(existing.blake3);
+    if (readContent && readContent.size === existing.sizeBytes) {
+      store.immediate(() => store.evidence.recordVerifiedCopy(volumeId, dest.name, historyPath, readContent.id, runId, o.nowNs));
     }
+    await dest.moveAside(remotePath, historyPath);
     moved = true;
   }
-  const localPath = resolveInside(root, file.path);
-  await dest.put(remotePath, localPath, stagingPathOf(o.volume.name, runId, file.path));
+  await dest.put(remotePath, source.absolute, stagingPathOf(namespace, runId, file.path), source.expected);
   const landed = await dest.hash(remotePath);
   if (landed.kind !== 'present') throw new OperationalError(`${file.path}: not found at '${dest.name}' right after it was written`);
   if (landed.sizeBytes !== file.size || !landed.blake3.equals(file.blake3)) {
@@ -278,7 +292,7 @@ async function pushOne(
 function planPush(store: Store, volumeId: number, o: PushOptions, result: PushResult): PushResult {
   const recorded = new Map(store.evidence.copies(volumeId, o.destination.name).map((c) => [c.path, c]));
   for (const file of store.files.iteratePresent(volumeId)) {
-    const copy = recorded.get(remotePathOf(o.volume.name, file.path));
+    const copy = recorded.get(remotePathOf(namespaceOf(o.volume, o.destination.name), file.path));
     if (copy && copy.contentId === file.contentId && copy.state === 'ok') result.alreadyThereFiles++;
     else {
       result.sentFiles++;

@@ -1,12 +1,14 @@
 // Writing the version vector from the copy ledger. Shared by sync (after a whole push read
 // back) and verify (after a pass re-read copies). A component's verified_at_ns becomes the
 // OLDEST of the newest ok-copy verification per covered content, so a rolling verify regime
-// stays honest; a component is written only when every covered content has a verified copy
-// and none was found lost. Must run inside Store.immediate.
+// stays honest (a copy stamped in the future makes it unknown); a component is written only
+// when every covered content has a verified copy and none was found lost. Must run inside
+// Store.immediate.
 
 import { Store } from '../store/store.js';
 import { VectorComponent } from '../store/types.js';
 import { isContentVerified } from './methods.js';
+import { DEFAULT_SKEW_TOLERANCE_NS } from './offload/policy.js';
 
 export interface Claim {
   originNodeId: number;
@@ -46,7 +48,7 @@ export function restampComponents(store: Store, req: RestampRequest): RestampOut
     const reevaluated = (current?.version ?? null) !== claim.expectedVersion;
     // Never decrease: a claim below the current component re-checks the current coverage.
     const coveredRunId = Math.max(claim.originRunId, current?.originRunId ?? 0);
-    const coverage = store.evidence.coverageVerification(req.volumeId, req.destination, claim.originNodeId, coveredRunId);
+    const coverage = store.evidence.coverageVerification(req.volumeId, req.destination, claim.originNodeId, coveredRunId, req.nowNs + DEFAULT_SKEW_TOLERANCE_NS, req.runId);
     const base = { originNode, originRunId: coveredRunId, reevaluated };
     if (coverage.contents === 0) {
       return { ...base, outcome: 'unchanged', verifiedAtNs: current?.verifiedAtNs ?? null, version: current?.version ?? null, detail: 'no covered content is present' };

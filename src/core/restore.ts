@@ -8,11 +8,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { VolumeConfig } from '../config/types.js';
-import { Destination, DestinationUnavailableError } from '../destinations/destination.js';
+import { Destination, DestinationUnavailableError, remotePathOf } from '../destinations/destination.js';
 import { errorMessage, OperationalError } from '../errors.js';
 import { hashFile, StreamingBlake3 } from '../hash.js';
 import { Store } from '../store/store.js';
-import { FileWithContent } from '../store/types.js';
+import { FileWithContent, RemoteCopyRow } from '../store/types.js';
+import { namespaceOf } from './namespace.js';
 import { lstatOrNull, safeVolumePath } from './fs-safety.js';
 import { checkVolumeRoot } from './index/volume-root.js';
 import { Hooks, Reporter } from './reporter.js';
@@ -61,7 +62,7 @@ export async function restoreFiles(store: Store, o: RestoreOptions): Promise<Res
   if (o.dryRun) {
     result.status = 'dry-run';
     for (const file of candidates) {
-      const source = o.sources.find((dest) => okCopies(store, volumeRow.id, dest, file).length > 0);
+      const source = o.sources.find((dest) => okCopies(store, o.volume, volumeRow.id, dest, file).length > 0);
       if (source) result.restored.push({ path: file.path, from: source.name, movedAside: null });
       else result.failures.push({ path: file.path, reason: 'no destination has a verified copy' });
     }
@@ -96,10 +97,15 @@ export async function restoreFiles(store: Store, o: RestoreOptions): Promise<Res
   return result;
 }
 
-function okCopies(store: Store, volumeId: number, dest: Destination, file: FileWithContent) {
+function okCopies(store: Store, volume: VolumeConfig, volumeId: number, dest: Destination, file: FileWithContent) {
   const copies = store.evidence.copiesOf(volumeId, dest.name, file.contentId).filter((c) => c.state === 'ok');
-  const samePath = `${store.volumeById(volumeId)!.name}/${file.path}`;
+  const samePath = remotePathOf(namespaceOf(volume, dest.name), file.path);
   return copies.sort((a, b) => Number(b.path === samePath) - Number(a.path === samePath));
+}
+
+/** What restore found wrong with a copy, recorded like a verify's finding (the alarm latches). */
+function recordFinding(store: Store, volumeId: number, dest: Destination, copy: RemoteCopyRow, state: 'missing' | 'corrupt', nowNs: bigint, runId: number): void {
+  store.immediate(() => store.evidence.markCopy(volumeId, dest.name, copy.path, state, nowNs, copy.version, runId));
 }
 
 async function restoreOne(
@@ -113,15 +119,24 @@ async function restoreOne(
   const target = safeVolumePath(targetRoot, file.path);
   const reasons: string[] = [];
   for (const dest of o.sources) {
-    for (const copy of okCopies(store, volumeId, dest, file)) {
+    for (const copy of okCopies(store, o.volume, volumeId, dest, file)) {
       fs.mkdirSync(path.dirname(target), { recursive: true });
       safeVolumePath(targetRoot, file.path); // re-check: nothing was swapped for a link meanwhile
       const temp = path.join(path.dirname(target), `.squirrel-restore-${runId}-${process.pid}.tmp`);
       try {
-        if (!(await fetchVerified(dest, copy.path, temp, file))) {
-          reasons.push(`${dest.name}:${copy.path} bytes do not match the index`);
+        if ((await dest.stat(copy.path)).kind === 'absent') {
+          recordFinding(store, volumeId, dest, copy, 'missing', o.nowNs, runId);
+          reasons.push(`${dest.name}:${copy.path} is missing (recorded; \`squirrel sync\` re-sends it while the file is present)`);
+          o.reporter.warn(`${file.path}: the copy at ${dest.name}:${copy.path} is missing; recorded`);
           continue;
         }
+        if (!(await fetchVerified(dest, copy.path, temp, file))) {
+          recordFinding(store, volumeId, dest, copy, 'corrupt', o.nowNs, runId);
+          reasons.push(`${dest.name}:${copy.path} bytes do not match the index`);
+          o.reporter.warn(`${file.path}: the copy at ${dest.name}:${copy.path} is corrupt (its bytes do not match the index); recorded`);
+          continue;
+        }
+        if (file.mode !== null) fs.chmodSync(temp, file.mode & 0o777);
         o.hooks.at('restore.before-place');
         const movedAside = placeWithoutClobbering(targetRoot, file, temp, target, runId);
         const seconds = Number(file.mtimeNs / 1_000_000_000n) + Number(file.mtimeNs % 1_000_000_000n) / 1e9;

@@ -11,7 +11,8 @@ import { Destination, DestinationUnavailableError } from '../destinations/destin
 import { errorMessage } from '../errors.js';
 import { Store } from '../store/store.js';
 import { CopyState } from '../store/types.js';
-import { checkDestinationRoot } from './push.js';
+import { openNamespace } from './namespace.js';
+import { DEFAULT_SKEW_TOLERANCE_NS } from './offload/policy.js';
 import { inLanes } from './lanes.js';
 import { Hooks, Reporter } from './reporter.js';
 import { beginRun, RunIdentity } from './runs.js';
@@ -23,6 +24,8 @@ const LEDGER_BATCH = 200;
 export interface VerifyOptions {
   volume: VolumeConfig;
   destination: Destination;
+  /** This node's name: a namespace owned by another node is never verified or counted. */
+  node: string;
   /** Re-read only the least recently verified P percent of copies. */
   samplePercent: number | null;
   /** Stop starting new reads after this long (judged by the clock). */
@@ -86,7 +89,7 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
   const runId = beginRun(store, { ...o.identity, kind: 'verify', volumeId: volumeRow.id, destination: o.destination.name, nowNs: o.nowNs });
   result.runId = runId;
   try {
-    await checkDestinationRoot(o.destination, false);
+    await openNamespace(store, o.destination, { volume: o.volume, node: o.node, write: false, lenient: true, init: false, nowNs: o.nowNs, notes: [] });
   } catch (err) {
     result.status = 'failed';
     result.message = errorMessage(err);
@@ -95,7 +98,7 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
   }
 
   const versionsSeen = new Map(store.evidence.components(volumeRow.id).filter((c) => c.destination === o.destination.name).map((c) => [c.originNodeId, c]));
-  let copies = store.evidence.copiesForVerify(volumeRow.id, o.destination.name);
+  let copies = store.evidence.copiesForVerify(volumeRow.id, o.destination.name, o.nowNs + DEFAULT_SKEW_TOLERANCE_NS);
   result.copiesTotal = copies.length;
   if (o.samplePercent !== null) copies = copies.slice(0, Math.ceil((copies.length * o.samplePercent) / 100));
   const deadlineNs = o.maxDurationMs === null ? null : o.clock.nowNs() + BigInt(Math.round(o.maxDurationMs)) * 1_000_000n;
@@ -108,7 +111,7 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
     store.immediate(() => {
       for (const f of findings) {
         const stamp = f.state === 'ok' ? o.nowNs : null;
-        if (!store.evidence.markCopy(volumeRow.id, o.destination.name, f.path, f.state, stamp, f.version)) result.raced++;
+        if (!store.evidence.markCopy(volumeRow.id, o.destination.name, f.path, f.state, stamp, f.version, runId)) result.raced++;
       }
     });
     findings.length = 0;

@@ -3,13 +3,17 @@
 // contract says what "absent" and "could not check" look like, and "could not check" is
 // always an exception, never a value that could be mistaken for "present".
 
+import { randomBytes } from 'node:crypto';
 import { OperationalError } from '../errors.js';
 import { hashBytes } from '../hash.js';
+import type { SourceExpectation } from './local-source.js';
 
 /** Reserved top-level names inside `<root>/<volume>/`. */
 export const STAGING_DIR = '.squirrel-staging';
 export const HISTORY_DIR = '.squirrel-history';
 export const DESTINATION_MARKER = '.squirrel-destination';
+/** Inside `<root>/<namespace>/`: which destination, node and volume the namespace belongs to. */
+export const NAMESPACE_MARKER = '.squirrel-namespace';
 
 /**
  * Anything that stopped a destination operation from giving a definite answer: root
@@ -84,27 +88,55 @@ export function checkStagingPath(destination: string, relativePath: string, stag
   }
 }
 
-/** The bytes of the root marker naming this destination. */
-export function encodeMarker(destination: string): Buffer {
-  return Buffer.from(`${JSON.stringify({ squirrel: 1, name: destination })}\n`);
+/** The newest marker format this build writes; it reads every older one. */
+export const MARKER_FORMAT = 2;
+
+/** How a destination compares names: probed once (`sync --init`, or the first sync after an upgrade). */
+export interface NameRules {
+  /** `Photo.jpg` and `photo.jpg` are one name there (exFAT, FAT32, default APFS, SMB shares). */
+  caseFolding: boolean;
+  /** Unicode NFC and NFD spellings of a name are one name there (APFS, HFS+). */
+  unicodeNormalization: boolean;
+}
+
+/** What `.squirrel-destination` says. Format 1 markers carry only the name. */
+export interface DestinationMarker {
+  format: number;
+  name: string;
+  /** Random, written once by `sync --init` (or added by the first sync after an upgrade). */
+  id: string | null;
+  nameRules: NameRules | null;
+}
+
+/** The bytes of a new root marker naming this destination, with a fresh random id. */
+export function encodeMarker(destination: string, marker: Partial<DestinationMarker> = {}): Buffer {
+  const rules = marker.nameRules ?? null;
+  return Buffer.from(
+    `${JSON.stringify({
+      squirrel: MARKER_FORMAT,
+      name: destination,
+      id: marker.id ?? randomBytes(16).toString('hex'),
+      ...(rules ? { case_folding: rules.caseFolding, unicode_normalization: rules.unicodeNormalization } : {}),
+    })}\n`,
+  );
 }
 
 /**
- * Throws unless the marker bytes are ours and name this destination: a root marked for
- * another destination (two config entries on one directory, a swapped drive) is not this one.
+ * The marker, after checking it is ours and names this destination: a root marked for another
+ * destination (two config entries on one directory, a swapped drive) is not this one.
  */
-export function checkMarker(destination: string, location: string, bytes: Uint8Array, operation = 'rootState'): void {
+export function checkMarker(destination: string, location: string, bytes: Uint8Array, operation = 'rootState'): DestinationMarker {
   let marker: unknown;
   try {
     marker = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch {
     marker = null;
   }
-  const fields = (marker ?? {}) as { squirrel?: unknown; name?: unknown };
+  const fields = (marker ?? {}) as { squirrel?: unknown; name?: unknown; id?: unknown; case_folding?: unknown; unicode_normalization?: unknown };
   if (typeof marker !== 'object' || marker === null || typeof fields.squirrel !== 'number' || typeof fields.name !== 'string') {
     throw new DestinationUnavailableError(destination, operation, `${location}/${DESTINATION_MARKER} is not a squirrel marker; check the path, or move the file away and let sync --init write a new one`);
   }
-  if (fields.squirrel !== 1) {
+  if (fields.squirrel > MARKER_FORMAT || fields.squirrel < 1) {
     throw new DestinationUnavailableError(destination, operation, `${location}/${DESTINATION_MARKER} was written by a newer squirrel (format ${fields.squirrel}); upgrade squirrel`);
   }
   if (fields.name !== destination) {
@@ -114,12 +146,22 @@ export function checkMarker(destination: string, location: string, bytes: Uint8A
       `${location} is marked as destination '${fields.name}', not '${destination}'; check the path in the config (if the destination was renamed, edit the name in ${DESTINATION_MARKER})`,
     );
   }
+  const id = typeof fields.id === 'string' && /^[0-9a-f]{32}$/.test(fields.id) ? fields.id : null;
+  const nameRules =
+    typeof fields.case_folding === 'boolean' && typeof fields.unicode_normalization === 'boolean'
+      ? { caseFolding: fields.case_folding, unicodeNormalization: fields.unicode_normalization }
+      : null;
+  return { format: fields.squirrel, name: fields.name, id, nameRules };
 }
 
 /** The root exists and carries a marker: usable. Missing: unmounted drive or wrong path. */
 export type RootState = 'ok' | 'missing' | 'unmarked';
 
-export type StatResult = { kind: 'present'; sizeBytes: number } | { kind: 'absent' };
+/**
+ * `identity` (local destinations only): `${st_dev}:${st_ino}`, so a caller can tell one
+ * physical file reached under two names from two copies.
+ */
+export type StatResult = { kind: 'present'; sizeBytes: number; identity?: string } | { kind: 'absent' };
 
 export type HashResult =
   | { kind: 'present'; blake3: Buffer; sizeBytes: number; method: string }
@@ -159,6 +201,11 @@ export interface DestinationReader {
   hash(path: string): Promise<HashResult>;
   /** How many hash()es a caller may keep in flight at once; absent means one at a time. */
   readonly concurrentHashes?: number;
+  /**
+   * A small squirrel file (a marker), or null when absent. Never follows a link at the path.
+   * Throws DestinationUnavailableError when it cannot tell.
+   */
+  readSmall(path: string): Promise<Buffer | null>;
 }
 
 export interface DestinationWriter {
@@ -174,9 +221,16 @@ export interface DestinationWriter {
    * into place. Never overwrites: if `path` exists, throws DestinationUnavailableError and
    * leaves it untouched (the caller moves different bytes aside first). Refuses on a
    * missing or unmarked root rather than create it (an unmounted drive must stay untouched).
-   * A local file that cannot be read throws LocalSourceError.
+   * A local file that cannot be read, is not a regular file, or is not the `expected` inode
+   * throws LocalSourceError. The copy is never more readable than the local file.
    */
-  put(path: string, localFile: string, stagingPath: string): Promise<void>;
+  put(path: string, localFile: string, stagingPath: string, expected?: SourceExpectation): Promise<void>;
+  /**
+   * Durably write a small squirrel file (a marker) under the marked root, creating its
+   * directory. 'create' never replaces anything: false when a file is already there (its
+   * bytes are the caller's to read). 'replace' swaps in the new bytes atomically.
+   */
+  writeSmall(path: string, bytes: Buffer, mode: 'create' | 'replace'): Promise<boolean>;
   /**
    * Move the file at `path` to `historyPath` (never deletes, never clobbers: an existing
    * `historyPath` throws). Absent `path`: no-op.

@@ -15,8 +15,9 @@ import {
   checkDestinationPath,
   checkStagingPath,
 } from './destination.js';
+import type { SourceExpectation } from './local-source.js';
 
-export type DestinationMethod = 'rootState' | 'list' | 'stat' | 'read' | 'hash' | 'init' | 'put' | 'moveAside';
+export type DestinationMethod = 'rootState' | 'list' | 'stat' | 'read' | 'hash' | 'init' | 'put' | 'moveAside' | 'readSmall' | 'writeSmall';
 
 /**
  * One injected fault. `path`, where present, limits it to calls whose (first) path argument
@@ -127,14 +128,24 @@ export class FaultyDestination implements Destination {
     return { kind: 'present', blake3: hashBytes(bytes), sizeBytes: bytes.length, method: stored.method };
   }
 
-  async put(relativePath: string, localFile: string, stagingPath: string): Promise<void> {
+  async readSmall(relativePath: string): Promise<Buffer | null> {
+    this.throwIfFailing('readSmall', relativePath);
+    return this.inner.readSmall(relativePath);
+  }
+
+  async writeSmall(relativePath: string, bytes: Buffer, mode: 'create' | 'replace'): Promise<boolean> {
+    this.throwIfFailing('writeSmall', relativePath);
+    return this.inner.writeSmall(relativePath, bytes, mode);
+  }
+
+  async put(relativePath: string, localFile: string, stagingPath: string, expected?: SourceExpectation): Promise<void> {
     this.throwIfFailing('put', relativePath);
     if (this.active.some(({ fault }) => fault.kind === 'lose' && matches(fault.path, relativePath))) {
       checkDestinationPath(this.name, 'put', relativePath);
       checkStagingPath(this.name, relativePath, stagingPath);
       return;
     }
-    return this.inner.put(relativePath, localFile, stagingPath);
+    return this.inner.put(relativePath, localFile, stagingPath, expected);
   }
 
   async moveAside(relativePath: string, historyPath: string): Promise<void> {

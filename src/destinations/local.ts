@@ -9,11 +9,14 @@
 // Given a file hasher (the index's worker pool), hash() reads large files on its threads, so
 // a verify keeps every core busy; given a put pool, put() runs on its threads, so a sync does.
 
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Blake3Hasher } from '@napi-rs/blake-hash';
+import { errnoCode, errorDetail } from '../errors.js';
 import { READ_CHUNK_BYTES } from '../hash.js';
 import { GroupFlush } from './group-flush.js';
+import { copyMode, DIRECTORY_MODE, openLocalSource, SourceExpectation } from './local-source.js';
 import { PutPool, PUTS_IN_FLIGHT_PER_WORKER } from './put-pool.js';
 import {
   DESTINATION_MARKER,
@@ -53,9 +56,6 @@ export interface FileHasher {
 /** Below this a file is hashed in-thread: the round trip to a worker would cost more than the read. */
 const OFF_THREAD_MIN_BYTES = 256 << 10;
 
-function errnoOf(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | null)?.code;
-}
 
 export class LocalDestination implements Destination {
   readonly type = 'local';
@@ -125,15 +125,15 @@ export class LocalDestination implements Destination {
 
   async stat(relativePath: string): Promise<StatResult> {
     const absolute = this.resolve('stat', relativePath);
-    let stats: fs.Stats;
+    let stats: fs.BigIntStats;
     try {
-      stats = fs.lstatSync(absolute);
+      stats = fs.lstatSync(absolute, { bigint: true });
     } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return this.absent('stat');
+      if (errnoCode(err) === 'ENOENT') return this.absent('stat');
       throw this.unavailable('stat', relativePath, err);
     }
     if (!stats.isFile()) throw this.notAFile('stat', relativePath, stats);
-    return { kind: 'present', sizeBytes: stats.size };
+    return { kind: 'present', sizeBytes: Number(stats.size), identity: `${stats.dev}:${stats.ino}` };
   }
 
   read(relativePath: string): AsyncIterable<Uint8Array> {
@@ -172,14 +172,14 @@ export class LocalDestination implements Destination {
     }
   }
 
-  async put(relativePath: string, localFile: string, stagingPath: string): Promise<void> {
+  async put(relativePath: string, localFile: string, stagingPath: string, expected?: SourceExpectation): Promise<void> {
     const target = this.resolve('put', relativePath);
     checkStagingPath(this.name, relativePath, stagingPath);
-    if (this.putPool) return this.putPool.put({ destination: this.name, root: this.location, relativePath, localFile, stagingPath });
+    if (this.putPool) return this.putPool.put({ destination: this.name, root: this.location, relativePath, localFile, stagingPath, expected });
     const staging = path.join(this.location, stagingPath);
     this.requireMarkedRoot('put');
     // Staging may create directories the target shares (the volume's own); their entries need a flush too.
-    const stagingDirs = (await this.copyToStaging(localFile, staging, stagingPath)).filter((dir) => target.startsWith(`${dir}/`));
+    const stagingDirs = (await this.copyToStaging(localFile, staging, stagingPath, expected)).filter((dir) => target.startsWith(`${dir}/`));
     try {
       const created = this.mkdirsOnDemand(path.dirname(target), 'put', () => this.placeNoClobber(staging, target, 'put'));
       if (!created.placed) {
@@ -198,7 +198,7 @@ export class LocalDestination implements Destination {
     try {
       fs.lstatSync(source);
     } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return;
+      if (errnoCode(err) === 'ENOENT') return;
       throw this.unavailable('moveAside', relativePath, err);
     }
     const created = this.mkdirsOnDemand(path.dirname(destination), 'moveAside', () => this.placeNoClobber(source, destination, 'moveAside'));
@@ -210,9 +210,47 @@ export class LocalDestination implements Destination {
     try {
       fs.unlinkSync(source);
     } catch (err) {
-      if (errnoOf(err) !== 'ENOENT') throw this.unavailable('moveAside', relativePath, err);
+      if (errnoCode(err) !== 'ENOENT') throw this.unavailable('moveAside', relativePath, err);
     }
     this.fsyncDirs([path.dirname(source)], 'moveAside');
+  }
+
+  async readSmall(relativePath: string): Promise<Buffer | null> {
+    const absolute = this.resolve('readSmall', relativePath);
+    const fd = this.openForRead('readSmall', relativePath, absolute);
+    if (fd === null) return null;
+    try {
+      return fs.readFileSync(fd);
+    } catch (err) {
+      throw this.unavailable('readSmall', relativePath, err);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  async writeSmall(relativePath: string, bytes: Buffer, mode: 'create' | 'replace'): Promise<boolean> {
+    const target = this.resolve('writeSmall', relativePath);
+    this.requireMarkedRoot('writeSmall');
+    const created = this.mkdirs(path.dirname(target), 'writeSmall');
+    const temporary = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      this.writeFileDurably(temporary, bytes, 'writeSmall');
+      if (mode === 'create') {
+        if (!this.placeNoClobber(temporary, target, 'writeSmall')) return false;
+      } else {
+        try {
+          fs.renameSync(temporary, target);
+        } catch (err) {
+          throw this.unavailable('writeSmall', relativePath, err);
+        }
+      }
+      this.fsyncDirs([path.dirname(target), ...created.map((dir) => path.dirname(dir))], 'writeSmall');
+      return true;
+    } catch (err) {
+      throw err instanceof DestinationUnavailableError ? err : this.unavailable('writeSmall', relativePath, err);
+    } finally {
+      this.unlinkQuietly(temporary);
+    }
   }
 
   private resolve(operation: string, relativePath: string): string {
@@ -225,7 +263,7 @@ export class LocalDestination implements Destination {
     try {
       stats = fs.statSync(this.location);
     } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return 'missing';
+      if (errnoCode(err) === 'ENOENT') return 'missing';
       throw this.unavailable(operation, this.location, err);
     }
     if (!stats.isDirectory()) throw new DestinationUnavailableError(this.name, operation, `${this.location} is not a directory; check the path in the config`);
@@ -233,7 +271,7 @@ export class LocalDestination implements Destination {
     try {
       marker = fs.readFileSync(this.markerPath);
     } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return 'unmarked';
+      if (errnoCode(err) === 'ENOENT') return 'unmarked';
       throw this.unavailable(operation, DESTINATION_MARKER, err);
     }
     checkMarker(this.name, this.location, marker, operation);
@@ -245,7 +283,7 @@ export class LocalDestination implements Destination {
     try {
       if (fs.statSync(this.markerPath).isFile()) return;
     } catch (err) {
-      if (errnoOf(err) !== 'ENOENT') throw this.unavailable(operation, DESTINATION_MARKER, err);
+      if (errnoCode(err) !== 'ENOENT') throw this.unavailable(operation, DESTINATION_MARKER, err);
     }
     const state = this.rootStateSync(operation);
     if (state === 'missing') {
@@ -276,8 +314,8 @@ export class LocalDestination implements Destination {
     try {
       fd = fs.openSync(absolute, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return null;
-      if (errnoOf(err) === 'ELOOP') throw new DestinationUnavailableError(this.name, operation, `${relativePath} is a symbolic link, not a file squirrel wrote`);
+      if (errnoCode(err) === 'ENOENT') return null;
+      if (errnoCode(err) === 'ELOOP') throw new DestinationUnavailableError(this.name, operation, `${relativePath} is a symbolic link, not a file squirrel wrote`);
       throw this.unavailable(operation, relativePath, err);
     }
     try {
@@ -323,7 +361,7 @@ export class LocalDestination implements Destination {
       try {
         stats = fs.lstatSync(path.join(this.location, prefix));
       } catch (err) {
-        if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return;
+        if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return;
         throw this.unavailable('list', prefix, err);
       }
       if (stats.isSymbolicLink()) throw new DestinationUnavailableError(this.name, 'list', `${prefix} is a symbolic link; squirrel does not follow links on a destination`);
@@ -337,7 +375,7 @@ export class LocalDestination implements Destination {
         entries = fs.readdirSync(path.join(this.location, directory), { withFileTypes: true });
       } catch (err) {
         // Removed while we walked: nothing under it any more. The root itself must answer.
-        if (directory !== '' && errnoOf(err) === 'ENOENT') continue;
+        if (directory !== '' && errnoCode(err) === 'ENOENT') continue;
         throw this.unavailable('list', directory || this.location, err);
       }
       for (const entry of entries) {
@@ -348,7 +386,7 @@ export class LocalDestination implements Destination {
           try {
             sizeBytes = fs.lstatSync(path.join(this.location, relativePath)).size;
           } catch (err) {
-            if (errnoOf(err) === 'ENOENT') continue;
+            if (errnoCode(err) === 'ENOENT') continue;
             throw this.unavailable('list', relativePath, err);
           }
           yield { path: relativePath, sizeBytes };
@@ -362,24 +400,12 @@ export class LocalDestination implements Destination {
    * created. A leftover staging file is unlinked, never truncated: after a crash it may be a
    * hard link to a placed target.
    */
-  private async copyToStaging(localFile: string, staging: string, stagingPath: string): Promise<string[]> {
-    let sourceFd: number;
+  private async copyToStaging(localFile: string, staging: string, stagingPath: string, expected?: SourceExpectation): Promise<string[]> {
+    const source = openLocalSource(localFile, expected);
     try {
-      sourceFd = fs.openSync(localFile, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    } catch (err) {
-      throw new LocalSourceError(localFile, errorDetail(err));
-    }
-    try {
-      let isFile: boolean;
+      const { fd: stagingFd, createdDirs } = this.createStaging(staging, stagingPath, copyMode(source.mode));
       try {
-        isFile = fs.fstatSync(sourceFd).isFile();
-      } catch (err) {
-        throw new LocalSourceError(localFile, errorDetail(err));
-      }
-      if (!isFile) throw new LocalSourceError(localFile, 'not a regular file');
-      const { fd: stagingFd, createdDirs } = this.createStaging(staging, stagingPath);
-      try {
-        this.copyBytes(sourceFd, stagingFd, localFile, stagingPath);
+        this.copyBytes(source.fd, stagingFd, localFile, stagingPath);
         await fsyncOnPool(stagingFd);
         return createdDirs;
       } catch (err) {
@@ -389,18 +415,19 @@ export class LocalDestination implements Destination {
         fs.closeSync(stagingFd);
       }
     } finally {
-      fs.closeSync(sourceFd);
+      fs.closeSync(source.fd);
     }
   }
 
-  private createStaging(staging: string, stagingPath: string): { fd: number; createdDirs: string[] } {
+  private createStaging(staging: string, stagingPath: string, mode: number): { fd: number; createdDirs: string[] } {
     const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL;
     let createdDirs: string[] = [];
     for (let attempt = 0; ; attempt++) {
       try {
-        return { fd: fs.openSync(staging, flags, 0o666), createdDirs };
+        // The umask may only take bits away: never more readable than the source.
+        return { fd: fs.openSync(staging, flags, mode), createdDirs };
       } catch (err) {
-        const code = errnoOf(err);
+        const code = errnoCode(err);
         if (attempt >= 2 || (code !== 'EEXIST' && code !== 'ENOENT')) throw this.unavailable('put', stagingPath, err);
         if (code === 'EEXIST') this.unlinkOrThrow(staging, stagingPath);
         else createdDirs = this.mkdirs(path.dirname(staging), 'put');
@@ -438,7 +465,7 @@ export class LocalDestination implements Destination {
       fs.linkSync(from, to);
       return true;
     } catch (err) {
-      const code = errnoOf(err);
+      const code = errnoCode(err);
       if (code === 'EEXIST') return false;
       if (code === 'ENOENT') throw err;
       if (!code || !NO_HARD_LINKS.has(code)) throw this.unavailable(operation, to, err);
@@ -447,13 +474,13 @@ export class LocalDestination implements Destination {
       fs.lstatSync(to);
       return false;
     } catch (err) {
-      if (errnoOf(err) !== 'ENOENT') throw this.unavailable(operation, to, err);
+      if (errnoCode(err) !== 'ENOENT') throw this.unavailable(operation, to, err);
     }
     try {
       fs.renameSync(from, to);
       return true;
     } catch (err) {
-      if (errnoOf(err) === 'ENOENT') throw err;
+      if (errnoCode(err) === 'ENOENT') throw err;
       throw this.unavailable(operation, to, err);
     }
   }
@@ -463,7 +490,7 @@ export class LocalDestination implements Destination {
     try {
       return { placed: place(), dirs: [] };
     } catch (err) {
-      if (errnoOf(err) !== 'ENOENT') throw err instanceof DestinationUnavailableError ? err : this.unavailable(operation, directory, err);
+      if (errnoCode(err) !== 'ENOENT') throw err instanceof DestinationUnavailableError ? err : this.unavailable(operation, directory, err);
     }
     const dirs = this.mkdirs(directory, operation);
     try {
@@ -477,7 +504,7 @@ export class LocalDestination implements Destination {
   private mkdirs(directory: string, operation: string): string[] {
     let first: string | undefined;
     try {
-      first = fs.mkdirSync(directory, { recursive: true });
+      first = fs.mkdirSync(directory, { recursive: true, mode: DIRECTORY_MODE });
     } catch (err) {
       throw this.unavailable(operation, directory, err);
     }
@@ -494,7 +521,7 @@ export class LocalDestination implements Destination {
     this.unlinkQuietly(file);
     let fd: number;
     try {
-      fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o666);
+      fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o644);
     } catch (err) {
       throw this.unavailable(operation, file, err);
     }
@@ -558,7 +585,7 @@ export class LocalDestination implements Destination {
 
   /** A directory fsync the filesystem does not support has nothing to flush; anything else fails. */
   private checkDirFsync(err: unknown, operation: string, directory: string): void {
-    const code = errnoOf(err);
+    const code = errnoCode(err);
     if (!code || !DIR_FSYNC_UNSUPPORTED.has(code)) throw this.unavailable(operation, directory, err);
   }
 
@@ -566,7 +593,7 @@ export class LocalDestination implements Destination {
     try {
       fs.unlinkSync(file);
     } catch (err) {
-      if (errnoOf(err) !== 'ENOENT') throw this.unavailable('put', relativePath, err);
+      if (errnoCode(err) !== 'ENOENT') throw this.unavailable('put', relativePath, err);
     }
   }
 
@@ -579,20 +606,14 @@ export class LocalDestination implements Destination {
     }
   }
 
-  private notAFile(operation: string, relativePath: string, stats: fs.Stats): DestinationUnavailableError {
+  private notAFile(operation: string, relativePath: string, stats: fs.Stats | fs.BigIntStats): DestinationUnavailableError {
     const what = stats.isDirectory() ? 'a directory' : stats.isSymbolicLink() ? 'a symbolic link' : 'not a regular file';
     return new DestinationUnavailableError(this.name, operation, `${relativePath} is ${what}, not a file squirrel wrote; look at it by hand`);
   }
 
   private unavailable(operation: string, subject: string, err: unknown): DestinationUnavailableError {
     if (err instanceof DestinationUnavailableError) return err;
-    const hint = errnoOf(err) === 'ENOSPC' ? ' (the destination is full)' : '';
+    const hint = errnoCode(err) === 'ENOSPC' ? ' (the destination is full)' : '';
     return new DestinationUnavailableError(this.name, operation, `${subject}: ${errorDetail(err)}${hint}`);
   }
-}
-
-/** "ENOENT: no such file or directory" without the absolute path Node appends. */
-function errorDetail(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return (err as NodeJS.ErrnoException | null)?.code ? message.split(', ')[0] : message;
 }

@@ -20,6 +20,8 @@ import {
   checkStagingPath,
   encodeMarker,
 } from './destination.js';
+import { openLocalSource, SourceExpectation } from './local-source.js';
+import { errorDetail } from '../errors.js';
 
 /** The storage behind one or more MemoryDestination objects (two names on one "directory"). */
 export interface MemoryStore {
@@ -93,11 +95,11 @@ export class MemoryDestination implements Destination {
     return { kind: 'present', blake3: hashBytes(bytes), sizeBytes: bytes.length, method: METHOD_BLAKE3_READBACK };
   }
 
-  async put(relativePath: string, localFile: string, stagingPath: string): Promise<void> {
+  async put(relativePath: string, localFile: string, stagingPath: string, expected?: SourceExpectation): Promise<void> {
     checkDestinationPath(this.name, 'put', relativePath);
     checkStagingPath(this.name, relativePath, stagingPath);
     this.requireMarkedRoot('put');
-    const bytes = readLocalFile(localFile);
+    const bytes = readLocalFile(localFile, expected);
     this.requirePlaceable('put', stagingPath);
     this.store.files.set(stagingPath, bytes);
     try {
@@ -123,6 +125,21 @@ export class MemoryDestination implements Destination {
     }
     this.store.files.set(historyPath, bytes);
     this.store.files.delete(relativePath);
+  }
+
+  async readSmall(relativePath: string): Promise<Buffer | null> {
+    checkDestinationPath(this.name, 'readSmall', relativePath);
+    this.reachable('readSmall');
+    return this.store.files.get(relativePath) ?? null;
+  }
+
+  async writeSmall(relativePath: string, bytes: Buffer, mode: 'create' | 'replace'): Promise<boolean> {
+    checkDestinationPath(this.name, 'writeSmall', relativePath);
+    this.requireMarkedRoot('writeSmall');
+    this.requirePlaceable('writeSmall', relativePath);
+    if (mode === 'create' && this.store.files.has(relativePath)) return false;
+    this.store.files.set(relativePath, Buffer.from(bytes));
+    return true;
   }
 
   /** The bytes at a path, undefined when absent; throws where the disk would. */
@@ -191,19 +208,13 @@ export class MemoryDestination implements Destination {
   }
 }
 
-function readLocalFile(localFile: string): Buffer {
-  let fd: number;
+function readLocalFile(localFile: string, expected?: SourceExpectation): Buffer {
+  const source = openLocalSource(localFile, expected);
   try {
-    fd = fs.openSync(localFile, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    return fs.readFileSync(source.fd);
   } catch (err) {
-    throw new LocalSourceError(localFile, err instanceof Error ? err.message : String(err));
-  }
-  try {
-    if (!fs.fstatSync(fd).isFile()) throw new LocalSourceError(localFile, 'not a regular file');
-    return fs.readFileSync(fd);
-  } catch (err) {
-    throw err instanceof LocalSourceError ? err : new LocalSourceError(localFile, err instanceof Error ? err.message : String(err));
+    throw new LocalSourceError(localFile, errorDetail(err));
   } finally {
-    fs.closeSync(fd);
+    fs.closeSync(source.fd);
   }
 }

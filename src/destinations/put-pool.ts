@@ -10,6 +10,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { DestinationUnavailableError, LocalSourceError, UnsafeDestinationPathError } from './destination.js';
+import type { SourceExpectation } from './local-source.js';
 
 /** One put, addressed by the destination's name and absolute root (a worker keeps one LocalDestination per root). */
 export interface PutTask {
@@ -18,6 +19,7 @@ export interface PutTask {
   relativePath: string;
   localFile: string;
   stagingPath: string;
+  expected?: SourceExpectation;
 }
 
 export interface PutPool {

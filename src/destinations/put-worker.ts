@@ -16,7 +16,7 @@ function destinationFor(task: PutTask): LocalDestination {
 
 parentPort?.on('message', ({ id, task }: { id: number; task: PutTask }) => {
   destinationFor(task)
-    .put(task.relativePath, task.localFile, task.stagingPath)
+    .put(task.relativePath, task.localFile, task.stagingPath, task.expected)
     .then(
       () => parentPort?.postMessage({ id, error: null }),
       (err: unknown) => parentPort?.postMessage({ id, error: toWireError(err) }),

@@ -10,7 +10,9 @@
 import fs from 'node:fs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { S3DestinationConfig } from '../config/types.js';
+import { errorDetail } from '../errors.js';
 import { StreamingBlake3, READ_CHUNK_BYTES } from '../hash.js';
+import { LocalSource, openLocalSource, SourceExpectation } from './local-source.js';
 import {
   DESTINATION_MARKER,
   Destination,
@@ -94,11 +96,6 @@ function isNotFound(err: unknown): boolean {
 interface Sdk {
   s3: S3Module;
   client: S3Client;
-}
-
-interface LocalSource {
-  fd: number;
-  sizeBytes: number;
 }
 
 /** A counting semaphore: at most `count` holders at once, the rest wait in order. */
@@ -232,10 +229,10 @@ export class S3Destination implements Destination {
     }
   }
 
-  async put(relativePath: string, localFile: string, stagingPath: string): Promise<void> {
+  async put(relativePath: string, localFile: string, stagingPath: string, expected?: SourceExpectation): Promise<void> {
     const key = this.keyOf('put', relativePath);
     checkStagingPath(this.name, relativePath, stagingPath);
-    const source = openLocalSource(localFile);
+    const source = openLocalSource(localFile, expected);
     try {
       await this.requireMarkedRoot('put');
       await this.requireFree('put', relativePath, key, 'it was left untouched (move it aside first)');
@@ -279,6 +276,35 @@ export class S3Destination implements Destination {
       await client.send(new s3.DeleteObjectCommand({ Bucket: this.config.bucket, Key: key }));
     } catch (err) {
       throw this.unavailable('moveAside', relativePath, err);
+    }
+  }
+
+  async readSmall(relativePath: string): Promise<Buffer | null> {
+    const key = this.keyOf('readSmall', relativePath);
+    const { s3, client } = await this.client();
+    try {
+      const response = await client.send(new s3.GetObjectCommand({ Bucket: this.config.bucket, Key: key }));
+      return await readBody(response.Body as AsyncIterable<Uint8Array>, MARKER_MAX_BYTES);
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw this.unavailable('readSmall', relativePath, err);
+    }
+  }
+
+  async writeSmall(relativePath: string, bytes: Buffer, mode: 'create' | 'replace'): Promise<boolean> {
+    const key = this.keyOf('writeSmall', relativePath);
+    await this.requireMarkedRoot('writeSmall');
+    if (mode === 'create') {
+      // A service without conditional writes falls back to this check.
+      if ((await this.head('writeSmall', relativePath, key)) !== null) return false;
+      return this.putIfAbsent('writeSmall', relativePath, key, bytes);
+    }
+    const { s3, client } = await this.client();
+    try {
+      await client.send(new s3.PutObjectCommand({ Bucket: this.config.bucket, Key: key, Body: bytes, ContentLength: bytes.length }));
+      return true;
+    } catch (err) {
+      throw this.unavailable('writeSmall', relativePath, err);
     }
   }
 
@@ -641,29 +667,12 @@ export class S3Destination implements Destination {
     if (e.code !== undefined && /^E[A-Z]+$/.test(e.code)) return `cannot reach ${this.where}: ${e.message ?? e.code}${gaveUp}`;
     if (name === 'TimeoutError' || name === 'RequestTimeout') return `no answer from ${this.where} in time${gaveUp}`;
     // Some S3-compatible services reject the checksum headers the SDK adds to uploads.
-    const uploading = operation === 'put' || operation === 'init' || operation === 'moveAside';
+    const uploading = operation === 'put' || operation === 'init' || operation === 'moveAside' || operation === 'writeSmall';
     const hint =
       uploading && this.config.requestChecksum === 'when_supported' && (status === 400 || status === 501) && CHECKSUM_SUSPECTS.has(name)
         ? ' (if this service rejects the SDK\'s extra checksums, set request_checksum: when_required)'
         : '';
     return `${name}${status ? ` (HTTP ${status})` : ''}: ${e.message ?? 'no message'}${gaveUp}${hint}`;
-  }
-}
-
-function openLocalSource(localFile: string): LocalSource {
-  let fd: number;
-  try {
-    fd = fs.openSync(localFile, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  } catch (err) {
-    throw new LocalSourceError(localFile, errorDetail(err));
-  }
-  try {
-    const stats = fs.fstatSync(fd);
-    if (!stats.isFile()) throw new LocalSourceError(localFile, 'not a regular file');
-    return { fd, sizeBytes: stats.size };
-  } catch (err) {
-    fs.closeSync(fd);
-    throw err instanceof LocalSourceError ? err : new LocalSourceError(localFile, errorDetail(err));
   }
 }
 
@@ -692,10 +701,4 @@ async function readBody(body: AsyncIterable<Uint8Array>, maxBytes: number): Prom
     if (total > maxBytes) break;
   }
   return Buffer.concat(chunks);
-}
-
-/** A short reason: "ENOENT: no such file or directory" without the path Node appends. */
-function errorDetail(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return typeof (err as NodeJS.ErrnoException | null)?.code === 'string' && (err as NodeJS.ErrnoException).syscall ? message.split(', ')[0] : message;
 }

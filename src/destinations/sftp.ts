@@ -7,13 +7,16 @@
 // says it has it (a distinct method). Transient failures (connection lost, timeout) are
 // retried on a fresh connection with backoff; everything else is "could not check".
 
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Client, ConnectConfig, ServerHostKeyAlgorithm, SFTPWrapper, Stats } from 'ssh2';
 import { SftpDestinationConfig } from '../config/types.js';
 import { METHOD_REMOTE_B3SUM } from '../core/methods.js';
+import { errorDetail } from '../errors.js';
 import { parseBlake3Hex, StreamingBlake3 } from '../hash.js';
+import { copyMode, DIRECTORY_MODE, LocalSource, openLocalSource, SourceExpectation } from './local-source.js';
 import {
   DESTINATION_MARKER,
   Destination,
@@ -147,7 +150,7 @@ export class SftpDestination implements Destination {
       await this.makeDirectories(s, this.root, 'init', '/');
       const temporary = `${this.markerPath}.tmp`;
       await this.unlink(s, temporary);
-      const handle = await this.open(s, temporary, 'wx');
+      const handle = await this.open(s, temporary, 'wx', 0o644);
       if (handle === null) throw new DestinationUnavailableError(this.name, 'init', `cannot create ${temporary} on ${this.where}`);
       try {
         const marker = encodeMarker(this.name);
@@ -204,16 +207,16 @@ export class SftpDestination implements Destination {
     });
   }
 
-  async put(relativePath: string, localFile: string, stagingPath: string): Promise<void> {
+  async put(relativePath: string, localFile: string, stagingPath: string, expected?: SourceExpectation): Promise<void> {
     const target = this.resolve('put', relativePath);
     checkStagingPath(this.name, relativePath, stagingPath);
     const staging = path.posix.join(this.root, stagingPath);
-    const sourceFd = openLocalSource(localFile);
+    const source = openLocalSource(localFile, expected);
     try {
       await this.withRetry('put', relativePath, async (s) => {
         const [, existing] = await Promise.all([this.requireMarkedRoot(s, 'put'), this.lstat(s, target)]);
         if (existing !== null) throw new DestinationUnavailableError(this.name, 'put', `${relativePath} already exists; it was left untouched (move it aside first)`);
-        await this.upload(s, sourceFd, localFile, staging);
+        await this.upload(s, source, localFile, staging);
         try {
           if ((await this.placeCreatingDirectories(s, staging, target, 'put')) === 'exists') {
             throw new DestinationUnavailableError(this.name, 'put', `${relativePath} already exists; it was left untouched (move it aside first)`);
@@ -223,8 +226,42 @@ export class SftpDestination implements Destination {
         }
       });
     } finally {
-      fs.closeSync(sourceFd);
+      fs.closeSync(source.fd);
     }
+  }
+
+  async readSmall(relativePath: string): Promise<Buffer | null> {
+    const absolute = this.resolve('readSmall', relativePath);
+    return this.withRetry('readSmall', relativePath, async (s) => {
+      const stats = await this.lstat(s, absolute);
+      if (stats === null) return null;
+      if (!stats.isFile()) throw this.notAFile('readSmall', relativePath, stats);
+      return this.readSmallFile(s, absolute);
+    });
+  }
+
+  async writeSmall(relativePath: string, bytes: Buffer, mode: 'create' | 'replace'): Promise<boolean> {
+    const target = this.resolve('writeSmall', relativePath);
+    const temporary = `${target}.tmp-${randomBytes(6).toString('hex')}`;
+    return this.withRetry('writeSmall', relativePath, async (s) => {
+      await this.requireMarkedRoot(s, 'writeSmall');
+      await this.makeDirectories(s, path.posix.dirname(target), 'writeSmall', this.root);
+      const handle = await this.open(s, temporary, 'wx', 0o644);
+      if (handle === null) throw new DestinationUnavailableError(this.name, 'writeSmall', `cannot create ${temporary} on ${this.where}`);
+      try {
+        try {
+          await this.call(s, 'write', (done) => s.sftp.write(handle, bytes, 0, bytes.length, 0, done));
+          await this.fsync(s, handle);
+        } finally {
+          await this.closeHandle(s, handle);
+        }
+        if (mode === 'create') return (await this.place(s, temporary, target)) !== 'exists';
+        await this.replace(s, temporary, target);
+        return true;
+      } finally {
+        await this.unlinkQuietly(s, temporary);
+      }
+    });
   }
 
   async moveAside(relativePath: string, historyPath: string): Promise<void> {
@@ -467,10 +504,10 @@ export class SftpDestination implements Destination {
     }
   }
 
-  /** A handle, or null when the path (or its directory) does not exist. */
-  private async open(s: Session, absolute: string, flags: 'r' | 'wx'): Promise<Buffer | null> {
+  /** A handle, or null when the path (or its directory) does not exist. New files get `mode`. */
+  private async open(s: Session, absolute: string, flags: 'r' | 'wx', mode = 0o600): Promise<Buffer | null> {
     try {
-      return await this.call<Buffer>(s, 'open', (done) => s.sftp.open(absolute, flags, done));
+      return await this.call<Buffer>(s, 'open', (done) => s.sftp.open(absolute, flags, { mode }, done));
     } catch (err) {
       if (sftpCode(err) === SFTP_NO_SUCH_FILE) return null;
       throw err;
@@ -768,18 +805,19 @@ export class SftpDestination implements Destination {
   }
 
   /** Copy the local file into a fresh staging file on the server and flush it there. */
-  private async upload(s: Session, sourceFd: number, localFile: string, staging: string): Promise<void> {
+  private async upload(s: Session, source: LocalSource, localFile: string, staging: string): Promise<void> {
     // A leftover staging file is unlinked, never truncated: after a crash it may be a hard
     // link to a placed target.
     await this.unlink(s, staging);
-    let handle = await this.open(s, staging, 'wx');
+    const mode = copyMode(source.mode);
+    let handle = await this.open(s, staging, 'wx', mode);
     if (handle === null) {
       await this.makeDirectories(s, path.posix.dirname(staging), 'put', this.root);
-      handle = await this.open(s, staging, 'wx');
+      handle = await this.open(s, staging, 'wx', mode);
       if (handle === null) throw new DestinationUnavailableError(this.name, 'put', `cannot create ${staging} on ${this.where}`);
     }
     try {
-      await this.writeAll(s, handle, sourceFd, localFile);
+      await this.writeAll(s, handle, source.fd, localFile);
       await this.fsync(s, handle);
     } catch (err) {
       await this.closeQuietly(s, handle);
@@ -851,6 +889,22 @@ export class SftpDestination implements Destination {
     return 'renamed';
   }
 
+  /**
+   * Swap `from` in at `to`, replacing what is there: only for squirrel's own small files (a
+   * marker being upgraded). posix-rename@openssh.com is atomic; without it the old file is
+   * removed first, so for a moment there is none.
+   */
+  private async replace(s: Session, from: string, to: string): Promise<void> {
+    try {
+      await this.call<void>(s, 'posix-rename', (done) => s.sftp.ext_openssh_rename(from, to, done));
+      return;
+    } catch (err) {
+      if (!isUnsupported(err)) throw err;
+    }
+    await this.unlink(s, to);
+    await this.call<void>(s, 'rename', (done) => s.sftp.rename(from, to, done));
+  }
+
   /** place(); if the target's directory is missing, create it below the root and try again. */
   private async placeCreatingDirectories(s: Session, from: string, to: string, operation: string): Promise<Placement> {
     try {
@@ -875,7 +929,7 @@ export class SftpDestination implements Destination {
     }
     for (const dir of missing) {
       try {
-        await this.call<void>(s, 'mkdir', (done) => s.sftp.mkdir(dir, done));
+        await this.call<void>(s, 'mkdir', (done) => s.sftp.mkdir(dir, { mode: DIRECTORY_MODE }, done));
       } catch (err) {
         // Made by someone else meanwhile is fine; anything else is not.
         if (!(await this.statFollowing(s, dir))?.isDirectory()) throw err;
@@ -893,31 +947,4 @@ export class SftpDestination implements Destination {
     const gaveUp = attempts !== undefined && attempts > 1 ? ` (gave up after ${attempts} attempts)` : '';
     return new DestinationUnavailableError(this.name, operation, `${subject} on ${this.where}: ${errorDetail(err)}${gaveUp}`);
   }
-}
-
-function openLocalSource(localFile: string): number {
-  let fd: number;
-  try {
-    fd = fs.openSync(localFile, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  } catch (err) {
-    throw new LocalSourceError(localFile, errorDetail(err));
-  }
-  let isFile = false;
-  try {
-    isFile = fs.fstatSync(fd).isFile();
-  } catch (err) {
-    fs.closeSync(fd);
-    throw new LocalSourceError(localFile, errorDetail(err));
-  }
-  if (!isFile) {
-    fs.closeSync(fd);
-    throw new LocalSourceError(localFile, 'not a regular file');
-  }
-  return fd;
-}
-
-/** A short reason: "ENOENT: no such file or directory" without the path Node appends. */
-function errorDetail(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return typeof (err as NodeJS.ErrnoException | null)?.code === 'string' && (err as NodeJS.ErrnoException).syscall ? message.split(', ')[0] : message;
 }

@@ -36,7 +36,10 @@ export interface CoverageVerification {
   unverified: number;
   /** Covered contents with a copy found missing or corrupt. */
   lost: number;
-  /** The oldest of the newest ok-copy verification per covered content. */
+  /**
+   * The oldest of the newest ok-copy verification per covered content; null when any covered
+   * content's copies were all stamped later than `latestNs` (a clock that ran ahead): unknown.
+   */
   oldestVerifiedAtNs: bigint | null;
 }
 
@@ -54,6 +57,7 @@ export class EvidenceStore {
   private readonly copiesToVerify;
   private readonly badCopies;
   private readonly coverage;
+  private readonly supersededFindings;
   private readonly highestOrigin;
   private readonly copiesOfDestination;
   private readonly copiedContentIdList;
@@ -80,11 +84,12 @@ export class EvidenceStore {
       WHERE volume_id = ? ORDER BY destination, origin_node_id, version, id`);
     this.copyAt = prep(`SELECT volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version
       FROM remote_copies WHERE volume_id = ? AND destination = ? AND path = ?`);
-    this.copyUpsert = prep(`INSERT INTO remote_copies (volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version)
-      VALUES (?, ?, ?, ?, 'ok', ?, ?, 1)
+    this.copyUpsert = prep(`INSERT INTO remote_copies (volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version, verified_run_id)
+      VALUES (?, ?, ?, ?, 'ok', ?, ?, 1, ?)
       ON CONFLICT (volume_id, destination, path) DO UPDATE SET content_id = excluded.content_id, state = 'ok',
-        pushed_run_id = excluded.pushed_run_id, verified_at_ns = excluded.verified_at_ns, version = version + 1`);
-    this.copyMark = prep(`UPDATE remote_copies SET state = ?, verified_at_ns = coalesce(?, verified_at_ns), version = version + 1
+        pushed_run_id = excluded.pushed_run_id, verified_at_ns = excluded.verified_at_ns, verified_run_id = excluded.verified_run_id, version = version + 1`);
+    this.copyMark = prep(`UPDATE remote_copies SET state = ?, verified_at_ns = coalesce(?, verified_at_ns),
+        verified_run_id = CASE WHEN ? IS NULL THEN verified_run_id ELSE ? END, version = version + 1
       WHERE volume_id = ? AND destination = ? AND path = ? AND version = ?`);
     // Named: left to itself the planner walks the primary key to skip the sort, which reads the
     // destination's whole ledger for every file offload re-checks.
@@ -102,21 +107,33 @@ export class EvidenceStore {
         rc.verified_at_ns, rc.version, c.blake3, c.size
       FROM remote_copies rc JOIN contents c ON c.id = rc.content_id
       WHERE rc.volume_id = ? AND rc.destination = ?
-      ORDER BY rc.verified_at_ns IS NOT NULL, rc.verified_at_ns, rc.path`);
+      ORDER BY rc.verified_at_ns IS NOT NULL AND rc.verified_at_ns <= ?, rc.verified_at_ns, rc.path`);
     this.badCopies = prep(`SELECT rc.volume_id, rc.destination, rc.path, rc.content_id, rc.state, rc.pushed_run_id,
         rc.verified_at_ns, rc.version FROM remote_copies rc WHERE rc.volume_id = ? AND rc.state <> 'ok' ORDER BY rc.destination, rc.path`);
+    // A copy stamped after @latestNs (now plus the skew tolerance) by a run that began before
+    // run @runId was stamped by a clock that ran ahead: it still counts as there, but its time
+    // is unknown. (A later run read its clock later: its stamps may lie past our "now".) Contents whose every live
+    // path was refused at the destination (name collisions) are not waited for; the gate
+    // refuses those paths itself.
     this.coverage = prep(`SELECT count(*) AS contents,
-        coalesce(sum(best IS NULL), 0) AS unverified,
+        coalesce(sum(ok_copies = 0), 0) AS unverified,
         coalesce(sum(bad > 0), 0) AS lost,
+        coalesce(sum(ok_copies > 0 AND best IS NULL), 0) AS unknown_age,
         min(best) AS oldest_verified_at_ns
       FROM (SELECT c.id,
+          (SELECT count(*) FROM remote_copies rc WHERE rc.volume_id = @volumeId AND rc.destination = @destination
+             AND rc.content_id = c.id AND rc.state = 'ok') AS ok_copies,
           (SELECT max(rc.verified_at_ns) FROM remote_copies rc WHERE rc.volume_id = @volumeId AND rc.destination = @destination
-             AND rc.content_id = c.id AND rc.state = 'ok') AS best,
+             AND rc.content_id = c.id AND rc.state = 'ok' AND (rc.verified_at_ns <= @latestNs OR rc.verified_run_id > @runId)) AS best,
           (SELECT count(*) FROM remote_copies rc WHERE rc.volume_id = @volumeId AND rc.destination = @destination
              AND rc.content_id = c.id AND rc.state <> 'ok') AS bad
         FROM contents c
         WHERE c.origin_node_id = @originNodeId AND c.origin_run_id <= @originRunId
-          AND EXISTS (SELECT 1 FROM files f WHERE f.volume_id = @volumeId AND f.content_id = c.id AND f.status IN ('present', 'offloaded')))`);
+          AND EXISTS (SELECT 1 FROM files f WHERE f.volume_id = @volumeId AND f.content_id = c.id AND f.status IN ('present', 'offloaded')
+            AND NOT EXISTS (SELECT 1 FROM name_refusals r WHERE r.volume_id = @volumeId AND r.destination = @destination AND r.path = f.path)))`);
+    this.supersededFindings = prep(`DELETE FROM remote_copies WHERE volume_id = @volumeId AND destination = @destination AND state <> 'ok'
+      AND EXISTS (SELECT 1 FROM remote_copies ok WHERE ok.volume_id = @volumeId AND ok.destination = @destination
+        AND ok.content_id = remote_copies.content_id AND ok.state = 'ok')`);
     this.highestOrigin = prep(`SELECT c.origin_node_id, max(c.origin_run_id) AS origin_run_id
       FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.volume_id = ? AND f.status = 'present' GROUP BY c.origin_node_id`);
@@ -170,12 +187,24 @@ export class EvidenceStore {
     return { applied: true, version: (current?.version ?? 0) + 1, change };
   }
 
-  /** How the ledger backs a component covering `originRunId` of `originNodeId`. */
-  coverageVerification(volumeId: number, destination: string, originNodeId: number, originRunId: number): CoverageVerification {
-    const row = one<{ contents: number; unverified: number; lost: number; oldestVerifiedAtNs: bigint | null }>(
-      this.coverage, { volumeId, destination, originNodeId, originRunId },
+  /**
+   * How the ledger backs a component covering `originRunId` of `originNodeId`, as run `runId`
+   * judges it with its clock: copy stamps after `latestNs` from earlier runs are unknown.
+   */
+  coverageVerification(volumeId: number, destination: string, originNodeId: number, originRunId: number, latestNs: bigint, runId: number): CoverageVerification {
+    const row = one<{ contents: number; unverified: number; lost: number; unknownAge: number; oldestVerifiedAtNs: bigint | null }>(
+      this.coverage, { volumeId, destination, originNodeId, originRunId, latestNs, runId },
     )!;
-    return row;
+    return { contents: row.contents, unverified: row.unverified, lost: row.lost, oldestVerifiedAtNs: row.unknownAge > 0 ? null : row.oldestVerifiedAtNs };
+  }
+
+  /**
+   * Drop missing or corrupt findings whose bytes have a sound copy at the destination again
+   * (re-sent by a sync, or held at another path): they no longer describe a loss. A finding
+   * whose content has no sound copy there stays, and keeps the alarm latched. Returns how many.
+   */
+  clearSupersededFindings(volumeId: number, destination: string): number {
+    return this.supersededFindings.run({ volumeId, destination }).changes;
   }
 
   copy(volumeId: number, destination: string, remotePath: string): RemoteCopyRow | undefined {
@@ -216,18 +245,19 @@ export class EvidenceStore {
     return all<RemoteCopyRow>(this.copiesOfContent, volumeId, destination, contentId);
   }
 
-  /** Record a copy that was just written or read back and matched. */
+  /** Record a copy that was just written or read back and matched, by run `runId`. */
   recordVerifiedCopy(volumeId: number, destination: string, remotePath: string, contentId: number, runId: number, verifiedAtNs: bigint): void {
-    this.copyUpsert.run(volumeId, destination, remotePath, contentId, runId, verifiedAtNs);
+    this.copyUpsert.run(volumeId, destination, remotePath, contentId, runId, verifiedAtNs, runId);
   }
 
-  /** Record what a verify found, only if nobody rewrote the copy since it was read. */
-  markCopy(volumeId: number, destination: string, remotePath: string, state: CopyState, verifiedAtNs: bigint | null, expectedVersion: number): boolean {
-    return this.copyMark.run(state, verifiedAtNs, volumeId, destination, remotePath, expectedVersion).changes === 1;
+  /** Record what a verify (run `runId`) found, only if nobody rewrote the copy since it was read. */
+  markCopy(volumeId: number, destination: string, remotePath: string, state: CopyState, verifiedAtNs: bigint | null, expectedVersion: number, runId: number | null = null): boolean {
+    return this.copyMark.run(state, verifiedAtNs, runId, runId, volumeId, destination, remotePath, expectedVersion).changes === 1;
   }
 
-  copiesForVerify(volumeId: number, destination: string): (RemoteCopyRow & { blake3: Buffer; size: number })[] {
-    return all(this.copiesToVerify, volumeId, destination);
+  /** Least recently verified first; a copy stamped after `latestNs` (a clock that ran ahead) counts as never verified. */
+  copiesForVerify(volumeId: number, destination: string, latestNs: bigint): (RemoteCopyRow & { blake3: Buffer; size: number })[] {
+    return all(this.copiesToVerify, volumeId, destination, latestNs);
   }
 
   /** Copies a verify found missing or corrupt: the latched alarms. */

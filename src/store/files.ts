@@ -17,7 +17,7 @@ export interface IndexRow {
 }
 
 const FILE_WITH_CONTENT = `f.id, f.volume_id, f.path, f.content_id, f.mtime_ns, f.status, f.first_seen_run_id,
-  f.last_seen_run_id, f.status_changed_run_id, c.blake3, c.size, c.origin_node_id, c.origin_run_id`;
+  f.last_seen_run_id, f.status_changed_run_id, f.mode, c.blake3, c.size, c.origin_node_id, c.origin_run_id`;
 
 const CANDIDATE_CHUNK_ROWS = 4096;
 /** Above this content id, preloading content facts (24 bytes an id) would cost over 480 MB. */
@@ -62,10 +62,10 @@ export class FileStore {
     this.contentByHash = prep('SELECT id, blake3, size, origin_node_id, origin_run_id FROM contents WHERE blake3 = ?');
     this.contentById = prep('SELECT id, blake3, size, origin_node_id, origin_run_id FROM contents WHERE id = ?');
     this.contentInsert = prep('INSERT INTO contents (blake3, size, origin_node_id, origin_run_id) VALUES (?, ?, ?, ?)');
-    this.fileInsert = prep(`INSERT INTO files (volume_id, path, content_id, mtime_ns, status, first_seen_run_id, last_seen_run_id, status_changed_run_id)
-      VALUES (?, ?, ?, ?, 'present', ?, ?, ?)`);
+    this.fileInsert = prep(`INSERT INTO files (volume_id, path, content_id, mtime_ns, status, first_seen_run_id, last_seen_run_id, status_changed_run_id, mode)
+      VALUES (?, ?, ?, ?, 'present', ?, ?, ?, ?)`);
     this.fileSupersede = prep(`UPDATE files SET status = 'superseded', status_changed_run_id = ? WHERE id = ? AND status <> 'superseded'`);
-    this.fileTouch = prep('UPDATE files SET last_seen_run_id = ?, mtime_ns = ? WHERE id = ?');
+    this.fileTouch = prep('UPDATE files SET last_seen_run_id = ?, mtime_ns = ?, mode = coalesce(?, mode) WHERE id = ?');
     this.fileStatus = prep('UPDATE files SET status = ?, status_changed_run_id = ?, last_seen_run_id = max(last_seen_run_id, ?) WHERE id = ?');
     this.unseenMissing = prep(`UPDATE files SET status = 'missing', status_changed_run_id = ?
       WHERE volume_id = ? AND status = 'present' AND last_seen_run_id < ?`);
@@ -108,7 +108,7 @@ export class FileStore {
         WHERE f.volume_id = ? AND f.path = ? AND f.status <> 'superseded'`)
       .raw(true)
       .safeIntegers(true);
-    this.touchIfPresent = prep(`UPDATE files SET last_seen_run_id = ?, mtime_ns = ? WHERE id = ? AND status = 'present'`);
+    this.touchIfPresent = prep(`UPDATE files SET last_seen_run_id = ?, mtime_ns = ?, mode = coalesce(?, mode) WHERE id = ? AND status = 'present'`);
     this.liveTotal = prep(`SELECT count(*) AS n FROM files WHERE volume_id = ? AND status <> 'superseded'`);
     this.copiesOfContentEverywhere = prep(`SELECT volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version
       FROM remote_copies WHERE content_id = ? ORDER BY destination, volume_id, path`);
@@ -129,16 +129,17 @@ export class FileStore {
     return Number(this.contentInsert.run(blake3, sizeBytes, originNodeId, originRunId).lastInsertRowid);
   }
 
-  insertFile(volumeId: number, filePath: string, contentId: number, mtimeNs: bigint, runId: number): number {
-    return Number(this.fileInsert.run(volumeId, filePath, contentId, mtimeNs, runId, runId, runId).lastInsertRowid);
+  insertFile(volumeId: number, filePath: string, contentId: number, mtimeNs: bigint, runId: number, mode: number | null = null): number {
+    return Number(this.fileInsert.run(volumeId, filePath, contentId, mtimeNs, runId, runId, runId, mode).lastInsertRowid);
   }
 
   supersede(fileId: number, runId: number): void {
     this.fileSupersede.run(runId, fileId);
   }
 
-  touch(fileId: number, runId: number, mtimeNs: bigint): void {
-    this.fileTouch.run(runId, mtimeNs, fileId);
+  /** Seen again: the run marker and mtime move; a given mode replaces the recorded one. */
+  touch(fileId: number, runId: number, mtimeNs: bigint, mode: number | null = null): void {
+    this.fileTouch.run(runId, mtimeNs, mode, fileId);
   }
 
   setStatus(fileId: number, status: FileStatus, runId: number): void {
@@ -257,8 +258,8 @@ export class FileStore {
   }
 
   /** Mark a present row seen by this run; false when the row is no longer present. */
-  touchPresent(fileId: number, runId: number, mtimeNs: bigint): boolean {
-    return this.touchIfPresent.run(runId, mtimeNs, fileId).changes === 1;
+  touchPresent(fileId: number, runId: number, mtimeNs: bigint, mode: number | null = null): boolean {
+    return this.touchIfPresent.run(runId, mtimeNs, mode, fileId).changes === 1;
   }
 
   /** How many non-superseded rows a volume has: what a wrong root could turn missing. */
@@ -304,6 +305,7 @@ function mapFile(row: Record<string, unknown>): FileWithContent {
     firstSeenRunId: Number(row.first_seen_run_id),
     lastSeenRunId: Number(row.last_seen_run_id),
     statusChangedRunId: Number(row.status_changed_run_id),
+    mode: row.mode === null || row.mode === undefined ? null : Number(row.mode),
     blake3: row.blake3 as Buffer,
     size: Number(row.size),
     originNodeId: Number(row.origin_node_id),

@@ -8,6 +8,7 @@ import { RunStore } from './runs.js';
 import { FileStore } from './files.js';
 import { EvidenceStore } from './evidence.js';
 import { IntentStore } from './intents.js';
+import { PlaceStore } from './places.js';
 import { VolumeRow } from './types.js';
 
 export class Store {
@@ -15,6 +16,7 @@ export class Store {
   readonly files: FileStore;
   readonly evidence: EvidenceStore;
   readonly intents: IntentStore;
+  readonly places: PlaceStore;
   private readonly nodeByName;
   private readonly nodeInsert;
   private readonly nodeById;
@@ -35,9 +37,9 @@ export class Store {
     this.nodeInsert = prep('INSERT INTO nodes (name) VALUES (?) ON CONFLICT (name) DO NOTHING');
     this.nodeById = prep('SELECT name FROM nodes WHERE id = ?');
     this.nodeList = prep('SELECT id, name FROM nodes');
-    this.volumeByName = prep('SELECT id, name, root_path FROM volumes WHERE name = ?');
-    this.volumeId = prep('SELECT id, name, root_path FROM volumes WHERE id = ?');
-    this.volumeInsert = prep('INSERT INTO volumes (name, root_path) VALUES (?, ?) ON CONFLICT (name) DO NOTHING');
+    this.volumeByName = prep('SELECT id, name, root_path, uid FROM volumes WHERE name = ?');
+    this.volumeId = prep('SELECT id, name, root_path, uid FROM volumes WHERE id = ?');
+    this.volumeInsert = prep('INSERT INTO volumes (name, root_path, uid) VALUES (?, ?, lower(hex(randomblob(16)))) ON CONFLICT (name) DO NOTHING');
     this.beginImmediate = db.prepare('BEGIN IMMEDIATE');
     this.commit = db.prepare('COMMIT');
     this.rollback = db.prepare('ROLLBACK');
@@ -45,6 +47,7 @@ export class Store {
     this.files = new FileStore(db);
     this.evidence = new EvidenceStore(db);
     this.intents = new IntentStore(db);
+    this.places = new PlaceStore(db);
   }
 
   static open(dbPath: string, options: OpenOptions = {}): Store {

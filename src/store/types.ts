@@ -30,6 +30,18 @@ export interface VolumeRow {
   id: number;
   name: string;
   rootPath: string;
+  /** Random, written into every namespace the volume owns at a destination. */
+  uid: string;
+}
+
+/** A path a sync refused to place at a destination, and why (current state, per sync). */
+export interface NameRefusalRow {
+  volumeId: number;
+  destination: string;
+  path: string;
+  reason: string;
+  detail: string;
+  runId: number;
 }
 
 export interface ContentRow {
@@ -50,6 +62,8 @@ export interface FileRow {
   firstSeenRunId: number;
   lastSeenRunId: number;
   statusChangedRunId: number;
+  /** Permission bits the index saw; null for rows indexed before they were recorded. */
+  mode: number | null;
 }
 
 /** A live file row joined with its content. */

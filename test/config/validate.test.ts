@@ -69,6 +69,10 @@ describe('a valid config resolves', () => {
       syncTo: ['nas', 'usb'],
       offloadRequires: ['usb', 'nas'],
       offloadMaxEvidenceAgeMs: 30 * 86_400_000,
+      namespaces: new Map([
+        ['nas', 'pictures'],
+        ['usb', 'pictures'],
+      ]),
     });
     expect(config.volumes.get('documents')!.offloadRequires).toBeNull();
     expect(config.volumes.get('documents')!.offloadMaxEvidenceAgeMs).toBeNull();

@@ -401,9 +401,28 @@ describe('order of the checks', () => {
       'nas:not-content-verified',
       'allowed',
     ]);
-    expect(REFUSAL_REASONS.filter((r) => r !== 'evidence-too-old' && r !== 'evidence-from-future')).toEqual(
+    // name-collision (a sync's refusal, tested below) and copy-not-found (the last look before an unlink) are judged elsewhere
+    expect(REFUSAL_REASONS.filter((r) => !['evidence-too-old', 'evidence-from-future', 'name-collision', 'copy-not-found'].includes(r))).toEqual(
       seen.slice(0, -1).map((s) => s.replace('nas:', '')),
     );
+  });
+
+  test('a path the last sync refused as a name collision is refused first, on that target only, with what to rename', () => {
+    // setup: fully seeded on both targets; then nas refused Photo.jpg (exFAT folds case)
+    const w = world();
+    w.index({ 'Photo.jpg': 'upper', 'photo.jpg': 'lower', 'other.jpg': 'x' });
+    w.sync('nas');
+    const offsiteRun = w.sync('offsite');
+    w.store.immediate(() =>
+      w.store.places.replaceNameRefusals(w.volumeId, 'nas', [{ path: 'Photo.jpg', reason: 'name-collision', detail: "'Photo.jpg' and 'photo.jpg' are one name at 'nas'" }], offsiteRun),
+    );
+    // act
+    const refusals = w.judge('Photo.jpg');
+    // expect
+    expect(refusals.map((r) => `${r.target}:${r.reason}`)).toEqual(['nas:name-collision']);
+    expect(refusals[0].next).toMatch(/rename/);
+    expect(w.reasons('photo.jpg')).toEqual([]);
+    expect(w.reasons('other.jpg')).toEqual([]);
   });
 
   test('a component of another origin node is no evidence for this one', () => {

@@ -483,6 +483,7 @@ describe('the offload report', () => {
       offloaded: ['a.jpg'],
       drift: [{ path: 'b.jpg', reason: 'size changed since indexing' }],
       errors: [],
+      refused: [],
     });
 
     // expect

@@ -202,7 +202,7 @@ export function runConformance<H extends ConformanceHarness>(label: string, subj
         await putBytes(destination, remotePath, bytes);
 
         // expect
-        expect(await destination.stat(remotePath)).toEqual({ kind: 'present', sizeBytes: bytes.length });
+        expect(await destination.stat(remotePath)).toMatchObject({ kind: 'present', sizeBytes: bytes.length });
         const hashed = await destination.hash(remotePath);
         expect(hashed.kind).toBe('present');
         if (hashed.kind === 'present') {

@@ -127,7 +127,7 @@ describe('s3 destination: in the bucket', () => {
 
     // expect
     expect(await objectKeys(bucket)).toEqual([`backups/squirrel/${DESTINATION_MARKER}`, 'backups/squirrel/vol/sub/photo.jpg']);
-    expect(JSON.parse((await objectBytes(bucket, `backups/squirrel/${DESTINATION_MARKER}`)).toString())).toEqual({ squirrel: 1, name: 'cloud' });
+    expect(JSON.parse((await objectBytes(bucket, `backups/squirrel/${DESTINATION_MARKER}`)).toString())).toEqual({ squirrel: 2, name: 'cloud', id: expect.stringMatching(/^[0-9a-f]{32}$/) });
     expect((await objectBytes(bucket, 'backups/squirrel/vol/sub/photo.jpg')).toString()).toBe('jpeg bytes');
   });
 

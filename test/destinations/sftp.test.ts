@@ -116,7 +116,7 @@ describe('sftp destination: on the server', () => {
     await putBytes(destination, 'vol/sub/photo.jpg', Buffer.from('jpeg bytes'));
 
     // expect
-    expect(JSON.parse(fs.readFileSync(path.join(root, DESTINATION_MARKER), 'utf8'))).toEqual({ squirrel: 1, name: 'box' });
+    expect(JSON.parse(fs.readFileSync(path.join(root, DESTINATION_MARKER), 'utf8'))).toEqual({ squirrel: 2, name: 'box', id: expect.stringMatching(/^[0-9a-f]{32}$/) });
     expect(fs.readFileSync(path.join(root, 'vol/sub/photo.jpg'), 'utf8')).toBe('jpeg bytes');
     expect(fs.statSync(path.join(root, 'vol/sub/photo.jpg')).nlink).toBe(1);
     expect(fs.existsSync(path.join(root, stagingFor('vol/sub/photo.jpg')))).toBe(false);

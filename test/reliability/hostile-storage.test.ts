@@ -261,7 +261,7 @@ describe('a destination that lies', () => {
       await listed();
       fs.rmSync(path.join(world.destinations.nas, VOLUME, 'a.bin'));
       const afterRemoval = await listed();
-      return { afterRemoval, verify: await verifyVolume(store, { volume, destination: nas, samplePercent: null, maxDurationMs: null, clock: fixedClock(TEST_NOW_NS), nowNs: TEST_NOW_NS, identity, reporter: silentReporter, hooks: noHooks }) };
+      return { afterRemoval, verify: await verifyVolume(store, { volume, destination: nas, node: 'laptop', samplePercent: null, maxDurationMs: null, clock: fixedClock(TEST_NOW_NS), nowNs: TEST_NOW_NS, identity, reporter: silentReporter, hooks: noHooks }) };
     });
     const offload = await world.cli(['--json', 'offload', VOLUME, '.']);
     // expect
@@ -286,7 +286,7 @@ describe('a destination that lies', () => {
       // a copy that read back fine once, then differs: verify's read is the later one
       const nas = faulty(world, 'nas', [{ kind: 'reread-differs' }]);
       for (const copy of store.evidence.copies(store.volume(VOLUME)!.id, 'nas')) await nas.hash(copy.path);
-      const verify = await verifyVolume(store, { volume, destination: nas, samplePercent: null, maxDurationMs: null, clock: fixedClock(TEST_NOW_NS), nowNs: TEST_NOW_NS, identity, reporter: silentReporter, hooks: noHooks });
+      const verify = await verifyVolume(store, { volume, destination: nas, node: 'laptop', samplePercent: null, maxDurationMs: null, clock: fixedClock(TEST_NOW_NS), nowNs: TEST_NOW_NS, identity, reporter: silentReporter, hooks: noHooks });
       return { unstable, honest, verify };
     });
     const offload = await world.cli(['--json', 'offload', VOLUME, '.']);
@@ -333,7 +333,7 @@ type Identity = { nodeId: number; pid: number; host: string };
 async function withStore<T>(world: World, fn: (store: Store, volume: VolumeConfig, identity: Identity) => Promise<T>): Promise<T> {
   const store = Store.open(world.dbPath);
   try {
-    const volume: VolumeConfig = { name: VOLUME, path: world.root, syncTo: TARGETS, offloadRequires: TARGETS, offloadMaxEvidenceAgeMs: null };
+    const volume: VolumeConfig = { name: VOLUME, path: world.root, syncTo: TARGETS, offloadRequires: TARGETS, offloadMaxEvidenceAgeMs: null, namespaces: new Map(TARGETS.map((t) => [t, VOLUME])) };
     return await fn(store, volume, { nodeId: store.ensureNode('laptop'), pid: process.pid, host: os.hostname() });
   } finally {
     store.close();
@@ -341,7 +341,7 @@ async function withStore<T>(world: World, fn: (store: Store, volume: VolumeConfi
 }
 
 function push(store: Store, volume: VolumeConfig, identity: Identity, destination: Destination, init: boolean) {
-  return pushVolume(store, { volume, destination, init, dryRun: false, nowNs: TEST_NOW_NS, identity, reporter: silentReporter, hooks: noHooks });
+  return pushVolume(store, { volume, destination, node: 'laptop', init, dryRun: false, nowNs: TEST_NOW_NS, identity, reporter: silentReporter, hooks: noHooks });
 }
 
 function faulty(world: World, name: string, faults: Fault[]): FaultyDestination {

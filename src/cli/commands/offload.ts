@@ -47,11 +47,12 @@ export function registerOffload(program: Command, run: Run): void {
         let outcome: OffloadOutcome | null = null;
         if (!o.dryRun) {
           const runId = beginRun(store, { ...identity, kind: 'offload', volumeId: plan.volumeId, destination: null, nowNs: ctx.nowNs });
-          outcome = await executeOffload(store, plan, { runId, nowNs: ctx.nowNs, reporter: ctx.reporter, hooks: ctx.deps.hooks });
+          const destinations = new Map(plan.policy.requiredTargets.map((name) => [name, ctx.destination(name)]));
+          outcome = await executeOffload(store, plan, { runId, nowNs: ctx.nowNs, volume, node: ctx.config().node, destinations, reporter: ctx.reporter, hooks: ctx.deps.hooks });
           const status = outcome.errors.length > 0 ? 'partial' : 'success';
           store.runs.finishRun(runId, status, {
             offloaded: outcome.offloaded.length,
-            not_durable: plan.refusedFiles,
+            not_durable: plan.refusedFiles + new Set(outcome.refused.map((r) => r.path)).size,
             drift: outcome.drift.length,
             errors: outcome.errors.length,
             // files whose evidence changed between the plan and the unlink, judged again on fresh rows
@@ -60,7 +61,7 @@ export function registerOffload(program: Command, run: Run): void {
         }
         ctx.emit(offloadReportJson(plan, outcome), () => renderOffloadReport(plan, outcome));
         if (outcome && outcome.errors.length > 0) return EXIT_OPERATIONAL;
-        if (o.strict && (plan.refusedFiles > 0 || (outcome?.drift.length ?? 0) > 0)) return EXIT_REFUSED_STRICT;
+        if (o.strict && (plan.refusedFiles > 0 || (outcome?.drift.length ?? 0) > 0 || (outcome?.refused.length ?? 0) > 0)) return EXIT_REFUSED_STRICT;
         return EXIT_OK;
       }),
     );

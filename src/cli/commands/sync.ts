@@ -23,6 +23,7 @@ export function registerSync(program: Command, run: Run): void {
         const targets = resolveTargets(ctx, volumeName as string | undefined, o.to);
         const store = ctx.store();
         const results: PushResult[] = [];
+        let exitCode = EXIT_OK;
         for (const target of targets) {
           const destination = ctx.destination(target.destination);
           try {
@@ -30,6 +31,7 @@ export function registerSync(program: Command, run: Run): void {
               await pushVolume(store, {
                 volume: target.volume,
                 destination,
+                node: ctx.config().node,
                 init: o.init === true,
                 dryRun: o.dryRun === true,
                 nowNs: ctx.nowNs,
@@ -40,11 +42,13 @@ export function registerSync(program: Command, run: Run): void {
             );
           } catch (err) {
             if (!(err instanceof SquirrelError)) throw err;
+            exitCode = Math.max(exitCode, err.exitCode);
             results.push(failedResult(target.volume.name, target.destination, errorMessage(err)));
           }
         }
         ctx.emit({ results }, () => results.flatMap((r) => pushLines(r, ctx.nowNs)));
-        return results.every((r) => r.status === 'success' || r.status === 'dry-run') ? EXIT_OK : EXIT_OPERATIONAL;
+        if (!results.every((r) => r.status === 'success' || r.status === 'dry-run')) exitCode = Math.max(exitCode, EXIT_OPERATIONAL);
+        return exitCode;
       }),
     );
 }
@@ -60,6 +64,9 @@ function failedResult(volume: string, destination: string, message: string): Pus
     alreadyThereFiles: 0,
     movedAsideFiles: 0,
     failures: [],
+    refused: [],
+    clearedFindings: 0,
+    notes: [],
     coverage: [],
     vector: [],
     message,

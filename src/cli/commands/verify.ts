@@ -31,6 +31,7 @@ export function registerVerify(program: Command, run: Run): void {
             await verifyVolume(store, {
               volume: target.volume,
               destination: ctx.destination(target.destination),
+              node: ctx.config().node,
               samplePercent,
               maxDurationMs,
               clock: ctx.deps.clock,

@@ -20,8 +20,12 @@ export function pushLines(r: PushResult, nowNs: bigint): string[] {
       : `sync ${r.volume} -> ${r.destination}: ${r.status} sent=${r.sentFiles} (${formatBytes(r.sentBytes)}) already_there=${r.alreadyThereFiles} ` +
         `moved_aside=${r.movedAsideFiles} failed=${r.failures.length} run=${r.runId ?? '-'}`;
   const lines = [head];
+  for (const note of r.notes) lines.push(`  ${note}`);
   for (const f of r.failures.slice(0, 50)) lines.push(`  failed: ${f.path}: ${f.reason}`);
   if (r.failures.length > 50) lines.push(`  ... and ${r.failures.length - 50} more failures (see --json)`);
+  for (const f of r.refused.slice(0, 50)) lines.push(`  refused (${f.reason}): ${f.detail}`);
+  if (r.refused.length > 50) lines.push(`  ... and ${r.refused.length - 50} more refused (see --json)`);
+  if (r.clearedFindings > 0) lines.push(`  cleared ${r.clearedFindings} missing/corrupt finding(s): the same bytes have a sound copy at '${r.destination}' now`);
   lines.push(...vectorLines(r.destination, r.vector, nowNs));
   if (r.message) lines.push(`  ${r.message}`);
   return lines;

@@ -3,6 +3,7 @@
 // that would go (dry run) or went; and the totals line scripts read:
 // `offloaded=A not_durable=B drift=C errors=D run=ID` (run=- for a dry run).
 
+import type { CopyRefusal } from '../../core/offload/execute.js';
 import type { OffloadPlan, RefusalGroup } from '../../core/offload/plan.js';
 import { formatBytes } from './format.js';
 
@@ -13,6 +14,8 @@ export interface OffloadExecution {
   /** Files skipped because the disk or the evidence no longer matched the plan: nothing deleted. */
   drift: readonly { path: string; reason: string }[];
   errors: readonly { path: string; message: string }[];
+  /** Files a required destination could not show its copy of just before the unlink: kept. */
+  refused: readonly CopyRefusal[];
 }
 
 export interface OffloadTotals {
@@ -30,7 +33,7 @@ export const LISTED_PATHS = 20;
 export function offloadTotals(plan: OffloadPlan, execution: OffloadExecution | null): OffloadTotals {
   return {
     offloaded: execution?.offloaded.length ?? 0,
-    notDurable: plan.refusedFiles,
+    notDurable: plan.refusedFiles + new Set(execution?.refused.map((r) => r.path) ?? []).size,
     drift: execution?.drift.length ?? 0,
     errors: execution?.errors.length ?? 0,
     run: execution?.runId ?? null,
@@ -60,7 +63,7 @@ export function renderOffloadReport(plan: OffloadPlan, execution: OffloadExecuti
     for (const e of execution.errors) lines.push(`error ${e.path}: ${e.message}`);
   }
 
-  for (const group of plan.groups) lines.push(...groupLines(group));
+  for (const group of allGroups(plan, execution)) lines.push(...groupLines(group));
   for (const t of plan.targets) lines.push(`${t.target}: satisfied for ${t.satisfied} of ${t.of}`);
 
   if (plan.reservedSkipped > 0) lines.push(`skipped ${plan.reservedSkipped} file(s) under reserved '.squirrel-*' paths (never offloaded)`);
@@ -70,6 +73,27 @@ export function renderOffloadReport(plan: OffloadPlan, execution: OffloadExecuti
   }
   lines.push(totalsLine(offloadTotals(plan, execution)));
   return lines;
+}
+
+/** The plan's refusal groups, then those the last look at the destinations added (per target). */
+function allGroups(plan: OffloadPlan, execution: OffloadExecution | null): RefusalGroup[] {
+  const late = new Map<string, CopyRefusal[]>();
+  for (const r of execution?.refused ?? []) late.set(r.target, [...(late.get(r.target) ?? []), r]);
+  const groups = [...plan.groups];
+  for (const [target, refusals] of late) {
+    const shown = plan.perFile ? refusals : refusals.slice(0, LISTED_PATHS);
+    groups.push({
+      target,
+      reason: 'copy-not-found',
+      count: refusals.length,
+      summary: `no copy of these bytes was found at ${target} just before the unlink; nothing deleted`,
+      next: `squirrel verify ${plan.volume} --to ${target}, then squirrel sync ${plan.volume} --to ${target}`,
+      coordinates: [...new Set(refusals.map((r) => r.detail))].slice(0, 5),
+      paths: shown.map((r) => r.path),
+      pathsComplete: shown.length === refusals.length,
+    });
+  }
+  return groups;
 }
 
 function groupLines(group: RefusalGroup): string[] {
@@ -104,7 +128,7 @@ export function offloadReportJson(plan: OffloadPlan, execution: OffloadExecution
       paths: allowedPaths,
       pathsComplete: allowedShown === plan.allowed.length,
     },
-    refusals: plan.groups.map((g) => ({ ...g })),
+    refusals: allGroups(plan, execution).map((g) => ({ ...g })),
     targets: plan.targets,
     execution:
       execution === null

@@ -84,8 +84,8 @@ export interface IndexResult {
 }
 
 type Applied =
-  | { kind: 'touch'; relativePath: string; fileId: number; mtimeNs: bigint }
-  | { kind: 'hashed'; relativePath: string; hash: Buffer; sizeBytes: number; mtimeNs: bigint };
+  | { kind: 'touch'; relativePath: string; fileId: number; mtimeNs: bigint; mode: number }
+  | { kind: 'hashed'; relativePath: string; hash: Buffer; sizeBytes: number; mtimeNs: bigint; mode: number };
 
 function zeroCounts(): IndexCounts {
   return { new: 0, changed: 0, unchanged: 0, reappeared: 0, missing: 0, errors: 0, hashedFiles: 0, hashedBytes: 0, skippedSymlinks: 0, skippedOther: 0 };
@@ -170,7 +170,7 @@ class IndexPass {
     const runId = this.runId!;
     if (a.kind === 'touch') {
       // Decided on the row read moments ago; the update itself re-checks it is still present.
-      if (this.writing && !files!.touchPresent(a.fileId, runId, a.mtimeNs)) {
+      if (this.writing && !files!.touchPresent(a.fileId, runId, a.mtimeNs, a.mode)) {
         this.error(a.relativePath, 'its index row changed while indexing; index again');
         return;
       }
@@ -187,13 +187,13 @@ class IndexPass {
         if (this.writing) files!.setStatus(live.id, 'present', runId);
         this.counts.reappeared++;
       }
-      if (this.writing) files!.touch(live.id, runId, a.mtimeNs);
+      if (this.writing) files!.touch(live.id, runId, a.mtimeNs, a.mode);
       return;
     }
     if (this.writing) {
       const contentId = files!.ensureContent(a.hash, a.sizeBytes, this.nodeId!, runId);
       if (live) files!.supersede(live.id, runId);
-      files!.insertFile(this.volumeId!, a.relativePath, contentId, a.mtimeNs, runId);
+      files!.insertFile(this.volumeId!, a.relativePath, contentId, a.mtimeNs, runId, a.mode);
     }
     if (live) this.counts.changed++;
     else this.counts.new++;
@@ -289,7 +289,7 @@ async function indexTree(pass: IndexPass, options: IndexOptions, hasher: Hasher)
       if (outcome.ok) {
         pass.counts.hashedFiles++;
         pass.counts.hashedBytes += outcome.sizeBytes;
-        pass.push({ kind: 'hashed', relativePath: file.relativePath, hash: outcome.hash, sizeBytes: outcome.sizeBytes, mtimeNs: outcome.mtimeNs });
+        pass.push({ kind: 'hashed', relativePath: file.relativePath, hash: outcome.hash, sizeBytes: outcome.sizeBytes, mtimeNs: outcome.mtimeNs, mode: file.mode });
       } else {
         pass.error(file.relativePath, outcome.message);
       }
@@ -322,7 +322,7 @@ async function indexTree(pass: IndexPass, options: IndexOptions, hasher: Hasher)
       if (options.shallow) {
         const live = pass.live(file.relativePath);
         if (live && live.status === 'present' && live.sizeBytes === file.sizeBytes && live.mtimeNs === file.mtimeNs) {
-          pass.push({ kind: 'touch', relativePath: file.relativePath, fileId: live.id, mtimeNs: file.mtimeNs });
+          pass.push({ kind: 'touch', relativePath: file.relativePath, fileId: live.id, mtimeNs: file.mtimeNs, mode: file.mode });
           pass.done(0);
           continue;
         }

@@ -17,6 +17,8 @@ export interface ListedFile {
   mtimeNs: bigint;
   ino: bigint;
   dev: bigint;
+  /** Permission bits. */
+  mode: number;
 }
 
 export interface SkippedEntry {
@@ -118,7 +120,7 @@ function listDirectory(dir: Directory, options: WalkOptions): Listing {
     if (stat.isSymbolicLink()) events.push({ kind: 'skipped', relativePath: relative, reason: 'symlink' });
     else if (stat.isDirectory()) subdirectories.push({ absolute, relative, stat });
     else if (stat.isFile()) {
-      events.push({ kind: 'file', relativePath: relative, absolutePath: absolute, sizeBytes: Number(stat.size), mtimeNs: stat.mtimeNs, ino: stat.ino, dev: stat.dev });
+      events.push({ kind: 'file', relativePath: relative, absolutePath: absolute, sizeBytes: Number(stat.size), mtimeNs: stat.mtimeNs, ino: stat.ino, dev: stat.dev, mode: Number(stat.mode) & 0o7777 });
     } else events.push({ kind: 'skipped', relativePath: relative, reason: 'not-regular' });
   }
   let after: fs.BigIntStats | null = null;

@@ -4,20 +4,25 @@
 // write lock, the evidence is re-judged from fresh rows and the batch's intents are committed
 // together; then, holding the write lock again, each file is judged once more and unlinked, a
 // few unlinks at once (so no evidence write can slip in between), and one status flip closes
-// the batch's intents. Any difference is drift: skipped loudly, nothing deleted. A crash
-// anywhere leaves either the file or an open intent. Batching makes that two commits (fsyncs)
-// per batch, not two per file.
+// the batch's intents. Any difference is drift: skipped loudly, nothing deleted. Before the
+// intents, every required destination is asked for the copy the decision relies on: there, of
+// the indexed size, and (local destinations) not the file being deleted nor another
+// destination's copy; a miss is a `copy-not-found` refusal. A crash anywhere leaves either the
+// file or an open intent. Batching makes that two commits (fsyncs) per batch, not two per file.
 
 import fs from 'node:fs';
+import { VolumeConfig } from '../../config/types.js';
+import { Destination, remotePathOf } from '../../destinations/destination.js';
 import { errorMessage } from '../../errors.js';
 import { Store } from '../../store/store.js';
 import { isDatabaseDamage } from '../../store/db.js';
-import { lstatOrNull, safeVolumePath, UnsafePathError } from '../fs-safety.js';
+import { lstatOrNull, realRoot, safeVolumePath, UnsafePathError } from '../fs-safety.js';
 import { createHasher, Hasher } from '../index/hash-pool.js';
 import { inLanes } from '../lanes.js';
 import { Hooks, Reporter } from '../reporter.js';
 import { AllowedFile, OffloadPlan } from './plan.js';
 import { Recheck, recheckFile, sameEvidenceVersions, TransactionRows } from './gate.js';
+import { namespaceOf, openNamespace } from '../namespace.js';
 
 /**
  * Files whose re-hash may run ahead of the in-order unlink step: enough that the hashing
@@ -35,10 +40,17 @@ const COMMIT_BATCH_FILES = 256;
 const COMMIT_BATCH_BYTES = 256 * 1024 * 1024;
 /** Unlinks in flight under the write lock: libuv's default pool has four threads. */
 const UNLINKS_IN_FLIGHT = 4;
+/** Files whose destination copies are looked for at once (each asks every required destination). */
+const COPY_CHECKS_IN_FLIGHT = 16;
 
 export interface ExecuteOptions {
   runId: number;
   nowNs: bigint;
+  volume: VolumeConfig;
+  /** This node's name: only its own namespaces are counted. */
+  node: string;
+  /** Every required destination, by name: each is asked for its copy before an unlink. */
+  destinations: ReadonlyMap<string, Destination>;
   reporter: Reporter;
   hooks: Hooks;
   /** Defaults to a pool with one worker per core. */
@@ -50,15 +62,25 @@ export interface OffloadOutcome {
   offloaded: string[];
   drift: { path: string; reason: string }[];
   errors: { path: string; message: string }[];
+  /** Files a required destination could not show its copy of just before the unlink: kept. */
+  refused: CopyRefusal[];
   /** Files whose evidence changed between plan and unlink and were judged again. */
   reevaluated: number;
+}
+
+export interface CopyRefusal {
+  path: string;
+  target: string;
+  reason: 'copy-not-found';
+  detail: string;
 }
 
 /** What the disk said before and during the re-hash: the identity the unlink must still see. */
 type DiskCheck = { ok: true; absolute: string; seen: fs.BigIntStats } | { ok: false; reason: string };
 
 export async function executeOffload(store: Store, plan: OffloadPlan, o: ExecuteOptions): Promise<OffloadOutcome> {
-  const outcome: OffloadOutcome = { runId: o.runId, offloaded: [], drift: [], errors: [], reevaluated: 0 };
+  const outcome: OffloadOutcome = { runId: o.runId, offloaded: [], drift: [], errors: [], refused: [], reevaluated: 0 };
+  const copies = await copyFinder(store, plan, o);
   // Every worker starts at once: each boots while the others take their first files.
   const hasher = o.hasher ?? createHasher({ eager: plan.allowed.length > 1 });
   const root = realRoot(plan.rootPath);
@@ -89,7 +111,7 @@ export async function executeOffload(store: Store, plan: OffloadPlan, o: Execute
         batch.push({ file, disk: await check });
         batchBytes += file.sizeBytes;
       }
-      await commitBatch(store, plan, root, batch, o, outcome);
+      await commitBatch(store, plan, root, batch, o, outcome, copies);
       for (const { file } of batch) {
         doneBytes += file.sizeBytes;
         o.reporter.progress({ phase: `offload ${plan.volume}`, doneFiles: ++doneFiles, totalFiles: plan.allowed.length, doneBytes, totalBytes: plan.allowed.totalBytes });
@@ -116,12 +138,12 @@ interface Decided {
   result?: { kind: 'unlinked' } | { kind: 'refused'; why: string } | { kind: 'changed' } | { kind: 'unlink-failed'; err: unknown };
 }
 
-type Verdict = { kind: 'offloaded' } | { kind: 'drift'; reason: string } | { kind: 'error'; message: string };
+type Verdict = { kind: 'offloaded' } | { kind: 'drift'; reason: string } | { kind: 'error'; message: string } | { kind: 'refused'; refusals: CopyRefusal[] };
 
-async function commitBatch(store: Store, plan: OffloadPlan, root: string, batch: Checked[], o: ExecuteOptions, outcome: OffloadOutcome): Promise<void> {
+async function commitBatch(store: Store, plan: OffloadPlan, root: string, batch: Checked[], o: ExecuteOptions, outcome: OffloadOutcome, copies: CopyFinder): Promise<void> {
   const verdicts = new Map<AllowedFile, Verdict>();
   try {
-    await decideAndUnlink(store, plan, root, batch, o, outcome, verdicts);
+    await decideAndUnlink(store, plan, root, batch, o, outcome, verdicts, copies);
   } finally {
     // Reported in path order, whatever step settled each file.
     for (const { file } of batch) {
@@ -129,6 +151,7 @@ async function commitBatch(store: Store, plan: OffloadPlan, root: string, batch:
       if (!verdict) continue;
       if (verdict.kind === 'offloaded') outcome.offloaded.push(file.path);
       else if (verdict.kind === 'error') outcome.errors.push({ path: file.path, message: verdict.message });
+      else if (verdict.kind === 'refused') outcome.refused.push(...verdict.refusals);
       else {
         outcome.drift.push({ path: file.path, reason: verdict.reason });
         o.reporter.warn(`drift ${file.path}: ${verdict.reason}; nothing deleted`);
@@ -145,6 +168,7 @@ async function decideAndUnlink(
   o: ExecuteOptions,
   outcome: OffloadOutcome,
   verdicts: Map<AllowedFile, Verdict>,
+  copies: CopyFinder,
 ): Promise<void> {
   const failed = (decided: readonly { file: AllowedFile; result?: Decided['result'] }[], err: unknown) => {
     for (const d of decided) {
@@ -182,7 +206,7 @@ async function decideAndUnlink(
     if (isDatabaseDamage(err)) throw err;
     return failed(onDisk, err);
   }
-  const decided: Decided[] = [];
+  let decided: Decided[] = [];
   onDisk.forEach((d, i) => {
     const decision = decisions[i];
     if (decision.changed) outcome.reevaluated++;
@@ -191,6 +215,27 @@ async function decideAndUnlink(
   });
   for (let i = 0; i < decided.length; i++) o.hooks.at('offload.after-intent');
   if (decided.length === 0) return;
+
+  // The last look at the destinations: each required one shows the copy the decision rests on.
+  const missing = new Map<Decided, CopyRefusal[]>();
+  await inLanes(decided.length, COPY_CHECKS_IN_FLIGHT, async (i) => {
+    const d = decided[i];
+    const refusals = await copies.find(d.file, `${d.seen.dev}:${d.seen.ino}`);
+    if (refusals.length > 0) missing.set(d, refusals);
+  });
+  if (missing.size > 0) {
+    try {
+      store.immediate(() => {
+        for (const d of missing.keys()) store.intents.closeIntent(d.intentId, 'dropped', o.nowNs, 'copy not found at a required destination');
+      });
+    } catch (err) {
+      // The intents stay open; the next command finds the files on disk and drops them.
+      if (isDatabaseDamage(err)) throw err;
+    }
+    for (const [d, refusals] of missing) verdicts.set(d.file, { kind: 'refused', refusals });
+    decided = decided.filter((d) => !missing.has(d));
+    if (decided.length === 0) return;
+  }
 
   // Each last look and unlink happens under the write lock, after one more judgement on fresh
   // rows: a verify that recorded a bad copy after the intents were committed is seen here, and
@@ -275,19 +320,6 @@ async function lookAndUnlink(store: Store, root: string, d: Decided, o: ExecuteO
   return { kind: 'unlinked' };
 }
 
-/**
- * The volume root with a symlinked root (a mount alias, which index follows too) resolved once,
- * so every check and unlink of the run goes through the same real directory; nothing below
- * the root may be a link. Unresolvable: left as it is, and the per-file checks refuse it.
- */
-function realRoot(rootPath: string): string {
-  try {
-    return fs.realpathSync(rootPath);
-  } catch {
-    return rootPath;
-  }
-}
-
 function sameIdentity(a: fs.BigIntStats, b: fs.BigIntStats): boolean {
   return a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.isFile() === b.isFile();
 }
@@ -318,4 +350,73 @@ async function checkOnDisk(root: string, file: AllowedFile, indexed: Buffer, has
     return { ok: false, reason: 'content changed since indexing (BLAKE3 differs); run `squirrel index`' };
   }
   return { ok: true, absolute, seen };
+}
+
+interface CopyFinder {
+  /** Each required destination's copy of the file's bytes; the refusals for those without one. */
+  find(file: AllowedFile, localIdentity: string): Promise<CopyRefusal[]>;
+}
+
+/**
+ * Checks each required destination once (its marker, this volume's namespace), then for each
+ * file looks for a copy the ledger records as sound there: present, of the indexed size, and,
+ * where the destination can tell (local), a physical file other than the one being deleted
+ * and other than the copy counted for another destination. The file's own path is tried first.
+ */
+async function copyFinder(store: Store, plan: OffloadPlan, o: ExecuteOptions): Promise<CopyFinder> {
+  const problems = new Map<string, string>();
+  for (const target of plan.policy.requiredTargets) {
+    const destination = o.destinations.get(target);
+    if (!destination) {
+      problems.set(target, `destination '${target}' was not opened`);
+      continue;
+    }
+    try {
+      await openNamespace(store, destination, { volume: o.volume, node: o.node, write: false, init: false, nowNs: o.nowNs, notes: [] });
+    } catch (err) {
+      problems.set(target, errorMessage(err));
+    }
+  }
+  return {
+    async find(file, localIdentity) {
+      const refusals: CopyRefusal[] = [];
+      const counted = new Set<string>([localIdentity]);
+      for (const target of plan.policy.requiredTargets) {
+        const refuse = (detail: string) => refusals.push({ path: file.path, target, reason: 'copy-not-found', detail });
+        const problem = problems.get(target);
+        if (problem !== undefined) {
+          refuse(problem);
+          continue;
+        }
+        const destination = o.destinations.get(target)!;
+        const ownPath = remotePathOf(namespaceOf(o.volume, target), file.path);
+        const candidates = store.evidence
+          .copiesOf(plan.volumeId, target, file.contentId)
+          .filter((copy) => copy.state === 'ok')
+          .sort((a, b) => Number(b.path === ownPath) - Number(a.path === ownPath));
+        const misses: string[] = [];
+        let found = false;
+        for (const copy of candidates) {
+          try {
+            const stat = await destination.stat(copy.path);
+            if (stat.kind === 'absent') misses.push(`${copy.path} is absent`);
+            else if (stat.sizeBytes !== file.sizeBytes) misses.push(`${copy.path} has ${stat.sizeBytes} bytes, not ${file.sizeBytes}`);
+            else if (stat.identity !== undefined && counted.has(stat.identity)) {
+              misses.push(`${copy.path} is the same physical file as ${stat.identity === localIdentity ? 'the local file' : "another destination's copy"}`);
+            } else {
+              if (stat.identity !== undefined) counted.add(stat.identity);
+              found = true;
+              break;
+            }
+          } catch (err) {
+            misses.push(`${copy.path}: could not check (${errorMessage(err)})`);
+          }
+        }
+        // No sound copy in the ledger at all is the evidence's verdict, not the disk's: the
+        // judgement on fresh rows just before the unlink refuses it (as changed evidence).
+        if (!found && candidates.length > 0) refuse(misses.join('; '));
+      }
+      return refusals;
+    },
+  };
 }

@@ -10,8 +10,12 @@ import type { Store } from '../../store/store.js';
 import type { FileWithContent, RemoteCopyRow, VectorComponent } from '../../store/types.js';
 import type { OffloadPolicy } from './policy.js';
 
-/** Stable reason codes, in the order the checks run. */
+/**
+ * Stable reason codes, in the order the checks run. `copy-not-found` is not judged here: it is
+ * what the last look at the destinations finds right before an unlink (execute.ts).
+ */
 export const REFUSAL_REASONS = [
+  'name-collision',
   'no-evidence',
   'evidence-behind',
   'lost-at-destination',
@@ -20,6 +24,7 @@ export const REFUSAL_REASONS = [
   'evidence-from-future',
   'not-pushed-since-appeared',
   'not-content-verified',
+  'copy-not-found',
 ] as const;
 
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
@@ -94,6 +99,8 @@ export interface TargetEvidence {
   copiedContentIds: ContentIdSet;
   /** Contents with a copy a verify found missing or corrupt there (corrupt wins). */
   lostContents: ReadonlyMap<number, 'missing' | 'corrupt'>;
+  /** Paths the last sync there refused to place (two local names that are one name there). */
+  refusedPaths: ReadonlySet<string>;
 }
 
 /** Everything the gate reads, per required target in policy order. */
@@ -123,6 +130,7 @@ export function loadGateEvidence(store: Store, volumeId: number, policy: Offload
     lastPushRunId: store.runs.lastSuccessfulPush(volumeId, target),
     copiedContentIds: new ContentIdSet(store.evidence.copiedContentIds(volumeId, target)),
     lostContents: lostByContent(lostCopies.filter((copy) => copy.destination === target)),
+    refusedPaths: store.places.refusedPaths(volumeId, target),
   }));
   return { volumeId, targets, nodeNames: store.nodeNames() };
 }
@@ -176,6 +184,7 @@ export class Gate {
   /** The first failing check for the file on target `targetIndex`, or null when it passes. */
   check(targetIndex: number, file: GateSubject): RefusalReason | null {
     const target = this.evidence.targets[targetIndex];
+    if (target.refusedPaths.size > 0 && target.refusedPaths.has(file.path)) return 'name-collision';
     const component = target.components.get(file.originNodeId);
     if (component === undefined) return 'no-evidence';
     if (component.originRunId < file.originRunId) return 'evidence-behind';
@@ -210,7 +219,7 @@ export class Gate {
       const lost = this.evidence.targets[targetIndex].lostContents.get(file.contentId);
       return lost === 'corrupt' ? 2 : lost === 'missing' ? 1 : 0;
     }
-    return reason === 'not-pushed-since-appeared' ? 0 : file.originNodeId;
+    return reason === 'not-pushed-since-appeared' || reason === 'name-collision' || reason === 'copy-not-found' ? 0 : file.originNodeId;
   }
 
   /**
@@ -232,6 +241,18 @@ export class Gate {
     const refusal = (summary: string, next: string, coordinates: string): Refusal => ({ target, reason, summary, next, coordinates });
 
     switch (reason) {
+      case 'name-collision':
+        return refusal(
+          `two local names are one name at ${target}, so neither was placed there`,
+          `rename one of the twins, then squirrel index ${volume} and ${sync}`,
+          `the last sync to ${target} refused these paths (name-collision)`,
+        );
+      case 'copy-not-found':
+        return refusal(
+          `no copy of these bytes was found at ${target} just before the unlink`,
+          `${verify}, then ${sync}`,
+          `the copy the ledger records at ${target} is absent, of another size, or the very file being deleted`,
+        );
       case 'no-evidence':
         return refusal(`${target} has no evidence for content from origin ${origin}`, sync, `no component for origin ${origin}`);
       case 'evidence-behind':
@@ -335,6 +356,7 @@ export interface Recheck {
 export class TransactionRows {
   private readonly components = new Map<string, VectorComponent | null>();
   private readonly lastPushes = new Map<string, number | null>();
+  private readonly refused = new Map<string, ReadonlySet<string>>();
   private readonly nodeNames = new Map<number, string>();
 
   constructor(
@@ -351,6 +373,12 @@ export class TransactionRows {
   lastSuccessfulPush(target: string): number | null {
     if (!this.lastPushes.has(target)) this.lastPushes.set(target, this.store.runs.lastSuccessfulPush(this.volumeId, target));
     return this.lastPushes.get(target)!;
+  }
+
+  refusedPaths(target: string): ReadonlySet<string> {
+    let paths = this.refused.get(target);
+    if (!paths) this.refused.set(target, (paths = this.store.places.refusedPaths(this.volumeId, target)));
+    return paths;
   }
 
   nodeName(nodeId: number): string {
@@ -389,6 +417,7 @@ export function recheckFile(
       lastPushRunId: rows.lastSuccessfulPush(target),
       copiedContentIds: ContentIdSet.of(ledger.map((c) => c.contentId)),
       lostContents: lostByContent(ledger),
+      refusedPaths: rows.refusedPaths(target),
     };
   });
   const evidence: GateEvidence = { volumeId, targets, nodeNames: new Map([[file.originNodeId, rows.nodeName(file.originNodeId)]]) };

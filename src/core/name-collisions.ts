@@ -1,0 +1,58 @@
+// Local names that are one name at a destination (SPEC §7.3). On a drive that folds case
+// (exFAT, FAT32, default APFS, SMB shares) `Photo.jpg` and `photo.jpg` are one file; on one
+// that normalises Unicode, NFC and NFD spellings are. Such twins are never placed over each
+// other or moved aside for each other: each is refused on that destination, and the refusal
+// says what to rename. A file whose name equals a folder's there collides with it too.
+
+import { NameRules } from '../destinations/destination.js';
+import { NameRefusal } from '../store/places.js';
+
+/**
+ * The name a destination with these rules really stores. Case is folded both ways
+ * (upper, then lower), so pairs one direction alone misses (long s and s) still meet; it
+ * may call a few distinct names one, which only refuses more.
+ */
+export function nameKey(relativePath: string, rules: NameRules): string {
+  let key = rules.unicodeNormalization ? relativePath.normalize('NFC') : relativePath;
+  if (rules.caseFolding) key = key.toUpperCase().toLowerCase();
+  return key;
+}
+
+function describeRules(rules: NameRules): string {
+  if (rules.caseFolding && rules.unicodeNormalization) return 'ignores case and Unicode spelling';
+  return rules.caseFolding ? 'ignores case' : 'ignores Unicode spelling';
+}
+
+/** Every path that collides with another under the destination's rules, with why. */
+export function findNameCollisions(paths: readonly string[], rules: NameRules, destination: string): NameRefusal[] {
+  if (!rules.caseFolding && !rules.unicodeNormalization) return [];
+  const firstByKey = new Map<string, string>();
+  const collidesWith = new Map<string, string>();
+  for (const p of paths) {
+    const key = nameKey(p, rules);
+    const other = firstByKey.get(key);
+    if (other === undefined) firstByKey.set(key, p);
+    else {
+      collidesWith.set(p, other);
+      if (!collidesWith.has(other)) collidesWith.set(other, p);
+    }
+  }
+  // A file and a folder that are one name there: the file, and everything in the folder.
+  for (const p of paths) {
+    for (let slash = p.indexOf('/'); slash >= 0; slash = p.indexOf('/', slash + 1)) {
+      const folder = p.slice(0, slash);
+      const file = firstByKey.get(nameKey(folder, rules));
+      if (file === undefined) continue;
+      collidesWith.set(p, file);
+      if (!collidesWith.has(file)) collidesWith.set(file, `${folder}/`);
+    }
+  }
+  const how = describeRules(rules);
+  return [...collidesWith]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([p, other]) => ({
+      path: p,
+      reason: 'name-collision',
+      detail: `'${p}' and '${other}' are one name at '${destination}', which ${how}; rename one of them, then index and sync again`,
+    }));
+}

@@ -1,0 +1,59 @@
+// What the index knows about places (SPEC §7): the id each destination's marker carried when
+// this index first met it, and the paths a sync refused to place at a destination because
+// two local names are one name there. Refusals are current state: each sync replaces its own.
+
+import type { Db } from './db.js';
+import { all, one } from './rows.js';
+import { NameRefusalRow } from './types.js';
+
+export interface NameRefusal {
+  path: string;
+  reason: string;
+  detail: string;
+}
+
+export class PlaceStore {
+  private readonly destinationIdOf;
+  private readonly destinationInsert;
+  private readonly refusalsClear;
+  private readonly refusalInsert;
+  private readonly refusalsOf;
+  private readonly refusedPathsOf;
+
+  constructor(db: Db) {
+    const prep = (sql: string) => db.prepare(sql).safeIntegers(true);
+    this.destinationIdOf = prep('SELECT destination_id FROM destinations WHERE name = ?');
+    this.destinationInsert = prep('INSERT INTO destinations (name, destination_id, recorded_at_ns) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING');
+    this.refusalsClear = prep('DELETE FROM name_refusals WHERE volume_id = ? AND destination = ?');
+    this.refusalInsert = prep('INSERT INTO name_refusals (volume_id, destination, path, reason, detail, run_id) VALUES (?, ?, ?, ?, ?, ?)');
+    this.refusalsOf = prep(`SELECT volume_id, destination, path, reason, detail, run_id FROM name_refusals
+      WHERE volume_id = ? AND destination = ? ORDER BY path`);
+    this.refusedPathsOf = db.prepare('SELECT path FROM name_refusals WHERE volume_id = ? AND destination = ?').pluck(true);
+  }
+
+  /** The destination id recorded for a destination name, or null if this index never met it. */
+  destinationId(name: string): string | null {
+    return one<{ destinationId: string }>(this.destinationIdOf, name)?.destinationId ?? null;
+  }
+
+  /** Record the id a destination carries the first time this index meets it; returns the recorded one. */
+  recordDestinationId(name: string, destinationId: string, nowNs: bigint): string {
+    this.destinationInsert.run(name, destinationId, nowNs);
+    return this.destinationId(name)!;
+  }
+
+  /** Replace the refusals of one (volume, destination) with those this sync found. */
+  replaceNameRefusals(volumeId: number, destination: string, refusals: readonly NameRefusal[], runId: number): void {
+    this.refusalsClear.run(volumeId, destination);
+    for (const r of refusals) this.refusalInsert.run(volumeId, destination, r.path, r.reason, r.detail, runId);
+  }
+
+  nameRefusals(volumeId: number, destination: string): NameRefusalRow[] {
+    return all<NameRefusalRow>(this.refusalsOf, volumeId, destination);
+  }
+
+  /** Just the refused paths (a set lookup per file in the offload plan). */
+  refusedPaths(volumeId: number, destination: string): Set<string> {
+    return new Set(this.refusedPathsOf.all(volumeId, destination) as string[]);
+  }
+}

@@ -1,0 +1,376 @@
+// Storage identity end to end through the real binary (SPEC §7): a copy counts only if it is a
+// distinct physical copy of the exact bytes. Each case is a setup real users have (a volume
+// that is a link into its own backup, two destinations reaching one folder, two machines on
+// one NAS, rot that restore met, a clock that jumped) and the verdict is read off the disks
+// by the independent check in test/physical.ts, never off squirrel's ledger.
+
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { afterEach, describe, expect, it } from 'vitest';
+import { bin, CliResult, DAY_NS, json, tempDir, TEST_NOW_NS } from '../helpers.js';
+import { holdingsUnder, lostFiles, sha256 } from '../physical.js';
+import { bindMount, mountSupport, unmountAll } from '../mounts.js';
+import { cleanupTempDirs } from '../helpers.js';
+
+afterEach(() => {
+  unmountAll();
+  cleanupTempDirs();
+});
+
+interface Node {
+  dir: string;
+  configPath: string;
+  volumeRoot: string;
+  destinations: Record<string, string>;
+  written: Record<string, string>;
+  run(...args: string[]): CliResult;
+  config: Record<string, unknown>;
+  writeConfig(change?: (config: Record<string, any>) => void): void; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+/** One machine: a config, a database, a volume `photos` with files, local destinations. */
+function machine(options: {
+  dir?: string;
+  node?: string;
+  volumePath?: string;
+  destinations: Record<string, string>;
+  files?: Record<string, string>;
+  db?: string;
+  volume?: Record<string, unknown>;
+  nowNs?: bigint;
+}): Node {
+  const dir = options.dir ?? tempDir();
+  const node = options.node ?? 'laptop';
+  const volumeRoot = options.volumePath ?? path.join(dir, 'photos');
+  const names = Object.keys(options.destinations);
+  const m: Node = {
+    dir,
+    configPath: path.join(dir, `${node}.yaml`),
+    volumeRoot,
+    destinations: options.destinations,
+    written: {},
+    config: {},
+    run: (...args) => bin(['--config', m.configPath, '--no-progress', ...args], { nowNs: options.nowNs ?? TEST_NOW_NS }),
+    writeConfig(change) {
+      const config: Record<string, any> = { // eslint-disable-line @typescript-eslint/no-explicit-any
+        node,
+        db: options.db ?? path.join(dir, `${node}.db`),
+        volumes: { photos: { path: volumeRoot, sync_to: names, offload_requires: names, ...(options.volume ?? {}) } },
+        destinations: Object.fromEntries(names.map((n) => [n, { type: 'local', path: options.destinations[n] }])),
+      };
+      change?.(config);
+      m.config = config;
+      fs.writeFileSync(m.configPath, YAML.stringify(config));
+    },
+  };
+  if (!fs.existsSync(volumeRoot)) fs.mkdirSync(volumeRoot, { recursive: true });
+  for (const [relative, text] of Object.entries(options.files ?? {})) write(m, relative, text);
+  m.writeConfig();
+  return m;
+}
+
+function write(m: Node, relative: string, text: string, mode?: number): void {
+  const target = path.join(m.volumeRoot, relative);
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  fs.writeFileSync(target, text, mode === undefined ? undefined : { mode });
+  if (mode !== undefined) fs.chmodSync(target, mode);
+  m.written[relative] = sha256(text);
+}
+
+function ok(result: CliResult, what: string): CliResult {
+  expect(result.code, `${what}\n${result.stdout}\n${result.stderr}`).toBe(0);
+  return result;
+}
+
+function lost(m: Node): string[] {
+  return lostFiles({ volumeRoot: m.volumeRoot, destinations: m.destinations }, m.written);
+}
+
+const FILES = { 'p1.jpg': 'one', 'p2.jpg': 'two two', 'sub/p3.jpg': 'three three three' };
+
+describe('case 1: the volume is its own backup', () => {
+  it('a volume path that is a symlink into its destination namespace is refused (exit 2, naming both), and nothing is lost', () => {
+    // setup: nas and usb initialised; the volume's files sit in nas/photos, the volume path links there
+    const dir = tempDir();
+    const destinations = { nas: path.join(dir, 'nas'), usb: path.join(dir, 'usb') };
+    const seed = machine({ dir, destinations, files: {}, volumePath: path.join(dir, 'seed') });
+    ok(seed.run('index', 'photos'), 'seed index');
+    ok(seed.run('sync', '--init'), 'init');
+    const namespace = path.join(destinations.nas, 'photos');
+    fs.mkdirSync(namespace, { recursive: true });
+    const m = machine({ dir, destinations, volumePath: path.join(dir, 'photos-link') });
+    fs.rmSync(m.volumeRoot, { recursive: true });
+    fs.symlinkSync(namespace, m.volumeRoot);
+    for (const [relative, text] of Object.entries(FILES)) write(m, relative, text);
+    // act
+    const check = m.run('config', 'check');
+    const index = m.run('index', 'photos');
+    const sync = m.run('sync');
+    const offload = m.run('offload', 'photos', '.');
+    // expect: refused as overlapping places, naming both; every file still has its bytes somewhere safe
+    expect(check.code, check.stderr).toBe(2);
+    expect(check.stderr).toMatch(/overlap|inside|same place/i);
+    expect(check.stderr).toContain(namespace);
+    for (const result of [index, sync, offload]) expect(result.code, result.stderr).toBe(2);
+    expect(lost(m)).toEqual([]);
+    for (const [relative, hash] of Object.entries(m.written)) expect(sha256(fs.readFileSync(path.join(namespace, relative)))).toBe(hash);
+  });
+
+  it('a destination reached through a link into the volume is refused', () => {
+    // setup
+    const dir = tempDir();
+    const volumeRoot = path.join(dir, 'photos');
+    fs.mkdirSync(path.join(volumeRoot, 'backup'), { recursive: true });
+    fs.symlinkSync(path.join(volumeRoot, 'backup'), path.join(dir, 'usb-link'));
+    const m = machine({ dir, destinations: { nas: path.join(dir, 'nas'), usb: path.join(dir, 'usb-link') }, files: FILES });
+    // act
+    const check = m.run('config', 'check');
+    const sync = m.run('sync', '--init');
+    // expect
+    expect(check.code, check.stderr).toBe(2);
+    expect(check.stderr).toContain(volumeRoot);
+    expect(sync.code).toBe(2);
+    expect(fs.readdirSync(path.join(volumeRoot, 'backup'))).toEqual([]);
+  });
+
+  it('a database inside the volume through a symlinked directory is refused before anything indexes or offloads it', () => {
+    // setup: db path goes through a link to a folder inside the volume
+    const dir = tempDir();
+    const volumeRoot = path.join(dir, 'photos');
+    fs.mkdirSync(path.join(volumeRoot, 'private'), { recursive: true });
+    fs.symlinkSync(path.join(volumeRoot, 'private'), path.join(dir, 'dblink'));
+    const m = machine({ dir, destinations: { nas: path.join(dir, 'nas'), usb: path.join(dir, 'usb') }, files: FILES, db: path.join(dir, 'dblink', 'index.db') });
+    // act
+    const check = m.run('config', 'check');
+    const index = m.run('index', 'photos');
+    // expect
+    expect(check.code, check.stderr).toBe(2);
+    expect(check.stderr).toMatch(/database|db/);
+    expect(index.code).toBe(2);
+  });
+
+  it.skipIf(mountSupport().bind !== null)('a volume bind-mounted from its destination namespace is refused', () => {
+    // setup: nas/photos holds the files; the volume directory is a bind mount of it
+    const dir = tempDir();
+    const destinations = { nas: path.join(dir, 'nas'), usb: path.join(dir, 'usb') };
+    const seed = machine({ dir, destinations, volumePath: path.join(dir, 'seed') });
+    ok(seed.run('index', 'photos'), 'seed index');
+    ok(seed.run('sync', '--init'), 'init');
+    const namespace = path.join(destinations.nas, 'photos');
+    fs.mkdirSync(namespace, { recursive: true });
+    const m = machine({ dir, destinations, volumePath: path.join(dir, 'mounted') });
+    bindMount(namespace, m.volumeRoot);
+    for (const [relative, text] of Object.entries(FILES)) write(m, relative, text);
+    // act
+    const check = m.run('config', 'check');
+    m.run('index', 'photos');
+    m.run('sync');
+    const offload = m.run('offload', 'photos', '.');
+    // expect
+    expect(check.code, check.stderr).toBe(2);
+    expect(offload.code).toBe(2);
+    expect(lost(m)).toEqual([]);
+  });
+
+  it.skipIf(mountSupport().bind !== null)('two destinations where one is a bind mount of the other are refused', () => {
+    // setup
+    const dir = tempDir();
+    const nas = path.join(dir, 'nas');
+    const usb = path.join(dir, 'usb');
+    fs.mkdirSync(nas);
+    bindMount(nas, usb);
+    const m = machine({ dir, destinations: { nas, usb }, files: FILES });
+    // act
+    const check = m.run('config', 'check');
+    const sync = m.run('sync', '--init');
+    // expect
+    expect(check.code, check.stderr).toBe(2);
+    expect(check.stderr).toContain(nas);
+    expect(check.stderr).toContain(usb);
+    expect(sync.code).toBe(2);
+  });
+});
+
+describe('case 2: two destinations, one place', () => {
+  it('usb/photos replaced by a link to nas/photos after both were initialised: nothing is offloaded on one physical copy', () => {
+    // setup: a normal start, both destinations pushed and verified
+    const dir = tempDir();
+    const m = machine({ dir, destinations: { nas: path.join(dir, 'nas'), usb: path.join(dir, 'usb') }, files: FILES });
+    ok(m.run('index', 'photos'), 'index');
+    ok(m.run('sync', '--init'), 'sync');
+    fs.rmSync(path.join(m.destinations.usb, 'photos'), { recursive: true });
+    fs.symlinkSync(path.join(m.destinations.nas, 'photos'), path.join(m.destinations.usb, 'photos'));
+    // act
+    const verify = m.run('verify');
+    const offload = m.run('offload', 'photos', '.');
+    // expect: refused, files kept
+    expect(verify.code).not.toBe(0);
+    expect(offload.code, offload.stdout + offload.stderr).toBe(2);
+    expect(`${offload.stderr}`).toMatch(/same place|overlap|namespace/i);
+    for (const relative of Object.keys(FILES)) expect(fs.existsSync(path.join(m.volumeRoot, relative))).toBe(true);
+    expect(lost(m)).toEqual([]);
+  });
+});
+
+describe('case 4: two machines, one destination', () => {
+  it("the desktop never writes into the laptop's namespace; the laptop's offload and restore keep the laptop's bytes", () => {
+    // setup: laptop and desktop both have volume 'photos' and push to one NAS (plus their own usb)
+    const dir = tempDir();
+    const nas = path.join(dir, 'nas');
+    const laptop = machine({ dir: path.join(dir, 'laptop'), node: 'laptop', destinations: { nas, usb: path.join(dir, 'laptop-usb') }, files: { 'IMG_0001.JPG': 'laptop bytes' } });
+    const desktop = machine({ dir: path.join(dir, 'desktop'), node: 'desktop', destinations: { nas, usb: path.join(dir, 'desktop-usb') }, files: { 'IMG_0001.JPG': 'desktop bytes!' } });
+    ok(laptop.run('index', 'photos'), 'laptop index');
+    ok(laptop.run('sync', '--init'), 'laptop sync');
+    ok(desktop.run('index', 'photos'), 'desktop index');
+    // act
+    const desktopSync = desktop.run('sync', '--init', '--to', 'nas');
+    const offload = laptop.run('offload', 'photos', '.');
+    const restore = laptop.run('restore', 'photos', '.', '--from', 'nas');
+    // expect: the desktop is refused, told who owns the namespace and how to pick another
+    expect(desktopSync.code, desktopSync.stdout + desktopSync.stderr).not.toBe(0);
+    expect(desktopSync.stdout + desktopSync.stderr).toMatch(/laptop/);
+    expect(desktopSync.stdout + desktopSync.stderr).toMatch(/namespace/);
+    expect(ok(offload, 'offload').stdout).toMatch(/offloaded=1 /);
+    ok(restore, 'restore');
+    expect(fs.readFileSync(path.join(laptop.volumeRoot, 'IMG_0001.JPG'), 'utf8')).toBe('laptop bytes');
+    // and with a namespace of its own the desktop syncs fine, beside the laptop
+    desktop.writeConfig((c) => (c.volumes.photos.namespace = { nas: 'desktop-photos' }));
+    ok(desktop.run('sync', '--init', '--to', 'nas'), 'desktop sync with its own namespace');
+    expect(fs.readFileSync(path.join(nas, 'desktop-photos', 'IMG_0001.JPG'), 'utf8')).toBe('desktop bytes!');
+    expect(fs.readFileSync(path.join(nas, 'photos', 'IMG_0001.JPG'), 'utf8')).toBe('laptop bytes');
+  });
+});
+
+describe('case 5: the ledger only records what was read', () => {
+  it('a hand-deleted history copy does not block the evidence forever once the content has a sound copy again', () => {
+    // setup: a.jpg = X, synced; then a.jpg = Y, synced (X moved to history); then a.jpg = X again
+    const dir = tempDir();
+    const m = machine({ dir, destinations: { nas: path.join(dir, 'nas'), usb: path.join(dir, 'usb') }, files: { 'a.jpg': 'content X' } });
+    ok(m.run('index', 'photos'), 'index');
+    ok(m.run('sync', '--init'), 'sync 1');
+    write(m, 'a.jpg', 'content Y, longer');
+    ok(m.run('index', 'photos'), 'index 2');
+    ok(m.run('sync'), 'sync 2');
+    write(m, 'a.jpg', 'content X');
+    ok(m.run('index', 'photos'), 'index 3');
+    // the user cleans up the history folder by hand
+    fs.rmSync(path.join(m.destinations.nas, 'photos', '.squirrel-history'), { recursive: true });
+    m.run('verify', '--to', 'nas');
+    // act
+    const sync = m.run('sync');
+    const again = m.run('sync');
+    const offload = m.run('offload', 'photos', '.');
+    // expect: sync is whole again, the offload goes, the bytes are safe
+    expect(sync.code, sync.stdout + sync.stderr).toBe(0);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(ok(offload, 'offload').stdout).toMatch(/offloaded=1 /);
+    expect(lost(m)).toEqual([]);
+  });
+});
+
+describe('case 6: rot that restore saw is recorded', () => {
+  it('restore that meets a corrupt copy records it, and offload does not rely on that copy until a sync re-sends it', () => {
+    // setup: offloaded, then a byte flips in the nas copy
+    const dir = tempDir();
+    const m = machine({ dir, destinations: { nas: path.join(dir, 'nas'), usb: path.join(dir, 'usb') }, files: { 'a.jpg': 'precious bytes' } });
+    ok(m.run('index', 'photos'), 'index');
+    ok(m.run('sync', '--init'), 'sync');
+    ok(m.run('offload', 'photos', '.'), 'offload');
+    const nasCopy = path.join(m.destinations.nas, 'photos', 'a.jpg');
+    fs.writeFileSync(nasCopy, 'precious bytez');
+    // act: restore falls back to usb; the rot must be remembered
+    const restore = m.run('restore', 'photos', '.');
+    const status = m.run('status', 'photos', '--check');
+    const sync = m.run('sync');
+    const offload = m.run('offload', 'photos', '.');
+    // expect
+    ok(restore, 'restore');
+    expect(restore.stdout + restore.stderr).toMatch(/corrupt|do not match/);
+    expect(status.code, status.stdout).toBe(2);
+    ok(sync, 'sync re-sends');
+    expect(fs.readFileSync(nasCopy, 'utf8')).toBe('precious bytes');
+    ok(offload, 'offload');
+    expect(lost(m)).toEqual([]);
+  });
+});
+
+describe('case 7: sync reads sources like offload does', () => {
+  it('a directory replaced by a link to outside the volume sends no outside bytes anywhere', () => {
+    // setup: docs/a.txt indexed; then docs becomes a link to a private folder outside
+    const dir = tempDir();
+    const m = machine({ dir, destinations: { nas: path.join(dir, 'nas'), usb: path.join(dir, 'usb') }, files: { 'docs/a.txt': 'harmless' } });
+    ok(m.run('index', 'photos'), 'index');
+    const outside = path.join(dir, 'private');
+    fs.mkdirSync(outside);
+    fs.writeFileSync(path.join(outside, 'a.txt'), 'harmless'.replace('harmless', 'SECRETS!'), { mode: 0o600 });
+    fs.rmSync(path.join(m.volumeRoot, 'docs'), { recursive: true });
+    fs.symlinkSync(outside, path.join(m.volumeRoot, 'docs'));
+    // act
+    const sync = m.run('sync', '--init');
+    // expect: the file fails, and the secret is on no destination (not even in staging)
+    expect(sync.code).toBe(1);
+    for (const root of Object.values(m.destinations)) expect(holdingsUnder(root).has(sha256('SECRETS!')), root).toBe(false);
+  });
+
+  it('a FIFO in place of an indexed file does not hang sync', () => {
+    // setup
+    const dir = tempDir();
+    const m = machine({ dir, destinations: { nas: path.join(dir, 'nas'), usb: path.join(dir, 'usb') }, files: { 'a.txt': 'x', 'b.txt': 'y' } });
+    ok(m.run('index', 'photos'), 'index');
+    fs.rmSync(path.join(m.volumeRoot, 'a.txt'));
+    execFileSync('mkfifo', [path.join(m.volumeRoot, 'a.txt')]);
+    // act
+    const started = performance.now();
+    const sync = m.run('sync', '--init');
+    // expect: finished promptly, the FIFO refused, the other file sent
+    expect(performance.now() - started).toBeLessThan(60_000);
+    expect(sync.code).toBe(1);
+    expect(sync.stdout + sync.stderr).toMatch(/a\.txt/);
+    expect(fs.readFileSync(path.join(m.destinations.nas, 'photos', 'b.txt'), 'utf8')).toBe('y');
+  });
+});
+
+describe('case 8: per-copy verification times fail closed', () => {
+  it('copies stamped in the future by a clock jump count as unknown, so a stale copy never passes the age limit', () => {
+    // setup: synced at T; a verify under a clock 60 days ahead; at T+25d a sampled verify re-reads half
+    const dir = tempDir();
+    const files = { 'a.jpg': 'aaa', 'b.jpg': 'bbb' };
+    const m = machine({ dir, destinations: { nas: path.join(dir, 'nas') }, files, volume: { offload_max_evidence_age: '20d' } });
+    const at = (nowNs: bigint, ...args: string[]) => bin(['--config', m.configPath, '--no-progress', ...args], { nowNs });
+    ok(at(TEST_NOW_NS, 'index', 'photos'), 'index');
+    ok(at(TEST_NOW_NS, 'sync', '--init'), 'sync');
+    ok(at(TEST_NOW_NS + 60n * DAY_NS, 'verify'), 'verify with the clock 60 days ahead');
+    ok(at(TEST_NOW_NS + 25n * DAY_NS, 'verify', '--sample', '50'), 'sampled verify');
+    // act
+    const offload = at(TEST_NOW_NS + 25n * DAY_NS, 'offload', 'photos', '.', '--json');
+    // expect: nothing offloaded; the age is unknown (or too old), never fresh
+    const report = json<{ totals: { offloaded: number } }>(offload);
+    expect(report.totals.offloaded, offload.stdout).toBe(0);
+    expect(offload.stdout).toMatch(/evidence-age-unknown|evidence-too-old|evidence-from-future/);
+    for (const relative of Object.keys(files)) expect(fs.existsSync(path.join(m.volumeRoot, relative))).toBe(true);
+  });
+});
+
+describe('case 9: copies are no more readable than their source', () => {
+  it('a 0600 source lands 0600 (folders private), and restore brings back the indexed mode', () => {
+    // setup
+    const dir = tempDir();
+    const m = machine({ dir, destinations: { nas: path.join(dir, 'nas'), usb: path.join(dir, 'usb') } });
+    write(m, 'private/diary.txt', 'dear diary', 0o600);
+    write(m, 'bin/run.sh', '#!/bin/sh\necho hi\n', 0o755);
+    ok(m.run('index', 'photos'), 'index');
+    // act
+    ok(m.run('sync', '--init'), 'sync');
+    ok(m.run('offload', 'photos', '.'), 'offload');
+    ok(m.run('restore', 'photos', '.'), 'restore');
+    // expect
+    for (const root of Object.values(m.destinations)) {
+      expect(fs.statSync(path.join(root, 'photos', 'private', 'diary.txt')).mode & 0o077, root).toBe(0);
+      expect(fs.statSync(path.join(root, 'photos', 'private')).mode & 0o077, root).toBe(0);
+    }
+    expect(fs.statSync(path.join(m.volumeRoot, 'private', 'diary.txt')).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.join(m.volumeRoot, 'bin', 'run.sh')).mode & 0o777).toBe(0o755);
+  });
+});
