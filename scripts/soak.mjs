@@ -1,9 +1,10 @@
-// npm run test:soak -- --trials N [--seed S] [--jobs J] [--only crash,races,concurrency,configs,selectors,names] [--no-build]
+// npm run test:soak -- --trials N [--seed S] [--jobs J] [--only crash,races,concurrency,configs,selectors,names,topology] [--no-build]
 //
 // The long version of test/reliability, outside vitest: the same generators with N trials.
 // N SIGKILLs of real squirrel processes (crash injection, J worlds at once), N/20 gate races,
-// N/100 concurrency rounds of ten seconds, 2N broken configs, N hostile selectors and N/100
-// worlds of awkward file names, every step checked by the invariant checker. Prints a summary
+// N/100 concurrency rounds of ten seconds, 2N broken configs, N hostile selectors, N/100
+// worlds of awkward file names and N/10 generated storage topologies (links, bind mounts,
+// exFAT, two nodes on one NAS), every step checked by the invariant checker. Prints a summary
 // of kills, races, inputs tried and violations, and exits 1 on any violation. A seed replays a
 // run (the default is a fresh one, printed); the TypeScript sources load through a small
 // transpile-on-import hook, so the generators are exactly the ones the quick suites run.
@@ -16,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const PHASES = ['crash', 'races', 'concurrency', 'configs', 'selectors', 'names'];
+const PHASES = ['crash', 'races', 'concurrency', 'configs', 'selectors', 'names', 'topology'];
 
 function parseArgs(argv) {
   const options = { trials: 1000, seed: randomInt(1, 2 ** 31), jobs: 2, only: PHASES, build: true };
@@ -106,13 +107,14 @@ const reliability = (name) => import(pathToFileURL(path.join(root, 'test/reliabi
 const { runCrashTrials } = await reliability('crash.ts');
 const { runConcurrencyRounds, runGateRaces } = await reliability('concurrency.ts');
 const { runConfigMutations, runNameWorld, runSelectorFuzz } = await reliability('hostile.ts');
+const { runTopologyTrials } = await reliability('topology.ts');
 const { cleanupTempDirs, cli } = await import(pathToFileURL(path.join(root, 'test/helpers.ts')).href);
 
 const started = performance.now();
 const elapsed = () => `${((performance.now() - started) / 1000).toFixed(0)}s`;
 const log = (line) => console.log(`[${elapsed()}] ${line}`);
 const share = (divisor, minimum = 1) => Math.max(minimum, Math.ceil(options.trials / divisor));
-const totals = { kills: 0, chaosKills: 0, boundaryKills: 0, jitterKills: 0, randomKills: 0, commands: 0, races: 0, rounds: 0, busy: 0, vectorWrites: 0, configs: 0, selectors: 0, names: 0 };
+const totals = { kills: 0, chaosKills: 0, boundaryKills: 0, jitterKills: 0, randomKills: 0, commands: 0, races: 0, rounds: 0, busy: 0, vectorWrites: 0, configs: 0, selectors: 0, names: 0, topologies: 0, topologyRefusals: 0, topologyOffloaded: 0 };
 const violations = [];
 const record = (phase, found) => {
   for (const v of found) {
@@ -182,6 +184,16 @@ try {
     log(`awkward names and trees: ${totals.names} inputs`);
     cleanupTempDirs();
   }
+  if (options.only.includes('topology')) {
+    const r = await runTopologyTrials({ trials: share(10), seed: options.seed, log: (line) => (/VIOLATION|^\d*0\/\d+ /.test(line) ? log(`topology ${line}`) : undefined) });
+    totals.topologies = r.trials;
+    totals.topologyRefusals = r.refusals;
+    totals.topologyOffloaded = r.offloaded;
+    totals.commands += r.commands;
+    record('topology', r.violations);
+    log(`topologies: ${r.trials} worlds (${Object.entries(r.features).map(([f, n]) => `${f}=${n}`).join(' ')}), ${r.commands} commands, ${r.refusals} refused with exit 2, ${r.offloaded} files offloaded`);
+    cleanupTempDirs();
+  }
 } finally {
   cleanupTempDirs();
 }
@@ -191,6 +203,7 @@ console.log(
   `\nsoak summary: trials=${options.trials} seed=${options.seed} kills=${totals.kills + totals.chaosKills} (crash=${totals.kills} concurrency=${totals.chaosKills}) races=${totals.races} ` +
     `concurrency_rounds=${totals.rounds} busy_refusals=${totals.busy} vector_writes_checked=${totals.vectorWrites} ` +
     `inputs=${inputs} (configs=${totals.configs} selectors=${totals.selectors} names=${totals.names}) ` +
+    `topologies=${totals.topologies} (refused=${totals.topologyRefusals} offloaded=${totals.topologyOffloaded}) ` +
     `commands=${totals.commands} violations=${violations.length} time=${elapsed()}`,
 );
 if (violations.length > 0) {

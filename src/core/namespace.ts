@@ -87,15 +87,14 @@ export async function openNamespace(store: Store, destination: Destination, o: O
   let marker = await readDestinationMarker(destination);
   const name = namespaceOf(o.volume, destination.name);
   if (marker.id === null || marker.nameRules === null || marker.format < MARKER_FORMAT) {
-    if (!o.write && o.lenient && marker.id === null) return { destination: destination.name, name, destinationId: null, nameRules: null, claimed: false };
-    if (!o.write) {
+    if (o.write) marker = await upgradeMarker(destination, marker, o.notes);
+    else if (!o.lenient) {
       throw new OperationalError(
         `destination '${destination.name}' (${destination.location}) was marked by an older squirrel: it has no id or name rules yet; ` +
           `\`squirrel sync ${o.volume.name} --to ${destination.name}\` adds them`,
         'destination-marker-old',
       );
-    }
-    marker = await upgradeMarker(destination, marker, o.notes);
+    } else if (marker.id === null) return { destination: destination.name, name, destinationId: null, nameRules: null, claimed: false };
   }
   const destinationId = marker.id!;
   const recorded = store.places.recordDestinationId(destination.name, destinationId, o.nowNs);

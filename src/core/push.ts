@@ -275,6 +275,7 @@ async function pushOne(
       store.immediate(() => store.evidence.recordVerifiedCopy(volumeId, dest.name, historyPath, readContent.id, runId, o.nowNs));
     }
     await dest.moveAside(remotePath, historyPath);
+    o.hooks.at('sync.after-move-aside');
     moved = true;
   }
   await dest.put(remotePath, source.absolute, stagingPathOf(namespace, runId, file.path), source.expected);

@@ -4,10 +4,12 @@
 
 import { VolumeConfig } from '../config/types.js';
 import { Destination, RootState } from '../destinations/destination.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, UsageError } from '../errors.js';
 import { Store } from '../store/store.js';
 import { RemoteCopyRow, VectorComponent } from '../store/types.js';
+import { openNamespace } from './namespace.js';
 import { parseSelectors, planOffload } from './offload/plan.js';
+import { DEFAULT_SKEW_TOLERANCE_NS } from './offload/policy.js';
 
 export type Light = 'green' | 'amber' | 'red';
 
@@ -37,7 +39,7 @@ export interface VolumeStatus {
 
 const worse = (a: Light, b: Light): Light => (a === 'red' || b === 'red' ? 'red' : a === 'amber' || b === 'amber' ? 'amber' : 'green');
 
-export async function volumeStatus(store: Store, volume: VolumeConfig, destinations: Map<string, Destination>, nowNs: bigint, thisNodeId: number): Promise<VolumeStatus> {
+export async function volumeStatus(store: Store, volume: VolumeConfig, destinations: Map<string, Destination>, nowNs: bigint, thisNodeId: number, node: string): Promise<VolumeStatus> {
   const row = store.volume(volume.name);
   const status: VolumeStatus = { volume: volume.name, indexed: row !== undefined, presentFiles: 0, presentBytes: 0, offloadedFiles: 0, targets: [], offloadReady: null, light: 'green' };
   const counts = row ? store.files.statusCounts(row.id) : [];
@@ -67,6 +69,16 @@ export async function volumeStatus(store: Store, volume: VolumeConfig, destinati
     } catch (err) {
       target.rootDetail = errorMessage(err);
     }
+    let placeProblem: string | null = null;
+    if (row && target.root === 'ok') {
+      // Marked for someone else (another node, another index, another destination): red.
+      try {
+        await openNamespace(store, destinations.get(name)!, { volume, node, write: false, lenient: true, init: false, nowNs, notes: [] });
+      } catch (err) {
+        if (err instanceof UsageError) placeProblem = errorMessage(err);
+      }
+    }
+    const refusedNames = row ? store.places.nameRefusals(row.id, name) : [];
     for (const c of components.filter((c) => c.destination === name)) {
       const needsRunId = needed.get(c.originNodeId) ?? null;
       const ageNs = c.verifiedAtNs === null ? null : nowNs - c.verifiedAtNs;
@@ -78,7 +90,9 @@ export async function volumeStatus(store: Store, volume: VolumeConfig, destinati
       target.reasons.push(reason);
     };
     if (target.root !== 'ok') flag('red', target.root === 'unavailable' ? `destination unreachable: ${target.rootDetail}` : `destination root ${target.root}`);
-    if (target.alarms.length > 0) flag('red', `${target.alarms.length} copy(ies) found missing or corrupt by verify`);
+    if (placeProblem !== null) flag('red', placeProblem);
+    if (target.alarms.length > 0) flag('red', `${target.alarms.length} copy(ies) found missing or corrupt (by verify or restore)`);
+    if (refusedNames.length > 0) flag('amber', `${refusedNames.length} path(s) not placed at '${name}' because two local names are one name there (name-collision): ${refusedNames[0].detail}`);
     if (status.presentFiles > 0 && target.lastPushRunId === null) flag('amber', 'never pushed successfully');
     for (const [originNodeId, runId] of needed) {
       const c = target.components.find((x) => x.originNodeId === originNodeId);
@@ -86,6 +100,9 @@ export async function volumeStatus(store: Store, volume: VolumeConfig, destinati
       else if (c.behind) flag('amber', `evidence behind: covers origin ${c.originNodeName} through run ${c.originRunId}, present content needs run ${runId}`);
     }
     for (const c of target.components.filter((x) => x.stale)) flag('amber', `evidence for origin ${c.originNodeName} is stale (older than offload_max_evidence_age)`);
+    for (const c of target.components.filter((x) => x.verifiedAtNs !== null && x.verifiedAtNs > nowNs + DEFAULT_SKEW_TOLERANCE_NS)) {
+      flag('amber', `evidence for origin ${c.originNodeName} is stamped in the future (a clock was wrong); \`squirrel verify ${volume.name} --to ${name}\` re-stamps it`);
+    }
     status.light = worse(status.light, target.light);
     status.targets.push(target);
   }

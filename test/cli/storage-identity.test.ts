@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
-import { bin, CliResult, DAY_NS, json, tempDir, TEST_NOW_NS } from '../helpers.js';
+import { bin, binSpawn, CliResult, DAY_NS, json, tempDir, TEST_NOW_NS, waitForFile } from '../helpers.js';
 import { holdingsUnder, lostFiles, sha256 } from '../physical.js';
 import { bindMount, mountSupport, unmountAll } from '../mounts.js';
 import { cleanupTempDirs } from '../helpers.js';
@@ -266,6 +266,40 @@ describe('case 5: the ledger only records what was read', () => {
     expect(sync.code, sync.stdout + sync.stderr).toBe(0);
     expect(again.code, again.stdout + again.stderr).toBe(0);
     expect(ok(offload, 'offload').stdout).toMatch(/offloaded=1 /);
+    expect(lost(m)).toEqual([]);
+  });
+});
+
+describe('case 5b: a sync killed right after a move-aside', () => {
+  it('leaves the ledger naming what was read, so the next commands finish whole and nothing is lost', async () => {
+    // setup: a.jpg = X synced and offloaded elsewhere-safe; then a.jpg = Y locally
+    const dir = tempDir();
+    const m = machine({ dir, destinations: { nas: path.join(dir, 'nas'), usb: path.join(dir, 'usb') }, files: { 'a.jpg': 'content X', 'b.jpg': 'content X' } });
+    ok(m.run('index', 'photos'), 'index');
+    ok(m.run('sync', '--init'), 'sync');
+    write(m, 'a.jpg', 'content Y, longer');
+    ok(m.run('index', 'photos'), 'index 2');
+    const pause = path.join(dir, 'pause');
+    // act: the sync to nas dies between moving X aside and placing Y
+    const child = binSpawn(['--config', m.configPath, '--no-progress', 'sync', 'photos', '--to', 'nas'], {
+      nowNs: TEST_NOW_NS,
+      env: { SQUIRREL_TEST_PAUSE_AT: 'sync.after-move-aside', SQUIRREL_TEST_PAUSE_FILE: pause },
+    });
+    await waitForFile(pause);
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    const verify = m.run('verify');
+    const sync = m.run('sync');
+    const again = m.run('sync');
+    const offload = m.run('offload', 'photos', '.');
+    // expect: the history copy was recorded with the bytes read (X), so verify finds it sound
+    // (only the moved-away path is missing, truthfully); the next sync re-sends and clears it,
+    // and both files go with distinct copies of their bytes
+    expect(verify.stdout).not.toMatch(/CORRUPT|squirrel-history.*not found/);
+    expect(verify.stdout).toMatch(/MISSING: photos\/a\.jpg/);
+    expect(sync.code, sync.stdout + sync.stderr).toBe(0);
+    expect(again.stdout).toMatch(/success/);
+    expect(ok(offload, 'offload').stdout).toMatch(/offloaded=2 /);
     expect(lost(m)).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@
 // check", and path escapes. A destination type plugs in a harness (how to make a fresh one,
 // how to give it an unmarked root, how to make it unreachable) and calls runConformance.
 
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -253,6 +254,51 @@ export function runConformance<H extends ConformanceHarness>(label: string, subj
         await expect(destination.put(`${VOLUME}/gone.txt`, gone, stagingFor(`${VOLUME}/gone.txt`))).rejects.toBeInstanceOf(LocalSourceError);
         expect(await destination.stat(`${VOLUME}/gone.txt`)).toEqual({ kind: 'absent' });
         expect(await listedPaths(destination, '')).toEqual([DESTINATION_MARKER]);
+      });
+
+      it('a source that is a symlink, a FIFO, or not the inode the caller checked is a LocalSourceError, at once, and nothing lands', async () => {
+        // setup
+        const dir = tempDir();
+        const target = localFile(Buffer.from('outside'));
+        fs.symlinkSync(target, path.join(dir, 'link'));
+        spawnSync('mkfifo', [path.join(dir, 'fifo')]);
+        const swapped = localFile(Buffer.from('swapped in'));
+
+        // act + expect
+        await expect(destination.put(`${VOLUME}/link`, path.join(dir, 'link'), stagingFor(`${VOLUME}/link`))).rejects.toBeInstanceOf(LocalSourceError);
+        await expect(destination.put(`${VOLUME}/fifo`, path.join(dir, 'fifo'), stagingFor(`${VOLUME}/fifo`))).rejects.toBeInstanceOf(LocalSourceError);
+        await expect(destination.put(`${VOLUME}/swapped`, swapped, stagingFor(`${VOLUME}/swapped`), { identity: '1:2' })).rejects.toThrow(/took its place/);
+        expect(await listedPaths(destination, '')).toEqual([DESTINATION_MARKER]);
+      });
+    });
+
+    describe('small files (markers)', () => {
+      beforeEach(async () => {
+        await destination.init();
+      });
+
+      it("'create' writes once and never replaces; 'replace' swaps the bytes; an absent one reads as null", async () => {
+        // act
+        const absent = await destination.readSmall(`${VOLUME}/.squirrel-namespace`);
+        const first = await destination.writeSmall(`${VOLUME}/.squirrel-namespace`, Buffer.from('first'), 'create');
+        const second = await destination.writeSmall(`${VOLUME}/.squirrel-namespace`, Buffer.from('second'), 'create');
+        const afterCreate = await destination.readSmall(`${VOLUME}/.squirrel-namespace`);
+        await destination.writeSmall(`${VOLUME}/.squirrel-namespace`, Buffer.from('third'), 'replace');
+
+        // expect
+        expect(absent).toBeNull();
+        expect([first, second]).toEqual([true, false]);
+        expect(afterCreate?.toString()).toBe('first');
+        expect((await destination.readSmall(`${VOLUME}/.squirrel-namespace`))?.toString()).toBe('third');
+        expect(await listedPaths(destination, '')).toEqual([DESTINATION_MARKER, `${VOLUME}/.squirrel-namespace`]);
+      });
+
+      it('refuse to write under a missing root', async () => {
+        // setup
+        const fresh = (await subject.make('fresh')).destination;
+
+        // act + expect
+        await expect(fresh.writeSmall('x/.squirrel-namespace', Buffer.from('x'), 'create')).rejects.toBeInstanceOf(DestinationUnavailableError);
       });
     });
 

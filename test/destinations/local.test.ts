@@ -73,6 +73,26 @@ describe('local destination: on disk', () => {
     cleanupTempDirs();
   });
 
+  it('a copy is never more readable than its source, and folders squirrel creates are private', async () => {
+    // setup
+    const { root, destination } = makeLocal('nas');
+    await destination.init();
+    const secret = localFile(Buffer.from('dear diary'));
+    fs.chmodSync(secret, 0o600);
+    const shared = localFile(Buffer.from('a public photo'));
+    fs.chmodSync(shared, 0o644);
+
+    // act
+    await destination.put('vol/private/diary.txt', secret, stagingFor('vol/private/diary.txt'));
+    await destination.put('vol/public/photo.jpg', shared, stagingFor('vol/public/photo.jpg'));
+
+    // expect
+    expect(fs.statSync(path.join(root, 'vol/private/diary.txt')).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.join(root, 'vol/public/photo.jpg')).mode & 0o077).toBe(0o044 & ~process.umask());
+    expect(fs.statSync(path.join(root, 'vol/private')).mode & 0o077).toBe(0);
+    expect(fs.statSync(path.join(root, 'vol')).mode & 0o077).toBe(0);
+  });
+
   it('init writes the JSON marker naming the destination, and no temporary file', async () => {
     // setup
     const { root, destination } = makeLocal('nas');

@@ -13,7 +13,7 @@ import { DESTINATION_MARKER, DestinationUnavailableError } from '../../src/desti
 import { SftpDestination, SftpOptions } from '../../src/destinations/sftp.js';
 import { hashBytes } from '../../src/hash.js';
 import { cleanupTempDirs, tempDir } from '../helpers.js';
-import { ConformanceHarness, listAll, pseudoRandomBytes, putBytes, readAll, runConformance, stagingFor } from './conformance.js';
+import { ConformanceHarness, listAll, localFile, pseudoRandomBytes, putBytes, readAll, runConformance, stagingFor } from './conformance.js';
 import { SshServer, TcpProxy, startSshServer } from './servers.js';
 
 let server: SshServer;
@@ -121,6 +121,22 @@ describe('sftp destination: on the server', () => {
     expect(fs.statSync(path.join(root, 'vol/sub/photo.jpg')).nlink).toBe(1);
     expect(fs.existsSync(path.join(root, stagingFor('vol/sub/photo.jpg')))).toBe(false);
     expect(fs.readdirSync(root).sort()).toEqual([DESTINATION_MARKER, 'vol']);
+  });
+
+  it('a copy is never more readable than its source, and folders squirrel creates are private', async () => {
+    // setup
+    const root = freshRoot();
+    const destination = sftp(sftpConfig('box', root));
+    await destination.init();
+    const secret = localFile(Buffer.from('dear diary'));
+    fs.chmodSync(secret, 0o600);
+
+    // act
+    await destination.put('vol/private/diary.txt', secret, stagingFor('vol/private/diary.txt'));
+
+    // expect
+    expect(fs.statSync(path.join(root, 'vol/private/diary.txt')).mode & 0o077).toBe(0);
+    expect(fs.statSync(path.join(root, 'vol/private')).mode & 0o077).toBe(0);
   });
 
   it('a leftover staging file hard-linked to a placed file is replaced, never truncated', async () => {

@@ -58,6 +58,19 @@ describe('the invariant checker', () => {
     expect(violations[0].detail).toMatch(/2019\/a\.bin .* no file at 'offsite'/);
   });
 
+  it("counts physical copies: a destination copy that is a link to the other destination's copy is a violation", async () => {
+    // setup
+    const world = await offloadedWorld();
+    // act: offsite's copy replaced by a hard link to nas's (one inode, two names)
+    const offsiteCopy = path.join(world.destinations.offsite, VOLUME, '2019/a.bin');
+    fs.rmSync(offsiteCopy);
+    fs.linkSync(path.join(world.destinations.nas, VOLUME, '2019/a.bin'), offsiteCopy);
+    // expect
+    const violations = world.check({ settled: true });
+    expect(violations.map((v) => v.invariant)).toEqual(['offloaded-durable']);
+    expect(violations[0].detail).toMatch(/only the volume's own file or another destination's copy has its bytes/);
+  });
+
   it('notices a file gone from disk without an offloaded row or an open intent', async () => {
     // setup
     const world = await offloadedWorld();

@@ -1,7 +1,10 @@
 // The invariant checker: what must hold after any squirrel run, however it ended. It reads the
 // database on its own (plain SQL, independent of the store's queries, so a bug there cannot
-// hide itself) and judges durability from the bytes at the destinations, never the ledger.
-// Every suite under test/reliability, and the soak script, calls it after each step.
+// hide itself) and judges durability from the bytes at the destinations, never the ledger:
+// a copy counts only if its (st_dev, st_ino) differs from every file of the volume and from
+// the copy counted for every other required destination (a symlink or bind mount joining two
+// places makes one physical copy, not two). Every suite under test/reliability, and the soak
+// script, calls it after each step.
 
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
@@ -13,6 +16,8 @@ export interface InvariantVolume {
   root: string;
   /** Destinations that must hold an offloaded file's bytes (the volume's offload_requires). */
   offloadRequires: string[];
+  /** The volume's folder at each destination; default: the volume's name. */
+  namespaces?: Record<string, string>;
 }
 
 export interface InvariantWorld {
@@ -79,27 +84,43 @@ export function snapshotDb(dbPath: string): DbSnapshot {
 }
 
 /**
- * BLAKE3 of every regular file under a directory, skipping `.squirrel-staging` (scratch a put
- * may replace). Cached by identity so repeated checks of a large tree stay cheap.
+ * BLAKE3 of every regular file under a directory -> the identities (`dev:ino`) holding it,
+ * skipping names `skip` rejects (`.squirrel-staging`: scratch a put may replace). Links are
+ * followed, each directory once, so one file reached under two names is one identity. Hashes
+ * are cached by identity, so repeated checks of a large tree stay cheap.
  */
 const hashCache = new Map<string, string>();
 
-function hashesUnder(dir: string, skip: (name: string) => boolean = () => false): Set<string> {
-  const found = new Set<string>();
+function hashesUnder(dir: string, skip: (name: string) => boolean = () => false): Map<string, Set<string>> {
+  const found = new Map<string, Set<string>>();
+  const seenDirs = new Set<string>();
   const walk = (current: string) => {
-    let entries: fs.Dirent[];
+    let names: string[];
     try {
-      entries = fs.readdirSync(current, { withFileTypes: true });
+      const stat = fs.statSync(current, { bigint: true });
+      const id = `${stat.dev}:${stat.ino}`;
+      if (!stat.isDirectory() || seenDirs.has(id)) return;
+      seenDirs.add(id);
+      names = fs.readdirSync(current);
     } catch {
       return;
     }
-    for (const entry of entries) {
-      if (skip(entry.name)) continue;
-      const full = path.join(current, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else if (entry.isFile()) {
+    for (const name of names) {
+      if (skip(name)) continue;
+      const full = path.join(current, name);
+      let stat: fs.BigIntStats;
+      try {
+        stat = fs.statSync(full, { bigint: true });
+      } catch {
+        continue;
+      }
+      if (stat.isDirectory()) walk(full);
+      else if (stat.isFile()) {
         const hash = fileHash(full);
-        if (hash) found.add(hash);
+        if (!hash) continue;
+        const ids = found.get(hash) ?? new Set<string>();
+        ids.add(`${stat.dev}:${stat.ino}`);
+        found.set(hash, ids);
       }
     }
   };
@@ -110,12 +131,12 @@ function hashesUnder(dir: string, skip: (name: string) => boolean = () => false)
 function fileHash(file: string): string | null {
   let stat: fs.BigIntStats;
   try {
-    stat = fs.lstatSync(file, { bigint: true });
+    stat = fs.statSync(file, { bigint: true });
   } catch {
     return null;
   }
   if (!stat.isFile()) return null;
-  const key = `${file}\0${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
+  const key = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
   let hash = hashCache.get(key);
   if (hash === undefined) {
     try {
@@ -162,7 +183,10 @@ function checkIntegrity(db: Database.Database, fail: Fail): void {
   }
 }
 
-/** The promise itself: an offloaded file's bytes sit on every required destination. */
+/**
+ * The promise itself: an offloaded file's bytes sit on every required destination, each in a
+ * physical file of its own (not the volume's, not another required destination's).
+ */
 function checkDurability(db: Database.Database, world: InvariantWorld, fail: Fail): void {
   for (const volume of world.volumes) {
     const offloaded = rows(
@@ -179,15 +203,26 @@ function checkDurability(db: Database.Database, world: InvariantWorld, fail: Fai
     );
     const mustHold = [...offloaded, ...openIntents];
     if (mustHold.length === 0) continue;
-    for (const target of volume.offloadRequires) {
+    const local = new Set<string>();
+    for (const ids of hashesUnder(volume.root).values()) for (const id of ids) local.add(id);
+    const held = volume.offloadRequires.map((target) => {
       const root = world.destinations[target];
-      const held = root ? hashesUnder(path.join(root, volume.name), (name) => name === '.squirrel-staging') : new Set<string>();
-      for (const row of mustHold) {
-        const hash = (row.blake3 as Buffer).toString('hex');
-        if (!held.has(hash)) {
-          const what = row.status === 'offloaded' ? 'offloaded' : 'under an open offload intent';
-          fail('offloaded-durable', `${volume.name}/${String(row.path)} is ${what}, but no file at '${target}' has its bytes (${hash.slice(0, 16)}…)`);
+      const namespace = volume.namespaces?.[target] ?? volume.name;
+      return { target, byHash: root ? hashesUnder(path.join(root, namespace), (name) => name === '.squirrel-staging') : new Map<string, Set<string>>() };
+    });
+    for (const row of mustHold) {
+      const hash = (row.blake3 as Buffer).toString('hex');
+      const counted = new Set<string>();
+      for (const { target, byHash } of held) {
+        const ids = [...(byHash.get(hash) ?? [])];
+        const own = ids.find((id) => !local.has(id) && !counted.has(id));
+        if (own !== undefined) {
+          counted.add(own);
+          continue;
         }
+        const what = row.status === 'offloaded' ? 'offloaded' : 'under an open offload intent';
+        const why = ids.length === 0 ? `no file at '${target}' has its bytes` : `at '${target}' only the volume's own file or another destination's copy has its bytes`;
+        fail('offloaded-durable', `${volume.name}/${String(row.path)} is ${what}, but ${why} (${hash.slice(0, 16)}…)`);
       }
     }
   }
@@ -218,7 +253,7 @@ function checkNothingLost(db: Database.Database, world: InvariantWorld, fail: Fa
     for (const [relativePath, blake3] of written) {
       const hash = blake3.toString('hex');
       if (fileHash(path.join(volume.root, relativePath)) === hash) continue;
-      asideHashes ??= hashesUnder(path.join(volume.root, '.squirrel-restore-history'));
+      asideHashes ??= new Set(hashesUnder(path.join(volume.root, '.squirrel-restore-history')).keys());
       if (asideHashes.has(hash)) continue;
       const row = live.get(relativePath);
       if (row && row.status === 'offloaded' && (row.blake3 as Buffer).toString('hex') === hash) continue;

@@ -127,6 +127,14 @@ export interface WorldOptions {
   seed: number;
   files?: number;
   maxFileBytes?: number;
+  /** This world's node name (default laptop). */
+  node?: string;
+  /** Where the world lives (default: a fresh temp dir); two nodes may share a parent. */
+  dir?: string;
+  /** Destination roots by name (default: `<dir>/dest/<name>` for nas and offsite). */
+  destinations?: Record<string, string>;
+  /** Top-level config keys beside node, db, volumes and destinations (e.g. namespace_prefix). */
+  extraConfig?: Record<string, unknown>;
 }
 
 const DIRECTORIES = ['', '2019', '2019/beach', '2019/party', '2020', 'docs', 'docs/old'];
@@ -150,27 +158,48 @@ export class World {
   private pauseCounter = 0;
   private readonly maxFileBytes: number;
 
+  readonly node: string;
+  readonly targets: string[];
+  /** The volume path the config names: the root itself, or a link or mount leading to it. */
+  configuredRoot: string;
+  private readonly extraConfig: Record<string, unknown>;
+  private volumeOverrides: Record<string, unknown> = {};
+
   constructor(options: WorldOptions) {
     this.rng = new Rng(options.seed);
     this.maxFileBytes = options.maxFileBytes ?? 48 * 1024;
-    this.dir = tempDir('squirrel-rel-');
+    this.node = options.node ?? 'laptop';
+    this.dir = options.dir ?? tempDir('squirrel-rel-');
     this.root = path.join(this.dir, VOLUME);
+    this.configuredRoot = this.root;
     this.configPath = path.join(this.dir, 'config.yaml');
     this.dbPath = path.join(this.dir, 'index.db');
-    fs.mkdirSync(this.root);
-    for (const name of TARGETS) this.destinations[name] = path.join(this.dir, 'dest', name);
+    this.extraConfig = options.extraConfig ?? {};
+    fs.mkdirSync(this.root, { recursive: true });
+    this.targets = options.destinations ? Object.keys(options.destinations) : TARGETS;
+    for (const name of this.targets) this.destinations[name] = options.destinations?.[name] ?? path.join(this.dir, 'dest', name);
     this.writeConfig();
     for (let i = 0; i < (options.files ?? 12); i++) this.addFile();
   }
 
-  writeConfig(volumeOverrides: Record<string, unknown> = {}): void {
+  writeConfig(volumeOverrides: Record<string, unknown> = this.volumeOverrides): void {
+    this.volumeOverrides = volumeOverrides;
     const config = {
-      node: 'laptop',
+      node: this.node,
       db: this.dbPath,
-      volumes: { [VOLUME]: { path: this.root, sync_to: TARGETS, offload_requires: TARGETS, ...volumeOverrides } },
-      destinations: Object.fromEntries(TARGETS.map((name) => [name, { type: 'local', path: this.destinations[name] }])),
+      ...this.extraConfig,
+      volumes: { [VOLUME]: { path: this.configuredRoot, sync_to: this.targets, offload_requires: this.targets, ...volumeOverrides } },
+      destinations: Object.fromEntries(this.targets.map((name) => [name, { type: 'local', path: this.destinations[name] }])),
     };
     fs.writeFileSync(this.configPath, YAML.stringify(config));
+  }
+
+  /** The volume's folder at a destination, as the config makes it. */
+  namespace(target: string): string {
+    const explicit = this.volumeOverrides.namespace;
+    if (typeof explicit === 'string') return explicit;
+    if (explicit && typeof explicit === 'object' && target in explicit) return (explicit as Record<string, string>)[target];
+    return `${(this.extraConfig.namespace_prefix as string | undefined) ?? ''}${VOLUME}`;
   }
 
   /** Write bytes at a volume path and remember them. */
@@ -255,7 +284,7 @@ export class World {
           else if (entry.isFile() && !spare.has(hashBytes(fs.readFileSync(full)).toString('hex'))) candidates.push(full);
         }
       };
-      walk(path.join(root, VOLUME));
+      walk(path.join(root, this.namespace(Object.keys(this.destinations).find((n) => this.destinations[n] === root)!)));
     }
     if (candidates.length === 0) return null;
     const victim = this.rng.pick(candidates.sort());
@@ -296,7 +325,7 @@ export class World {
   invariantWorld() {
     return {
       dbPath: this.dbPath,
-      volumes: [{ name: VOLUME, root: this.root, offloadRequires: TARGETS }],
+      volumes: [{ name: VOLUME, root: this.root, offloadRequires: this.targets, namespaces: Object.fromEntries(this.targets.map((t) => [t, this.namespace(t)])) }],
       destinations: this.destinations,
       written: new Map([[VOLUME, this.written]]),
     };

@@ -23,7 +23,7 @@ export function registerStatus(program: Command, run: Run): void {
         const destinations = new Map([...config.destinations.keys()].map((name) => [name, ctx.destination(name)]));
         const store = ctx.store();
         const statuses: VolumeStatus[] = [];
-        for (const volume of volumes) statuses.push(await volumeStatus(store, volume, destinations, ctx.nowNs, ctx.nodeId()));
+        for (const volume of volumes) statuses.push(await volumeStatus(store, volume, destinations, ctx.nowNs, ctx.nodeId(), config.node));
         const light = statuses.reduce<Light>((acc, s) => (acc === 'red' || s.light === 'red' ? 'red' : acc === 'amber' || s.light === 'amber' ? 'amber' : 'green'), 'green');
         ctx.emit({ light, volumes: statuses }, () => statuses.flatMap((s) => statusLines(s, ctx.nowNs)).concat([`overall: ${light.toUpperCase()}`]));
         return check ? CHECK_EXIT[light] : 0;

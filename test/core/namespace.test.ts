@@ -1,0 +1,110 @@
+// Opening a volume's namespace at a destination (SPEC §7.2): markers with ids and name rules,
+// upgraded from the old format by a writer (who says so), the id pinned by the index,
+// namespaces claimed by their node and volume and never written into or counted by another.
+
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { VolumeConfig } from '../../src/config/types.js';
+import { Namespace, openNamespace, OpenNamespaceOptions } from '../../src/core/namespace.js';
+import { DESTINATION_MARKER, NAMESPACE_MARKER } from '../../src/destinations/destination.js';
+import { MemoryDestination, memoryStore } from '../../src/destinations/memory.js';
+import { Store } from '../../src/store/store.js';
+import { cleanupTempDirs, tempDir, TEST_NOW_NS } from '../helpers.js';
+
+const stores: Store[] = [];
+afterEach(() => {
+  for (const s of stores.splice(0)) s.close();
+  cleanupTempDirs();
+});
+
+function index(volumeName = 'photos'): Store {
+  const store = Store.open(path.join(tempDir(), 'index.db'), { create: true });
+  stores.push(store);
+  store.ensureVolume(volumeName, '/p');
+  return store;
+}
+
+const volume: VolumeConfig = { name: 'photos', path: '/p', syncTo: ['nas'], offloadRequires: ['nas'], offloadMaxEvidenceAgeMs: null, namespaces: new Map([['nas', 'photos']]) };
+
+function open(store: Store, dest: MemoryDestination, o: Partial<OpenNamespaceOptions> = {}): Promise<Namespace> {
+  return openNamespace(store, dest, { volume, node: 'laptop', write: true, init: false, nowNs: TEST_NOW_NS, notes: [], ...o });
+}
+
+describe('openNamespace', () => {
+  it('sync --init marks a new destination with an id and its probed name rules, and claims the namespace', async () => {
+    // setup
+    const store = index();
+    const dest = new MemoryDestination('nas');
+    const notes: string[] = [];
+    // act
+    const ns = await open(store, dest, { init: true, notes });
+    // expect
+    const marker = JSON.parse(dest.bytesAt(DESTINATION_MARKER)!.toString());
+    expect(marker).toMatchObject({ squirrel: 2, name: 'nas', id: ns.destinationId, case_folding: false, unicode_normalization: false });
+    expect(store.places.destinationId('nas')).toBe(ns.destinationId);
+    expect(JSON.parse(dest.bytesAt(`photos/${NAMESPACE_MARKER}`)!.toString())).toMatchObject({ destination: ns.destinationId, node: 'laptop', volume: store.volume('photos')!.uid });
+    expect(notes.join('\n')).toMatch(/namespace 'photos' claimed for volume 'photos' of node 'laptop'/);
+  });
+
+  it('a destination marked by an older squirrel keeps working: a writer adds the id and says so; a strict reader is told to sync', async () => {
+    // setup: the old format, name only
+    const store = index();
+    const shared = memoryStore('unmarked');
+    shared.files.set(DESTINATION_MARKER, Buffer.from('{"squirrel":1,"name":"nas"}\n'));
+    const notes: string[] = [];
+    // act
+    const reader = open(store, new MemoryDestination('nas', shared), { write: false });
+    const lenient = await open(store, new MemoryDestination('nas', shared), { write: false, lenient: true });
+    const writer = await open(store, new MemoryDestination('nas', shared), { notes });
+    // expect
+    await expect(reader).rejects.toThrow(/older squirrel.*squirrel sync photos --to nas/);
+    expect(lenient.claimed).toBe(false);
+    expect(writer.destinationId).toMatch(/^[0-9a-f]{32}$/);
+    expect(notes.join('\n')).toMatch(/marked with id [0-9a-f]{32}/);
+  });
+
+  it('a drive that carries another id under the same name (swapped, re-initialised) is refused (exit 2)', async () => {
+    // setup
+    const store = index();
+    await open(store, new MemoryDestination('nas'), { init: true });
+    // act: another drive, initialised afresh, mounted as nas
+    const other = open(store, new MemoryDestination('nas'), { init: true });
+    // expect
+    await expect(other).rejects.toMatchObject({ code: 'destination-replaced', exitCode: 2 });
+  });
+
+  it("another node's namespace is never claimed; the refusal names the owner and how to choose another", async () => {
+    // setup: the laptop owns photos/ at the shared nas
+    const shared = memoryStore();
+    await open(index(), new MemoryDestination('nas', shared), { init: true });
+    // act
+    const desktop = open(index(), new MemoryDestination('nas', shared), { node: 'desktop' });
+    // expect
+    await expect(desktop).rejects.toMatchObject({ code: 'namespace-owned', exitCode: 2 });
+    await expect(open(index(), new MemoryDestination('nas', shared), { node: 'desktop' })).rejects.toThrow(/belongs to node 'laptop'.*namespace: \{ nas: <name> \}.*namespace_prefix: desktop-/);
+  });
+
+  it('the same node name with another index (a second database) is refused too', async () => {
+    // setup
+    const shared = memoryStore();
+    await open(index(), new MemoryDestination('nas', shared), { init: true });
+    // act
+    const second = open(index(), new MemoryDestination('nas', shared));
+    // expect
+    await expect(second).rejects.toThrow(/belongs to another index's volume 'photos'/);
+  });
+
+  it('a namespace marked for another destination (reached through a link) is refused', async () => {
+    // setup: usb's namespace holds nas's namespace marker
+    const nas = memoryStore();
+    const store = index();
+    await open(store, new MemoryDestination('nas', nas), { init: true });
+    const usb = new MemoryDestination('usb', memoryStore());
+    await usb.init();
+    usb.store.files.set(`photos/${NAMESPACE_MARKER}`, nas.files.get(`photos/${NAMESPACE_MARKER}`)!);
+    // act
+    const opened = openNamespace(store, usb, { volume: { ...volume, syncTo: ['usb'], namespaces: new Map([['usb', 'photos']]) }, node: 'laptop', write: true, init: false, nowNs: TEST_NOW_NS, notes: [] });
+    // expect
+    await expect(opened).rejects.toMatchObject({ code: 'namespace-elsewhere' });
+  });
+});
