@@ -1,6 +1,6 @@
 // Flag value parsers: bad values are usage errors (exit 2) that say what is expected.
 
-import { parseDuration } from '../config/validate.js';
+import { parseDuration } from '../duration.js';
 import { UsageError } from '../errors.js';
 
 export function parseCount(flag: string, value: string, min = 0): number {

@@ -5,13 +5,7 @@ import { Command } from 'commander';
 import { EXIT_CODES_HELP, Run } from '../main.js';
 import { CommandContext } from '../context.js';
 import { Secret } from '../../config/types.js';
-
-/** A duration in the largest unit that states it exactly (90m stays 90m, not "1h"). */
-export function exactDuration(durationMs: number): string {
-  const units: [string, number][] = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]];
-  for (const [unit, size] of units) if (durationMs % size === 0) return `${durationMs / size}${unit}`;
-  return `${durationMs}ms`;
-}
+import { formatExactDurationMs } from '../../duration.js';
 
 function snake(key: string): string {
   return key.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`);
@@ -45,7 +39,7 @@ export function registerConfig(program: Command, run: Run): void {
             lines.push(`  ${v.name}: ${v.path}`);
             lines.push(`    sync_to: ${v.syncTo.join(', ') || '(none: index only)'}`);
             lines.push(`    offload_requires: ${v.offloadRequires ? v.offloadRequires.join(', ') : '(not set: offload refuses)'}`);
-            lines.push(`    offload_max_evidence_age: ${v.offloadMaxEvidenceAgeMs === null ? '(no limit)' : exactDuration(v.offloadMaxEvidenceAgeMs)}`);
+            lines.push(`    offload_max_evidence_age: ${v.offloadMaxEvidenceAgeMs === null ? '(no limit)' : formatExactDurationMs(v.offloadMaxEvidenceAgeMs)}`);
           }
           lines.push('destinations:');
           if (cfg.destinations.size === 0) lines.push('  (none)');

@@ -4,7 +4,8 @@ import { Command } from 'commander';
 import { EXIT_CODES_HELP, Run } from '../main.js';
 import { CommandContext } from '../context.js';
 import { isoFromNs } from '../../clock.js';
-import { formatAge, table } from '../render/format.js';
+import { formatAge } from '../../duration.js';
+import { table } from '../render/format.js';
 
 export function registerEvidence(program: Command, run: Run): void {
   program

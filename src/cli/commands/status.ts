@@ -4,7 +4,8 @@ import { Command } from 'commander';
 import { EXIT_CODES_HELP, Run } from '../main.js';
 import { CommandContext } from '../context.js';
 import { Light, volumeStatus, VolumeStatus } from '../../core/status.js';
-import { formatAge, formatBytes } from '../render/format.js';
+import { formatAge } from '../../duration.js';
+import { formatBytes } from '../render/format.js';
 
 const CHECK_EXIT: Record<Light, number> = { green: 0, amber: 1, red: 2 };
 

@@ -3,7 +3,8 @@
 import { PushResult } from '../../core/push.js';
 import { RestampOutcome } from '../../core/restamp.js';
 import { VerifyResult } from '../../core/verify.js';
-import { formatAge, formatBytes } from './format.js';
+import { formatAge } from '../../duration.js';
+import { formatBytes } from './format.js';
 
 export function vectorLines(destination: string, outcomes: RestampOutcome[], nowNs: bigint): string[] {
   return outcomes.map((v) => {
