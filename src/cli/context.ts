@@ -174,6 +174,19 @@ export class CommandContext {
   }
 }
 
+/** What a value becomes in a --json document (see jsonReplacer), for readers such as the tests. */
+export type JsonOf<T> = T extends bigint
+  ? string
+  : T extends Buffer
+    ? string
+    : T extends Map<infer K, infer V>
+      ? Record<K & string, JsonOf<V>>
+      : T extends readonly (infer E)[]
+        ? JsonOf<E>[]
+        : T extends object
+          ? { [K in keyof T]: JsonOf<T[K]> }
+          : T;
+
 /** bigint nanoseconds become decimal strings in JSON (exact, unlike numbers). */
 export function jsonReplacer(_key: string, value: unknown): unknown {
   if (typeof value === 'bigint') return value.toString();

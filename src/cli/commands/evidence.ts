@@ -4,6 +4,14 @@ import { arg, defineCommand, option } from '../command.js';
 import { isoFromNs } from '../../clock.js';
 import { formatAge } from '../../duration.js';
 import { table } from '../render/format.js';
+import type { VectorComponent, VectorHistoryRow } from '../../store/types.js';
+
+/** The --json document of evidence; history only with --history. */
+export interface EvidenceReport {
+  volume: string;
+  components: (VectorComponent & { provenance: string })[];
+  history?: VectorHistoryRow[];
+}
 
 export const evidenceCommand = defineCommand({
   name: 'evidence',
@@ -20,7 +28,8 @@ export const evidenceCommand = defineCommand({
       provenance: c.sourceNodeId === thisNodeId ? 'locally verified' : `asserted by peer ${c.sourceNodeName}`,
     }));
     const changes = history && row ? store.evidence.history(row.id) : [];
-    ctx.emit({ volume: volume.name, components, history: history ? changes : undefined }, () => {
+    const report: EvidenceReport = { volume: volume.name, components, history: history ? changes : undefined };
+    ctx.emit(report, () => {
       const lines = components.length === 0 ? [`${volume.name}: no evidence yet (run \`squirrel sync ${volume.name}\`)`] : table([
         ['DESTINATION', 'ORIGIN', 'COVERS RUN', 'METHOD', 'VERIFIED', 'UPDATED', 'VERSION', 'PROVENANCE'],
         ...components.map((c) => [

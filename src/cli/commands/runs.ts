@@ -4,6 +4,29 @@ import { defineCommand, option } from '../command.js';
 import { parseCount } from '../parse.js';
 import { isoFromNs } from '../../clock.js';
 import { table } from '../render/format.js';
+import type { RunRow } from '../../store/types.js';
+
+/** A run as listed: its row with the counts parsed. */
+function listed(r: RunRow) {
+  return {
+    id: r.id,
+    kind: r.kind,
+    volume: r.volumeName,
+    destination: r.destination,
+    status: r.status,
+    startedAtNs: r.startedAtNs,
+    endedAtNs: r.endedAtNs,
+    pid: r.pid,
+    host: r.host,
+    counts: JSON.parse(r.counts) as Record<string, number>,
+    note: r.note,
+  };
+}
+
+/** The --json document of runs, newest first. */
+export interface RunsReport {
+  runs: ReturnType<typeof listed>[];
+}
 
 export const runsCommand = defineCommand({
   name: 'runs',
@@ -22,20 +45,9 @@ export const runsCommand = defineCommand({
       ctx.volume(volume);
       volumeId = store.volume(volume)?.id ?? -1;
     }
-    const runs = store.runs.list({ volumeId, limit, sinceRunId }).map((r) => ({
-      id: r.id,
-      kind: r.kind,
-      volume: r.volumeName,
-      destination: r.destination,
-      status: r.status,
-      startedAtNs: r.startedAtNs,
-      endedAtNs: r.endedAtNs,
-      pid: r.pid,
-      host: r.host,
-      counts: JSON.parse(r.counts) as Record<string, number>,
-      note: r.note,
-    }));
-    ctx.emit({ runs }, () => {
+    const runs = store.runs.list({ volumeId, limit, sinceRunId }).map(listed);
+    const report: RunsReport = { runs };
+    ctx.emit(report, () => {
       if (runs.length === 0) return ['no runs'];
       return table([
         ['RUN', 'KIND', 'VOLUME', 'DEST', 'STATUS', 'STARTED', 'COUNTS'],

@@ -7,6 +7,12 @@ import { formatBytes } from '../render/format.js';
 
 const CHECK_EXIT: Record<Light, number> = { green: 0, amber: 1, red: 2 };
 
+/** The --json document of status. */
+export interface StatusReport {
+  light: Light;
+  volumes: VolumeStatus[];
+}
+
 export const statusCommand = defineCommand({
   name: 'status',
   description: 'per-target evidence, alarms and offload readiness',
@@ -21,7 +27,8 @@ export const statusCommand = defineCommand({
     const statuses: VolumeStatus[] = [];
     for (const volume of volumes) statuses.push(await volumeStatus(store, volume, destinations, ctx.nowNs, ctx.nodeId()));
     const light = statuses.reduce<Light>((acc, s) => (acc === 'red' || s.light === 'red' ? 'red' : acc === 'amber' || s.light === 'amber' ? 'amber' : 'green'), 'green');
-    ctx.emit({ light, volumes: statuses }, () => statuses.flatMap((s) => statusLines(s, ctx.nowNs)).concat([`overall: ${light.toUpperCase()}`]));
+    const report: StatusReport = { light, volumes: statuses };
+    ctx.emit(report, () => statuses.flatMap((s) => statusLines(s, ctx.nowNs)).concat([`overall: ${light.toUpperCase()}`]));
     return check ? CHECK_EXIT[light] : 0;
   },
 });

@@ -6,6 +6,11 @@ import { pushVolume, PushResult } from '../../core/push.js';
 import { errorMessage, EXIT_OK, EXIT_OPERATIONAL, SquirrelError } from '../../errors.js';
 import { pushLines } from '../render/evidence.js';
 
+/** The --json document of sync. */
+export interface SyncReport {
+  results: PushResult[];
+}
+
 export const syncCommand = defineCommand({
   name: 'sync',
   description: 'push every present file to each destination, read it back, and record durability evidence',
@@ -39,7 +44,8 @@ export const syncCommand = defineCommand({
         results.push(failedResult(target.volume.name, target.destination, errorMessage(err)));
       }
     }
-    ctx.emit({ results }, () => results.flatMap((r) => pushLines(r, ctx.nowNs)));
+    const report: SyncReport = { results };
+    ctx.emit(report, () => results.flatMap((r) => pushLines(r, ctx.nowNs)));
     return results.every((r) => r.status === 'success' || r.status === 'dry-run') ? EXIT_OK : EXIT_OPERATIONAL;
   },
 });

@@ -7,6 +7,11 @@ import { verifyVolume, VerifyResult } from '../../core/verify.js';
 import { EXIT_OK, EXIT_OPERATIONAL } from '../../errors.js';
 import { verifyLines } from '../render/evidence.js';
 
+/** The --json document of verify. */
+export interface VerifyReport {
+  results: VerifyResult[];
+}
+
 export const verifyCommand = defineCommand({
   name: 'verify',
   description: 're-read destination copies (least recently verified first) and re-stamp evidence only on genuine re-verification',
@@ -38,7 +43,8 @@ export const verifyCommand = defineCommand({
         }),
       );
     }
-    ctx.emit({ results }, () => results.flatMap((r) => verifyLines(r, ctx.nowNs)));
+    const report: VerifyReport = { results };
+    ctx.emit(report, () => results.flatMap((r) => verifyLines(r, ctx.nowNs)));
     return results.every((r) => r.status === 'success') ? EXIT_OK : EXIT_OPERATIONAL;
   },
 });
