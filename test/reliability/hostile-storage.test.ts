@@ -20,7 +20,8 @@ import type { Destination } from '../../src/destinations/destination.js';
 import { Fault, FaultyDestination } from '../../src/destinations/faulty.js';
 import { LocalDestination } from '../../src/destinations/local.js';
 import { Store } from '../../src/store/store.js';
-import { BIN, cleanupTempDirs, TEST_NOW_NS } from '../helpers.js';
+import { cleanupTempDirs, TEST_NOW_NS } from '../helpers.js';
+import { squirrelAsNobody } from '../other-user.js';
 import { formatViolations } from './invariants.js';
 import { TARGETS, VOLUME, World } from './world.js';
 
@@ -106,6 +107,8 @@ describe('a damaged database', () => {
   it('read-only database file (an ordinary user): a clear error, exit 2, nothing deleted', async (ctx) => {
     // setup: everything readable and writable by "nobody" except the database file
     if (process.getuid?.() !== 0) return ctx.skip('needs root to run squirrel as another user');
+    const nobody = squirrelAsNobody();
+    if ('skip' in nobody) return ctx.skip(nobody.skip);
     const world = await pushedWorld({ 'a.bin': 'alpha' });
     for (let dir = world.dir; dir !== path.dirname(dir); dir = path.dirname(dir)) {
       if (dir.startsWith(os.tmpdir()) && dir !== os.tmpdir()) fs.chmodSync(dir, 0o777);
@@ -114,11 +117,8 @@ describe('a damaged database', () => {
     fs.chmodSync(world.dbPath, 0o444);
     const files = volumeFiles(world);
     // act
-    const results = ['offload', 'status'].map((command) =>
-      spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, '--config', world.configPath, command, ...(command === 'offload' ? [VOLUME, '.'] : [])], { encoding: 'utf8' }),
-    );
+    const results = ['offload', 'status'].map((command) => nobody.run(['--config', world.configPath, command, ...(command === 'offload' ? [VOLUME, '.'] : [])]));
     // expect
-    if (results[0].error) return ctx.skip(`setpriv is not available (${results[0].error.message})`);
     for (const result of results) {
       expect(result.status, result.stderr).toBe(2);
       expect(result.stderr).toMatch(/cannot write the database .*(readonly|read-only)/);

@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BIN, cleanupTempDirs } from '../helpers.js';
+import { cleanupTempDirs } from '../helpers.js';
+import { squirrelAsNobody } from '../other-user.js';
 import { formatViolations } from './invariants.js';
 import { VOLUME, World } from './world.js';
 
@@ -105,12 +106,13 @@ describe('regressions found by the reliability suites', () => {
   it('a read-only database file is a clear error (exit 2), not an internal error', async (ctx) => {
     // setup: the sandbox open to "nobody", the database file read-only
     if (process.getuid?.() !== 0) return ctx.skip('needs root to run squirrel as another user');
+    const nobody = squirrelAsNobody();
+    if ('skip' in nobody) return ctx.skip(nobody.skip);
     const world = await pushedWorld({ 'a.bin': 'alpha' });
     spawnSync('chmod', ['-R', 'a+rwX', world.dir]);
     fs.chmodSync(world.dbPath, 0o444);
     // act
-    const status = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, '--config', world.configPath, 'status'], { encoding: 'utf8' });
-    if (status.error) return ctx.skip(`setpriv is not available (${status.error.message})`);
+    const status = nobody.run(['--config', world.configPath, 'status']);
     // expect
     expect(status.status, status.stderr).toBe(2);
     expect(status.stderr).toMatch(/cannot write the database .*attempt to write a readonly database/);
