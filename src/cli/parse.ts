@@ -1,4 +1,5 @@
-// Flag value parsers: bad values are usage errors (exit 2) that say what is expected.
+// Flag value parsers: bad values are usage errors (exit 2) that say what is expected. Durations
+// go through src/duration.ts, the config's own parser, so a flag takes what the config takes.
 
 import { parseDuration } from '../duration.js';
 import { UsageError } from '../errors.js';

@@ -1,4 +1,6 @@
-// `squirrel evidence <volume> [--history]`: the version vector and its history.
+// `squirrel evidence <volume> [--history]`: the version vector, one component per destination
+// and origin node with its provenance, and with --history every applied write, so a user can
+// see why the gate trusts (or refuses) a destination.
 
 import { arg, defineCommand, option } from '../command.js';
 import { isoFromNs } from '../../clock.js';

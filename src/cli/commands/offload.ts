@@ -1,4 +1,5 @@
-// `squirrel offload <volume> [path...]`: the durability gate, then re-check and unlink.
+// `squirrel offload <volume> [path...]`: the durability gate, then re-check and unlink. The
+// plan is made first and a dry run stops there; only a real run takes a run row and deletes.
 
 import { arg, defineCommand, option } from '../command.js';
 import { parseDurationFlag } from '../parse.js';

@@ -1,4 +1,5 @@
-// `squirrel query <hash-or-path> [--history] [--volume V]`: look a content or a path up.
+// `squirrel query <hash-or-path> [--history] [--volume V]`: look a content or a path up. The
+// index is only read (a missing database is not created), and not found is exit 1 for scripts.
 
 import path from 'node:path';
 import { arg, defineCommand, option } from '../command.js';

@@ -1,4 +1,5 @@
-// Every command, in the order `squirrel --help` lists them.
+// Every command, in the order `squirrel --help` lists them. main.ts attaches this list; the
+// commands themselves never see main.ts, so nothing here is loaded in a circle.
 
 import type { CommandDefinition } from '../command.js';
 import { configCommand } from './config.js';

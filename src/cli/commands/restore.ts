@@ -1,4 +1,5 @@
-// `squirrel restore <volume> [path...] [--from DEST] [--to DIR] [--dry-run]`.
+// `squirrel restore <volume> [path...] [--from DEST] [--to DIR] [--dry-run]`: bring offloaded
+// or missing files back from a destination the volume syncs to, hash-checked, never clobbering.
 
 import path from 'node:path';
 import { arg, defineCommand, option } from '../command.js';

@@ -1,4 +1,5 @@
-// `squirrel runs`: the run sequence, newest first; --since resumes after a run id.
+// `squirrel runs`: the run sequence, newest first. --since resumes after a run id, so a script
+// can follow the runs by sequence number rather than by clock.
 
 import { defineCommand, option } from '../command.js';
 import { parseCount } from '../parse.js';

@@ -1,4 +1,5 @@
-// `squirrel status [<volume>] [--check]`: evidence grid, alarms, readiness; --check for cron.
+// `squirrel status [<volume>] [--check]`: evidence grid, alarms, offload readiness. --check
+// turns the traffic light into a monitoring plugin's exit code, for cron.
 
 import { arg, defineCommand, option } from '../command.js';
 import { Light, volumeStatus, VolumeStatus } from '../../core/status.js';

@@ -1,4 +1,5 @@
 // `squirrel sync [<volume>] [--to DEST] [--dry-run] [--init]`: push, read back, record evidence.
+// A destination that fails is reported in its own result; the others still run.
 
 import { arg, defineCommand, option } from '../command.js';
 import { resolveTargets } from '../targets.js';

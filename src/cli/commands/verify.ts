@@ -1,4 +1,5 @@
-// `squirrel verify [<volume>] [--to DEST] [--max-duration D] [--sample P]`: re-read copies.
+// `squirrel verify [<volume>] [--to DEST] [--max-duration D] [--sample P]`: re-read copies,
+// least recently verified first, so a bounded cron run still covers everything over time.
 
 import { arg, defineCommand, option } from '../command.js';
 import { resolveTargets } from '../targets.js';

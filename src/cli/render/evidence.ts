@@ -1,4 +1,5 @@
-// Text for vector outcomes and sync/verify results.
+// Text for vector outcomes and sync/verify results: a line of counts per (volume, destination),
+// then its failures (the first 50; --json has them all) and what happened to its evidence.
 
 import { PushResult } from '../../core/push.js';
 import { RestampOutcome } from '../../core/restamp.js';
