@@ -9,8 +9,9 @@ import { NS_PER_MS, NS_PER_SECOND } from './clock.js';
 export const DURATION_HINT = 'use a duration with a unit, e.g. 30d, 720h or 90m';
 
 /**
- * Parse a duration with a unit. A bare number (YAML `30` or `"30"`), garbage, zero, negative
- * and sub-second values are errors: an age limit of "30" is a typo, not 30 milliseconds.
+ * Parse a duration with a unit, to whole milliseconds (every reader turns them into bigint
+ * nanoseconds, which a fraction would break). A bare number (YAML `30` or `"30"`), garbage,
+ * zero, negative and sub-second values are errors: an age limit of "30" is a typo.
  */
 export function parseDuration(value: string | number): { ms: number } | { error: string } {
   if (typeof value === 'number') return { error: `a bare number (${value}) has no unit; ${DURATION_HINT}` };
@@ -21,7 +22,7 @@ export function parseDuration(value: string | number): { ms: number } | { error:
   if (typeof parsed !== 'number' || !Number.isFinite(parsed)) return { error: `"${value}" is not a duration; ${DURATION_HINT}` };
   if (parsed <= 0) return { error: `"${value}" must be positive` };
   if (parsed < 1000) return { error: `"${value}" is below one second; ${DURATION_HINT}` };
-  return { ms: parsed };
+  return { ms: Math.round(parsed) };
 }
 
 const COARSE_UNITS: [string, bigint][] = [['d', 86_400n], ['h', 3_600n], ['m', 60n]];

@@ -19,6 +19,11 @@ describe('parseDuration', () => {
     expect(parseDuration(text)).toEqual({ ms: expectedMs });
   });
 
+  it('gives whole milliseconds, so a limit converts to nanoseconds exactly', () => {
+    expect(parseDuration('1.0001s')).toEqual({ ms: 1000 });
+    expect(parseDuration('0.3333h')).toEqual({ ms: 1_199_880 });
+  });
+
   it.each([30, '30', ' 30 ', 'soon', '0d', '-1d', '500ms', '0.5s', '', '30x', '+30d'])('rejects %j', (value) => {
     expect(parseDuration(value)).toHaveProperty('error');
   });
