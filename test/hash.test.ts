@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { READ_CHUNK_BYTES, StreamingBlake3, blake3Hex, hashBytes, hashFile, hashStream, parseBlake3Hex } from '../src/hash.js';
-import { cleanupTempDirs, tempDir } from './helpers.js';
+import { cleanupTempDirs, tempDir, vectorInput } from './helpers.js';
 
 const VECTORS: [number, string][] = [
   [0, 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262'],
@@ -17,12 +17,6 @@ const VECTORS: [number, string][] = [
   [8193, 'bab6c09cb8ce8cf459261398d2e7aef35700bf488116ceb94a36d0f5f1b7bc3b'],
   [102400, 'bc3e3d41a1146b069abffad3c0d44860cf664390afce4d9661f7902e7943e085'],
 ];
-
-function vectorInput(lengthBytes: number): Buffer {
-  const bytes = Buffer.alloc(lengthBytes);
-  for (let i = 0; i < lengthBytes; i++) bytes[i] = i % 251;
-  return bytes;
-}
 
 afterAll(cleanupTempDirs);
 

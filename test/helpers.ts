@@ -1,5 +1,6 @@
-// Test fixtures: temp trees built from object literals, a sandbox config, and two ways to
-// run the CLI: in-process through runCli (fast, captured output) and as the real binary.
+// Test fixtures: temp trees built from object literals, a sandbox config, two ways to run the
+// CLI (in-process through runCli, fast with captured output, and as the real binary), the
+// --json documents typed from the commands that print them, and small looks at the disk.
 
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -8,9 +9,18 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { fixedClock } from '../src/clock.js';
+import type { EvidenceReport as EvidenceDocument } from '../src/cli/commands/evidence.js';
+import type { RunsReport as RunsDocument } from '../src/cli/commands/runs.js';
+import type { StatusReport as StatusDocument } from '../src/cli/commands/status.js';
+import type { SyncReport as SyncDocument } from '../src/cli/commands/sync.js';
+import type { VerifyReport as VerifyDocument } from '../src/cli/commands/verify.js';
+import type { Deps, JsonOf } from '../src/cli/context.js';
 import { runCli } from '../src/cli/main.js';
-import { Deps } from '../src/cli/context.js';
+import type { OffloadReportJson } from '../src/cli/render/offload-report.js';
+import type { IndexResult } from '../src/core/index/index.js';
 import { noHooks } from '../src/core/reporter.js';
+import type { RestoreResult } from '../src/core/restore.js';
+import { hashBytes } from '../src/hash.js';
 import { Store } from '../src/store/store.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -151,12 +161,27 @@ export async function waitForFile(file: string, timeoutMs = 30_000): Promise<str
   throw new Error(`timed out waiting for ${file}`);
 }
 
-export function json<T = Record<string, unknown>>(result: CliResult): T {
+/** A --json document from a command's output (a CliResult, a spawnSync result, ...). */
+export function json<T = Record<string, unknown>>(result: { stdout: string; stderr?: string; code?: number | null; status?: number | null }): T {
   try {
     return JSON.parse(result.stdout) as T;
   } catch {
-    throw new Error(`not JSON (exit ${result.code}):\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+    throw new Error(`not JSON (exit ${result.code ?? result.status}):\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
   }
+}
+
+// The --json documents as a test reads them: each command's own report type, after JSON.
+export type OffloadReport = JsonOf<OffloadReportJson>;
+export type IndexReport = JsonOf<IndexResult>;
+export type SyncReport = JsonOf<SyncDocument>;
+export type VerifyReport = JsonOf<VerifyDocument>;
+export type StatusReport = JsonOf<StatusDocument>;
+export type EvidenceReport = JsonOf<EvidenceDocument>;
+export type RunsReport = JsonOf<RunsDocument>;
+export type RestoreReport = JsonOf<RestoreResult>;
+/** What every command prints with --json when it fails. */
+export interface ErrorReport {
+  error: { code: string; message: string };
 }
 
 /** Arguments every sandbox command needs. */
@@ -168,7 +193,8 @@ export function withConfig(sandbox: Sandbox, ...args: string[]): string[] {
 export function withStore<T>(sb: Sandbox, fn: (store: Store, volumeId: number) => T): T {
   const store = Store.open(sb.dbPath, { create: false });
   try {
-    return fn(store, store.volume('photos')!.id);
+    // -1 (no row matches) before the volume was first indexed
+    return fn(store, store.volume('photos')?.id ?? -1);
   } finally {
     store.close();
   }
@@ -182,4 +208,36 @@ export function rowStatuses(sb: Sandbox): Record<string, string> {
 /** Every run, oldest first, as `kind:status`. */
 export function runList(sb: Sandbox): string[] {
   return withStore(sb, (store) => store.runs.list({ limit: 1000 }).reverse().map((r) => `${r.kind}:${r.status}`));
+}
+
+/** A file's permission bits. */
+export function fileMode(file: string): number {
+  return fs.statSync(file).mode & 0o777;
+}
+
+/** The file's bytes as a digest, to prove a file was left untouched. */
+export function fingerprint(file: string): string {
+  return hashBytes(fs.readFileSync(file)).toString('hex');
+}
+
+/** Every entry under a directory with its bytes (symlinks as their target), for "nothing here changed". */
+export function snapshotTree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (current: string) => {
+    for (const entry of fs.readdirSync(current, { withFileTypes: true })) {
+      const full = path.join(current, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.isFile()) out[path.relative(dir, full)] = fs.readFileSync(full).toString('hex');
+      else if (entry.isSymbolicLink()) out[path.relative(dir, full)] = `-> ${fs.readlinkSync(full)}`;
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** The BLAKE3 reference vectors' input: bytes 0, 1, ..., 250, 0, 1, ... */
+export function vectorInput(lengthBytes: number): Buffer {
+  const bytes = Buffer.alloc(lengthBytes);
+  for (let i = 0; i < lengthBytes; i++) bytes[i] = i % 251;
+  return bytes;
 }

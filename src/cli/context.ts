@@ -4,7 +4,7 @@
 
 import os from 'node:os';
 import path from 'node:path';
-import { Clock } from '../clock.js';
+import { Clock, clockFromEnv } from '../clock.js';
 import { defaultConfigPath, loadConfig } from '../config/load.js';
 import { Config, VolumeConfig } from '../config/types.js';
 import { createHasher, Hasher } from '../core/index/hash-pool.js';
@@ -16,6 +16,7 @@ import { Destination } from '../destinations/destination.js';
 import { createDestination, defaultDestinationEnvironment } from '../destinations/registry.js';
 import { UsageError } from '../errors.js';
 import { Store } from '../store/store.js';
+import { hooksFromEnv } from './hooks.js';
 import { ProgressRenderer } from './render/progress.js';
 
 export interface Output {
@@ -40,6 +41,19 @@ export interface GlobalOptions {
   quiet?: boolean;
   progress?: boolean;
   debug?: boolean;
+}
+
+/** The global flags from commander's values, each checked for the type it must have. */
+export function globalOptionsFrom(values: Record<string, unknown>): GlobalOptions {
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  return {
+    config: text(values.config),
+    db: text(values.db),
+    json: values.json === true,
+    quiet: values.quiet === true,
+    progress: values.progress !== false,
+    debug: values.debug === true,
+  };
 }
 
 export class CommandContext {
@@ -160,6 +174,19 @@ export class CommandContext {
   }
 }
 
+/** What a value becomes in a --json document (see jsonReplacer), for readers such as the tests. */
+export type JsonOf<T> = T extends bigint
+  ? string
+  : T extends Buffer
+    ? string
+    : T extends Map<infer K, infer V>
+      ? Record<K & string, JsonOf<V>>
+      : T extends readonly (infer E)[]
+        ? JsonOf<E>[]
+        : T extends object
+          ? { [K in keyof T]: JsonOf<T[K]> }
+          : T;
+
 /** bigint nanoseconds become decimal strings in JSON (exact, unlike numbers). */
 export function jsonReplacer(_key: string, value: unknown): unknown {
   if (typeof value === 'bigint') return value.toString();
@@ -171,14 +198,15 @@ export function jsonReplacer(_key: string, value: unknown): unknown {
   return value;
 }
 
+/** The real process: its streams, its environment, the system clock (unless pinned for a test). */
 export function defaultDeps(): Deps {
   return {
     env: process.env,
     stdout: process.stdout,
     stderr: process.stderr,
     stderrIsTTY: process.stderr.isTTY === true,
-    clock: undefined as unknown as Clock,
-    hooks: undefined as unknown as Hooks,
+    clock: clockFromEnv(process.env),
+    hooks: hooksFromEnv(process.env),
     pid: process.pid,
     host: os.hostname(),
   };

@@ -1,24 +1,17 @@
-// The command-line program. buildProgram(deps) assembles commander with every command;
-// runCli is the ONE place that turns typed errors into exit codes:
-// 0 ok, 1 operational error, 2 usage or configuration error, 3 offload --strict refusals.
+// The command-line program. buildProgram(deps) assembles commander with every command and
+// runs each body inside a fresh CommandContext; runCli is the ONE place that turns typed errors
+// into exit codes: 0 ok, 1 operational error, 2 usage or configuration error, 3 offload
+// --strict refusals. Only bin/squirrel and the tests import this module.
 
-// First, so the commands (imported below, in a cycle with this module) can use it at load time.
-import { EXIT_CODES_HELP } from './exit-codes.js';
 import { Command, CommanderError, Option } from 'commander';
 import { createRequire } from 'node:module';
-import { clockFromEnv } from '../clock.js';
 import { EXIT_OPERATIONAL, EXIT_USAGE, SquirrelError } from '../errors.js';
-import { CommandContext, Deps, GlobalOptions, defaultDeps, jsonReplacer } from './context.js';
-import { hooksFromEnv } from './hooks.js';
-import { registerCommands } from './commands/registry.js';
 import { databaseFailure } from '../store/db.js';
+import { EXIT_CODES_HELP, Run } from './command.js';
+import { COMMANDS } from './commands/registry.js';
+import { CommandContext, Deps, defaultDeps, globalOptionsFrom, jsonReplacer } from './context.js';
 
 const packageJson = createRequire(import.meta.url)('../../package.json') as { version: string };
-
-// Re-exported for the commands, which import it from here.
-export { EXIT_CODES_HELP };
-
-export type CommandAction = (ctx: CommandContext, ...args: unknown[]) => Promise<number | void> | number | void;
 
 export interface ProgramState {
   exitCode: number;
@@ -43,26 +36,23 @@ export function buildProgram(deps: Deps, state: ProgramState = { exitCode: 0, de
     });
   program.addHelpText('after', EXIT_CODES_HELP);
 
-  /** Wrap a command body: context in, exit code out, store closed afterwards. */
-  const run =
-    (body: CommandAction) =>
-    async (...args: unknown[]): Promise<void> => {
-      const command = args[args.length - 1] as Command;
-      const globals = command.optsWithGlobals() as GlobalOptions;
-      state.debug = globals.debug === true;
-      const ctx = new CommandContext(deps, globals);
-      try {
-        const code = await body(ctx, ...args);
-        state.exitCode = typeof code === 'number' ? code : 0;
-      } catch (err) {
-        // A damaged, read-only or full database is the user's to fix, not an internal error.
-        throw (ctx.hasStore ? databaseFailure(err, ctx.dbPath()) : null) ?? err;
-      } finally {
-        await ctx.close();
-      }
-    };
+  /** Every command body: context in, exit code out, store closed afterwards. */
+  const run: Run = async (command, body) => {
+    const globals = globalOptionsFrom(command.optsWithGlobals());
+    state.debug = globals.debug === true;
+    const ctx = new CommandContext(deps, globals);
+    try {
+      const code = await body(ctx);
+      state.exitCode = typeof code === 'number' ? code : 0;
+    } catch (err) {
+      // A damaged, read-only or full database is the user's to fix, not an internal error.
+      throw (ctx.hasStore ? databaseFailure(err, ctx.dbPath()) : null) ?? err;
+    } finally {
+      await ctx.close();
+    }
+  };
 
-  registerCommands(program, run);
+  for (const definition of COMMANDS) definition.attach(program, run);
   for (const command of program.commands) {
     command.exitOverride();
     command.configureOutput({
@@ -74,8 +64,6 @@ export function buildProgram(deps: Deps, state: ProgramState = { exitCode: 0, de
   }
   return program;
 }
-
-export type Run = (body: CommandAction) => (...args: unknown[]) => Promise<void>;
 
 export async function runCli(argv: string[], deps: Deps): Promise<number> {
   const state: ProgramState = { exitCode: 0, debug: argv.includes('--debug') };
@@ -118,8 +106,5 @@ export async function main(argv: string[]): Promise<number> {
       if (err.code !== 'EPIPE') throw err;
     });
   }
-  const deps = defaultDeps();
-  deps.clock = clockFromEnv(process.env);
-  deps.hooks = hooksFromEnv(process.env);
-  return runCli(argv, deps);
+  return runCli(argv, defaultDeps());
 }

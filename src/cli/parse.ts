@@ -1,6 +1,7 @@
-// Flag value parsers: bad values are usage errors (exit 2) that say what is expected.
+// Flag value parsers: bad values are usage errors (exit 2) that say what is expected. Durations
+// go through src/duration.ts, the config's own parser, so a flag takes what the config takes.
 
-import { parseDuration } from '../config/validate.js';
+import { parseDuration } from '../duration.js';
 import { UsageError } from '../errors.js';
 
 export function parseCount(flag: string, value: string, min = 0): number {

@@ -2,7 +2,6 @@
 // each prefixed with its key path (`volumes.pictures.sync_to[1]: ...`). No I/O here: the
 // environment, home directory and host name come in as arguments.
 
-import ms from 'ms';
 import path from 'node:path';
 import {
   Config,
@@ -14,6 +13,7 @@ import {
   VolumeConfig,
 } from './types.js';
 import { hostKeyProblem } from '../destinations/ssh-host-key.js';
+import { DURATION_HINT, parseDuration } from '../duration.js';
 
 export interface ValidateContext {
   env: Record<string, string | undefined>;
@@ -70,21 +70,6 @@ export function didYouMean(key: string, known: string[]): string {
     if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
   }
   return best !== null && bestDistance <= Math.max(2, Math.floor(best.length / 3)) ? ` (did you mean '${best}'?)` : '';
-}
-
-/** Parse an `ms`-style duration; bare numbers, garbage, zero, negative and sub-second values are errors. */
-export function parseDuration(value: unknown): { ms: number } | { error: string } {
-  const hint = 'use a duration with a unit, e.g. 30d, 720h or 90m';
-  if (typeof value === 'number') return { error: `a bare number (${value}) has no unit; ${hint}` };
-  if (typeof value !== 'string') return { error: `expected a duration, got ${typeName(value)}; ${hint}` };
-  const text = value.trim();
-  if (/^[+-]?\d+(\.\d+)?$/.test(text)) return { error: `a bare number ("${value}") has no unit; ${hint}` };
-  if (!/^[+-]?\d+(\.\d+)?\s*[a-z]+$/i.test(text)) return { error: `"${value}" is not a duration; ${hint}` };
-  const parsed = ms(text as ms.StringValue);
-  if (typeof parsed !== 'number' || !Number.isFinite(parsed)) return { error: `"${value}" is not a duration; ${hint}` };
-  if (parsed <= 0) return { error: `"${value}" must be positive` };
-  if (parsed < 1000) return { error: `"${value}" is below one second; ${hint}` };
-  return { ms: parsed };
 }
 
 class Checker {
@@ -351,7 +336,8 @@ function validateVolume(c: Checker, name: string, raw: unknown, keyPath: string,
   });
   let maxAgeMs: number | null = null;
   if (raw.offload_max_evidence_age !== undefined) {
-    const parsed = parseDuration(raw.offload_max_evidence_age);
+    const age = raw.offload_max_evidence_age;
+    const parsed = typeof age === 'string' || typeof age === 'number' ? parseDuration(age) : { error: `expected a duration, got ${typeName(age)}; ${DURATION_HINT}` };
     if ('error' in parsed) c.error(join(keyPath, 'offload_max_evidence_age'), parsed.error);
     else maxAgeMs = parsed.ms;
   }

@@ -4,8 +4,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { LocalSourceError } from '../destinations/destination.js';
-import type { SourceExpectation } from '../destinations/local-source.js';
+import { LocalSourceError, SourceExpectation } from '../destinations/destination.js';
 import { resolveInside } from '../paths.js';
 
 export class UnsafePathError extends Error {}

@@ -6,7 +6,6 @@
 import { randomBytes } from 'node:crypto';
 import { OperationalError } from '../errors.js';
 import { hashBytes } from '../hash.js';
-import type { SourceExpectation } from './local-source.js';
 
 /** Reserved top-level names inside `<root>/<volume>/`. */
 export const STAGING_DIR = '.squirrel-staging';
@@ -152,6 +151,11 @@ export function checkMarker(destination: string, location: string, bytes: Uint8A
       ? { caseFolding: fields.case_folding, unicodeNormalization: fields.unicode_normalization }
       : null;
   return { format: fields.squirrel, name: fields.name, id, nameRules };
+}
+
+/** What the caller saw at a local path before handing it to put(): `${st_dev}:${st_ino}`. */
+export interface SourceExpectation {
+  identity: string;
 }
 
 /** The root exists and carries a marker: usable. Missing: unmounted drive or wrong path. */

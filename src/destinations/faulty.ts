@@ -14,8 +14,8 @@ import {
   StatResult,
   checkDestinationPath,
   checkStagingPath,
+  SourceExpectation,
 } from './destination.js';
-import type { SourceExpectation } from './local-source.js';
 
 export type DestinationMethod = 'rootState' | 'list' | 'stat' | 'read' | 'hash' | 'init' | 'put' | 'moveAside' | 'readSmall' | 'writeSmall';
 

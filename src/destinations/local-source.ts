@@ -5,18 +5,13 @@
 
 import fs from 'node:fs';
 import { errorDetail } from '../errors.js';
-import { LocalSourceError } from './destination.js';
+import { LocalSourceError, SourceExpectation } from './destination.js';
 
 export interface LocalSource {
   fd: number;
   sizeBytes: number;
   /** Permission bits of the source: a copy is never more readable than this. */
   mode: number;
-}
-
-/** What the caller saw at the path before handing it over: `${dev}:${ino}`. */
-export interface SourceExpectation {
-  identity: string;
 }
 
 export function openLocalSource(localFile: string, expected?: SourceExpectation): LocalSource {

@@ -16,7 +16,7 @@ import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { errnoCode, errorDetail } from '../errors.js';
 import { READ_CHUNK_BYTES } from '../hash.js';
 import { GroupFlush } from './group-flush.js';
-import { copyMode, DIRECTORY_MODE, openLocalSource, SourceExpectation } from './local-source.js';
+import { copyMode, DIRECTORY_MODE, openLocalSource } from './local-source.js';
 import { PutPool, PUTS_IN_FLIGHT_PER_WORKER } from './put-pool.js';
 import {
   DESTINATION_MARKER,
@@ -32,6 +32,7 @@ import {
   checkMarker,
   checkStagingPath,
   encodeMarker,
+  SourceExpectation,
 } from './destination.js';
 
 /** link() errors that mean "this filesystem has no hard links": fall back to check + rename. */

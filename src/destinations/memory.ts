@@ -19,8 +19,9 @@ import {
   checkMarker,
   checkStagingPath,
   encodeMarker,
+  SourceExpectation,
 } from './destination.js';
-import { openLocalSource, SourceExpectation } from './local-source.js';
+import { openLocalSource } from './local-source.js';
 import { errorDetail } from '../errors.js';
 
 /** The storage behind one or more MemoryDestination objects (two names on one "directory"). */

@@ -12,7 +12,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { S3DestinationConfig } from '../config/types.js';
 import { errorDetail } from '../errors.js';
 import { StreamingBlake3, READ_CHUNK_BYTES } from '../hash.js';
-import { LocalSource, openLocalSource, SourceExpectation } from './local-source.js';
+import { LocalSource, openLocalSource } from './local-source.js';
 import {
   DESTINATION_MARKER,
   Destination,
@@ -28,6 +28,7 @@ import {
   checkStagingPath,
   encodeMarker,
   unsafeDestinationPath,
+  SourceExpectation,
 } from './destination.js';
 
 type S3Module = typeof import('@aws-sdk/client-s3');

@@ -16,7 +16,7 @@ import { SftpDestinationConfig } from '../config/types.js';
 import { METHOD_REMOTE_B3SUM } from '../core/methods.js';
 import { errorDetail } from '../errors.js';
 import { parseBlake3Hex, StreamingBlake3 } from '../hash.js';
-import { copyMode, DIRECTORY_MODE, LocalSource, openLocalSource, SourceExpectation } from './local-source.js';
+import { copyMode, DIRECTORY_MODE, LocalSource, openLocalSource } from './local-source.js';
 import {
   DESTINATION_MARKER,
   Destination,
@@ -31,6 +31,7 @@ import {
   checkMarker,
   checkStagingPath,
   encodeMarker,
+  SourceExpectation,
 } from './destination.js';
 import { HostKeyPolicy, judgeHostKey, preferredHostKeyTypes, readKnownHosts } from './ssh-host-key.js';
 

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/main.js';
 import { fixedClock } from '../../src/clock.js';
 import { noHooks } from '../../src/core/reporter.js';
-import { BIN, REPO_ROOT, bin, cleanupTempDirs, cli, json, makeSandbox, tempDir } from '../helpers.js';
+import { BIN, REPO_ROOT, bin, cleanupTempDirs, cli, fileMode, json, makeSandbox, tempDir } from '../helpers.js';
 
 afterEach(cleanupTempDirs);
 
@@ -31,10 +31,6 @@ function commandPaths(): string[][] {
   };
   walk(program, []);
   return paths;
-}
-
-function fileMode(file: string): number {
-  return fs.statSync(file).mode & 0o777;
 }
 
 describe('version and help', () => {

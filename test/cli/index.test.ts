@@ -6,34 +6,21 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Store } from '../../src/store/store.js';
 import { FileWithContent, RunRow } from '../../src/store/types.js';
 import { blake3Hex, hashBytes } from '../../src/hash.js';
-import { Sandbox, bin, binSpawn, cleanupTempDirs, json, makeSandbox, tempDir, waitForFile, withConfig } from '../helpers.js';
+import { IndexReport, Sandbox, bin, binSpawn, cleanupTempDirs, json, makeSandbox, tempDir, vectorInput, waitForFile, withConfig, withStore } from '../helpers.js';
 
 afterEach(cleanupTempDirs);
 
-interface IndexJson {
-  runId: number | null;
-  status: string;
-  counts: Record<string, number>;
-  errors: { path: string; message: string }[];
-  markerWritten: boolean;
-}
-
 function index(sb: Sandbox, ...flags: string[]) {
   const result = bin(withConfig(sb, '--json', 'index', 'photos', ...flags));
-  return { ...result, report: result.stdout.trim().startsWith('{') ? json<IndexJson>(result) : (null as unknown as IndexJson) };
-}
-
-/** Read the database the way a later command would. */
-function withStore<T>(sb: Sandbox, fn: (store: Store, volumeId: number) => T): T {
-  const store = Store.open(sb.dbPath);
-  try {
-    return fn(store, store.volume('photos')?.id ?? -1);
-  } finally {
-    store.close();
-  }
+  // Parsed when read: a run that printed no document fails there, with its output.
+  return {
+    ...result,
+    get report() {
+      return json<IndexReport>(result);
+    },
+  };
 }
 
 function live(sb: Sandbox): Map<string, FileWithContent> {
@@ -46,12 +33,6 @@ function history(sb: Sandbox, filePath: string): FileWithContent[] {
 
 function run(sb: Sandbox, runId: number): RunRow {
   return withStore(sb, (store) => store.runs.get(runId)!);
-}
-
-function vectorInput(lengthBytes: number): Buffer {
-  const bytes = Buffer.alloc(lengthBytes);
-  for (let i = 0; i < lengthBytes; i++) bytes[i] = i % 251;
-  return bytes;
 }
 
 describe('index: state transitions', () => {
@@ -253,8 +234,8 @@ describe('index: what is walked', () => {
     const second = bin(['--config', sb.configPath, '--db', dbInside, '--json', 'index', 'photos']);
     // expect
     expect(first.code).toBe(0);
-    expect(json<IndexJson>(first).counts.new).toBe(1);
-    expect(json<IndexJson>(second).counts).toMatchObject({ new: 0, unchanged: 1, errors: 0 });
+    expect(json<IndexReport>(first).counts.new).toBe(1);
+    expect(json<IndexReport>(second).counts).toMatchObject({ new: 0, unchanged: 1, errors: 0 });
   });
 });
 

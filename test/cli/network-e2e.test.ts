@@ -7,10 +7,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { pseudoRandomBytes } from '../destinations/conformance.js';
-import { S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3Server, SshServer, startS3Server, startSshServer } from '../destinations/servers.js';
-import { bin, binSpawn, cleanupTempDirs, CliResult, json, makeSandbox, Sandbox, Tree, waitForFile, withConfig } from '../helpers.js';
+import { S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3Server, SshServer, objectBytes, startS3Server, startSshServer } from '../destinations/servers.js';
+import { bin, binSpawn, cleanupTempDirs, CliResult, EvidenceReport, json, makeSandbox, OffloadReport, RunsReport, Sandbox, SyncReport, Tree, VerifyReport, waitForFile, withConfig } from '../helpers.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -96,24 +96,12 @@ function ok(sb: Sandbox, ...args: string[]): CliResult {
   return result;
 }
 
-interface Component {
-  destination: string;
-  originRunId: number;
-  version: number;
-  verifyMethod: string;
+function components(sb: Sandbox): EvidenceReport['components'] {
+  return json<EvidenceReport>(ok(sb, '--json', 'evidence', 'photos')).components;
 }
 
-function components(sb: Sandbox): Component[] {
-  return json<{ components: Component[] }>(ok(sb, '--json', 'evidence', 'photos')).components;
-}
-
-function runsOf(sb: Sandbox): { id: number; kind: string; destination: string | null; status: string }[] {
-  return json<{ runs: { id: number; kind: string; destination: string | null; status: string }[] }>(ok(sb, '--json', 'runs')).runs;
-}
-
-async function objectBytes(bucket: string, key: string): Promise<Buffer> {
-  const response = await raw.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return Buffer.from(await response.Body!.transformToByteArray());
+function runsOf(sb: Sandbox): RunsReport['runs'] {
+  return json<RunsReport>(ok(sb, '--json', 'runs')).runs;
 }
 
 const FILES: Tree = { 'a.jpg': 'alpha', 'sub/b.jpg': 'bravo', 'c.raw': pseudoRandomBytes(300_000, 4) };
@@ -130,13 +118,13 @@ describe('network destinations through the real binary', () => {
     const offloaded = ok(sb, '--json', 'offload', 'photos', 'a.jpg', 'sub');
 
     // expect: the copies, byte for byte, where the config says
-    expect(json<{ results: { destination: string; status: string; sentFiles: number }[] }>(synced).results).toEqual([
+    expect(json<SyncReport>(synced).results).toEqual([
       expect.objectContaining({ destination: 'box', status: 'success', sentFiles: 3 }),
       expect.objectContaining({ destination: 'cloud', status: 'success', sentFiles: 3 }),
     ]);
     expect(fs.readFileSync(path.join(boxRoot, 'photos/sub/b.jpg'), 'utf8')).toBe('bravo');
-    expect((await objectBytes(bucket, 'squirrel/photos/c.raw')).equals(FILES['c.raw'] as Buffer)).toBe(true);
-    expect(json<{ results: { status: string; ok: number }[] }>(verified).results.map((r) => [r.status, r.ok])).toEqual([
+    expect((await objectBytes(raw, bucket, 'squirrel/photos/c.raw')).equals(FILES['c.raw'] as Buffer)).toBe(true);
+    expect(json<VerifyReport>(verified).results.map((r) => [r.status, r.ok])).toEqual([
       ['success', 3],
       ['success', 3],
     ]);
@@ -146,7 +134,7 @@ describe('network destinations through the real binary', () => {
       ['cloud', 'blake3-readback'],
     ]);
     // offload: the selected files are gone locally, the rest stays
-    expect(json<{ totals: { offloaded: number } }>(offloaded).totals.offloaded).toBe(2);
+    expect(json<OffloadReport>(offloaded).totals.offloaded).toBe(2);
     expect(fs.existsSync(path.join(sb.volumePath, 'a.jpg'))).toBe(false);
     expect(fs.existsSync(path.join(sb.volumePath, 'sub/b.jpg'))).toBe(false);
     expect(fs.existsSync(path.join(sb.volumePath, 'c.raw'))).toBe(true);
@@ -171,12 +159,12 @@ describe('network destinations through the real binary', () => {
 
     // expect
     expect(verified.code).toBe(1);
-    const problems = json<{ results: { destination: string; problems: { path: string; state: string }[] }[] }>(verified).results.map((r) => [r.destination, r.problems.map((p) => [p.path, p.state])]);
+    const problems = json<VerifyReport>(verified).results.map((r) => [r.destination, r.problems.map((p) => [p.path, p.state])]);
     expect(problems).toEqual([
       ['box', [['photos/a.jpg', 'missing']]],
       ['cloud', [['photos/sub/b.jpg', 'corrupt']]],
     ]);
-    const report = json<{ allowed: { paths: string[] }; refusals: { target: string; reason: string; paths: string[] }[] }>(gate);
+    const report = json<OffloadReport>(gate);
     expect(report.allowed.paths).toEqual(['c.raw']);
     expect(report.refusals.map((r) => [r.target, r.reason, r.paths])).toEqual([
       ['box', 'lost-at-destination', ['a.jpg']],
@@ -238,7 +226,7 @@ describe('network destinations through the real binary', () => {
 
     // expect
     expect(synced.code).toBe(1);
-    const result = json<{ results: { status: string; message: string }[] }>(synced).results[0];
+    const result = json<SyncReport>(synced).results[0];
     expect(result.status).toBe('failed');
     expect(result.message).toContain(`the server offered ssh-ed25519 key ${ssh.hostKeyFingerprint}, but host_key in the config pins ${pinned}`);
     expect(fs.existsSync(boxRoot)).toBe(false);
@@ -256,7 +244,7 @@ describe('network destinations through the real binary', () => {
 
     // expect
     expect(verified.code).toBe(1);
-    expect(json<{ results: { problems: { path: string; state: string }[] }[] }>(verified).results[0].problems).toEqual([
+    expect(json<VerifyReport>(verified).results[0].problems).toEqual([
       expect.objectContaining({ path: 'photos/a.jpg', state: 'missing' }),
     ]);
   });

@@ -2,65 +2,20 @@
 // different file at the path is moved into restore history (never clobbered), a bad copy is
 // never placed, and a restored file is not offloaded again until a sync covers it.
 
-import { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hashBytes, hashFile } from '../../src/hash.js';
-import {
-  bin,
-  binSpawn,
-  cleanupTempDirs,
-  cli,
-  CliResult,
-  json,
-  makeSandbox,
-  rowStatuses,
-  runList,
-  Sandbox,
-  tempDir,
-  TEST_NOW_NS,
-  Tree,
-  waitForFile,
-  withConfig,
-  withStore,
-} from '../helpers.js';
+import { bin, cleanupTempDirs, CliResult, json, makeSandbox, RestoreReport, rowStatuses, runList, Sandbox, tempDir, withConfig, withStore } from '../helpers.js';
+import { copyAt, killChildren, local, NOW, offloaded, setup, spawnPaused, TARGETS } from '../scenarios.js';
 
-const NOW = TEST_NOW_NS;
-const TARGETS = ['nas', 'offsite'];
-
-const children: ChildProcess[] = [];
 afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  killChildren();
   cleanupTempDirs();
 });
 
-async function setup(sb: Sandbox, args: string[]): Promise<CliResult> {
-  const result = await cli(withConfig(sb, ...args), { nowNs: NOW });
-  expect(result.code, `${args.join(' ')}\n${result.stdout}${result.stderr}`).toBe(0);
-  return result;
-}
-
-/** Indexed, pushed to both targets, and the given paths offloaded (setup, in-process). */
-async function offloaded(files: Tree, paths: string[]): Promise<Sandbox> {
-  const sb = makeSandbox(files);
-  await setup(sb, ['index', 'photos']);
-  for (const dest of TARGETS) await setup(sb, ['sync', 'photos', '--to', dest, '--init']);
-  const result = await setup(sb, ['offload', 'photos', ...paths]);
-  expect(result.stdout).toMatch(/^offloaded=[1-9]\d* not_durable=0 drift=0 errors=0 /m);
-  return sb;
-}
-
 function restore(sb: Sandbox, ...args: string[]): CliResult {
   return bin(withConfig(sb, '--no-progress', 'restore', 'photos', ...args), { nowNs: NOW });
-}
-
-function local(sb: Sandbox, relative: string): string {
-  return path.join(sb.volumePath, relative);
-}
-
-function copyAt(sb: Sandbox, destination: string, relative: string): string {
-  return path.join(sb.destinations[destination], 'photos', relative);
 }
 
 /** Every file under dir (relative paths), reserved ones included. */
@@ -110,7 +65,7 @@ describe('restore', () => {
     const result = bin(withConfig(sb, '--json', 'restore', 'photos', 'a.jpg'), { nowNs: NOW });
     // expect
     expect(result.code, result.stderr).toBe(0);
-    const report = json<{ runId: number; restored: { path: string; from: string; movedAside: string | null }[] }>(result);
+    const report = json<RestoreReport>(result);
     const movedAside = `.squirrel-restore-history/run-${report.runId}/a.jpg`;
     expect(report.restored).toEqual([{ path: 'a.jpg', from: 'nas', movedAside }]);
     expect(fs.readFileSync(local(sb, 'a.jpg'), 'utf8')).toBe('alpha');
@@ -261,20 +216,9 @@ describe('restore', () => {
   it('killed just before placing: nothing half-written at the path, the row unchanged; the next restore completes', async () => {
     // setup
     const sb = await offloaded({ 'a.jpg': 'alpha' }, ['a.jpg']);
-    const pause = path.join(sb.dir, 'pause');
-    const child = binSpawn(withConfig(sb, 'restore', 'photos', 'a.jpg'), {
-      nowNs: NOW,
-      env: { SQUIRREL_TEST_PAUSE_AT: 'restore.before-place', SQUIRREL_TEST_PAUSE_FILE: pause },
-    });
-    children.push(child);
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const exit = new Promise((resolve) => child.once('exit', resolve));
-    // fail at once, with its stderr, if it exits instead of pausing
-    await Promise.race([waitForFile(pause), exit.then((code) => Promise.reject(new Error(`restore exited (${code}) before pausing:\n${stderr}`)))]);
+    const child = await spawnPaused(sb, ['restore', 'photos', 'a.jpg'], 'restore.before-place');
     // act
-    child.kill('SIGKILL');
-    await exit;
+    await child.kill();
     // expect
     expect(fs.existsSync(local(sb, 'a.jpg'))).toBe(false);
     expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'offloaded' });

@@ -10,7 +10,7 @@ import { beginRun, finishRun, isProcessAlive } from '../../src/core/runs.js';
 import { VolumeBusyError } from '../../src/errors.js';
 import { Store } from '../../src/store/store.js';
 import { RunKind } from '../../src/store/types.js';
-import { TEST_NOW_NS, binSpawn, cleanupTempDirs, cli, json, makeSandbox, tempDir, waitForFile, withConfig } from '../helpers.js';
+import { RunsReport, TEST_NOW_NS, binSpawn, cleanupTempDirs, cli, json, makeSandbox, tempDir, waitForFile, withConfig } from '../helpers.js';
 
 afterEach(cleanupTempDirs);
 
@@ -31,10 +31,6 @@ function freshStore() {
   const begin = (kind: RunKind, volumeId: number | null, who: { pid?: number; host?: string } = {}) =>
     beginRun(store, { kind, volumeId, destination: null, nodeId, pid: who.pid ?? process.pid, host: who.host ?? HOST, nowNs: TEST_NOW_NS });
   return { store, photos, music, begin };
-}
-
-interface RunsJson {
-  runs: { id: number; kind: string; volume: string | null; status: string; pid: number; counts: Record<string, number>; note: string | null }[];
 }
 
 describe('the writer slot', () => {
@@ -171,7 +167,7 @@ describe('squirrel runs', () => {
     const sb = await threeRuns();
     // act
     const text = await cli(withConfig(sb, 'runs'));
-    const doc = json<RunsJson>(await cli(withConfig(sb, '--json', 'runs')));
+    const doc = json<RunsReport>(await cli(withConfig(sb, '--json', 'runs')));
     // expect
     expect(text.code).toBe(0);
     expect(text.stdout.split('\n')[0]).toMatch(/^RUN +KIND +VOLUME +DEST +STATUS +STARTED +COUNTS$/);
@@ -185,7 +181,7 @@ describe('squirrel runs', () => {
     // setup
     const sb = await threeRuns();
     // act
-    const ids = async (...flags: string[]) => json<RunsJson>(await cli(withConfig(sb, '--json', 'runs', ...flags))).runs.map((r) => r.id);
+    const ids = async (...flags: string[]) => json<RunsReport>(await cli(withConfig(sb, '--json', 'runs', ...flags))).runs.map((r) => r.id);
     // expect
     expect(await ids('--volume', 'photos')).toEqual([3, 1]);
     expect(await ids('--limit', '1')).toEqual([3]);
@@ -215,7 +211,7 @@ describe('squirrel runs', () => {
     const result = await cli(withConfig(sb, '--json', 'runs'));
     // expect
     expect(result.stderr).toContain('run 1 was interrupted (its process is gone); marked aborted');
-    const [run] = json<RunsJson>(result).runs;
+    const [run] = json<RunsReport>(result).runs;
     expect(run).toMatchObject({ id: 1, kind: 'index', status: 'aborted', pid });
     expect(run.note).toBe(`aborted: process ${pid} on ${HOST} is no longer running`);
   });

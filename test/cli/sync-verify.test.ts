@@ -5,34 +5,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Store } from '../../src/store/store.js';
-import {
-  bin,
-  binSpawn,
-  cleanupTempDirs,
-  cli,
-  DAY_NS,
-  json,
-  makeSandbox,
-  Sandbox,
-  TEST_NOW_NS,
-  waitForFile,
-  withConfig,
-} from '../helpers.js';
+import { bin, binSpawn, cleanupTempDirs, cli, DAY_NS, EvidenceReport, json, makeSandbox, RunsReport, Sandbox, StatusReport, TEST_NOW_NS, waitForFile, withConfig } from '../helpers.js';
+import { copyAt } from '../scenarios.js';
 
 afterEach(cleanupTempDirs);
 
-interface Component {
-  destination: string;
-  originRunId: number;
-  verifiedAtNs: string | null;
-  updatedAtNs: string;
-  version: number;
-  verifyMethod: string;
-}
+type Component = EvidenceReport['components'][number];
 
 async function evidence(sb: Sandbox): Promise<Component[]> {
   const result = await cli(withConfig(sb, '--json', 'evidence', 'photos'));
-  return json<{ components: Component[] }>(result).components;
+  return json<EvidenceReport>(result).components;
 }
 
 async function component(sb: Sandbox, destination: string): Promise<Component | undefined> {
@@ -45,10 +27,6 @@ async function indexAndSync(sb: Sandbox, nowNs = TEST_NOW_NS, ...syncArgs: strin
   return cli(withConfig(sb, 'sync', 'photos', ...syncArgs), { nowNs });
 }
 
-function copyPath(sb: Sandbox, destination: string, relative: string): string {
-  return path.join(sb.destinations[destination], 'photos', relative);
-}
-
 describe('sync', () => {
   it('pushes the present set, reads it back, and records a content-verified vector', async () => {
     // setup
@@ -58,8 +36,8 @@ describe('sync', () => {
     // expect
     expect(synced.code, synced.stderr + synced.stdout).toBe(0);
     for (const dest of ['nas', 'offsite']) {
-      expect(fs.readFileSync(copyPath(sb, dest, 'a.jpg'), 'utf8')).toBe('alpha');
-      expect(fs.readFileSync(copyPath(sb, dest, 'sub/b.jpg'), 'utf8')).toBe('bravo');
+      expect(fs.readFileSync(copyAt(sb, dest, 'a.jpg'), 'utf8')).toBe('alpha');
+      expect(fs.readFileSync(copyAt(sb, dest, 'sub/b.jpg'), 'utf8')).toBe('bravo');
       expect(fs.existsSync(path.join(sb.destinations[dest], '.squirrel-destination'))).toBe(true);
       const c = await component(sb, dest);
       expect(c).toMatchObject({ originRunId: 1, verifyMethod: 'blake3-readback', version: 1, verifiedAtNs: TEST_NOW_NS.toString() });
@@ -92,7 +70,7 @@ describe('sync', () => {
     expect(dry.code).toBe(0);
     expect(dry.stdout).toMatch(/would send 1 file/);
     expect(fs.readdirSync(sb.destinations.nas)).toEqual([]);
-    const runs = json<{ runs: { kind: string }[] }>(await cli(withConfig(sb, '--json', 'runs')));
+    const runs = json<RunsReport>(await cli(withConfig(sb, '--json', 'runs')));
     expect(runs.runs.map((r) => r.kind)).toEqual(['index']);
   });
 
@@ -100,12 +78,12 @@ describe('sync', () => {
     // setup
     const sb = makeSandbox({ 'a.jpg': 'new bytes' });
     fs.mkdirSync(path.join(sb.destinations.nas, 'photos'), { recursive: true });
-    fs.writeFileSync(copyPath(sb, 'nas', 'a.jpg'), 'somebody else wrote this');
+    fs.writeFileSync(copyAt(sb, 'nas', 'a.jpg'), 'somebody else wrote this');
     // act
     const synced = await indexAndSync(sb, TEST_NOW_NS, '--to', 'nas', '--init');
     // expect
     expect(synced.code, synced.stdout).toBe(0);
-    expect(fs.readFileSync(copyPath(sb, 'nas', 'a.jpg'), 'utf8')).toBe('new bytes');
+    expect(fs.readFileSync(copyAt(sb, 'nas', 'a.jpg'), 'utf8')).toBe('new bytes');
     const history = path.join(sb.destinations.nas, 'photos', '.squirrel-history');
     const [runDir] = fs.readdirSync(history);
     expect(fs.readFileSync(path.join(history, runDir, 'a.jpg'), 'utf8')).toBe('somebody else wrote this');
@@ -117,7 +95,7 @@ describe('sync', () => {
     await indexAndSync(sb, TEST_NOW_NS, '--to', 'nas', '--init');
     const before = await component(sb, 'nas');
     fs.writeFileSync(path.join(sb.volumePath, 'b.jpg'), 'bravo');
-    fs.mkdirSync(copyPath(sb, 'nas', 'b.jpg/x'), { recursive: true });
+    fs.mkdirSync(copyAt(sb, 'nas', 'b.jpg/x'), { recursive: true });
     // act
     const synced = await indexAndSync(sb, TEST_NOW_NS + DAY_NS, '--to', 'nas');
     // expect
@@ -138,7 +116,7 @@ describe('verify', () => {
     const sb = makeSandbox({ 'a.jpg': 'alpha', 'b.jpg': 'bravo' });
     await indexAndSync(sb, TEST_NOW_NS, '--to', 'nas', '--init');
     const before = await component(sb, 'nas');
-    damage(copyPath(sb, 'nas', 'a.jpg'));
+    damage(copyAt(sb, 'nas', 'a.jpg'));
     // act
     const verified = await cli(withConfig(sb, 'verify', 'photos', '--to', 'nas'), { nowNs: TEST_NOW_NS + DAY_NS });
     // expect
@@ -153,14 +131,14 @@ describe('verify', () => {
     const repaired = await cli(withConfig(sb, 'sync', 'photos', '--to', 'nas'), { nowNs: TEST_NOW_NS + 2n * DAY_NS });
     // expect
     expect(repaired.code, repaired.stdout).toBe(0);
-    expect(fs.readFileSync(copyPath(sb, 'nas', 'a.jpg'), 'utf8')).toBe('alpha');
+    expect(fs.readFileSync(copyAt(sb, 'nas', 'a.jpg'), 'utf8')).toBe('alpha');
     const after = await component(sb, 'nas');
     // b.jpg was last re-read by the day-1 verify, a.jpg on day 2: the honest stamp is day 1
     expect(after!.verifiedAtNs).toBe((TEST_NOW_NS + DAY_NS).toString());
     const reverify = await cli(withConfig(sb, 'verify', 'photos', '--to', 'nas'), { nowNs: TEST_NOW_NS + 3n * DAY_NS });
     expect(reverify.code, reverify.stdout).toBe(0);
     expect((await component(sb, 'nas'))!.verifiedAtNs).toBe((TEST_NOW_NS + 3n * DAY_NS).toString());
-    const status2 = json<{ volumes: { targets: { destination: string; light: string; alarms: unknown[] }[] }[] }>(
+    const status2 = json<StatusReport>(
       await cli(withConfig(sb, '--json', 'status', 'photos'), { nowNs: TEST_NOW_NS + 3n * DAY_NS }),
     );
     expect(status2.volumes[0].targets.find((t) => t.destination === 'nas')).toMatchObject({ light: 'green', alarms: [] });
@@ -222,8 +200,8 @@ describe('verified_at_ns moves only on genuine re-verification', () => {
     expect(c).toMatchObject({ version: 4, verifiedAtNs: day(3).toString(), updatedAtNs: day(5).toString() });
 
     // history: one row per applied write, versions 1..4 in order
-    const history = json<{ history: { version: number; change: string }[] }>(await cli(withConfig(sb, '--json', 'evidence', 'photos', '--history')));
-    expect(history.history.map((h) => [h.version, h.change])).toEqual([
+    const history = json<EvidenceReport>(await cli(withConfig(sb, '--json', 'evidence', 'photos', '--history')));
+    expect(history.history!.map((h) => [h.version, h.change])).toEqual([
       [1, 'create'],
       [2, 'reverify'],
       [3, 'reverify'],
@@ -252,7 +230,7 @@ describe('crashes and races (real binary)', () => {
     const next = bin(withConfig(sb, 'sync', 'photos', '--to', 'nas'));
     expect(next.stderr).toMatch(/run 2 was interrupted .* marked aborted/);
     expect(next.code, next.stdout + next.stderr).toBe(0);
-    const runs = json<{ runs: { kind: string; status: string }[] }>(bin(withConfig(sb, '--json', 'runs')));
+    const runs = json<RunsReport>(bin(withConfig(sb, '--json', 'runs')));
     expect(runs.runs.map((r) => `${r.kind}:${r.status}`)).toEqual(['sync:success', 'sync:aborted', 'index:success']);
     expect((await component(sb, 'nas'))!.version).toBe(1);
   });

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, CliResult, cleanupTempDirs, tempDir } from '../helpers.js';
+import { BIN, CliResult, cleanupTempDirs, ErrorReport, json as parseJson, tempDir } from '../helpers.js';
 
 afterAll(cleanupTempDirs);
 
@@ -181,7 +181,7 @@ describe('bad configs, through the real binary', () => {
     expect(json.code).toBe(2);
     const expectedPaths = ['destinations.nas.paht', 'volumes.pictures.sync_to[1]', 'volumes.documents.offload_max_evidence_age'];
     for (const keyPath of expectedPaths) expect(text.stderr).toContain(`  ${keyPath}: `);
-    const error = (JSON.parse(json.stdout) as { error: { code: string; message: string } }).error;
+    const error = parseJson<ErrorReport>(json).error;
     expect(error.code).toBe('config');
     for (const keyPath of expectedPaths) expect(error.message).toContain(`${keyPath}: `);
   });

@@ -9,7 +9,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   CreateBucketCommand,
   DeleteObjectCommand,
-  GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -20,7 +19,7 @@ import { S3Destination, S3Options } from '../../src/destinations/s3.js';
 import { hashBytes } from '../../src/hash.js';
 import { cleanupTempDirs } from '../helpers.js';
 import { ConformanceHarness, historyFor, listAll, pseudoRandomBytes, putBytes, readAll, runConformance } from './conformance.js';
-import { S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3Server, TcpProxy, startS3Server } from './servers.js';
+import { S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3Server, TcpProxy, objectBytes, startS3Server } from './servers.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -77,11 +76,6 @@ async function objectKeys(bucket: string): Promise<string[]> {
   return (listed.Contents ?? []).map((object) => object.Key!).sort();
 }
 
-async function objectBytes(bucket: string, key: string): Promise<Buffer> {
-  const response = await raw.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return Buffer.from(await response.Body!.transformToByteArray());
-}
-
 function httpResponse(status: number, reason: string, code: string): Buffer {
   const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${reason}</Message></Error>`;
   return Buffer.from(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/xml\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
@@ -127,8 +121,8 @@ describe('s3 destination: in the bucket', () => {
 
     // expect
     expect(await objectKeys(bucket)).toEqual([`backups/squirrel/${DESTINATION_MARKER}`, 'backups/squirrel/vol/sub/photo.jpg']);
-    expect(JSON.parse((await objectBytes(bucket, `backups/squirrel/${DESTINATION_MARKER}`)).toString())).toEqual({ squirrel: 2, name: 'cloud', id: expect.stringMatching(/^[0-9a-f]{32}$/) });
-    expect((await objectBytes(bucket, 'backups/squirrel/vol/sub/photo.jpg')).toString()).toBe('jpeg bytes');
+    expect(JSON.parse((await objectBytes(raw, bucket, `backups/squirrel/${DESTINATION_MARKER}`)).toString())).toEqual({ squirrel: 2, name: 'cloud', id: expect.stringMatching(/^[0-9a-f]{32}$/) });
+    expect((await objectBytes(raw, bucket, 'backups/squirrel/vol/sub/photo.jpg')).toString()).toBe('jpeg bytes');
   });
 
   it('without a prefix the marker sits at the top of the bucket, and other prefixes are not ours', async () => {
@@ -157,7 +151,7 @@ describe('s3 destination: in the bucket', () => {
     await putBytes(destination, 'vol/video.mov', bytes);
 
     // expect
-    expect((await objectBytes(bucket, 'backups/squirrel/vol/video.mov')).equals(bytes)).toBe(true);
+    expect((await objectBytes(raw, bucket, 'backups/squirrel/vol/video.mov')).equals(bytes)).toBe(true);
     expect(await destination.hash('vol/video.mov')).toMatchObject({ kind: 'present', blake3: hashBytes(bytes), sizeBytes: bytes.length, method: 'blake3-readback' });
     expect((await readAll(destination, 'vol/video.mov')).bytes.equals(bytes)).toBe(true);
   });
@@ -174,8 +168,8 @@ describe('s3 destination: in the bucket', () => {
     await putBytes(destination, 'vol/notes.txt', Buffer.from('version 2'));
 
     // expect
-    expect((await objectBytes(bucket, `backups/squirrel/${historyFor('vol/notes.txt', 4)}`)).toString()).toBe('version 1');
-    expect((await objectBytes(bucket, 'backups/squirrel/vol/notes.txt')).toString()).toBe('version 2');
+    expect((await objectBytes(raw, bucket, `backups/squirrel/${historyFor('vol/notes.txt', 4)}`)).toString()).toBe('version 1');
+    expect((await objectBytes(raw, bucket, 'backups/squirrel/vol/notes.txt')).toString()).toBe('version 2');
   });
 
   it('hash reads the object back every time: an object replaced behind squirrel shows', async () => {
@@ -302,7 +296,7 @@ describe('s3 destination: failures', () => {
 
       // expect
       expect(await destination.hash('vol/large.bin')).toMatchObject({ blake3: hashBytes(bytes) });
-      expect((await objectBytes(bucket, `backups/squirrel/${historyFor('vol/small.txt')}`)).toString()).toBe('small');
+      expect((await objectBytes(raw, bucket, `backups/squirrel/${historyFor('vol/small.txt')}`)).toString()).toBe('small');
     });
   });
 });

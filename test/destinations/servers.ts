@@ -5,6 +5,8 @@
 // either lets a test cut or stall the network without touching the server. Their directories
 // are their own (not tempDir's), so a test's cleanupTempDirs() never pulls them away.
 
+import type { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -211,6 +213,12 @@ export async function startSshServer(): Promise<SshServer> {
 
 export const S3_ACCESS_KEY_ID = 'S3RVER';
 export const S3_SECRET_ACCESS_KEY = 'S3RVER';
+
+/** An object's bytes read with a plain SDK client, behind squirrel's back. */
+export async function objectBytes(client: S3Client, bucket: string, key: string): Promise<Buffer> {
+  const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await response.Body!.transformToByteArray());
+}
 
 export interface S3Server {
   readonly port: number;

@@ -8,38 +8,17 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanupTempDirs } from '../helpers.js';
+import { cleanupTempDirs, json, OffloadReport, snapshotTree } from '../helpers.js';
 import { runNameWorld, runSelectorFuzz } from './hostile.js';
 import { formatViolations } from './invariants.js';
 import { seedFromEnv } from './seed.js';
+import { pushedWorld } from './pushed-world.js';
 import { VOLUME, World } from './world.js';
 
 afterEach(cleanupTempDirs);
 
-/** Every regular file under a directory with its bytes, for "nothing here changed". */
-function treeBytes(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (current: string) => {
-    for (const entry of fs.readdirSync(current, { withFileTypes: true })) {
-      const full = path.join(current, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else if (entry.isFile()) out[path.relative(dir, full)] = fs.readFileSync(full).toString('hex');
-      else if (entry.isSymbolicLink()) out[path.relative(dir, full)] = `-> ${fs.readlinkSync(full)}`;
-    }
-  };
-  walk(dir);
-  return out;
-}
-
-async function pushedWorld(files: Record<string, string>): Promise<World> {
-  const world = new World({ seed: 2, files: 0 });
-  for (const [relativePath, text] of Object.entries(files)) world.write(relativePath, Buffer.from(text));
-  for (const args of [['index', VOLUME], ['sync', VOLUME, '--init']]) {
-    const result = await world.cli(args);
-    expect(result.code, result.stderr).toBe(0);
-  }
-  return world;
-}
+/** This suite's seed for pushedWorld. */
+const SEED = 2;
 
 describe('awkward names and trees', () => {
   it('newlines, leading dashes, invalid UTF-8, NFC/NFD twins, 255-byte names, a deep tree and symlink loops: every valid file offloads durably and comes back', async () => {
@@ -52,7 +31,7 @@ describe('awkward names and trees', () => {
 
   it('a leading-dash name is a path after --, never an option', async () => {
     // setup
-    const world = await pushedWorld({ '-rf': 'dash', 'keep.bin': 'keep' });
+    const world = await pushedWorld({ '-rf': 'dash', 'keep.bin': 'keep' }, SEED);
     // act
     const asOption = await world.cli(['offload', VOLUME, '-rf']);
     const asPath = await world.cli(['offload', VOLUME, '--', '-rf']);
@@ -96,12 +75,12 @@ describe('the volume root', () => {
 
   it('a root swapped for another directory between commands: offload and index refuse, nothing in either directory changes', async () => {
     // setup: the real volume moved away, a look-alike without the marker in its place
-    const world = await pushedWorld({ 'a.bin': 'alpha', 'sub/b.bin': 'bravo' });
+    const world = await pushedWorld({ 'a.bin': 'alpha', 'sub/b.bin': 'bravo' }, SEED);
     const moved = path.join(world.dir, 'photos-moved');
     fs.renameSync(world.root, moved);
     fs.mkdirSync(world.root);
     fs.writeFileSync(path.join(world.root, 'a.bin'), 'alpha');
-    const before = { moved: treeBytes(moved), swapped: treeBytes(world.root) };
+    const before = { moved: snapshotTree(moved), swapped: snapshotTree(world.root) };
     // act
     const offload = await world.cli(['offload', VOLUME, '.']);
     const index = await world.cli(['index', VOLUME]);
@@ -109,34 +88,34 @@ describe('the volume root', () => {
     expect(offload.code).not.toBe(0);
     expect(offload.stderr).toMatch(/marker/);
     expect(index.code).not.toBe(0);
-    expect({ moved: treeBytes(moved), swapped: treeBytes(world.root) }).toEqual(before);
+    expect({ moved: snapshotTree(moved), swapped: snapshotTree(world.root) }).toEqual(before);
   });
 
   it.each(['offload.after-disk-check', 'offload.after-intent'])('a root swapped for a perfect clone while offload waits at %s: drift, nothing deleted in either', async (point) => {
     // setup
-    const world = await pushedWorld({ 'a.bin': 'alpha', 'sub/b.bin': 'bravo' });
+    const world = await pushedWorld({ 'a.bin': 'alpha', 'sub/b.bin': 'bravo' }, SEED);
     const offload = world.start(['--json', 'offload', VOLUME, '.'], { pauseAt: [point] });
     expect(await offload.paused()).toBe(point);
     // act: the volume is renamed away and a byte-for-byte clone (marker, mtimes) takes its place
     const moved = path.join(world.dir, 'photos-moved');
     fs.renameSync(world.root, moved);
     fs.cpSync(moved, world.root, { recursive: true, preserveTimestamps: true });
-    const before = { moved: treeBytes(moved), clone: treeBytes(world.root) };
+    const before = { moved: snapshotTree(moved), clone: snapshotTree(world.root) };
     offload.resume();
     const finished = await offload.done;
     // expect
     expect(finished.code, finished.stderr).toBe(0);
-    const report = JSON.parse(finished.stdout) as { execution: { offloaded: string[]; drift: unknown[] } };
-    expect(report.execution.offloaded).toEqual([]);
-    expect(report.execution.drift).toHaveLength(2);
-    expect({ moved: treeBytes(moved), clone: treeBytes(world.root) }).toEqual(before);
+    const report = json<OffloadReport>(finished);
+    expect(report.execution!.offloaded).toEqual([]);
+    expect(report.execution!.drift).toHaveLength(2);
+    expect({ moved: snapshotTree(moved), clone: snapshotTree(world.root) }).toEqual(before);
   });
 });
 
 describe('database rows that escape the volume', () => {
   it('a present or offloaded row at ../x, a/../../x or /abs never makes offload or restore touch anything outside', async () => {
     // setup: rows pointing outside, with the very bytes of a synced file, so only the path check stands in the way
-    const world = await pushedWorld({ 'a.bin': 'alpha', 'b.bin': 'bravo' });
+    const world = await pushedWorld({ 'a.bin': 'alpha', 'b.bin': 'bravo' }, SEED);
     const outside = path.join(world.dir, 'outside');
     fs.mkdirSync(outside);
     fs.writeFileSync(path.join(world.dir, 'victim.bin'), 'alpha');
@@ -155,18 +134,18 @@ describe('database rows that escape the volume', () => {
       SELECT volume_id, 'nas', '../../victim.bin', content_id, 'ok', 2, 0, 1 FROM files WHERE path = 'b.bin'`).run();
     db.close();
     const outsideVolume = (file: string) => !file.startsWith(`${VOLUME}/`) && !file.startsWith('index.db') && !file.startsWith('dest/');
-    const before = Object.fromEntries(Object.entries(treeBytes(world.dir)).filter(([file]) => outsideVolume(file)));
+    const before = Object.fromEntries(Object.entries(snapshotTree(world.dir)).filter(([file]) => outsideVolume(file)));
     // act: offload, lose b.bin's good nas copy so restore walks the ledger to the escaping one, restore
     const offload = await world.cli(['--json', 'offload', VOLUME, '.']);
     fs.rmSync(path.join(world.destinations.nas, VOLUME, 'b.bin'));
     const restore = await world.cli(['restore', VOLUME, '.', '--from', 'nas']);
     const restoreAny = await world.cli(['restore', VOLUME, '.']);
-    const after = Object.fromEntries(Object.entries(treeBytes(world.dir)).filter(([file]) => outsideVolume(file)));
+    const after = Object.fromEntries(Object.entries(snapshotTree(world.dir)).filter(([file]) => outsideVolume(file)));
     // expect: the escaping rows drift or fail; a.bin and b.bin (inside) went and came back
     expect(offload.code, offload.stderr).toBe(0);
-    const report = JSON.parse(offload.stdout) as { execution: { offloaded: string[]; drift: { path: string }[] } };
-    expect(report.execution.offloaded.sort()).toEqual(['a.bin', 'b.bin']);
-    expect(report.execution.drift.map((d) => d.path).sort()).toEqual(['../victim.bin', path.join(outside, 'victim.bin'), 'sub/../../victim.bin'].sort());
+    const report = json<OffloadReport>(offload);
+    expect(report.execution!.offloaded.sort()).toEqual(['a.bin', 'b.bin']);
+    expect(report.execution!.drift.map((d) => d.path).sort()).toEqual(['../victim.bin', path.join(outside, 'victim.bin'), 'sub/../../victim.bin'].sort());
     expect(restore.stdout).toMatch(/failed \.\.\/restored-outside\.bin/);
     expect(restore.stdout).toMatch(/failed b\.bin: .*refusing path/);
     expect(restoreAny.stdout).toMatch(/restored b\.bin from offsite/);

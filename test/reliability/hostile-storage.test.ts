@@ -20,8 +20,10 @@ import type { Destination } from '../../src/destinations/destination.js';
 import { Fault, FaultyDestination } from '../../src/destinations/faulty.js';
 import { LocalDestination } from '../../src/destinations/local.js';
 import { Store } from '../../src/store/store.js';
-import { BIN, cleanupTempDirs, TEST_NOW_NS } from '../helpers.js';
+import { cleanupTempDirs, json, OffloadReport, TEST_NOW_NS } from '../helpers.js';
+import { squirrelAsNobody } from '../other-user.js';
 import { formatViolations } from './invariants.js';
+import { pushedWorld } from './pushed-world.js';
 import { TARGETS, VOLUME, World } from './world.js';
 
 const mounts: string[] = [];
@@ -40,15 +42,8 @@ function mount(args: string[], target: string): string | null {
   return null;
 }
 
-async function pushedWorld(files: Record<string, string | Buffer>): Promise<World> {
-  const world = new World({ seed: 4, files: 0 });
-  for (const [relativePath, bytes] of Object.entries(files)) world.write(relativePath, Buffer.from(bytes));
-  for (const args of [['index', VOLUME], ['sync', VOLUME, '--init']]) {
-    const result = await world.cli(args);
-    expect(result.code, result.stderr).toBe(0);
-  }
-  return world;
-}
+/** This suite's seed for pushedWorld. */
+const SEED = 4;
 
 function checkpoint(dbPath: string): void {
   const db = new Database(dbPath);
@@ -85,7 +80,7 @@ describe('a damaged database', () => {
     ],
   ])('%s: a clear error, exit 2, nothing deleted, for every command', async (_name, damage, message) => {
     // setup
-    const world = await pushedWorld({ 'a.bin': 'alpha', 'sub/b.bin': 'bravo' });
+    const world = await pushedWorld({ 'a.bin': 'alpha', 'sub/b.bin': 'bravo' }, SEED);
     checkpoint(world.dbPath);
     for (const suffix of ['-wal', '-shm']) fs.rmSync(world.dbPath + suffix, { force: true });
     damage(world.dbPath);
@@ -106,7 +101,9 @@ describe('a damaged database', () => {
   it('read-only database file (an ordinary user): a clear error, exit 2, nothing deleted', async (ctx) => {
     // setup: everything readable and writable by "nobody" except the database file
     if (process.getuid?.() !== 0) return ctx.skip('needs root to run squirrel as another user');
-    const world = await pushedWorld({ 'a.bin': 'alpha' });
+    const nobody = squirrelAsNobody();
+    if ('skip' in nobody) return ctx.skip(nobody.skip);
+    const world = await pushedWorld({ 'a.bin': 'alpha' }, SEED);
     for (let dir = world.dir; dir !== path.dirname(dir); dir = path.dirname(dir)) {
       if (dir.startsWith(os.tmpdir()) && dir !== os.tmpdir()) fs.chmodSync(dir, 0o777);
     }
@@ -114,11 +111,8 @@ describe('a damaged database', () => {
     fs.chmodSync(world.dbPath, 0o444);
     const files = volumeFiles(world);
     // act
-    const results = ['offload', 'status'].map((command) =>
-      spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, '--config', world.configPath, command, ...(command === 'offload' ? [VOLUME, '.'] : [])], { encoding: 'utf8' }),
-    );
+    const results = ['offload', 'status'].map((command) => nobody.run(['--config', world.configPath, command, ...(command === 'offload' ? [VOLUME, '.'] : [])]));
     // expect
-    if (results[0].error) return ctx.skip(`setpriv is not available (${results[0].error.message})`);
     for (const result of results) {
       expect(result.status, result.stderr).toBe(2);
       expect(result.stderr).toMatch(/cannot write the database .*(readonly|read-only)/);
@@ -129,7 +123,7 @@ describe('a damaged database', () => {
 
   it('database on a read-only mount: a clear error, exit 2, nothing deleted', async (ctx) => {
     // setup
-    const world = await pushedWorld({ 'a.bin': 'alpha' });
+    const world = await pushedWorld({ 'a.bin': 'alpha' }, SEED);
     const dbDir = path.join(world.dir, 'db');
     fs.mkdirSync(dbDir);
     checkpoint(world.dbPath);
@@ -173,8 +167,8 @@ describe('a destination that fills up', () => {
     expect(nas.status).not.toBe('success');
     expect(JSON.stringify(nas)).toMatch(/ENOSPC|no space/i);
     expect(results.find((r) => r.destination === 'offsite')!.status).toBe('success');
-    const report = JSON.parse(offload.stdout) as { execution: { offloaded: string[] }; refusals: { target: string; reason: string }[] };
-    expect(report.execution.offloaded).toEqual([]);
+    const report = json<OffloadReport>(offload);
+    expect(report.execution!.offloaded).toEqual([]);
     expect(report.refusals.map((r) => `${r.target}:${r.reason}`)).toEqual(['nas:no-evidence']);
     expect(world.onDisk()).toHaveLength(6);
     expect(formatViolations(world.check({ settled: true }))).toBe('');
@@ -218,8 +212,8 @@ describe('a destination that fills up', () => {
     expect(outcome.pushed.status).toBe('partial');
     expect(outcome.pushed.vector).toEqual([]);
     expect(outcome.offsite.status).toBe('success');
-    const report = JSON.parse(offload.stdout) as { execution: { offloaded: string[] } };
-    expect(report.execution.offloaded).toEqual([]);
+    const report = json<OffloadReport>(offload);
+    expect(report.execution!.offloaded).toEqual([]);
     expect(formatViolations(world.check({ settled: true }))).toBe('');
   });
 });
@@ -238,7 +232,7 @@ describe('a destination that lies', () => {
     // expect
     expect(pushed.status).toBe('failed');
     expect(pushed.failures[0].reason).toMatch(/not found .* right after it was written/);
-    expect((JSON.parse(offload.stdout) as { execution: { offloaded: string[] } }).execution.offloaded).toEqual([]);
+    expect(json<OffloadReport>(offload).execution!.offloaded).toEqual([]);
     expect(formatViolations(world.check({ settled: true }))).toBe('');
   });
 
@@ -267,8 +261,8 @@ describe('a destination that lies', () => {
     // expect
     expect(verified.afterRemoval).toContain(`${VOLUME}/a.bin`);
     expect(verified.verify.problems.map((p) => `${p.state} ${p.path}`)).toEqual([`missing ${VOLUME}/a.bin`]);
-    const report = JSON.parse(offload.stdout) as { execution: { offloaded: string[] } };
-    expect(report.execution.offloaded).toEqual(['b.bin']);
+    const report = json<OffloadReport>(offload);
+    expect(report.execution!.offloaded).toEqual(['b.bin']);
     expect(fs.readFileSync(path.join(world.root, 'a.bin'), 'utf8')).toBe('alpha');
     expect(formatViolations(world.check({ settled: true }))).toBe('');
   });
@@ -296,8 +290,8 @@ describe('a destination that lies', () => {
     expect(outcome.honest.status).toBe('success');
     expect(outcome.verify.problems.length).toBeGreaterThan(0);
     expect(outcome.verify.problems.every((p) => p.state === 'corrupt')).toBe(true);
-    const report = JSON.parse(offload.stdout) as { execution: { offloaded: string[] }; refusals: { target: string; reason: string }[] };
-    expect(report.execution.offloaded).toEqual([]);
+    const report = json<OffloadReport>(offload);
+    expect(report.execution!.offloaded).toEqual([]);
     expect(report.refusals.map((r) => `${r.target}:${r.reason}`)).toEqual(['nas:lost-at-destination']);
     expect(formatViolations(world.check({ settled: true }))).toBe('');
   });

@@ -7,27 +7,21 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BIN, cleanupTempDirs } from '../helpers.js';
+import { cleanupTempDirs, json, OffloadReport } from '../helpers.js';
+import { squirrelAsNobody } from '../other-user.js';
 import { formatViolations } from './invariants.js';
-import { VOLUME, World } from './world.js';
+import { pushedWorld } from './pushed-world.js';
+import { VOLUME } from './world.js';
 
 afterEach(cleanupTempDirs);
 
-/** A world whose files are indexed and pushed to both destinations (in-process, fast). */
-async function pushedWorld(files: Record<string, string>): Promise<World> {
-  const world = new World({ seed: 1, files: 0 });
-  for (const [relativePath, text] of Object.entries(files)) world.write(relativePath, Buffer.from(text));
-  for (const args of [['index', VOLUME], ['sync', VOLUME, '--init']]) {
-    const result = await world.cli(args);
-    expect(result.code, result.stderr).toBe(0);
-  }
-  return world;
-}
+/** This suite's seed for pushedWorld. */
+const SEED = 1;
 
 describe('regressions found by the reliability suites', () => {
   it('gate race: a verify that records a bad copy after the offload committed its intent stops the unlink', async () => {
     // setup: the offload has judged a.bin and committed its intent, and waits there
-    const world = await pushedWorld({ 'a.bin': 'alpha', 'b.bin': 'bravo' });
+    const world = await pushedWorld({ 'a.bin': 'alpha', 'b.bin': 'bravo' }, SEED);
     const offload = world.start(['offload', VOLUME, '.', '--json'], { pauseAt: ['offload.after-intent'] });
     expect(await offload.paused()).toBe('offload.after-intent');
     // act: the nas copy of a.bin rots and a cron verify records it
@@ -38,16 +32,16 @@ describe('regressions found by the reliability suites', () => {
     // expect: a.bin kept (drift), b.bin offloaded, nothing left open
     expect(verify.code).toBe(1);
     expect(finished.code, finished.stderr).toBe(0);
-    const report = JSON.parse(finished.stdout) as { execution: { offloaded: string[]; drift: { path: string; reason: string }[] } };
-    expect(report.execution.offloaded).toEqual(['b.bin']);
-    expect(report.execution.drift).toEqual([{ path: 'a.bin', reason: expect.stringMatching(/nas: lost-at-destination/) }]);
+    const report = json<OffloadReport>(finished);
+    expect(report.execution!.offloaded).toEqual(['b.bin']);
+    expect(report.execution!.drift).toEqual([{ path: 'a.bin', reason: expect.stringMatching(/nas: lost-at-destination/) }]);
     expect(fs.readFileSync(path.join(world.root, 'a.bin'), 'utf8')).toBe('alpha');
     expect(formatViolations(world.check({ settled: true }))).toBe('');
   });
 
   it('a copy that rots while its file is missing locally is still verified, so a later sync re-sends it before offload', async () => {
     // setup: a.bin leaves the volume for a while (index sees it missing) and its nas copy rots meanwhile
-    const world = await pushedWorld({ 'a.bin': 'alpha', 'b.bin': 'bravo' });
+    const world = await pushedWorld({ 'a.bin': 'alpha', 'b.bin': 'bravo' }, SEED);
     const aside = path.join(world.dir, 'a.bin.aside');
     fs.renameSync(path.join(world.root, 'a.bin'), aside);
     expect((await world.cli(['index', VOLUME])).code).toBe(0);
@@ -70,7 +64,7 @@ describe('regressions found by the reliability suites', () => {
 
   it('a database file truncated to 0 bytes is refused (exit 2), not silently replaced by an empty index', async () => {
     // setup
-    const world = await pushedWorld({ 'a.bin': 'alpha' });
+    const world = await pushedWorld({ 'a.bin': 'alpha' }, SEED);
     fs.truncateSync(world.dbPath, 0);
     for (const suffix of ['-wal', '-shm']) fs.rmSync(world.dbPath + suffix, { force: true });
     // act
@@ -83,7 +77,7 @@ describe('regressions found by the reliability suites', () => {
 
   it('damage found in the middle of a command is a clear database error (exit 2), not an internal error', async () => {
     // setup: the files table's root page overwritten, the header intact
-    const world = await pushedWorld({ 'a.bin': 'alpha' });
+    const world = await pushedWorld({ 'a.bin': 'alpha' }, SEED);
     const db = new Database(world.dbPath);
     db.pragma('wal_checkpoint(TRUNCATE)');
     const rootPage = (db.prepare("SELECT rootpage FROM sqlite_master WHERE name = 'files'").get() as { rootpage: number }).rootpage;
@@ -105,12 +99,13 @@ describe('regressions found by the reliability suites', () => {
   it('a read-only database file is a clear error (exit 2), not an internal error', async (ctx) => {
     // setup: the sandbox open to "nobody", the database file read-only
     if (process.getuid?.() !== 0) return ctx.skip('needs root to run squirrel as another user');
-    const world = await pushedWorld({ 'a.bin': 'alpha' });
+    const nobody = squirrelAsNobody();
+    if ('skip' in nobody) return ctx.skip(nobody.skip);
+    const world = await pushedWorld({ 'a.bin': 'alpha' }, SEED);
     spawnSync('chmod', ['-R', 'a+rwX', world.dir]);
     fs.chmodSync(world.dbPath, 0o444);
     // act
-    const status = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, '--config', world.configPath, 'status'], { encoding: 'utf8' });
-    if (status.error) return ctx.skip(`setpriv is not available (${status.error.message})`);
+    const status = nobody.run(['--config', world.configPath, 'status']);
     // expect
     expect(status.status, status.stderr).toBe(2);
     expect(status.stderr).toMatch(/cannot write the database .*attempt to write a readonly database/);
@@ -119,7 +114,7 @@ describe('regressions found by the reliability suites', () => {
 
   it('a crashed run whose pid now belongs to an unrelated process does not hold the volume forever', async () => {
     // setup: a sync "running" under the pid of a live process that is not the one that began it
-    const world = await pushedWorld({ 'a.bin': 'alpha' });
+    const world = await pushedWorld({ 'a.bin': 'alpha' }, SEED);
     const stranger = spawn('sleep', ['60'], { stdio: 'ignore' });
     try {
       const db = new Database(world.dbPath);
@@ -143,7 +138,7 @@ describe('regressions found by the reliability suites', () => {
 
   it('a live squirrel run still holds its volume: its start token matches', async () => {
     // setup: a sync paused after it took the slot
-    const world = await pushedWorld({ 'a.bin': 'alpha' });
+    const world = await pushedWorld({ 'a.bin': 'alpha' }, SEED);
     const sync = world.start(['sync', VOLUME], { pauseAt: ['sync.after-begin'] });
     expect(await sync.paused()).toBe('sync.after-begin');
     // act

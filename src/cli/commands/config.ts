@@ -1,17 +1,9 @@
 // `squirrel config check`: validate the config and show it resolved, secrets masked. The text
 // form uses the config file's own key names so a user can match each line to what they wrote.
 
-import { Command } from 'commander';
-import { EXIT_CODES_HELP, Run } from '../main.js';
-import { CommandContext } from '../context.js';
+import { defineCommand, defineGroup } from '../command.js';
 import { Secret } from '../../config/types.js';
-
-/** A duration in the largest unit that states it exactly (90m stays 90m, not "1h"). */
-export function exactDuration(durationMs: number): string {
-  const units: [string, number][] = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]];
-  for (const [unit, size] of units) if (durationMs % size === 0) return `${durationMs / size}${unit}`;
-  return `${durationMs}ms`;
-}
+import { formatExactDurationMs } from '../../duration.js';
 
 function snake(key: string): string {
   return key.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`);
@@ -22,42 +14,39 @@ function show(value: unknown): string {
   return String(value);
 }
 
-export function registerConfig(program: Command, run: Run): void {
-  const config = program.command('config').description('inspect the configuration').addHelpText('after', EXIT_CODES_HELP);
-  config
-    .command('check')
-    .description('validate the config and print it resolved, with secrets masked')
-    .addHelpText('after', EXIT_CODES_HELP)
-    .action(
-      run((ctx: CommandContext) => {
-        const cfg = ctx.config();
-        const result = {
-          source: cfg.source,
-          node: cfg.node,
-          db: ctx.dbPath(),
-          volumes: Object.fromEntries(cfg.volumes),
-          destinations: Object.fromEntries(cfg.destinations),
-        };
-        ctx.emit(result, () => {
-          const lines = [`config ${cfg.source}: ok`, `node: ${cfg.node}`, `db: ${ctx.dbPath()}`, 'volumes:'];
-          if (cfg.volumes.size === 0) lines.push('  (none)');
-          for (const v of cfg.volumes.values()) {
-            lines.push(`  ${v.name}: ${v.path}`);
-            lines.push(`    sync_to: ${v.syncTo.join(', ') || '(none: index only)'}`);
-            lines.push(`    offload_requires: ${v.offloadRequires ? v.offloadRequires.join(', ') : '(not set: offload refuses)'}`);
-            lines.push(`    offload_max_evidence_age: ${v.offloadMaxEvidenceAgeMs === null ? '(no limit)' : exactDuration(v.offloadMaxEvidenceAgeMs)}`);
-          }
-          lines.push('destinations:');
-          if (cfg.destinations.size === 0) lines.push('  (none)');
-          for (const d of cfg.destinations.values()) {
-            const { name, type, ...rest } = d;
-            lines.push(`  ${name} (${type}):`);
-            for (const [key, value] of Object.entries(rest)) {
-              if (value !== null && value !== '') lines.push(`    ${snake(key)}: ${show(value)}`);
-            }
-          }
-          return lines;
-        });
-      }),
-    );
-}
+const checkCommand = defineCommand({
+  name: 'check',
+  description: 'validate the config and print it resolved, with secrets masked',
+  action: (ctx) => {
+    const cfg = ctx.config();
+    const result = {
+      source: cfg.source,
+      node: cfg.node,
+      db: ctx.dbPath(),
+      volumes: Object.fromEntries(cfg.volumes),
+      destinations: Object.fromEntries(cfg.destinations),
+    };
+    ctx.emit(result, () => {
+      const lines = [`config ${cfg.source}: ok`, `node: ${cfg.node}`, `db: ${ctx.dbPath()}`, 'volumes:'];
+      if (cfg.volumes.size === 0) lines.push('  (none)');
+      for (const v of cfg.volumes.values()) {
+        lines.push(`  ${v.name}: ${v.path}`);
+        lines.push(`    sync_to: ${v.syncTo.join(', ') || '(none: index only)'}`);
+        lines.push(`    offload_requires: ${v.offloadRequires ? v.offloadRequires.join(', ') : '(not set: offload refuses)'}`);
+        lines.push(`    offload_max_evidence_age: ${v.offloadMaxEvidenceAgeMs === null ? '(no limit)' : formatExactDurationMs(v.offloadMaxEvidenceAgeMs)}`);
+      }
+      lines.push('destinations:');
+      if (cfg.destinations.size === 0) lines.push('  (none)');
+      for (const d of cfg.destinations.values()) {
+        const { name, type, ...rest } = d;
+        lines.push(`  ${name} (${type}):`);
+        for (const [key, value] of Object.entries(rest)) {
+          if (value !== null && value !== '') lines.push(`    ${snake(key)}: ${show(value)}`);
+        }
+      }
+      return lines;
+    });
+  },
+});
+
+export const configCommand = defineGroup({ name: 'config', description: 'inspect the configuration', commands: [checkCommand] });

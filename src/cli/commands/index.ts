@@ -1,25 +1,18 @@
 // `squirrel index <volume> [--shallow] [--dry-run] [--restore-marker]`: walk, hash (BLAKE3,
 // all cores) and update the index incrementally.
 
-import { Command } from 'commander';
 import fs from 'node:fs';
-import { EXIT_CODES_HELP, Run } from '../main.js';
-import { CommandContext } from '../context.js';
+import { arg, defineCommand, option } from '../command.js';
 import { indexVolume, IndexResult } from '../../core/index/index.js';
 import { EXIT_OK, EXIT_OPERATIONAL } from '../../errors.js';
 import { formatBytes } from '../render/format.js';
 
-// A function: EXIT_CODES_HELP comes from main.ts, which is still loading when this module is.
-const indexHelp = (): string => `
-What index does:
+const HELP = `What index does:
   New content at a path supersedes the old row; the same content re-seen is touched; bytes
   back at a missing or offloaded path make it present again. Rows not seen become missing
   only after a complete walk without errors (offloaded rows stay offloaded). Symlinks are
   never followed, other non-regular files and .squirrel-* names are skipped. The volume root
-  gets a .squirrel-volume marker so a swapped or unmounted directory is recognised.
-${EXIT_CODES_HELP}
-     (index: also when some files could not be indexed; the run is partial and nothing is
-     marked missing)`;
+  gets a .squirrel-volume marker so a swapped or unmounted directory is recognised.`;
 
 export function indexSummary(result: IndexResult): string {
   const c = result.counts;
@@ -41,42 +34,41 @@ function lines(result: IndexResult): string[] {
   return out;
 }
 
-export function registerIndex(program: Command, run: Run): void {
-  program
-    .command('index')
-    .argument('<volume>', 'volume name from the config')
-    .description('walk a volume, hash new and changed files (BLAKE3, all cores), update the index')
-    .option('--shallow', 'trust size and mtime of files indexed as present instead of re-hashing them')
-    .option('--dry-run', 'walk and hash, report what would change, write nothing')
-    .option('--restore-marker', 'write a lost .squirrel-volume marker again (only once sure this directory is the volume)')
-    .addHelpText('after', indexHelp())
-    .action(
-      run(async (ctx: CommandContext, volumeName, opts) => {
-        const o = opts as { shallow?: boolean; dryRun?: boolean; restoreMarker?: boolean };
-        const volume = ctx.volume(volumeName as string);
-        const dbPath = ctx.dbPath();
-        // A dry run before the first index creates no database.
-        const store = o.dryRun && !fs.existsSync(dbPath) ? null : ctx.store();
-        const result = await indexVolume(
-          {
-            volume,
-            shallow: o.shallow === true,
-            dryRun: o.dryRun === true,
-            restoreMarker: o.restoreMarker === true,
-            excludeAbsolutePaths: ['', '-wal', '-shm', '-journal'].map((suffix) => dbPath + suffix),
-          },
-          {
-            store,
-            identity: () => ctx.identity(),
-            nodeName: ctx.config().node,
-            nowNs: ctx.nowNs,
-            clock: ctx.deps.clock,
-            reporter: ctx.reporter,
-            hooks: ctx.deps.hooks,
-          },
-        );
-        ctx.emit(result, () => lines(result));
-        return result.counts.errors > 0 ? EXIT_OPERATIONAL : EXIT_OK;
-      }),
+export const indexCommand = defineCommand({
+  name: 'index',
+  description: 'walk a volume, hash new and changed files (BLAKE3, all cores), update the index',
+  args: { volumeName: arg.required('volume', 'volume name from the config') },
+  options: {
+    shallow: option.flag('--shallow', 'trust size and mtime of files indexed as present instead of re-hashing them'),
+    dryRun: option.flag('--dry-run', 'walk and hash, report what would change, write nothing'),
+    restoreMarker: option.flag('--restore-marker', 'write a lost .squirrel-volume marker again (only once sure this directory is the volume)'),
+  },
+  help: HELP,
+  exitCodes: { also: { 1: 'when some files could not be indexed: the run is partial and nothing is marked missing' } },
+  action: async (ctx, { volumeName, shallow, dryRun, restoreMarker }) => {
+    const volume = ctx.volume(volumeName);
+    const dbPath = ctx.dbPath();
+    // A dry run before the first index creates no database.
+    const store = dryRun && !fs.existsSync(dbPath) ? null : ctx.store();
+    const result = await indexVolume(
+      {
+        volume,
+        shallow,
+        dryRun,
+        restoreMarker,
+        excludeAbsolutePaths: ['', '-wal', '-shm', '-journal'].map((suffix) => dbPath + suffix),
+      },
+      {
+        store,
+        identity: () => ctx.identity(),
+        nodeName: ctx.config().node,
+        nowNs: ctx.nowNs,
+        clock: ctx.deps.clock,
+        reporter: ctx.reporter,
+        hooks: ctx.deps.hooks,
+      },
     );
-}
+    ctx.emit(result, () => lines(result));
+    return result.counts.errors > 0 ? EXIT_OPERATIONAL : EXIT_OK;
+  },
+});

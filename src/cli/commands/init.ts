@@ -1,11 +1,9 @@
 // `squirrel init [--path DIR]`: write a starter config (never over an existing one) and
 // create its database. Both are private to the user (mode 0600): the index names every file.
 
-import { Command } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
-import { EXIT_CODES_HELP, Run } from '../main.js';
-import { CommandContext } from '../context.js';
+import { defineCommand, option } from '../command.js';
 import { defaultNodeName } from '../../config/validate.js';
 import { UsageError } from '../../errors.js';
 import { Store } from '../../store/store.js';
@@ -36,40 +34,35 @@ volumes: {}
 `;
 }
 
-export function registerInit(program: Command, run: Run): void {
-  program
-    .command('init')
-    .description('write a starter config and create the database')
-    .option('--path <dir>', 'directory for config.yaml and index.db (default: the --config location)')
-    .addHelpText('after', EXIT_CODES_HELP)
-    .action(
-      run((ctx: CommandContext, opts) => {
-        const { path: dir } = opts as { path?: string };
-        const configPath = dir ? path.resolve(dir, 'config.yaml') : ctx.configPath();
-        const refuse = () =>
-          new UsageError(`${configPath} already exists; squirrel init never overwrites a config. Edit it, or pass --path DIR for a new one.`, 'init-exists');
-        if (fs.existsSync(configPath)) throw refuse();
-        // An explicit --db is written into the config, so later commands find the same database.
-        const explicitDb = ctx.globals.db ? path.resolve(ctx.globals.db) : null;
-        const dbPath = explicitDb ?? path.join(path.dirname(configPath), 'index.db');
-        const dbExisted = fs.existsSync(dbPath);
+export const initCommand = defineCommand({
+  name: 'init',
+  description: 'write a starter config and create the database',
+  options: { path: option.value('--path <dir>', 'directory for config.yaml and index.db (default: the --config location)') },
+  action: (ctx, { path: dir }) => {
+    const configPath = dir ? path.resolve(dir, 'config.yaml') : ctx.configPath();
+    const refuse = () =>
+      new UsageError(`${configPath} already exists; squirrel init never overwrites a config. Edit it, or pass --path DIR for a new one.`, 'init-exists');
+    if (fs.existsSync(configPath)) throw refuse();
+    // An explicit --db is written into the config, so later commands find the same database.
+    const explicitDb = ctx.globals.db ? path.resolve(ctx.globals.db) : null;
+    const dbPath = explicitDb ?? path.join(path.dirname(configPath), 'index.db');
+    const dbExisted = fs.existsSync(dbPath);
 
-        // The database first: if it cannot be used (another program's file, a newer squirrel),
-        // no config is left behind pointing at it.
-        Store.open(dbPath, { create: true }).close();
-        fs.mkdirSync(path.dirname(configPath), { recursive: true, mode: 0o700 });
-        try {
-          fs.writeFileSync(configPath, starterConfig(defaultNodeName(ctx.deps.host), explicitDb), { mode: 0o600, flag: 'wx' });
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw refuse();
-          throw err;
-        }
+    // The database first: if it cannot be used (another program's file, a newer squirrel),
+    // no config is left behind pointing at it.
+    Store.open(dbPath, { create: true }).close();
+    fs.mkdirSync(path.dirname(configPath), { recursive: true, mode: 0o700 });
+    try {
+      fs.writeFileSync(configPath, starterConfig(defaultNodeName(ctx.deps.host), explicitDb), { mode: 0o600, flag: 'wx' });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw refuse();
+      throw err;
+    }
 
-        ctx.emit({ config: configPath, db: dbPath, dbExisted }, () => [
-          `wrote ${configPath}`,
-          dbExisted ? `using the existing database ${dbPath}` : `created ${dbPath}`,
-          `next: add destinations and volumes to the config, then \`squirrel --config ${configPath} config check\``,
-        ]);
-      }),
-    );
-}
+    ctx.emit({ config: configPath, db: dbPath, dbExisted }, () => [
+      `wrote ${configPath}`,
+      dbExisted ? `using the existing database ${dbPath}` : `created ${dbPath}`,
+      `next: add destinations and volumes to the config, then \`squirrel --config ${configPath} config check\``,
+    ]);
+  },
+});

@@ -1,26 +1,22 @@
-// `squirrel query <hash-or-path> [--history] [--volume V]`: look a content or a path up.
+// `squirrel query <hash-or-path> [--history] [--volume V]`: look a content or a path up. The
+// index is only read (a missing database is not created), and not found is exit 1 for scripts.
 
-import { Command } from 'commander';
 import path from 'node:path';
-import { EXIT_CODES_HELP, Run } from '../main.js';
-import { CommandContext } from '../context.js';
+import { arg, defineCommand, option } from '../command.js';
+import type { CommandContext } from '../context.js';
 import { ContentQueryResult, FileSummary, PathQueryResult, queryContent, queryPath } from '../../core/index/query.js';
 import { EXIT_OK, EXIT_OPERATIONAL, UsageError } from '../../errors.js';
 import { parseBlake3Hex } from '../../hash.js';
 import { isoFromNs } from '../../clock.js';
 import { unsafeRelativePath } from '../../paths.js';
 
-// A function: EXIT_CODES_HELP comes from main.ts, which is still loading when this module is.
-const queryHelp = (): string => `
-Arguments:
+const HELP = `Arguments:
   A 64-hex-digit argument is a BLAKE3 content hash: where the content is in the volumes,
   its origin (node and run), and which destinations hold a copy (from the copy ledger).
   Anything else is a volume path, named either way:
     squirrel query photos:2019/beach.jpg
     squirrel query --volume photos 2019/beach.jpg
-  --history lists every content the path held, oldest first (a hash always lists every row).
-${EXIT_CODES_HELP}
-     (query: also when the hash or path is not in the index)`;
+  --history lists every content the path held, oldest first (a hash always lists every row).`;
 
 type Target = { kind: 'content'; blake3: Buffer } | { kind: 'path'; volume: string; path: string };
 
@@ -81,22 +77,21 @@ function pathLines(r: PathQueryResult): string[] {
   return out;
 }
 
-export function registerQuery(program: Command, run: Run): void {
-  program
-    .command('query')
-    .argument('<hash-or-path>', 'a BLAKE3 hash, <volume>:<path>, or a path with --volume')
-    .description('look a content (by hash) or a path up in the index')
-    .option('--volume <name>', 'the volume the path belongs to')
-    .option('--history', 'for a path: every content it held')
-    .addHelpText('after', queryHelp())
-    .action(
-      run((ctx: CommandContext, arg, opts) => {
-        const o = opts as { volume?: string; history?: boolean };
-        const target = parseTarget(ctx, arg as string, o.volume);
-        const store = ctx.store({ create: false });
-        const result = target.kind === 'content' ? queryContent(store, target.blake3) : queryPath(store, target.volume, target.path, o.history === true);
-        ctx.emit(result, () => (result.kind === 'content' ? contentLines(result) : pathLines(result)));
-        return result.found ? EXIT_OK : EXIT_OPERATIONAL;
-      }),
-    );
-}
+export const queryCommand = defineCommand({
+  name: 'query',
+  description: 'look a content (by hash) or a path up in the index',
+  args: { hashOrPath: arg.required('hash-or-path', 'a BLAKE3 hash, <volume>:<path>, or a path with --volume') },
+  options: {
+    volume: option.value('--volume <name>', 'the volume the path belongs to'),
+    history: option.flag('--history', 'for a path: every content it held'),
+  },
+  help: HELP,
+  exitCodes: { also: { [EXIT_OPERATIONAL]: 'when the hash or path is not in the index' } },
+  action: (ctx, { hashOrPath, volume, history }) => {
+    const target = parseTarget(ctx, hashOrPath, volume);
+    const store = ctx.store({ create: false });
+    const result = target.kind === 'content' ? queryContent(store, target.blake3) : queryPath(store, target.volume, target.path, history);
+    ctx.emit(result, () => (result.kind === 'content' ? contentLines(result) : pathLines(result)));
+    return result.found ? EXIT_OK : EXIT_OPERATIONAL;
+  },
+});

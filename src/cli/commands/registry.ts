@@ -1,29 +1,29 @@
-// Every command, registered in the order `squirrel --help` lists them.
+// Every command, in the order `squirrel --help` lists them. main.ts attaches this list; the
+// commands themselves never see main.ts, so nothing here is loaded in a circle.
 
-import { Command } from 'commander';
-import type { Run } from '../main.js';
-import { registerInit } from './init.js';
-import { registerConfig } from './config.js';
-import { registerRuns } from './runs.js';
-import { registerIndex } from './index.js';
-import { registerQuery } from './query.js';
-import { registerSync } from './sync.js';
-import { registerVerify } from './verify.js';
-import { registerStatus } from './status.js';
-import { registerEvidence } from './evidence.js';
-import { registerOffload } from './offload.js';
-import { registerRestore } from './restore.js';
+import type { CommandDefinition } from '../command.js';
+import { configCommand } from './config.js';
+import { evidenceCommand } from './evidence.js';
+import { indexCommand } from './index.js';
+import { initCommand } from './init.js';
+import { offloadCommand } from './offload.js';
+import { queryCommand } from './query.js';
+import { restoreCommand } from './restore.js';
+import { runsCommand } from './runs.js';
+import { statusCommand } from './status.js';
+import { syncCommand } from './sync.js';
+import { verifyCommand } from './verify.js';
 
-export function registerCommands(program: Command, run: Run): void {
-  registerInit(program, run);
-  registerConfig(program, run);
-  registerIndex(program, run);
-  registerSync(program, run);
-  registerVerify(program, run);
-  registerOffload(program, run);
-  registerRestore(program, run);
-  registerStatus(program, run);
-  registerEvidence(program, run);
-  registerRuns(program, run);
-  registerQuery(program, run);
-}
+export const COMMANDS: readonly CommandDefinition[] = [
+  initCommand,
+  configCommand,
+  indexCommand,
+  syncCommand,
+  verifyCommand,
+  offloadCommand,
+  restoreCommand,
+  statusCommand,
+  evidenceCommand,
+  runsCommand,
+  queryCommand,
+];

@@ -1,59 +1,67 @@
-// `squirrel runs`: the run sequence, newest first; --since resumes after a run id.
+// `squirrel runs`: the run sequence, newest first. --since resumes after a run id, so a script
+// can follow the runs by sequence number rather than by clock.
 
-import { Command } from 'commander';
-import { EXIT_CODES_HELP, Run } from '../main.js';
-import { CommandContext } from '../context.js';
+import { defineCommand, option } from '../command.js';
 import { parseCount } from '../parse.js';
 import { isoFromNs } from '../../clock.js';
 import { table } from '../render/format.js';
+import type { RunRow } from '../../store/types.js';
 
-export function registerRuns(program: Command, run: Run): void {
-  program
-    .command('runs')
-    .description('list runs, newest first')
-    .option('--volume <name>', 'only this volume')
-    .option('--limit <n>', 'at most N runs', '20')
-    .option('--since <run>', 'only runs after this run id (to resume a script where it left off)')
-    .addHelpText('after', EXIT_CODES_HELP)
-    .action(
-      run((ctx: CommandContext, opts) => {
-        const o = opts as { volume?: string; limit: string; since?: string };
-        const limit = parseCount('--limit', o.limit, 1);
-        const sinceRunId = o.since === undefined ? undefined : parseCount('--since', o.since);
-        const store = ctx.store();
-        let volumeId: number | undefined;
-        if (o.volume !== undefined) {
-          ctx.volume(o.volume);
-          volumeId = store.volume(o.volume)?.id ?? -1;
-        }
-        const runs = store.runs.list({ volumeId, limit, sinceRunId }).map((r) => ({
-          id: r.id,
-          kind: r.kind,
-          volume: r.volumeName,
-          destination: r.destination,
-          status: r.status,
-          startedAtNs: r.startedAtNs,
-          endedAtNs: r.endedAtNs,
-          pid: r.pid,
-          host: r.host,
-          counts: JSON.parse(r.counts) as Record<string, number>,
-          note: r.note,
-        }));
-        ctx.emit({ runs }, () => {
-          if (runs.length === 0) return ['no runs'];
-          return table([
-            ['RUN', 'KIND', 'VOLUME', 'DEST', 'STATUS', 'STARTED', 'COUNTS'],
-            ...runs.map((r) => [
-              String(r.id),
-              r.kind,
-              r.volume ?? '-',
-              r.destination ?? '-',
-              r.status,
-              isoFromNs(r.startedAtNs),
-              Object.entries(r.counts).map(([k, v]) => `${k}=${v}`).join(' ') + (r.note ? `  (${r.note})` : ''),
-            ]),
-          ]);
-        });
-      }),
-    );
+/** A run as listed: its row with the counts parsed. */
+function listed(r: RunRow) {
+  return {
+    id: r.id,
+    kind: r.kind,
+    volume: r.volumeName,
+    destination: r.destination,
+    status: r.status,
+    startedAtNs: r.startedAtNs,
+    endedAtNs: r.endedAtNs,
+    pid: r.pid,
+    host: r.host,
+    counts: JSON.parse(r.counts) as Record<string, number>,
+    note: r.note,
+  };
 }
+
+/** The --json document of runs, newest first. */
+export interface RunsReport {
+  runs: ReturnType<typeof listed>[];
+}
+
+export const runsCommand = defineCommand({
+  name: 'runs',
+  description: 'list runs, newest first',
+  options: {
+    volume: option.value('--volume <name>', 'only this volume'),
+    limit: option.withDefault('--limit <n>', 'at most N runs', '20'),
+    since: option.value('--since <run>', 'only runs after this run id (to resume a script where it left off)'),
+  },
+  action: (ctx, { volume, limit: limitText, since }) => {
+    const limit = parseCount('--limit', limitText, 1);
+    const sinceRunId = since === undefined ? undefined : parseCount('--since', since);
+    const store = ctx.store();
+    let volumeId: number | undefined;
+    if (volume !== undefined) {
+      ctx.volume(volume);
+      volumeId = store.volume(volume)?.id ?? -1;
+    }
+    const runs = store.runs.list({ volumeId, limit, sinceRunId }).map(listed);
+    const report: RunsReport = { runs };
+    ctx.emit(report, () => {
+      if (runs.length === 0) return ['no runs'];
+      return table([
+        ['RUN', 'KIND', 'VOLUME', 'DEST', 'STATUS', 'STARTED', 'COUNTS'],
+        ...runs.map((r) => [
+          String(r.id),
+          r.kind,
+          r.volume ?? '-',
+          r.destination ?? '-',
+          r.status,
+          isoFromNs(r.startedAtNs),
+          Object.entries(r.counts).map(([k, v]) => `${k}=${v}`).join(' ') + (r.note ? `  (${r.note})` : ''),
+        ]),
+      ]);
+    });
+  },
+});

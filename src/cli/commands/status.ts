@@ -1,35 +1,38 @@
-// `squirrel status [<volume>] [--check]`: evidence grid, alarms, readiness; --check for cron.
+// `squirrel status [<volume>] [--check]`: evidence grid, alarms, offload readiness. --check
+// turns the traffic light into a monitoring plugin's exit code, for cron.
 
-import { Command } from 'commander';
-import { EXIT_CODES_HELP, Run } from '../main.js';
-import { CommandContext } from '../context.js';
+import { arg, defineCommand, option } from '../command.js';
 import { Light, volumeStatus, VolumeStatus } from '../../core/status.js';
-import { formatAge, formatBytes } from '../render/format.js';
+import { formatAge } from '../../duration.js';
+import { formatBytes } from '../render/format.js';
 
 const CHECK_EXIT: Record<Light, number> = { green: 0, amber: 1, red: 2 };
 
-export function registerStatus(program: Command, run: Run): void {
-  program
-    .command('status')
-    .argument('[volume]', 'one volume (default: all)')
-    .description('per-target evidence, alarms and offload readiness')
-    .option('--check', 'exit with the monitoring-plugin convention: 0 green, 1 amber (stale or behind), 2 red (alarm, missing root)')
-    .addHelpText('after', `${EXIT_CODES_HELP}\n\nWith --check: 0 green, 1 amber, 2 red (monitoring-plugin convention).`)
-    .action(
-      run(async (ctx: CommandContext, volumeName, opts) => {
-        const { check } = opts as { check?: boolean };
-        const config = ctx.config();
-        const volumes = volumeName !== undefined ? [ctx.volume(volumeName as string)] : [...config.volumes.values()];
-        const destinations = new Map([...config.destinations.keys()].map((name) => [name, ctx.destination(name)]));
-        const store = ctx.store();
-        const statuses: VolumeStatus[] = [];
-        for (const volume of volumes) statuses.push(await volumeStatus(store, volume, destinations, ctx.nowNs, ctx.nodeId(), config.node));
-        const light = statuses.reduce<Light>((acc, s) => (acc === 'red' || s.light === 'red' ? 'red' : acc === 'amber' || s.light === 'amber' ? 'amber' : 'green'), 'green');
-        ctx.emit({ light, volumes: statuses }, () => statuses.flatMap((s) => statusLines(s, ctx.nowNs)).concat([`overall: ${light.toUpperCase()}`]));
-        return check ? CHECK_EXIT[light] : 0;
-      }),
-    );
+/** The --json document of status. */
+export interface StatusReport {
+  light: Light;
+  volumes: VolumeStatus[];
 }
+
+export const statusCommand = defineCommand({
+  name: 'status',
+  description: 'per-target evidence, alarms and offload readiness',
+  args: { volumeName: arg.optional('volume', 'one volume (default: all)') },
+  options: { check: option.flag('--check', 'exit with the monitoring-plugin convention: 0 green, 1 amber (stale or behind), 2 red (alarm, missing root)') },
+  exitCodes: { note: 'With --check: 0 green, 1 amber, 2 red (monitoring-plugin convention).' },
+  action: async (ctx, { volumeName, check }) => {
+    const config = ctx.config();
+    const volumes = volumeName !== undefined ? [ctx.volume(volumeName)] : [...config.volumes.values()];
+    const destinations = new Map([...config.destinations.keys()].map((name) => [name, ctx.destination(name)]));
+    const store = ctx.store();
+    const statuses: VolumeStatus[] = [];
+    for (const volume of volumes) statuses.push(await volumeStatus(store, volume, destinations, ctx.nowNs, ctx.nodeId(), config.node));
+    const light = statuses.reduce<Light>((acc, s) => (acc === 'red' || s.light === 'red' ? 'red' : acc === 'amber' || s.light === 'amber' ? 'amber' : 'green'), 'green');
+    const report: StatusReport = { light, volumes: statuses };
+    ctx.emit(report, () => statuses.flatMap((s) => statusLines(s, ctx.nowNs)).concat([`overall: ${light.toUpperCase()}`]));
+    return check ? CHECK_EXIT[light] : 0;
+  },
+});
 
 function statusLines(s: VolumeStatus, nowNs: bigint): string[] {
   const lines = [

@@ -1,9 +1,11 @@
-// Text for vector outcomes and sync/verify results.
+// Text for vector outcomes and sync/verify results: a line of counts per (volume, destination),
+// then its failures (the first 50; --json has them all) and what happened to its evidence.
 
 import { PushResult } from '../../core/push.js';
 import { RestampOutcome } from '../../core/restamp.js';
 import { VerifyResult } from '../../core/verify.js';
-import { formatAge, formatBytes } from './format.js';
+import { formatAge } from '../../duration.js';
+import { formatBytes } from './format.js';
 
 export function vectorLines(destination: string, outcomes: RestampOutcome[], nowNs: bigint): string[] {
   return outcomes.map((v) => {

@@ -1,6 +1,5 @@
-// Small formatting helpers shared by the text renderers.
-
-import { NS_PER_SECOND } from '../../clock.js';
+// Small formatting helpers shared by the text renderers: sizes and aligned tables (durations
+// and ages are in src/duration.ts).
 
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -11,19 +10,6 @@ export function formatBytes(bytes: number): string {
     unit++;
   }
   return `${unit === 0 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
-}
-
-/** A coarse age: 41d, 5h, 3m, 12s. */
-export function formatAge(ageNs: bigint): string {
-  const negative = ageNs < 0n;
-  const seconds = Number((negative ? -ageNs : ageNs) / NS_PER_SECOND);
-  const text =
-    seconds >= 86400 ? `${Math.floor(seconds / 86400)}d` : seconds >= 3600 ? `${Math.floor(seconds / 3600)}h` : seconds >= 60 ? `${Math.floor(seconds / 60)}m` : `${seconds}s`;
-  return negative ? `${text} in the future` : `${text} ago`;
-}
-
-export function formatDurationMs(durationMs: number): string {
-  return formatAge(BigInt(Math.round(durationMs)) * 1_000_000n).replace(' ago', '');
 }
 
 export function table(rows: string[][]): string[] {

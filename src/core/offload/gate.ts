@@ -5,7 +5,7 @@
 // only refuses: nothing here deletes or rewrites evidence.
 
 import { isContentVerified } from '../methods.js';
-import { NS_PER_SECOND } from '../../clock.js';
+import { formatDurationNs as describeDurationNs, formatExactDurationNs as describeLimitNs } from '../../duration.js';
 import type { Store } from '../../store/store.js';
 import type { FileWithContent, RemoteCopyRow, VectorComponent } from '../../store/types.js';
 import type { OffloadPolicy } from './policy.js';
@@ -425,20 +425,5 @@ export function recheckFile(
   return { file, allowed: refusals.length === 0, rowProblem: null, refusals, versions: evidenceVersionsFor(evidence, file.originNodeId), copies };
 }
 
-/** A coarse duration for reports: 41d, 5h, 3m, 12s (the largest whole unit). */
-export function describeDurationNs(durationNs: bigint): string {
-  const seconds = Number((durationNs < 0n ? -durationNs : durationNs) / NS_PER_SECOND);
-  if (seconds >= 86_400) return `${Math.floor(seconds / 86_400)}d`;
-  if (seconds >= 3_600) return `${Math.floor(seconds / 3_600)}h`;
-  if (seconds >= 60) return `${Math.floor(seconds / 60)}m`;
-  return `${seconds}s`;
-}
-
-/** A configured limit, exact in its largest whole unit: 30d, 36h, 90m, 45s. */
-export function describeLimitNs(limitNs: bigint): string {
-  const seconds = limitNs / NS_PER_SECOND;
-  if (seconds > 0n && seconds % 86_400n === 0n) return `${seconds / 86_400n}d`;
-  if (seconds > 0n && seconds % 3_600n === 0n) return `${seconds / 3_600n}h`;
-  if (seconds > 0n && seconds % 60n === 0n) return `${seconds / 60n}m`;
-  return `${seconds}s`;
-}
+// Kept under their old names for the modules that import them from here.
+export { describeDurationNs, describeLimitNs };
