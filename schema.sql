@@ -68,6 +68,14 @@ CREATE TABLE name_refusals (
   PRIMARY KEY (volume_id, destination, path)
 ) STRICT;
 
+CREATE TABLE namespace_claims (
+  volume_id   INTEGER NOT NULL REFERENCES volumes(id),
+  destination TEXT NOT NULL,
+  namespace   TEXT NOT NULL,
+  writes      INTEGER NOT NULL CHECK (writes >= 1),
+  PRIMARY KEY (volume_id, destination)
+) STRICT;
+
 CREATE TABLE nodes (
   id   INTEGER PRIMARY KEY,
   name TEXT NOT NULL UNIQUE

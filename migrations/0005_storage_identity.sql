@@ -13,8 +13,20 @@ CREATE TABLE destinations (
   recorded_at_ns INTEGER NOT NULL
 ) STRICT;
 
+-- How many times this index has written each namespace marker it owns. The marker carries the
+-- same count; a marker ahead of the index means another copy of this index (a copied database)
+-- has written there since, and nothing there can be assumed.
+CREATE TABLE namespace_claims (
+  volume_id   INTEGER NOT NULL REFERENCES volumes(id),
+  destination TEXT NOT NULL,
+  namespace   TEXT NOT NULL,
+  writes      INTEGER NOT NULL CHECK (writes >= 1),
+  PRIMARY KEY (volume_id, destination)
+) STRICT;
+
 -- Paths a sync refused to place at a destination (two local names that are one name there,
--- e.g. Photo.jpg and photo.jpg on exFAT): current state, rewritten by each sync. The gate
+-- e.g. Photo.jpg and photo.jpg on exFAT; a name the destination cannot store, like a ':' on
+-- exFAT): current state, rewritten by each sync. The gate
 -- refuses these paths on that destination, and coverage does not wait for them.
 CREATE TABLE name_refusals (
   volume_id   INTEGER NOT NULL REFERENCES volumes(id),

@@ -2,8 +2,8 @@
 // Every regular file under each destination root is hashed (Node's SHA-256, not squirrel's
 // BLAKE3 code) and known by its (st_dev, st_ino); a copy counts for a destination only when
 // its identity differs from every file of the volume and from the copy counted for every
-// other destination. Symlinks are followed (as a person browsing the drive would), so one
-// file reached under two names is still one physical copy.
+// other destination. A tree's top may be reached through a link (it is followed); links below
+// it are not, as squirrel never follows them.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -22,27 +22,24 @@ export function identityOf(stat: fs.Stats | fs.BigIntStats): Identity {
   return `${stat.dev}:${stat.ino}`;
 }
 
-/** Every regular file under `dir` (following links, each directory once): bytes -> identities. */
+/** Every regular file under `dir` (not following links below it): bytes -> identities. */
 export function holdingsUnder(dir: string): Holdings {
   const holdings: Holdings = new Map();
-  const seenDirs = new Set<Identity>();
-  const walk = (current: string) => {
+  const walk = (current: string, top: boolean) => {
     let stat: fs.Stats;
     try {
-      stat = fs.statSync(current);
+      stat = top ? fs.statSync(current) : fs.lstatSync(current);
     } catch {
       return;
     }
     if (stat.isDirectory()) {
-      if (seenDirs.has(identityOf(stat))) return;
-      seenDirs.add(identityOf(stat));
       let names: string[];
       try {
         names = fs.readdirSync(current);
       } catch {
         return;
       }
-      for (const name of names) walk(path.join(current, name));
+      for (const name of names) walk(path.join(current, name), false);
       return;
     }
     if (!stat.isFile()) return;
@@ -57,7 +54,7 @@ export function holdingsUnder(dir: string): Holdings {
     set.add(identityOf(stat));
     holdings.set(hash, set);
   };
-  walk(dir);
+  walk(dir, true);
   return holdings;
 }
 

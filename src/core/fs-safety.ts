@@ -80,3 +80,39 @@ export function realRoot(rootPath: string): string {
     return rootPath;
   }
 }
+
+/** The private name a file has between offload's last look and its unlink (reserved: never indexed). */
+export function offloadAsidePath(absolute: string, intentId: number): string {
+  return path.join(path.dirname(absolute), `.squirrel-offload-${intentId}`);
+}
+
+/** link() errors that mean "this file system has no hard links" (exFAT, FAT32): check, then rename. */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK', 'ENOSYS']);
+
+/**
+ * Give the file at `from` the name `to`, never over another file; false when `to` is taken.
+ * A hard link refuses atomically; without hard links, check-then-rename is the best there is.
+ */
+export function placeNoClobber(from: string, to: string): boolean {
+  try {
+    fs.linkSync(from, to);
+    fs.rmSync(from, { force: true });
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (!code || !NO_HARD_LINKS.has(code)) throw err;
+  }
+  if (lstatOrNull(to)) return false;
+  fs.renameSync(from, to);
+  return true;
+}
+
+/** Give the file at `aside` its name back, never over another file; false when that failed. */
+export function putBack(aside: string, absolute: string): boolean {
+  try {
+    return placeNoClobber(aside, absolute);
+  } catch {
+    return false;
+  }
+}

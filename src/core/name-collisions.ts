@@ -1,8 +1,10 @@
-// Local names that are one name at a destination (SPEC §7.3). On a drive that folds case
-// (exFAT, FAT32, default APFS, SMB shares) `Photo.jpg` and `photo.jpg` are one file; on one
-// that normalises Unicode, NFC and NFD spellings are. Such twins are never placed over each
-// other or moved aside for each other: each is refused on that destination, and the refusal
-// says what to rename. A file whose name equals a folder's there collides with it too.
+// Local names a destination cannot keep apart or cannot store (SPEC §7.3). On a drive that
+// folds case (exFAT, FAT32, default APFS, SMB shares) `Photo.jpg` and `photo.jpg` are one file;
+// on one that normalises Unicode, NFC and NFD spellings are. Such twins are never placed over
+// each other or moved aside for each other: each is refused on that destination, and the
+// refusal says what to rename. A file whose name equals a folder's there collides with it too.
+// On a drive that refuses characters like ':' such names are refused there up front, so one
+// file that can never land does not hold the destination's evidence back forever.
 
 import { NameRules } from '../destinations/destination.js';
 import { NameRefusal } from '../store/places.js';
@@ -21,6 +23,21 @@ export function nameKey(relativePath: string, rules: NameRules): string {
 function describeRules(rules: NameRules): string {
   if (rules.caseFolding && rules.unicodeNormalization) return 'ignores case and Unicode spelling';
   return rules.caseFolding ? 'ignores case' : 'ignores Unicode spelling';
+}
+
+/** What FAT, exFAT and SMB shares refuse in a name: these printable characters and control characters. */
+const RESTRICTED = /["*:<>?\\|\x00-\x1f]/;
+
+/** Every path the destination's rules refuse, with why: collisions, then names it cannot store. */
+export function findNameRefusals(paths: readonly string[], rules: NameRules, destination: string): NameRefusal[] {
+  const refused = new Map<string, NameRefusal>();
+  if (rules.restrictedCharacters) {
+    for (const p of paths) {
+      if (RESTRICTED.test(p)) refused.set(p, { path: p, reason: 'name-not-allowed', detail: `'${p}' has a character '${destination}' cannot store in a name (one of " * : < > ? \\ | or a control character); rename it, then index and sync again` });
+    }
+  }
+  for (const r of findNameCollisions(paths, rules, destination)) if (!refused.has(r.path)) refused.set(r.path, r);
+  return [...refused.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
 /** Every path that collides with another under the destination's rules, with why. */

@@ -12,12 +12,14 @@ import {
   DESTINATION_MARKER,
   Destination,
   DestinationMarker,
+  DestinationUnavailableError,
   encodeMarker,
   MARKER_FORMAT,
   NAMESPACE_MARKER,
   NameRules,
 } from '../destinations/destination.js';
 import { OperationalError, UsageError } from '../errors.js';
+import { VOLUME_MARKER } from '../paths.js';
 import { Store } from '../store/store.js';
 
 export interface Namespace {
@@ -83,12 +85,20 @@ export async function checkDestinationRoot(destination: Destination, init: boole
  * writer has not completed yet, and UsageError (exit 2) when the place is not this volume's.
  */
 export async function openNamespace(store: Store, destination: Destination, o: OpenNamespaceOptions): Promise<Namespace> {
+  const recorded = store.places.destinationId(destination.name);
+  if (o.write && o.init && recorded !== null && (await destination.rootState()) !== 'ok') {
+    // A wiped drive (or another one) must not become "the same destination" by a fresh marker.
+    throw replaced(destination, 'has no marker now (wiped, or another drive)', recorded);
+  }
   await checkDestinationRoot(destination, o.write && o.init);
   let marker = await readDestinationMarker(destination);
   const name = namespaceOf(o.volume, destination.name);
+  let upgraded = false;
   if (marker.id === null || marker.nameRules === null || marker.format < MARKER_FORMAT) {
-    if (o.write) marker = await upgradeMarker(destination, marker, o.notes);
-    else if (!o.lenient) {
+    if (o.write) {
+      marker = await upgradeMarker(destination, marker, o.notes);
+      upgraded = true;
+    } else if (!o.lenient) {
       throw new OperationalError(
         `destination '${destination.name}' (${destination.location}) was marked by an older squirrel: it has no id or name rules yet; ` +
           `\`squirrel sync ${o.volume.name} --to ${destination.name}\` adds them`,
@@ -97,17 +107,23 @@ export async function openNamespace(store: Store, destination: Destination, o: O
     } else if (marker.id === null) return { destination: destination.name, name, destinationId: null, nameRules: null, claimed: false };
   }
   const destinationId = marker.id!;
-  const recorded = store.places.recordDestinationId(destination.name, destinationId, o.nowNs);
-  if (recorded !== destinationId) {
-    throw new UsageError(
-      `destination '${destination.name}' (${destination.location}) carries id ${destinationId}, but this index met '${destination.name}' as ${recorded}: ` +
-        `it is a different or re-initialised drive, and none of the copies this index recorded there can be assumed. ` +
-        `If it is meant to be a new destination, give it a new name in the config (its evidence then starts afresh).`,
-      'destination-replaced',
-    );
+  if (store.places.recordDestinationId(destination.name, destinationId, o.nowNs) !== destinationId) {
+    throw replaced(destination, `carries id ${destinationId}`, recorded!);
   }
+  let nameRules = marker.nameRules;
+  if (nameRules !== null && !upgraded) nameRules = o.write ? await refreshNameRules(destination, marker, o.notes) : await checkNameRules(destination, nameRules, o);
+  await refuseVolumeThere(destination, name, o);
   const claimed = await claimNamespace(store, destination, destinationId, name, o);
-  return { destination: destination.name, name, destinationId, nameRules: marker.nameRules, claimed };
+  return { destination: destination.name, name, destinationId, nameRules, claimed };
+}
+
+function replaced(destination: Destination, what: string, recorded: string): UsageError {
+  return new UsageError(
+    `destination '${destination.name}' (${destination.location}) ${what}, but this index met '${destination.name}' as ${recorded}: ` +
+      `it is a different or re-initialised drive, and none of the copies this index recorded there can be assumed. ` +
+      `If it is meant to be a new destination, give it a new name in the config (its evidence then starts afresh).`,
+    'destination-replaced',
+  );
 }
 
 async function readDestinationMarker(destination: Destination): Promise<DestinationMarker> {
@@ -116,33 +132,102 @@ async function readDestinationMarker(destination: Destination): Promise<Destinat
   return checkMarker(destination.name, destination.location, bytes);
 }
 
+function describeRules(rules: NameRules): string {
+  return [
+    rules.caseFolding ? 'ignores case' : 'keeps case',
+    rules.unicodeNormalization ? 'ignores Unicode spelling' : 'keeps Unicode spellings',
+    rules.restrictedCharacters ? 'refuses some characters (like : ? *)' : 'takes any character',
+  ].join(', ');
+}
+
 /** Add a random id and the probed name rules to a marker that lacks them, keeping its id. */
 async function upgradeMarker(destination: Destination, old: DestinationMarker, notes: string[]): Promise<DestinationMarker> {
-  const nameRules = old.nameRules ?? (await probeNameRules(destination));
+  const nameRules = await probeNameRules(destination);
   await destination.writeSmall(DESTINATION_MARKER, encodeMarker(destination.name, { id: old.id ?? randomBytes(16).toString('hex'), nameRules }), 'replace');
   // Another process may have upgraded it at the same moment: whatever is there now counts.
   const marker = await readDestinationMarker(destination);
   if (marker.id === null || marker.nameRules === null) throw new OperationalError(`destination '${destination.name}': its marker could not be upgraded; run the command again`, 'destination-marker-old');
-  const rules = `${marker.nameRules.caseFolding ? 'folds case' : 'keeps case'}, ${marker.nameRules.unicodeNormalization ? 'normalises Unicode' : 'keeps Unicode spellings'}`;
   notes.push(
     old.id === null
-      ? `destination '${destination.name}': marked with id ${marker.id} (${rules})`
-      : `destination '${destination.name}': name rules recorded in its marker (${rules})`,
+      ? `destination '${destination.name}': marked with id ${marker.id} (it ${describeRules(marker.nameRules)})`
+      : `destination '${destination.name}': name rules recorded in its marker (it ${describeRules(marker.nameRules)})`,
   );
   return marker;
 }
 
 /**
+ * Writers probe the name rules at every open: a backup copied onto another kind of drive
+ * (marker included) must not keep the old drive's rules. A change is written to the marker.
+ */
+async function refreshNameRules(destination: Destination, marker: DestinationMarker, notes: string[]): Promise<NameRules> {
+  const probed = await probeNameRules(destination);
+  const old = marker.nameRules!;
+  if (probed.caseFolding === old.caseFolding && probed.unicodeNormalization === old.unicodeNormalization && probed.restrictedCharacters === old.restrictedCharacters) return old;
+  await destination.writeSmall(DESTINATION_MARKER, encodeMarker(destination.name, { id: marker.id, nameRules: probed }), 'replace');
+  notes.push(`destination '${destination.name}': its name rules changed since they were recorded (it ${describeRules(probed)} now); recorded`);
+  return probed;
+}
+
+/** Readers check the rules they can without writing (case, Unicode): a change refuses until a sync. */
+async function checkNameRules(destination: Destination, rules: NameRules, o: OpenNamespaceOptions): Promise<NameRules> {
+  const caseFolding = (await destination.stat(DESTINATION_MARKER.toUpperCase())).kind === 'present';
+  const probeKnown = (await destination.readSmall(UNICODE_PROBE.normalize('NFC'))) !== null;
+  const unicodeNormalization = probeKnown ? (await destination.stat(UNICODE_PROBE.normalize('NFD'))).kind === 'present' : rules.unicodeNormalization;
+  if (caseFolding === rules.caseFolding && unicodeNormalization === rules.unicodeNormalization) return rules;
+  if (o.lenient) return { ...rules, caseFolding, unicodeNormalization };
+  throw new OperationalError(
+    `destination '${destination.name}' (${destination.location}) compares names differently than when its rules were recorded ` +
+      `(it ${caseFolding ? 'ignores' : 'keeps'} case now): names that are one there may not have been refused; \`squirrel sync ${o.volume.name} --to ${destination.name}\` checks them again`,
+    'name-rules-changed',
+  );
+}
+
+const UNICODE_PROBE = '.squirrel-probe-\u00e9';
+/** Characters FAT, exFAT and SMB shares refuse in a name; probed with one of them. */
+const RESTRICTED_PROBE = '.squirrel-probe-a:b';
+
+/**
  * How the destination compares names. Case: does the marker answer to its upper-case name?
- * Unicode: a probe file written under its NFC name, asked for under its NFD name. The probe
- * stays (a few bytes under a reserved name): nothing at a destination is ever deleted.
+ * Unicode: a probe file written under its NFC name, asked for under its NFD name. Characters:
+ * can a name with ':' be written at all? Probes stay (a few bytes under reserved names):
+ * nothing at a destination is ever deleted.
  */
 export async function probeNameRules(destination: Destination): Promise<NameRules> {
   const caseFolding = (await destination.stat(DESTINATION_MARKER.toUpperCase())).kind === 'present';
-  const probe = '.squirrel-probe-\u00e9';
-  await destination.writeSmall(probe.normalize('NFC'), Buffer.from('unicode probe\n'), 'replace');
-  const unicodeNormalization = (await destination.stat(probe.normalize('NFD'))).kind === 'present';
-  return { caseFolding, unicodeNormalization };
+  if ((await destination.readSmall(UNICODE_PROBE.normalize('NFC'))) === null) {
+    await destination.writeSmall(UNICODE_PROBE.normalize('NFC'), Buffer.from('unicode probe\n'), 'replace');
+  }
+  const unicodeNormalization = (await destination.stat(UNICODE_PROBE.normalize('NFD'))).kind === 'present';
+  let restrictedCharacters = false;
+  if ((await destination.readSmall(RESTRICTED_PROBE).catch(() => null)) === null) {
+    try {
+      await destination.writeSmall(RESTRICTED_PROBE, Buffer.from('character probe\n'), 'replace');
+    } catch (err) {
+      if (!(err instanceof DestinationUnavailableError)) throw err;
+      // Refused (or failed): names with such characters are refused there, which only refuses more.
+      restrictedCharacters = true;
+    }
+  }
+  return { caseFolding, unicodeNormalization, restrictedCharacters };
+}
+
+/**
+ * A volume marker at the destination root or in the namespace means the place is a volume's
+ * own folder (the volume reached over the network, or one share mounted twice): its "copies"
+ * would be the volume's files themselves.
+ */
+async function refuseVolumeThere(destination: Destination, name: string, o: OpenNamespaceOptions): Promise<void> {
+  for (const where of [name, '']) {
+    const markerPath = where ? `${where}/${VOLUME_MARKER}` : VOLUME_MARKER;
+    if ((await destination.readSmall(markerPath)) !== null) {
+      throw new UsageError(
+        `destination '${destination.name}' (${destination.location}) holds a volume marker at ${markerPath}: ` +
+          `${where ? `namespace '${name}' is` : 'its root is'} a volume's own folder (the volume reached over the network, or one share mounted twice), ` +
+          `so a copy there would be the file itself; volume '${o.volume.name}' (${o.volume.path}) must be backed up somewhere else`,
+        'destination-is-volume',
+      );
+    }
+  }
 }
 
 interface NamespaceMarker {
@@ -150,11 +235,13 @@ interface NamespaceMarker {
   node: string;
   volume: string;
   volumeName: string;
+  /** How many times the owning index wrote this marker: a fence against a copy of that index. */
+  writes: number;
 }
 
 function encodeNamespaceMarker(marker: NamespaceMarker): Buffer {
   return Buffer.from(
-    `${JSON.stringify({ squirrel: MARKER_FORMAT, destination: marker.destination, node: marker.node, volume: marker.volume, volume_name: marker.volumeName })}\n`,
+    `${JSON.stringify({ squirrel: MARKER_FORMAT, destination: marker.destination, node: marker.node, volume: marker.volume, volume_name: marker.volumeName, writes: marker.writes })}\n`,
   );
 }
 
@@ -162,7 +249,13 @@ function parseNamespaceMarker(bytes: Buffer): NamespaceMarker | null {
   try {
     const raw = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
     if (typeof raw.destination === 'string' && typeof raw.node === 'string' && typeof raw.volume === 'string') {
-      return { destination: raw.destination, node: raw.node, volume: raw.volume, volumeName: typeof raw.volume_name === 'string' ? raw.volume_name : '?' };
+      return {
+        destination: raw.destination,
+        node: raw.node,
+        volume: raw.volume,
+        volumeName: typeof raw.volume_name === 'string' ? raw.volume_name : '?',
+        writes: Number.isSafeInteger(raw.writes) ? (raw.writes as number) : 0,
+      };
     }
   } catch {
     // not ours
@@ -170,31 +263,38 @@ function parseNamespaceMarker(bytes: Buffer): NamespaceMarker | null {
   return null;
 }
 
-/** Check the namespace marker (writers create a missing one). False: a lenient reader met none. */
+/**
+ * Check the namespace marker; writers create a missing one and count every write (the index
+ * first, then the marker, so a crash between leaves the marker behind, never ahead). False:
+ * a lenient reader met none. Ownership is the volume's id: the node name is only a label, so a
+ * renamed host keeps its namespaces; a copy of the same index is caught by the write count.
+ */
 async function claimNamespace(store: Store, destination: Destination, destinationId: string, name: string, o: OpenNamespaceOptions): Promise<boolean> {
   const volumeRow = store.volume(o.volume.name);
   if (!volumeRow) throw new OperationalError(`volume '${o.volume.name}' has never been indexed; run \`squirrel index ${o.volume.name}\` first`, 'volume-not-indexed');
   const markerPath = `${name}/${NAMESPACE_MARKER}`;
+  const where = `namespace '${name}' at destination '${destination.name}' (${destination.location})`;
+  const choose = `choose another namespace for this volume there: \`namespace: { ${destination.name}: <name> }\` under volumes.${o.volume.name}, or \`namespace_prefix: ${o.node}-\` for every volume of this node`;
+  const ownWrites = store.places.namespaceWrites(volumeRow.id, destination.name);
+  const mine = (writes: number) => encodeNamespaceMarker({ destination: destinationId, node: o.node, volume: volumeRow.uid, volumeName: o.volume.name, writes });
   let bytes = await destination.readSmall(markerPath);
   if (bytes === null) {
     if (!o.write && o.lenient) return false;
     if (!o.write) {
       throw new OperationalError(
-        `namespace '${name}' at destination '${destination.name}' has no ${NAMESPACE_MARKER} marker yet, so squirrel cannot tell whose copies it holds; ` +
-          `\`squirrel sync ${o.volume.name} --to ${destination.name}\` claims it for this volume`,
+        `${where} has no ${NAMESPACE_MARKER} marker yet, so squirrel cannot tell whose copies it holds; \`squirrel sync ${o.volume.name} --to ${destination.name}\` claims it for this volume`,
         'namespace-unmarked',
       );
     }
-    const mine = encodeNamespaceMarker({ destination: destinationId, node: o.node, volume: volumeRow.uid, volumeName: o.volume.name });
-    if (await destination.writeSmall(markerPath, mine, 'create')) {
+    const writes = (ownWrites ?? 0) + 1;
+    store.immediate(() => store.places.setNamespaceWrites(volumeRow.id, destination.name, name, writes));
+    if (await destination.writeSmall(markerPath, mine(writes), 'create')) {
       o.notes.push(`destination '${destination.name}': namespace '${name}' claimed for volume '${o.volume.name}' of node '${o.node}'`);
     }
     bytes = await destination.readSmall(markerPath);
-    if (bytes === null) throw new OperationalError(`namespace '${name}' at destination '${destination.name}': its marker vanished; run the command again`, 'namespace-unmarked');
+    if (bytes === null) throw new OperationalError(`${where}: its marker vanished; run the command again`, 'namespace-unmarked');
   }
   const marker = parseNamespaceMarker(bytes);
-  const where = `namespace '${name}' at destination '${destination.name}' (${destination.location})`;
-  const choose = `choose another namespace for this volume there: \`namespace: { ${destination.name}: <name> }\` under volumes.${o.volume.name}, or \`namespace_prefix: ${o.node}-\` for every volume of this node`;
   if (marker === null) throw new UsageError(`${where}: its ${NAMESPACE_MARKER} is not a squirrel namespace marker; nothing there is written or counted. Look at it by hand, or ${choose}`, 'namespace-foreign');
   if (marker.destination !== destinationId) {
     throw new UsageError(
@@ -203,15 +303,27 @@ async function claimNamespace(store: Store, destination: Destination, destinatio
       'namespace-elsewhere',
     );
   }
-  if (marker.node !== o.node) {
-    throw new UsageError(`${where} belongs to node '${marker.node}', not '${o.node}'; squirrel never writes into or counts another node's namespace. To use this destination too, ${choose}`, 'namespace-owned');
-  }
   if (marker.volume !== volumeRow.uid) {
     throw new UsageError(
-      `${where} belongs to another index's volume '${marker.volumeName}' of node '${o.node}' (a second database, or an index started over); ` +
-        `squirrel never writes into or counts it. ${choose[0].toUpperCase()}${choose.slice(1)}`,
+      marker.node !== o.node
+        ? `${where} belongs to node '${marker.node}' (its volume '${marker.volumeName}'), not to this node '${o.node}'; squirrel never writes into or counts another node's namespace. To use this destination too, ${choose}`
+        : `${where} belongs to another index's volume '${marker.volumeName}' of node '${o.node}' (a second database, or an index started over); ` +
+          `squirrel never writes into or counts it. ${choose[0].toUpperCase()}${choose.slice(1)}`,
       'namespace-owned',
     );
   }
+  if (ownWrites !== null && marker.writes > ownWrites) {
+    throw new UsageError(
+      `${where} was written ${marker.writes - ownWrites} more time(s) than this index remembers: another copy of this index ` +
+        `(a copied database or ~/.squirrel on another machine) syncs into it too, and nothing there can be assumed. ` +
+        `Give each machine its own index and node name, and this one its own namespace: ${choose}`,
+      'namespace-diverged',
+    );
+  }
+  if (!o.write) return true;
+  if (marker.node !== o.node) o.notes.push(`destination '${destination.name}': namespace '${name}' was claimed as node '${marker.node}'; it is this index's (same volume id), now recorded as node '${o.node}'`);
+  const writes = Math.max(marker.writes, ownWrites ?? 0) + 1;
+  store.immediate(() => store.places.setNamespaceWrites(volumeRow.id, destination.name, name, writes));
+  await destination.writeSmall(markerPath, mine(writes), 'replace');
   return true;
 }

@@ -14,7 +14,7 @@ import { hashFile, StreamingBlake3 } from '../hash.js';
 import { Store } from '../store/store.js';
 import { FileWithContent, RemoteCopyRow } from '../store/types.js';
 import { namespaceOf } from './namespace.js';
-import { lstatOrNull, safeVolumePath } from './fs-safety.js';
+import { lstatOrNull, placeNoClobber, safeVolumePath } from './fs-safety.js';
 import { checkVolumeRoot } from './index/volume-root.js';
 import { Hooks, Reporter } from './reporter.js';
 import { beginRun, RunIdentity } from './runs.js';
@@ -185,7 +185,8 @@ function placeWithoutClobbering(targetRoot: string, file: FileWithContent, temp:
     if (lstatOrNull(historyPath)) throw new OperationalError(`${historyPath} already exists; not moving ${file.path} over it`);
     fs.renameSync(target, historyPath);
   }
-  fs.linkSync(temp, target); // fails with EEXIST rather than overwrite anything that appeared meanwhile
+  // Refuses rather than overwrite anything that appeared meanwhile (also on drives without hard links).
+  if (!placeNoClobber(temp, target)) throw new OperationalError(`${file.path}: a file appeared at its path while it was being restored; it was left untouched`);
   return movedAside;
 }
 

@@ -96,6 +96,8 @@ export interface NameRules {
   caseFolding: boolean;
   /** Unicode NFC and NFD spellings of a name are one name there (APFS, HFS+). */
   unicodeNormalization: boolean;
+  /** Names with characters like `: ? * " < > | \` cannot be stored there (exFAT, FAT32, SMB shares). */
+  restrictedCharacters: boolean;
 }
 
 /** What `.squirrel-destination` says. Format 1 markers carry only the name. */
@@ -115,7 +117,7 @@ export function encodeMarker(destination: string, marker: Partial<DestinationMar
       squirrel: MARKER_FORMAT,
       name: destination,
       id: marker.id ?? randomBytes(16).toString('hex'),
-      ...(rules ? { case_folding: rules.caseFolding, unicode_normalization: rules.unicodeNormalization } : {}),
+      ...(rules ? { case_folding: rules.caseFolding, unicode_normalization: rules.unicodeNormalization, restricted_characters: rules.restrictedCharacters } : {}),
     })}\n`,
   );
 }
@@ -131,7 +133,7 @@ export function checkMarker(destination: string, location: string, bytes: Uint8A
   } catch {
     marker = null;
   }
-  const fields = (marker ?? {}) as { squirrel?: unknown; name?: unknown; id?: unknown; case_folding?: unknown; unicode_normalization?: unknown };
+  const fields = (marker ?? {}) as { squirrel?: unknown; name?: unknown; id?: unknown; case_folding?: unknown; unicode_normalization?: unknown; restricted_characters?: unknown };
   if (typeof marker !== 'object' || marker === null || typeof fields.squirrel !== 'number' || typeof fields.name !== 'string') {
     throw new DestinationUnavailableError(destination, operation, `${location}/${DESTINATION_MARKER} is not a squirrel marker; check the path, or move the file away and let sync --init write a new one`);
   }
@@ -147,8 +149,8 @@ export function checkMarker(destination: string, location: string, bytes: Uint8A
   }
   const id = typeof fields.id === 'string' && /^[0-9a-f]{32}$/.test(fields.id) ? fields.id : null;
   const nameRules =
-    typeof fields.case_folding === 'boolean' && typeof fields.unicode_normalization === 'boolean'
-      ? { caseFolding: fields.case_folding, unicodeNormalization: fields.unicode_normalization }
+    typeof fields.case_folding === 'boolean' && typeof fields.unicode_normalization === 'boolean' && typeof fields.restricted_characters === 'boolean'
+      ? { caseFolding: fields.case_folding, unicodeNormalization: fields.unicode_normalization, restrictedCharacters: fields.restricted_characters }
       : null;
   return { format: fields.squirrel, name: fields.name, id, nameRules };
 }

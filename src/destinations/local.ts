@@ -97,6 +97,16 @@ export class LocalDestination implements Destination {
 
   async init(): Promise<void> {
     if (this.rootStateSync('init') === 'ok') return;
+    // Only the destination's own folder is created, never the folders above it: under a mount
+    // point whose drive is not plugged in, "backups" would land on the wrong disk (or in RAM).
+    const parent = path.dirname(this.location);
+    if (!this.lstatQuietly(parent)) {
+      throw new DestinationUnavailableError(
+        this.name,
+        'init',
+        `${parent} does not exist: squirrel creates the destination's own folder, never the folders above it (is the drive mounted?); mount it, or create ${parent} first`,
+      );
+    }
     const created = this.mkdirs(this.location, 'init');
     const temporary = `${this.markerPath}.tmp`;
     try {

@@ -148,6 +148,11 @@ export class SftpDestination implements Destination {
   async init(): Promise<void> {
     await this.withRetry('init', this.root, async (s) => {
       if ((await this.rootStateOn(s, 'init')) === 'ok') return;
+      // Only the destination's own folder is created, never the folders above it (an unmounted disk).
+      const parent = path.posix.dirname(this.root);
+      if ((await this.statFollowing(s, parent)) === null) {
+        throw new DestinationUnavailableError(this.name, 'init', `${parent} does not exist on ${this.where}: squirrel creates the destination's own folder, never the folders above it (is the disk mounted?); create ${parent} first`);
+      }
       await this.makeDirectories(s, this.root, 'init', '/');
       const temporary = `${this.markerPath}.tmp`;
       await this.unlink(s, temporary);

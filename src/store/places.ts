@@ -1,6 +1,7 @@
 // What the index knows about places (SPEC §7): the id each destination's marker carried when
-// this index first met it, and the paths a sync refused to place at a destination because
-// two local names are one name there. Refusals are current state: each sync replaces its own.
+// this index first met it, how often it wrote each namespace marker it owns, and the paths a
+// sync refused to place at a destination (two local names that are one name there, or a name
+// it cannot store). Refusals are current state: each sync replaces its own.
 
 import type { Db } from './db.js';
 import { all, one } from './rows.js';
@@ -19,6 +20,8 @@ export class PlaceStore {
   private readonly refusalInsert;
   private readonly refusalsOf;
   private readonly refusedPathsOf;
+  private readonly claimOf;
+  private readonly claimSet;
 
   constructor(db: Db) {
     const prep = (sql: string) => db.prepare(sql).safeIntegers(true);
@@ -28,7 +31,10 @@ export class PlaceStore {
     this.refusalInsert = prep('INSERT INTO name_refusals (volume_id, destination, path, reason, detail, run_id) VALUES (?, ?, ?, ?, ?, ?)');
     this.refusalsOf = prep(`SELECT volume_id, destination, path, reason, detail, run_id FROM name_refusals
       WHERE volume_id = ? AND destination = ? ORDER BY path`);
-    this.refusedPathsOf = db.prepare('SELECT path FROM name_refusals WHERE volume_id = ? AND destination = ?').pluck(true);
+    this.refusedPathsOf = db.prepare('SELECT path, reason FROM name_refusals WHERE volume_id = ? AND destination = ?').raw(true);
+    this.claimOf = prep('SELECT writes FROM namespace_claims WHERE volume_id = ? AND destination = ?');
+    this.claimSet = prep(`INSERT INTO namespace_claims (volume_id, destination, namespace, writes) VALUES (?, ?, ?, ?)
+      ON CONFLICT (volume_id, destination) DO UPDATE SET namespace = excluded.namespace, writes = excluded.writes`);
   }
 
   /** The destination id recorded for a destination name, or null if this index never met it. */
@@ -52,8 +58,17 @@ export class PlaceStore {
     return all<NameRefusalRow>(this.refusalsOf, volumeId, destination);
   }
 
-  /** Just the refused paths (a set lookup per file in the offload plan). */
-  refusedPaths(volumeId: number, destination: string): Set<string> {
-    return new Set(this.refusedPathsOf.all(volumeId, destination) as string[]);
+  /** Just the refused paths and their reasons (a lookup per file in the offload plan). */
+  refusedPaths(volumeId: number, destination: string): Map<string, string> {
+    return new Map(this.refusedPathsOf.all(volumeId, destination) as [string, string][]);
+  }
+
+  /** How many times this index wrote its namespace marker at the destination; null: never. */
+  namespaceWrites(volumeId: number, destination: string): number | null {
+    return one<{ writes: number }>(this.claimOf, volumeId, destination)?.writes ?? null;
+  }
+
+  setNamespaceWrites(volumeId: number, destination: string, namespace: string, writes: number): void {
+    this.claimSet.run(volumeId, destination, namespace, writes);
   }
 }

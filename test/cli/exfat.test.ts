@@ -3,6 +3,7 @@
 // twins on that destination (name-collision, with what to rename) instead of placing one over
 // the other or moving one aside, and so never offload either on the strength of that drive.
 
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -106,5 +107,49 @@ describe.skipIf(reason !== null)('exFAT destinations (case-insensitive)', () => 
     expect(w.lost()).toEqual([]);
     expect(w.run('restore', 'photos', '.').code).toBe(0);
     expect(fs.readFileSync(path.join(w.volumeRoot, 'Photo.jpg'), 'utf8')).toBe('upper');
+  });
+
+  it("a name the drive cannot store (a ':' on exFAT) is refused there up front; the rest syncs whole and offloads", () => {
+    // setup
+    const w = setup({ 'meeting 10:30.txt': 'notes', 'IMG_0001.jpg': 'photo' });
+    expect(w.run('index', 'photos').code).toBe(0);
+    // act
+    const sync = w.run('sync', '--init');
+    const again = w.run('sync');
+    const offload = w.run('offload', 'photos', '.', '--json');
+    // expect: both syncs succeed (the evidence is not held back by the file that can never land)
+    expect(sync.code, sync.stdout + sync.stderr).toBe(0);
+    expect(sync.stdout + sync.stderr).toMatch(/meeting 10:30\.txt.*cannot store/);
+    expect(again.code).toBe(0);
+    const report = json<{ execution: { offloaded: string[] }; refusals: { reason: string }[] }>(offload);
+    expect(report.execution.offloaded).toEqual(['IMG_0001.jpg']);
+    expect(report.refusals.map((r) => r.reason)).toContain('name-not-allowed');
+    expect(fs.readFileSync(path.join(w.volumeRoot, 'meeting 10:30.txt'), 'utf8')).toBe('notes');
+    expect(w.lost()).toEqual([]);
+  });
+
+  it('a backup copied onto an exFAT drive (its marker included) is probed again: twins merged by the copy are refused, nothing lost', () => {
+    // setup: first backed up to an ordinary folder, which kept both twins apart
+    const w = setup({ 'IMG_0001.CR2': 'upper case raw', 'img_0001.cr2': 'lower case raw' });
+    const old = path.join(w.dir, 'old-drive');
+    fs.mkdirSync(old);
+    const configPath = path.join(w.dir, 'config.yaml');
+    const original = fs.readFileSync(configPath, 'utf8');
+    fs.writeFileSync(configPath, original.replace(path.join(w.destinations.usb, 'squirrel'), path.join(old, 'squirrel')));
+    expect(w.run('index', 'photos').code).toBe(0);
+    expect(w.run('sync', '--init', '--to', 'usb').code).toBe(0);
+    // the user copies that backup onto the exFAT drive (one twin lands over the other) and uses it instead
+    // (cp complains about the twin and the ':' probe it cannot create there, as a user's copy would)
+    spawnSync('cp', ['-r', path.join(old, 'squirrel'), w.destinations.usb]);
+    fs.rmSync(old, { recursive: true });
+    fs.writeFileSync(configPath, original);
+    // act
+    const sync = w.run('sync');
+    const offload = w.run('offload', 'photos', '.');
+    // expect
+    expect(sync.stdout + sync.stderr).toMatch(/name rules changed/);
+    expect(offload.stdout).toMatch(/offloaded=0 /);
+    expect(offload.stdout).toMatch(/name-collision/);
+    expect(w.lost()).toEqual([]);
   });
 });

@@ -56,6 +56,7 @@ function networkSandbox(files: Tree, box: Record<string, unknown> = {}): Network
   const n = ++sandboxes;
   const sb = makeSandbox(files, { destinations: [] });
   const boxRoot = path.join(ssh.dataDir, `e2e-${n}`, 'squirrel');
+  fs.mkdirSync(path.dirname(boxRoot), { recursive: true });
   const bucket = `e2e-${n}`;
   sb.writeConfig({
     volumes: { photos: { path: sb.volumePath, sync_to: ['box', 'cloud'], offload_requires: ['box', 'cloud'] } },
@@ -105,6 +106,29 @@ function runsOf(sb: Sandbox): RunsReport['runs'] {
 }
 
 const FILES: Tree = { 'a.jpg': 'alpha', 'sub/b.jpg': 'bravo', 'c.raw': pseudoRandomBytes(300_000, 4) };
+
+describe('an sftp destination that is the volume itself', () => {
+  it('the volume folder reached again over sftp (the same share, or this machine) is refused, and nothing is offloaded', () => {
+    // setup: the sftp root's namespace for photos is the volume's own folder
+    const { sb } = networkSandbox({ 'a.jpg': 'only copy', 'b.jpg': 'only copy too' });
+    const share = path.dirname(sb.volumePath);
+    sb.writeConfig({
+      volumes: { photos: { path: sb.volumePath, sync_to: ['box'], offload_requires: ['box'] } },
+      destinations: {
+        box: { type: 'sftp', host: ssh.host, port: ssh.port, user: ssh.user, path: share, private_key_file: ssh.clientKeyFile, host_key: ssh.hostKeyFingerprint },
+      },
+    });
+    ok(sb, 'index', 'photos');
+    // act
+    const sync = squirrel(sb, 'sync', '--init');
+    const offload = squirrel(sb, 'offload', 'photos', '.');
+    // expect
+    expect(sync.code, sync.stdout + sync.stderr).toBe(2);
+    expect(sync.stdout + sync.stderr).toMatch(/volume marker.*a copy there would be the file itself/);
+    expect(offload.stdout).toMatch(/offloaded=0 /);
+    expect(fs.readFileSync(path.join(sb.volumePath, 'a.jpg'), 'utf8')).toBe('only copy');
+  });
+});
 
 describe('network destinations through the real binary', () => {
   it('index -> sync to sftp and s3 -> verify -> offload -> restore: the files go, their copies are on both servers and come back', async () => {

@@ -193,6 +193,60 @@ describe('case 1: the volume is its own backup', () => {
   });
 });
 
+describe('found by trying to lose files as a user would', () => {
+  it("a destination's folder inside the volume (a copied backup, a share mounted inside it) is refused by index, before anything is offloaded", () => {
+    // setup: a backup folder of another squirrel destination sits inside the volume
+    const dir = tempDir();
+    const m = machine({ dir, destinations: { nas: path.join(dir, 'nas') }, files: { 'a.jpg': 'mine' } });
+    fs.mkdirSync(path.join(m.volumeRoot, 'old-backup', 'photos'), { recursive: true });
+    fs.writeFileSync(path.join(m.volumeRoot, 'old-backup', '.squirrel-destination'), '{"squirrel":2,"name":"usb"}');
+    fs.writeFileSync(path.join(m.volumeRoot, 'old-backup', 'photos', 'b.jpg'), 'a copy someone relies on');
+    // act
+    const index = m.run('index', 'photos');
+    // expect
+    expect(index.code, index.stderr).toBe(2);
+    expect(index.stderr).toMatch(/holds a squirrel destination: old-backup\/\.squirrel-destination/);
+  });
+
+  it('sync --init creates the destination folder but never the folders above it (a drive that is not mounted)', () => {
+    // setup
+    const dir = tempDir();
+    const m = machine({ dir, destinations: { usb: path.join(dir, 'media', 'BACKUP', 'squirrel') }, files: { 'a.jpg': 'x' } });
+    ok(m.run('index', 'photos'), 'index');
+    // act
+    const sync = m.run('sync', '--init');
+    // expect
+    expect(sync.code).toBe(1);
+    expect(sync.stdout + sync.stderr).toMatch(/BACKUP does not exist.*is the drive mounted/);
+    expect(fs.existsSync(path.join(dir, 'media'))).toBe(false);
+  });
+
+  it('a save that replaces the file (a new file renamed over it) at the last moment is kept; only the checked inode could go', async () => {
+    // setup: a.doc pushed to both; offload paused after its last look, before it moves the file away
+    const dir = tempDir();
+    const m = machine({ dir, destinations: { nas: path.join(dir, 'nas'), usb: path.join(dir, 'usb') }, files: { 'a.doc': 'old version' } });
+    ok(m.run('index', 'photos'), 'index');
+    ok(m.run('sync', '--init'), 'sync');
+    const pause = path.join(dir, 'pause');
+    const child = binSpawn(['--config', m.configPath, '--no-progress', 'offload', 'photos', '.'], {
+      nowNs: TEST_NOW_NS,
+      env: { SQUIRREL_TEST_PAUSE_AT: 'offload.before-rename', SQUIRREL_TEST_PAUSE_FILE: pause },
+    });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    await waitForFile(pause);
+    // act: the editor saves: a temp file renamed over the original
+    fs.writeFileSync(path.join(m.volumeRoot, '.~a.doc.tmp'), 'NEW version, not backed up');
+    fs.renameSync(path.join(m.volumeRoot, '.~a.doc.tmp'), path.join(m.volumeRoot, 'a.doc'));
+    fs.rmSync(pause);
+    await new Promise((resolve) => child.once('exit', resolve));
+    // expect: the new version is at its path; nothing was offloaded; no private name is left
+    expect(fs.readFileSync(path.join(m.volumeRoot, 'a.doc'), 'utf8')).toBe('NEW version, not backed up');
+    expect(stdout).toMatch(/offloaded=0 /);
+    expect(fs.readdirSync(m.volumeRoot).filter((n) => n.startsWith('.squirrel-offload'))).toEqual([]);
+  });
+});
+
 describe('case 2: two destinations, one place', () => {
   it('usb/photos replaced by a link to nas/photos after both were initialised: nothing is offloaded on one physical copy', () => {
     // setup: a normal start, both destinations pushed and verified

@@ -402,7 +402,7 @@ describe('order of the checks', () => {
       'allowed',
     ]);
     // name-collision (a sync's refusal, tested below) and copy-not-found (the last look before an unlink) are judged elsewhere
-    expect(REFUSAL_REASONS.filter((r) => !['evidence-too-old', 'evidence-from-future', 'name-collision', 'copy-not-found'].includes(r))).toEqual(
+    expect(REFUSAL_REASONS.filter((r) => !['evidence-too-old', 'evidence-from-future', 'name-collision', 'name-not-allowed', 'copy-not-found'].includes(r))).toEqual(
       seen.slice(0, -1).map((s) => s.replace('nas:', '')),
     );
   });

@@ -2,12 +2,13 @@
 // destination's probed rules, and what the refusal tells the user.
 
 import { describe, expect, it } from 'vitest';
-import { findNameCollisions, nameKey } from '../../src/core/name-collisions.js';
+import { findNameCollisions, findNameRefusals, nameKey } from '../../src/core/name-collisions.js';
 
-const FOLDS = { caseFolding: true, unicodeNormalization: false };
-const NORMALISES = { caseFolding: false, unicodeNormalization: true };
-const BOTH = { caseFolding: true, unicodeNormalization: true };
-const NEITHER = { caseFolding: false, unicodeNormalization: false };
+const FOLDS = { caseFolding: true, unicodeNormalization: false, restrictedCharacters: false };
+const NORMALISES = { caseFolding: false, unicodeNormalization: true, restrictedCharacters: false };
+const BOTH = { caseFolding: true, unicodeNormalization: true, restrictedCharacters: false };
+const NEITHER = { caseFolding: false, unicodeNormalization: false, restrictedCharacters: false };
+const EXFAT = { caseFolding: true, unicodeNormalization: false, restrictedCharacters: true };
 
 describe('name collisions', () => {
   it('Photo.jpg and photo.jpg collide where case is folded; both are refused, naming each other and what to do', () => {
@@ -46,5 +47,16 @@ describe('name collisions', () => {
   it('case is folded both ways, so pairs one direction alone misses still meet (long s and s)', () => {
     expect(nameKey('\u017Fun.txt', FOLDS)).toBe(nameKey('SUN.txt', FOLDS));
     expect(findNameCollisions(['\u017Fun.txt', 'sun.txt'], FOLDS, 'usb')).toHaveLength(2);
+  });
+
+  it('names a drive cannot store (a : or ? on exFAT) are refused there up front, with what to do; elsewhere they pass', () => {
+    // setup
+    const paths = ['meeting 10:30.txt', 'what?.jpg', 'plain.jpg', 'Plain.JPG'];
+    // act
+    const refused = findNameRefusals(paths, EXFAT, 'usb');
+    // expect
+    expect(refused.map((r) => `${r.path}:${r.reason}`)).toEqual(['Plain.JPG:name-collision', 'meeting 10:30.txt:name-not-allowed', 'plain.jpg:name-collision', 'what?.jpg:name-not-allowed']);
+    expect(refused.find((r) => r.reason === 'name-not-allowed')!.detail).toMatch(/cannot store in a name.*rename it/);
+    expect(findNameRefusals(paths, NEITHER, 'nas')).toEqual([]);
   });
 });

@@ -107,4 +107,76 @@ describe('openNamespace', () => {
     // expect
     await expect(opened).rejects.toMatchObject({ code: 'namespace-elsewhere' });
   });
+
+  it('a volume marker in the namespace or at the root means the place is a volume itself: refused', async () => {
+    // setup: the namespace folder holds the volume's own marker (the volume reached over the network)
+    const store = index();
+    const shared = memoryStore();
+    const dest = new MemoryDestination('nas', shared);
+    await dest.init();
+    shared.files.set('photos/.squirrel-volume', Buffer.from('{"format":1,"volume":"photos"}'));
+    // act + expect
+    await expect(open(store, dest)).rejects.toMatchObject({ code: 'destination-is-volume', exitCode: 2 });
+    expect(shared.files.has(`photos/${NAMESPACE_MARKER}`)).toBe(false);
+  });
+
+  it('sync --init never re-marks a destination this index knows once its marker is gone (a wiped drive)', async () => {
+    // setup
+    const store = index();
+    const shared = memoryStore();
+    await open(store, new MemoryDestination('nas', shared), { init: true });
+    shared.files.clear();
+    // act
+    const reinit = open(store, new MemoryDestination('nas', shared), { init: true });
+    // expect
+    await expect(reinit).rejects.toMatchObject({ code: 'destination-replaced', exitCode: 2 });
+    expect(shared.files.has(DESTINATION_MARKER)).toBe(false);
+  });
+
+  it('a renamed host (another node name, the same index) keeps its namespace, and says so', async () => {
+    // setup
+    const store = index();
+    const shared = memoryStore();
+    await open(store, new MemoryDestination('nas', shared), { init: true, node: 'annes-laptop' });
+    const notes: string[] = [];
+    // act
+    const ns = await open(store, new MemoryDestination('nas', shared), { node: 'annes-laptop-2', notes });
+    // expect
+    expect(ns.claimed).toBe(true);
+    expect(notes.join('\n')).toMatch(/claimed as node 'annes-laptop'; it is this index's \(same volume id\), now recorded as node 'annes-laptop-2'/);
+    expect(JSON.parse(shared.files.get(`photos/${NAMESPACE_MARKER}`)!.toString()).node).toBe('annes-laptop-2');
+  });
+
+  it('a copy of the same index (a copied database) that synced since is caught by the write count: the original refuses', async () => {
+    // setup: the laptop's index, copied to a second machine that then syncs into the namespace
+    const laptop = index();
+    const shared = memoryStore();
+    await open(laptop, new MemoryDestination('nas', shared), { init: true });
+    const copyPath = path.join(tempDir(), 'copy.db');
+    await laptop.db.backup(copyPath);
+    const desktop = Store.open(copyPath, { create: false });
+    stores.push(desktop);
+    await open(desktop, new MemoryDestination('nas', shared), { node: 'laptop' });
+    // act
+    const write = open(laptop, new MemoryDestination('nas', shared));
+    const read = open(laptop, new MemoryDestination('nas', shared), { write: false });
+    // expect
+    await expect(write).rejects.toMatchObject({ code: 'namespace-diverged', exitCode: 2 });
+    await expect(read).rejects.toMatchObject({ code: 'namespace-diverged' });
+  });
+
+  it('a marker behind the index (an interrupted write, a destination restored from an older copy) is accepted and moved on', async () => {
+    // setup
+    const store = index();
+    const shared = memoryStore();
+    await open(store, new MemoryDestination('nas', shared), { init: true });
+    await open(store, new MemoryDestination('nas', shared));
+    const marker = JSON.parse(shared.files.get(`photos/${NAMESPACE_MARKER}`)!.toString());
+    shared.files.set(`photos/${NAMESPACE_MARKER}`, Buffer.from(JSON.stringify({ ...marker, writes: 1 })));
+    // act
+    const ns = await open(store, new MemoryDestination('nas', shared));
+    // expect
+    expect(ns.claimed).toBe(true);
+    expect(JSON.parse(shared.files.get(`photos/${NAMESPACE_MARKER}`)!.toString()).writes).toBe(marker.writes + 1);
+  });
 });

@@ -27,6 +27,8 @@ afterAll(() => putPool.close());
 function makeLocal(name: string, fileHasher: FileHasher | null = null, puts: PutPool | null = null): LocalHarness {
   // Two levels down, so a test can replace the parent and still leave cleanup to tempDir.
   const root = path.join(tempDir('squirrel-dest-'), 'mnt', 'root');
+  // The mount point exists (init creates the root folder, never the folders above it).
+  fs.mkdirSync(path.dirname(root), { recursive: true });
   return {
     root,
     destination: new LocalDestination(name, root, fileHasher, puts),

@@ -61,8 +61,11 @@ function sftp(config: SftpDestinationConfig, options: Partial<SftpOptions> = {})
   return destination;
 }
 
+/** A root that does not exist yet, in a folder that does (a mounted disk): init creates only the root. */
 function freshRoot(): string {
-  return path.join(server.dataDir, `t${++roots}`, 'mnt', 'root');
+  const mountPoint = path.join(server.dataDir, `t${++roots}`, 'mnt');
+  fs.mkdirSync(mountPoint, { recursive: true });
+  return path.join(mountPoint, 'root');
 }
 
 interface SftpHarness extends ConformanceHarness {

@@ -85,22 +85,18 @@ export function snapshotDb(dbPath: string): DbSnapshot {
 
 /**
  * BLAKE3 of every regular file under a directory -> the identities (`dev:ino`) holding it,
- * skipping names `skip` rejects (`.squirrel-staging`: scratch a put may replace). Links are
- * followed, each directory once, so one file reached under two names is one identity. Hashes
- * are cached by identity, so repeated checks of a large tree stay cheap.
+ * skipping names `skip` rejects (`.squirrel-staging`: scratch a put may replace). The directory
+ * itself may be reached through a link (a joined namespace, a volume path that is an alias);
+ * links below it are not followed, as squirrel never follows them. Hashes are cached by
+ * identity, so repeated checks of a large tree stay cheap.
  */
 const hashCache = new Map<string, string>();
 
 function hashesUnder(dir: string, skip: (name: string) => boolean = () => false): Map<string, Set<string>> {
   const found = new Map<string, Set<string>>();
-  const seenDirs = new Set<string>();
   const walk = (current: string) => {
     let names: string[];
     try {
-      const stat = fs.statSync(current, { bigint: true });
-      const id = `${stat.dev}:${stat.ino}`;
-      if (!stat.isDirectory() || seenDirs.has(id)) return;
-      seenDirs.add(id);
       names = fs.readdirSync(current);
     } catch {
       return;
@@ -110,7 +106,7 @@ function hashesUnder(dir: string, skip: (name: string) => boolean = () => false)
       const full = path.join(current, name);
       let stat: fs.BigIntStats;
       try {
-        stat = fs.statSync(full, { bigint: true });
+        stat = fs.lstatSync(full, { bigint: true });
       } catch {
         continue;
       }
@@ -131,7 +127,7 @@ function hashesUnder(dir: string, skip: (name: string) => boolean = () => false)
 function fileHash(file: string): string | null {
   let stat: fs.BigIntStats;
   try {
-    stat = fs.statSync(file, { bigint: true });
+    stat = fs.lstatSync(file, { bigint: true });
   } catch {
     return null;
   }

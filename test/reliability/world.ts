@@ -178,6 +178,8 @@ export class World {
     fs.mkdirSync(this.root, { recursive: true });
     this.targets = options.destinations ? Object.keys(options.destinations) : TARGETS;
     for (const name of this.targets) this.destinations[name] = options.destinations?.[name] ?? path.join(this.dir, 'dest', name);
+    // The folder a drive would be mounted at: sync --init creates the destination, not its parents.
+    for (const root of Object.values(this.destinations)) fs.mkdirSync(path.dirname(root), { recursive: true });
     this.writeConfig();
     for (let i = 0; i < (options.files ?? 12); i++) this.addFile();
   }

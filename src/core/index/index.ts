@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { Clock } from '../../clock.js';
 import { VolumeConfig } from '../../config/types.js';
-import { errorMessage } from '../../errors.js';
+import { errorMessage, UsageError } from '../../errors.js';
 import { Store } from '../../store/store.js';
 import { IndexRow } from '../../store/files.js';
 import { Hooks, Reporter } from '../reporter.js';
@@ -311,6 +311,14 @@ async function indexTree(pass: IndexPass, options: IndexOptions, hasher: Hasher)
       if (event.kind === 'error') {
         pass.error(event.relativePath, event.message);
         continue;
+      }
+      if (event.kind === 'destination-inside') {
+        // Its copies would be indexed as the volume's files, and offload could delete them.
+        throw new UsageError(
+          `volume '${options.volume.name}' (${options.volume.path}) holds a squirrel destination: ${event.relativePath} marks a backup folder ` +
+            `(or a mount of one) inside the volume. Move it out of the volume (or unmount it) and index again; nothing more was indexed.`,
+          'destination-inside-volume',
+        );
       }
       if (event.kind === 'skipped') {
         if (event.reason === 'symlink') pass.counts.skippedSymlinks++;

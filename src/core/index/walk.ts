@@ -8,6 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RESERVED_PREFIX } from '../../paths.js';
 
+/** The marker files of a destination root and of a namespace in it. */
+const DESTINATION_MARKERS = new Set(['.squirrel-destination', '.squirrel-namespace']);
+
 export interface ListedFile {
   kind: 'file';
   /** Volume-relative, '/'-separated. */
@@ -27,6 +30,13 @@ export interface SkippedEntry {
   reason: 'symlink' | 'not-regular' | 'reserved' | 'excluded';
 }
 
+/** A destination's marker inside the volume: a backup folder (or a mount of one) is in the tree. */
+export interface DestinationInside {
+  kind: 'destination-inside';
+  /** The marker, volume-relative. */
+  relativePath: string;
+}
+
 export interface WalkError {
   kind: 'error';
   /** The directory or file concerned, volume-relative ('.' for the root). */
@@ -34,7 +44,7 @@ export interface WalkError {
   message: string;
 }
 
-export type WalkEvent = ListedFile | SkippedEntry | WalkError;
+export type WalkEvent = ListedFile | SkippedEntry | WalkError | DestinationInside;
 
 export interface WalkOptions {
   root: string;
@@ -101,7 +111,7 @@ function listDirectory(dir: Directory, options: WalkOptions): Listing {
     const relative = relativeDir === '' ? name : `${relativeDir}/${name}`;
     const absolute = path.join(absoluteDir, name);
     if (name.startsWith(RESERVED_PREFIX)) {
-      events.push({ kind: 'skipped', relativePath: relative, reason: 'reserved' });
+      events.push(DESTINATION_MARKERS.has(name) ? { kind: 'destination-inside', relativePath: relative } : { kind: 'skipped', relativePath: relative, reason: 'reserved' });
       continue;
     }
     if (options.excludeAbsolutePaths?.has(absolute)) {

@@ -16,7 +16,7 @@ import { Destination, remotePathOf } from '../../destinations/destination.js';
 import { errorMessage } from '../../errors.js';
 import { Store } from '../../store/store.js';
 import { isDatabaseDamage } from '../../store/db.js';
-import { lstatOrNull, realRoot, safeVolumePath, UnsafePathError } from '../fs-safety.js';
+import { lstatOrNull, offloadAsidePath, putBack, realRoot, safeVolumePath, UnsafePathError } from '../fs-safety.js';
 import { createHasher, Hasher } from '../index/hash-pool.js';
 import { inLanes } from '../lanes.js';
 import { Hooks, Reporter } from '../reporter.js';
@@ -297,8 +297,15 @@ function judgeUnderLock(store: Store, plan: OffloadPlan, d: Decided, rows: Trans
   return { kind: 'refused', why };
 }
 
-/** Inside the write transaction: the last look, then the unlink. */
+/**
+ * Inside the write transaction: the last look, then the unlink. The file is first renamed to a
+ * private name beside it and looked at there: an application that saves by writing a new file
+ * and renaming it over this one, at any moment, either gets its new file renamed away and put
+ * back (it is not the inode that was checked) or lands its save at the path after the rename.
+ * Only the very inode that was hashed is ever unlinked.
+ */
 async function lookAndUnlink(store: Store, root: string, d: Decided, o: ExecuteOptions): Promise<NonNullable<Decided['result']>> {
+  const drop = (note: string) => store.intents.closeIntent(d.intentId, 'dropped', o.nowNs, note);
   // The very inode that was hashed, unchanged since (ctime catches a restored mtime).
   let last: fs.BigIntStats | null;
   try {
@@ -308,13 +315,28 @@ async function lookAndUnlink(store: Store, root: string, d: Decided, o: ExecuteO
     last = null;
   }
   if (!last || !sameIdentity(last, d.seen)) {
-    store.intents.closeIntent(d.intentId, 'dropped', o.nowNs, 'file changed before unlink');
+    drop('file changed before unlink');
     return { kind: 'changed' };
   }
+  o.hooks.at('offload.before-rename');
+  const aside = offloadAsidePath(d.absolute, d.intentId);
   try {
-    await fs.promises.unlink(d.absolute);
+    await fs.promises.rename(d.absolute, aside);
   } catch (err) {
-    store.intents.closeIntent(d.intentId, 'dropped', o.nowNs, `unlink failed: ${errorMessage(err)}`);
+    drop(`rename before unlink failed: ${errorMessage(err)}`);
+    return { kind: 'unlink-failed', err };
+  }
+  const moved = lstatOrNull(aside);
+  // A rename moves ctime; the inode, size and mtime must be the ones checked.
+  if (!moved || moved.ino !== d.seen.ino || moved.dev !== d.seen.dev || moved.size !== d.seen.size || moved.mtimeNs !== d.seen.mtimeNs) {
+    drop('file replaced just before unlink');
+    return putBack(aside, d.absolute) ? { kind: 'changed' } : { kind: 'unlink-failed', err: new Error(`the file was replaced while it was offloaded; the version found is kept as ${aside}: move it back by hand`) };
+  }
+  try {
+    await fs.promises.unlink(aside);
+  } catch (err) {
+    putBack(aside, d.absolute);
+    drop(`unlink failed: ${errorMessage(err)}`);
     return { kind: 'unlink-failed', err };
   }
   return { kind: 'unlinked' };

@@ -16,6 +16,7 @@ import type { OffloadPolicy } from './policy.js';
  */
 export const REFUSAL_REASONS = [
   'name-collision',
+  'name-not-allowed',
   'no-evidence',
   'evidence-behind',
   'lost-at-destination',
@@ -99,8 +100,8 @@ export interface TargetEvidence {
   copiedContentIds: ContentIdSet;
   /** Contents with a copy a verify found missing or corrupt there (corrupt wins). */
   lostContents: ReadonlyMap<number, 'missing' | 'corrupt'>;
-  /** Paths the last sync there refused to place (two local names that are one name there). */
-  refusedPaths: ReadonlySet<string>;
+  /** Paths the last sync there refused to place, and why (name-collision, name-not-allowed). */
+  refusedPaths: ReadonlyMap<string, string>;
 }
 
 /** Everything the gate reads, per required target in policy order. */
@@ -184,7 +185,7 @@ export class Gate {
   /** The first failing check for the file on target `targetIndex`, or null when it passes. */
   check(targetIndex: number, file: GateSubject): RefusalReason | null {
     const target = this.evidence.targets[targetIndex];
-    if (target.refusedPaths.size > 0 && target.refusedPaths.has(file.path)) return 'name-collision';
+    if (target.refusedPaths.size > 0 && target.refusedPaths.has(file.path)) return target.refusedPaths.get(file.path) === 'name-not-allowed' ? 'name-not-allowed' : 'name-collision';
     const component = target.components.get(file.originNodeId);
     if (component === undefined) return 'no-evidence';
     if (component.originRunId < file.originRunId) return 'evidence-behind';
@@ -219,7 +220,7 @@ export class Gate {
       const lost = this.evidence.targets[targetIndex].lostContents.get(file.contentId);
       return lost === 'corrupt' ? 2 : lost === 'missing' ? 1 : 0;
     }
-    return reason === 'not-pushed-since-appeared' || reason === 'name-collision' || reason === 'copy-not-found' ? 0 : file.originNodeId;
+    return reason === 'not-pushed-since-appeared' || reason === 'name-collision' || reason === 'name-not-allowed' || reason === 'copy-not-found' ? 0 : file.originNodeId;
   }
 
   /**
@@ -246,6 +247,12 @@ export class Gate {
           `two local names are one name at ${target}, so neither was placed there`,
           `rename one of the twins, then squirrel index ${volume} and ${sync}`,
           `the last sync to ${target} refused these paths (name-collision)`,
+        );
+      case 'name-not-allowed':
+        return refusal(
+          `${target} cannot store these names (characters like : ? * are not allowed there), so they were not placed there`,
+          `rename them, then squirrel index ${volume} and ${sync}`,
+          `the last sync to ${target} refused these paths (name-not-allowed)`,
         );
       case 'copy-not-found':
         return refusal(
@@ -356,7 +363,7 @@ export interface Recheck {
 export class TransactionRows {
   private readonly components = new Map<string, VectorComponent | null>();
   private readonly lastPushes = new Map<string, number | null>();
-  private readonly refused = new Map<string, ReadonlySet<string>>();
+  private readonly refused = new Map<string, ReadonlyMap<string, string>>();
   private readonly nodeNames = new Map<number, string>();
 
   constructor(
@@ -375,7 +382,7 @@ export class TransactionRows {
     return this.lastPushes.get(target)!;
   }
 
-  refusedPaths(target: string): ReadonlySet<string> {
+  refusedPaths(target: string): ReadonlyMap<string, string> {
     let paths = this.refused.get(target);
     if (!paths) this.refused.set(target, (paths = this.store.places.refusedPaths(this.volumeId, target)));
     return paths;

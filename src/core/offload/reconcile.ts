@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { resolveInside, VOLUME_MARKER } from '../../paths.js';
 import { Store } from '../../store/store.js';
 import { readMarker } from '../index/volume-root.js';
+import { lstatOrNull, offloadAsidePath, putBack } from '../fs-safety.js';
 
 export function reconcileOpenIntents(store: Store, nowNs: bigint): string[] {
   const outcomes: string[] = [];
@@ -26,8 +27,16 @@ export function reconcileOpenIntents(store: Store, nowNs: bigint): string[] {
       continue;
     }
     let exists: boolean;
+    const absolute = resolveInside(volumeRoot, intent.path);
+    // Died between the rename to the private name and the unlink: whether the last look passed is
+    // unknown, so the file gets its name back (never over another file) and stays.
+    const aside = offloadAsidePath(absolute, intent.id);
+    if (lstatOrNull(aside) && !lstatOrNull(absolute) && !putBack(aside, absolute)) {
+      outcomes.push(`offload intent ${intent.id} for '${intent.path}' left open: its file waits at ${aside} and could not get its name back; move it back by hand`);
+      continue;
+    }
     try {
-      fs.lstatSync(resolveInside(volumeRoot, intent.path));
+      fs.lstatSync(absolute);
       exists = true;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
