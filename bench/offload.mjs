@@ -30,7 +30,7 @@ function writeConfig(dir, volumeDir, targets, dbPath) {
 }
 
 /** An index of `count` present files with evidence on three targets, written straight into SQLite. */
-function seedIndex(dir, count) {
+export function seedIndex(dir, count) {
   fs.rmSync(dir, { recursive: true, force: true });
   const volumeDir = path.join(dir, 'volume');
   fs.mkdirSync(volumeDir, { recursive: true });

@@ -220,11 +220,15 @@ export function fingerprint(file: string): string {
   return hashBytes(fs.readFileSync(file)).toString('hex');
 }
 
-/** Every entry under a directory with its bytes (symlinks as their target), for "nothing here changed". */
-export function snapshotTree(dir: string): Record<string, string> {
+/**
+ * Every entry under a directory with its bytes (symlinks as their target), for "nothing here
+ * changed". The catalog snapshots commands publish at destinations are left out unless asked for.
+ */
+export function snapshotTree(dir: string, options: { catalogs?: boolean } = {}): Record<string, string> {
   const out: Record<string, string> = {};
   const walk = (current: string) => {
     for (const entry of fs.readdirSync(current, { withFileTypes: true })) {
+      if (entry.name === '.squirrel-catalog' && !options.catalogs) continue;
       const full = path.join(current, entry.name);
       if (entry.isDirectory()) walk(full);
       else if (entry.isFile()) out[path.relative(dir, full)] = fs.readFileSync(full).toString('hex');

@@ -16,6 +16,7 @@ import { Destination } from '../destinations/destination.js';
 import { createDestination, defaultDestinationEnvironment } from '../destinations/registry.js';
 import { UsageError } from '../errors.js';
 import { Store } from '../store/store.js';
+import { publishCatalog } from '../core/catalog.js';
 import { hooksFromEnv } from './hooks.js';
 import { ProgressRenderer } from './render/progress.js';
 
@@ -117,7 +118,9 @@ export class CommandContext {
     if (this.openedStore) return this.openedStore;
     const dbPath = this.dbPath();
     this.storeAttempted = true;
-    const store = Store.open(dbPath, { create: options.create ?? true });
+    // Only init and index create a database: any other command meeting none must not leave an
+    // empty one behind (it would stand in the way of `recover`).
+    const store = Store.open(dbPath, { create: options.create ?? false });
     this.openedStore = store;
     if (store.backupPath) this.reporter.info(`database upgraded; the previous version is kept at ${store.backupPath}`);
     const reaped = store.runs.reapDead(this.deps.host, isProcessAlive, this.nowNs);
@@ -164,6 +167,21 @@ export class CommandContext {
     this.fileHasher ??= createHasher();
     const environment = { ...defaultDestinationEnvironment(this.deps.env), fileHasher: this.fileHasher, putPool: this.putPool };
     return createDestination(this.config().destinations.get(name)!, environment);
+  }
+
+  /**
+   * After a command that changed the index or the evidence: publish a snapshot of the database
+   * to the destinations it touched (best effort: a failure is a warning, never a failed run).
+   */
+  async publishCatalog(destinationNames: Iterable<string>): Promise<void> {
+    const names = [...new Set(destinationNames)];
+    if (!this.openedStore || names.length === 0) return;
+    const config = this.config();
+    await publishCatalog(
+      this.openedStore,
+      names.map((name) => this.destination(name)),
+      { node: config.node, keep: config.catalogKeep, nowNs: this.nowNs, reporter: this.reporter, hooks: this.deps.hooks, scratchDir: path.dirname(this.dbPath()) },
+    );
   }
 
   async close(): Promise<void> {

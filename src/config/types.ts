@@ -82,6 +82,8 @@ export interface Config {
   db: string;
   /** Put before a volume's name to make its default namespace at every destination ('' by default). */
   namespacePrefix: string;
+  /** How many catalog snapshots of this node each destination keeps (default 7). */
+  catalogKeep: number;
   volumes: Map<string, VolumeConfig>;
   destinations: Map<string, DestinationConfig>;
 }

@@ -27,7 +27,7 @@ export type ValidateResult = { config: Config; errors?: undefined } | { config?:
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
 const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
-export const TOP_KEYS = ['node', 'db', 'namespace_prefix', 'volumes', 'destinations'];
+export const TOP_KEYS = ['node', 'db', 'namespace_prefix', 'catalog_keep', 'volumes', 'destinations'];
 export const VOLUME_KEYS = ['path', 'sync_to', 'offload_requires', 'offload_max_evidence_age', 'namespace'];
 export const DESTINATION_KEYS: Record<string, string[]> = {
   local: ['type', 'path'],
@@ -355,6 +355,12 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ValidateResu
   let node = defaultNodeName(ctx.hostName);
   if (raw.node !== undefined) node = c.name(raw.node, 'node') ?? node;
   const db = raw.db === undefined ? path.join(path.dirname(ctx.configPath), 'index.db') : c.absolutePath(raw, 'db', '', true) ?? '';
+  let catalogKeep = 7;
+  if (raw.catalog_keep !== undefined) {
+    if (typeof raw.catalog_keep !== 'number' || !Number.isInteger(raw.catalog_keep) || raw.catalog_keep < 1 || raw.catalog_keep > 1000) {
+      c.error('catalog_keep', `expected a whole number of snapshots from 1 to 1000, got ${typeName(raw.catalog_keep)}`);
+    } else catalogKeep = raw.catalog_keep;
+  }
   let namespacePrefix = '';
   if (raw.namespace_prefix !== undefined) {
     if (typeof raw.namespace_prefix !== 'string' || !/^[a-z0-9][a-z0-9_-]*$/.test(raw.namespace_prefix)) {
@@ -439,5 +445,5 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ValidateResu
   });
 
   if (c.errors.length > 0) return { errors: c.errors };
-  return { config: { source: ctx.configPath, node, db, namespacePrefix, volumes, destinations } };
+  return { config: { source: ctx.configPath, node, db, namespacePrefix, catalogKeep, volumes, destinations } };
 }

@@ -148,9 +148,9 @@ async function upgradeMarker(destination: Destination, old: DestinationMarker, n
   const marker = await readDestinationMarker(destination);
   if (marker.id === null || marker.nameRules === null) throw new OperationalError(`destination '${destination.name}': its marker could not be upgraded; run the command again`, 'destination-marker-old');
   notes.push(
-    old.id === null
-      ? `destination '${destination.name}': marked with id ${marker.id} (it ${describeRules(marker.nameRules)})`
-      : `destination '${destination.name}': name rules recorded in its marker (it ${describeRules(marker.nameRules)})`,
+    old.format < MARKER_FORMAT
+      ? `destination '${destination.name}': its marker, written by an older squirrel, was upgraded: id ${marker.id} added (it ${describeRules(marker.nameRules)})`
+      : `destination '${destination.name}': marked with id ${marker.id} (it ${describeRules(marker.nameRules)})`,
   );
   return marker;
 }

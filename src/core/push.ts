@@ -102,7 +102,6 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
   if (o.dryRun) return planPush(store, volumeRow.id, o, result);
 
   const namespace = await openNamespace(store, o.destination, { volume: o.volume, node: o.node, write: true, init: o.init, nowNs: o.nowNs, notes: result.notes });
-  for (const note of result.notes) o.reporter.info(note);
   const runId = beginRun(store, { ...o.identity, kind: 'sync', volumeId: volumeRow.id, destination: o.destination.name, nowNs: o.nowNs });
   result.runId = runId;
   o.hooks.at('sync.after-begin');

@@ -7,6 +7,7 @@ import { Destination, RootState } from '../destinations/destination.js';
 import { errorMessage, UsageError } from '../errors.js';
 import { Store } from '../store/store.js';
 import { RemoteCopyRow, VectorComponent } from '../store/types.js';
+import { checkVolumeRoot } from './index/volume-root.js';
 import { openNamespace } from './namespace.js';
 import { parseSelectors, planOffload } from './offload/plan.js';
 import { DEFAULT_SKEW_TOLERANCE_NS } from './offload/policy.js';
@@ -34,6 +35,8 @@ export interface VolumeStatus {
   targets: TargetStatus[];
   /** What `offload <volume> .` would let go now; null when offload is not configured or cannot plan. */
   offloadReady: { files: number; bytes: number; of: number } | { error: string } | null;
+  /** What is wrong with the volume itself (its root, its last index). */
+  reasons: string[];
   light: Light;
 }
 
@@ -41,7 +44,22 @@ const worse = (a: Light, b: Light): Light => (a === 'red' || b === 'red' ? 'red'
 
 export async function volumeStatus(store: Store, volume: VolumeConfig, destinations: Map<string, Destination>, nowNs: bigint, thisNodeId: number, node: string): Promise<VolumeStatus> {
   const row = store.volume(volume.name);
-  const status: VolumeStatus = { volume: volume.name, indexed: row !== undefined, presentFiles: 0, presentBytes: 0, offloadedFiles: 0, targets: [], offloadReady: null, light: 'green' };
+  const status: VolumeStatus = { volume: volume.name, indexed: row !== undefined, presentFiles: 0, presentBytes: 0, offloadedFiles: 0, targets: [], offloadReady: null, reasons: [], light: 'green' };
+  const flagVolume = (light: Light, reason: string) => {
+    status.light = worse(status.light, light);
+    status.reasons.push(reason);
+  };
+  if (row) {
+    try {
+      checkVolumeRoot(store, volume, { allowMissingMarker: false });
+    } catch (err) {
+      // Not the volume (another index's, an older copy, another root): red. Not mounted: amber.
+      flagVolume(err instanceof UsageError ? 'red' : 'amber', errorMessage(err));
+    }
+    const lastIndex = store.runs.lastFinished(row.id, 'index');
+    if (lastIndex && lastIndex.status !== 'success') flagVolume('red', `the last index (run ${lastIndex.id}) was ${lastIndex.status}: some files may not be backed up; \`squirrel index ${volume.name}\` again once fixed`);
+  }
+  const publications = new Map(store.catalog.publications().map((p) => [p.destination, p]));
   const counts = row ? store.files.statusCounts(row.id) : [];
   for (const c of counts) {
     if (c.status === 'present') [status.presentFiles, status.presentBytes] = [c.files, c.bytes];
@@ -79,6 +97,7 @@ export async function volumeStatus(store: Store, volume: VolumeConfig, destinati
       }
     }
     const refusedNames = row ? store.places.nameRefusals(row.id, name) : [];
+    const publication = publications.get(name);
     for (const c of components.filter((c) => c.destination === name)) {
       const needsRunId = needed.get(c.originNodeId) ?? null;
       const ageNs = c.verifiedAtNs === null ? null : nowNs - c.verifiedAtNs;
@@ -92,6 +111,7 @@ export async function volumeStatus(store: Store, volume: VolumeConfig, destinati
     if (target.root !== 'ok') flag('red', target.root === 'unavailable' ? `destination unreachable: ${target.rootDetail}` : `destination root ${target.root}`);
     if (placeProblem !== null) flag('red', placeProblem);
     if (target.alarms.length > 0) flag('red', `${target.alarms.length} copy(ies) found missing or corrupt (by verify or restore)`);
+    if (row && target.root === 'ok' && publication?.error) flag('amber', `the catalog could not be published there last time: ${publication.error}`);
     if (refusedNames.length > 0) flag('amber', `${refusedNames.length} path(s) not placed at '${name}' because two local names are one name there (name-collision): ${refusedNames[0].detail}`);
     if (status.presentFiles > 0 && target.lastPushRunId === null) flag('amber', 'never pushed successfully');
     for (const [originNodeId, runId] of needed) {
@@ -115,4 +135,23 @@ export async function volumeStatus(store: Store, volume: VolumeConfig, destinati
     }
   }
   return status;
+}
+
+/**
+ * Whether the newest catalog published anywhere covers the last change to the index or the
+ * evidence: amber when it does not (a lost laptop would be recovered to an older state).
+ */
+export function catalogStatus(store: Store): { light: Light; reason: string | null } {
+  const lastChange = store.catalog.lastChangeRunId();
+  if (lastChange === 0) return { light: 'green', reason: null };
+  const published = store.catalog.publications().filter((p) => p.snapshot !== null);
+  const newest = Math.max(0, ...published.map((p) => p.coversRunId ?? 0));
+  if (newest >= lastChange) return { light: 'green', reason: null };
+  return {
+    light: 'amber',
+    reason:
+      published.length === 0
+        ? `no catalog of this index has been published to any destination yet; the next sync or verify publishes one`
+        : `the newest catalog published (covering run ${newest}) is older than the last change (run ${lastChange}): \`squirrel sync\` or \`squirrel verify\` publishes a current one`,
+  };
 }

@@ -11,6 +11,8 @@ import { hashBytes } from '../hash.js';
 export const STAGING_DIR = '.squirrel-staging';
 export const HISTORY_DIR = '.squirrel-history';
 export const DESTINATION_MARKER = '.squirrel-destination';
+/** `<root>/.squirrel-catalog/<node>/`: the snapshots of that node's index (SPEC §8). */
+export const CATALOG_DIR = '.squirrel-catalog';
 /** Inside `<root>/<namespace>/`: which destination, node and volume the namespace belongs to. */
 export const NAMESPACE_MARKER = '.squirrel-namespace';
 
@@ -73,6 +75,19 @@ export function unsafeDestinationPath(relativePath: string, allowEmpty = false):
 export function checkDestinationPath(destination: string, operation: string, relativePath: string, allowEmpty = false): void {
   const problem = unsafeDestinationPath(relativePath, allowEmpty);
   if (problem) throw new UnsafeDestinationPathError(destination, operation, `refusing path ${JSON.stringify(relativePath)}: it ${problem}`);
+}
+
+/** Throws unless the path is one removeOwn() may remove: below a catalog or staging directory. */
+export function checkRemovablePath(destination: string, relativePath: string): void {
+  checkDestinationPath(destination, 'removeOwn', relativePath);
+  const folders = relativePath.split('/').slice(0, -1);
+  if (!folders.some((segment) => segment === CATALOG_DIR || segment === STAGING_DIR)) {
+    throw new UnsafeDestinationPathError(
+      destination,
+      'removeOwn',
+      `refusing to remove ${JSON.stringify(relativePath)}: squirrel only ever removes its own catalog snapshots and staging files at a destination`,
+    );
+  }
 }
 
 /**
@@ -237,6 +252,12 @@ export interface DestinationWriter {
    * bytes are the caller's to read). 'replace' swaps in the new bytes atomically.
    */
   writeSmall(path: string, bytes: Buffer, mode: 'create' | 'replace'): Promise<boolean>;
+  /**
+   * Remove one of squirrel's own files: a superseded catalog snapshot (the only deletion
+   * squirrel makes at a destination) or a leftover staging file. Any other path is refused
+   * before anything is touched; an absent file is a no-op.
+   */
+  removeOwn(path: string): Promise<void>;
   /**
    * Move the file at `path` to `historyPath` (never deletes, never clobbers: an existing
    * `historyPath` throws). Absent `path`: no-op.

@@ -17,7 +17,7 @@ import {
   SourceExpectation,
 } from './destination.js';
 
-export type DestinationMethod = 'rootState' | 'list' | 'stat' | 'read' | 'hash' | 'init' | 'put' | 'moveAside' | 'readSmall' | 'writeSmall';
+export type DestinationMethod = 'rootState' | 'list' | 'stat' | 'read' | 'hash' | 'init' | 'put' | 'moveAside' | 'readSmall' | 'writeSmall' | 'removeOwn';
 
 /**
  * One injected fault. `path`, where present, limits it to calls whose (first) path argument
@@ -136,6 +136,11 @@ export class FaultyDestination implements Destination {
   async writeSmall(relativePath: string, bytes: Buffer, mode: 'create' | 'replace'): Promise<boolean> {
     this.throwIfFailing('writeSmall', relativePath);
     return this.inner.writeSmall(relativePath, bytes, mode);
+  }
+
+  async removeOwn(relativePath: string): Promise<void> {
+    this.throwIfFailing('removeOwn', relativePath);
+    return this.inner.removeOwn(relativePath);
   }
 
   async put(relativePath: string, localFile: string, stagingPath: string, expected?: SourceExpectation): Promise<void> {

@@ -29,6 +29,7 @@ import {
   RootState,
   StatResult,
   checkDestinationPath,
+  checkRemovablePath,
   checkMarker,
   checkStagingPath,
   encodeMarker,
@@ -262,6 +263,19 @@ export class LocalDestination implements Destination {
     } finally {
       this.unlinkQuietly(temporary);
     }
+  }
+
+  async removeOwn(relativePath: string): Promise<void> {
+    checkRemovablePath(this.name, relativePath);
+    const absolute = path.join(this.location, relativePath);
+    this.requireMarkedRoot('removeOwn');
+    try {
+      fs.unlinkSync(absolute);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return;
+      throw this.unavailable('removeOwn', relativePath, err);
+    }
+    this.fsyncDirs([path.dirname(absolute)], 'removeOwn');
   }
 
   private resolve(operation: string, relativePath: string): string {

@@ -16,6 +16,7 @@ import {
   RootState,
   StatResult,
   checkDestinationPath,
+  checkRemovablePath,
   checkMarker,
   checkStagingPath,
   encodeMarker,
@@ -141,6 +142,12 @@ export class MemoryDestination implements Destination {
     if (mode === 'create' && this.store.files.has(relativePath)) return false;
     this.store.files.set(relativePath, Buffer.from(bytes));
     return true;
+  }
+
+  async removeOwn(relativePath: string): Promise<void> {
+    checkRemovablePath(this.name, relativePath);
+    this.requireMarkedRoot('removeOwn');
+    this.store.files.delete(relativePath);
   }
 
   /** The bytes at a path, undefined when absent; throws where the disk would. */

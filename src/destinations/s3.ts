@@ -24,6 +24,7 @@ import {
   RootState,
   StatResult,
   checkDestinationPath,
+  checkRemovablePath,
   checkMarker,
   checkStagingPath,
   encodeMarker,
@@ -245,6 +246,18 @@ export class S3Destination implements Destination {
       this.rememberDirectoriesAbove(relativePath);
     } finally {
       fs.closeSync(source.fd);
+    }
+  }
+
+  async removeOwn(relativePath: string): Promise<void> {
+    checkRemovablePath(this.name, relativePath);
+    const key = this.keyOf('removeOwn', relativePath);
+    await this.requireMarkedRoot('removeOwn');
+    const { s3, client } = await this.client();
+    try {
+      await client.send(new s3.DeleteObjectCommand({ Bucket: this.config.bucket, Key: key }));
+    } catch (err) {
+      if (!isNotFound(err)) throw this.unavailable('removeOwn', relativePath, err);
     }
   }
 

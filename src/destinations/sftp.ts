@@ -28,6 +28,7 @@ import {
   RootState,
   StatResult,
   checkDestinationPath,
+  checkRemovablePath,
   checkMarker,
   checkStagingPath,
   encodeMarker,
@@ -267,6 +268,15 @@ export class SftpDestination implements Destination {
       } finally {
         await this.unlinkQuietly(s, temporary);
       }
+    });
+  }
+
+  async removeOwn(relativePath: string): Promise<void> {
+    checkRemovablePath(this.name, relativePath);
+    const absolute = path.posix.join(this.root, relativePath);
+    await this.withRetry('removeOwn', relativePath, async (s) => {
+      await this.requireMarkedRoot(s, 'removeOwn');
+      await this.unlink(s, absolute);
     });
   }
 

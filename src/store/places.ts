@@ -22,6 +22,7 @@ export class PlaceStore {
   private readonly refusedPathsOf;
   private readonly claimOf;
   private readonly claimSet;
+  private readonly claimsClear;
 
   constructor(db: Db) {
     const prep = (sql: string) => db.prepare(sql).safeIntegers(true);
@@ -35,6 +36,7 @@ export class PlaceStore {
     this.claimOf = prep('SELECT writes FROM namespace_claims WHERE volume_id = ? AND destination = ?');
     this.claimSet = prep(`INSERT INTO namespace_claims (volume_id, destination, namespace, writes) VALUES (?, ?, ?, ?)
       ON CONFLICT (volume_id, destination) DO UPDATE SET namespace = excluded.namespace, writes = excluded.writes`);
+    this.claimsClear = prep('DELETE FROM namespace_claims');
   }
 
   /** The destination id recorded for a destination name, or null if this index never met it. */
@@ -70,5 +72,13 @@ export class PlaceStore {
 
   setNamespaceWrites(volumeId: number, destination: string, namespace: string, writes: number): void {
     this.claimSet.run(volumeId, destination, namespace, writes);
+  }
+
+  /**
+   * Forget the write counts (a database recovered from a snapshot: syncs after the snapshot
+   * counted further). The next sync adopts each namespace marker's count as its own.
+   */
+  forgetNamespaceWrites(): void {
+    this.claimsClear.run();
   }
 }

@@ -72,6 +72,11 @@ export class RunStore {
     return reaped;
   }
 
+  /** Mark every run still `running` aborted (a database recovered from a snapshot: those processes are gone). */
+  abortAllRunning(nowNs: bigint, note: string): number {
+    return this.db.prepare(`UPDATE runs SET status = 'aborted', ended_at_ns = ?, note = ? WHERE status = 'running'`).run(nowNs, note).changes;
+  }
+
   /** Begin a run; a slot-taking kind refuses while another writer holds the volume. */
   begin(run: BeginRun, isAlive: IsAlive): number {
     return this.db
@@ -117,6 +122,12 @@ export class RunStore {
     const sql = `SELECT ${RUN_COLUMNS} FROM runs r LEFT JOIN volumes v ON v.id = r.volume_id
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY r.id DESC LIMIT ?`;
     return all<RunRow>(this.db.prepare(sql).safeIntegers(true), ...params, filter.limit);
+  }
+
+  /** The newest finished run of a kind on a volume, or undefined. */
+  lastFinished(volumeId: number, kind: RunKind): RunRow | undefined {
+    return one<RunRow>(this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs r LEFT JOIN volumes v ON v.id = r.volume_id
+      WHERE r.volume_id = ? AND r.kind = ? AND r.status <> 'running' ORDER BY r.id DESC LIMIT 1`).safeIntegers(true), volumeId, kind);
   }
 
   /** The newest successful sync run of a volume to a destination: its last whole-volume push. */

@@ -9,6 +9,7 @@ import { FileStore } from './files.js';
 import { EvidenceStore } from './evidence.js';
 import { IntentStore } from './intents.js';
 import { PlaceStore } from './places.js';
+import { CatalogStore } from './catalog.js';
 import { VolumeRow } from './types.js';
 
 export class Store {
@@ -17,6 +18,7 @@ export class Store {
   readonly evidence: EvidenceStore;
   readonly intents: IntentStore;
   readonly places: PlaceStore;
+  readonly catalog: CatalogStore;
   private readonly nodeByName;
   private readonly nodeInsert;
   private readonly nodeById;
@@ -48,6 +50,7 @@ export class Store {
     this.evidence = new EvidenceStore(db);
     this.intents = new IntentStore(db);
     this.places = new PlaceStore(db);
+    this.catalog = new CatalogStore(db);
   }
 
   static open(dbPath: string, options: OpenOptions = {}): Store {
@@ -116,5 +119,10 @@ export class Store {
 
   integrityCheck(): string {
     return this.db.pragma('integrity_check', { simple: true }) as string;
+  }
+
+  /** A faster check of the whole file (no index cross-checks): 'ok', or what is damaged. */
+  quickCheck(): string {
+    return this.db.pragma('quick_check', { simple: true }) as string;
   }
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { pseudoRandomBytes } from '../destinations/conformance.js';
+import { sha256 } from '../physical.js';
 import { S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3Server, SshServer, objectBytes, startS3Server, startSshServer } from '../destinations/servers.js';
 import { bin, binSpawn, cleanupTempDirs, CliResult, EvidenceReport, json, makeSandbox, OffloadReport, RunsReport, Sandbox, SyncReport, Tree, VerifyReport, waitForFile, withConfig } from '../helpers.js';
 
@@ -167,6 +168,24 @@ describe('network destinations through the real binary', () => {
     ok(sb, 'restore', 'photos', 'sub', '--from', 'cloud');
     expect(fs.readFileSync(path.join(sb.volumePath, 'a.jpg'), 'utf8')).toBe('alpha');
     expect(fs.readFileSync(path.join(sb.volumePath, 'sub/b.jpg'), 'utf8')).toBe('bravo');
+  });
+
+  it.each([['box'], ['cloud']])('the database lost: recover --from %s, then restore . brings every file back byte-identical', (from) => {
+    // setup: everything offloaded, then the database gone
+    const { sb } = networkSandbox(FILES);
+    ok(sb, 'index', 'photos');
+    ok(sb, 'sync', 'photos', '--init');
+    expect(json<OffloadReport>(ok(sb, '--json', 'offload', 'photos', '.')).totals.offloaded).toBe(3);
+    for (const suffix of ['', '-wal', '-shm']) fs.rmSync(sb.dbPath + suffix, { force: true });
+    // act
+    const recovered = ok(sb, 'recover', '--from', from);
+    const restored = ok(sb, 'restore', 'photos', '.', '--from', from);
+    // expect (sha256, not squirrel's BLAKE3)
+    expect(recovered.stdout).toMatch(/installed run-\d{12}-[0-9a-f]{64}\.db\.gz/);
+    expect(restored.stdout).toMatch(/restored=3 failed=0/);
+    for (const [relative, bytes] of Object.entries(FILES)) {
+      expect(sha256(fs.readFileSync(path.join(sb.volumePath, relative)))).toBe(sha256(bytes));
+    }
   });
 
   it('a copy deleted on the sftp server or altered in the bucket: verify reports it and the gate refuses that file there', async () => {

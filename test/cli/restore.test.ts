@@ -18,12 +18,13 @@ function restore(sb: Sandbox, ...args: string[]): CliResult {
   return bin(withConfig(sb, '--no-progress', 'restore', 'photos', ...args), { nowNs: NOW });
 }
 
-/** Every file under dir (relative paths), reserved ones included. */
+/** Every file under dir (relative paths), reserved ones included, but not the catalog commands publish. */
 function listTree(dir: string): string[] {
   return fs
     .readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => !e.isDirectory())
     .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+    .filter((p) => !p.split(path.sep).includes('.squirrel-catalog'))
     .sort();
 }
 

@@ -24,6 +24,7 @@ function config(dir: string, volumes: Record<string, string>, destinations: Reco
     node: 'laptop',
     db,
     namespacePrefix: '',
+    catalogKeep: 7,
     volumes: volumeMap,
     destinations: new Map(Object.entries(destinations).map(([name, p]) => [name, { name, type: 'local' as const, path: p }])),
   };

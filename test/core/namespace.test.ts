@@ -60,7 +60,7 @@ describe('openNamespace', () => {
     await expect(reader).rejects.toThrow(/older squirrel.*squirrel sync photos --to nas/);
     expect(lenient.claimed).toBe(false);
     expect(writer.destinationId).toMatch(/^[0-9a-f]{32}$/);
-    expect(notes.join('\n')).toMatch(/marked with id [0-9a-f]{32}/);
+    expect(notes.join('\n')).toMatch(/written by an older squirrel, was upgraded: id [0-9a-f]{32} added/);
   });
 
   it('a drive that carries another id under the same name (swapped, re-initialised) is refused (exit 2)', async () => {

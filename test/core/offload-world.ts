@@ -49,7 +49,7 @@ export class OffloadWorld {
     this.maxAgeMs = options.maxAgeMs ?? null;
     this.root = path.join(dir, 'photos');
     fs.mkdirSync(this.root);
-    if (options.marker !== false) writeMarker(this.root, { format: 1, volume: 'photos', node: 'laptop' });
+    if (options.marker !== false) writeMarker(this.root, { format: 1, volume: 'photos', node: 'laptop', index: null, generation: null });
     this.store = Store.open(path.join(dir, 'index.db'), { create: true });
     this.laptopId = this.store.ensureNode('laptop');
     this.volumeId = this.store.ensureVolume('photos', this.root).id;

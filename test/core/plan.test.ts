@@ -375,7 +375,7 @@ describe('refusals before any work', () => {
     const w = seeded({ 'a.jpg': 'a' });
     const elsewhere = path.join(tempDir(), 'photos');
     fs.mkdirSync(elsewhere);
-    writeMarker(elsewhere, { format: 1, volume: 'photos', node: 'laptop' });
+    writeMarker(elsewhere, { format: 1, volume: 'photos', node: 'laptop', index: null, generation: null });
 
     // act
     const error = thrown(() =>
@@ -391,7 +391,7 @@ describe('refusals before any work', () => {
   test('scenario 12: the volume marker names another volume -> refused', () => {
     // setup
     const w = seeded({ 'a.jpg': 'a' });
-    writeMarker(w.root, { format: 1, volume: 'music', node: 'laptop' });
+    writeMarker(w.root, { format: 1, volume: 'music', node: 'laptop', index: null, generation: null });
 
     // act
     const error = thrown(() => plan(w, ['.']));

@@ -293,6 +293,22 @@ export function runConformance<H extends ConformanceHarness>(label: string, subj
         expect(await listedPaths(destination, '')).toEqual([DESTINATION_MARKER, `${VOLUME}/.squirrel-namespace`]);
       });
 
+      it('removeOwn removes a catalog snapshot or a staging file, and refuses any other path before touching anything', async () => {
+        // setup
+        await putBytes(destination, '.squirrel-catalog/laptop/run-1.db.gz', Buffer.from('old snapshot'));
+        await putBytes(destination, `${VOLUME}/kept.jpg`, Buffer.from('a user file'));
+
+        // act
+        await destination.removeOwn('.squirrel-catalog/laptop/run-1.db.gz');
+        await destination.removeOwn('.squirrel-catalog/laptop/absent.db.gz');
+
+        // expect
+        await expect(destination.removeOwn(`${VOLUME}/kept.jpg`)).rejects.toBeInstanceOf(UnsafeDestinationPathError);
+        await expect(destination.removeOwn(`${VOLUME}/.squirrel-history/run-1/kept.jpg`)).rejects.toBeInstanceOf(UnsafeDestinationPathError);
+        await expect(destination.removeOwn('.squirrel-catalog/../vol/kept.jpg')).rejects.toBeInstanceOf(UnsafeDestinationPathError);
+        expect(await listedPaths(destination, '')).toEqual([DESTINATION_MARKER, `${VOLUME}/kept.jpg`]);
+      });
+
       it('refuse to write under a missing root', async () => {
         // setup
         const fresh = (await subject.make('fresh')).destination;

@@ -48,7 +48,7 @@ describe('files squirrel creates are private (0600), even under umask 000', () =
     expect(modeOf(dir)).toBe('0700');
   });
 
-  it.each([['index'], ['sync']])('%s creating the database: it and its journals', (command) => {
+  it.each([['index'], ['recover']])('%s creating the database: it and its journals', (command) => {
     // setup
     const dir = tempDir();
     const volume = path.join(dir, 'photos');
@@ -57,13 +57,37 @@ describe('files squirrel creates are private (0600), even under umask 000', () =
     const dbPath = path.join(dir, 'state', 'index.db');
     const configPath = path.join(dir, 'config.yaml');
     fs.writeFileSync(configPath, YAML.stringify({ node: 'laptop', db: dbPath, volumes: { photos: { path: volume, sync_to: ['nas'] } }, destinations: { nas: { type: 'local', path: path.join(dir, 'nas') } } }));
+    if (command === 'recover') {
+      // a catalog at nas, then the database lost
+      fs.mkdirSync(path.join(dir, 'nas'));
+      squirrelUnderOpenUmask(['--config', configPath, 'index', 'photos']);
+      squirrelUnderOpenUmask(['--config', configPath, 'sync', '--init']);
+      for (const suffix of ['', '-wal', '-shm']) fs.rmSync(dbPath + suffix, { force: true });
+    }
     // act
-    const result = squirrelUnderOpenUmask(['--config', configPath, command, 'photos', ...(command === 'sync' ? ['--init'] : [])]);
+    const result = squirrelUnderOpenUmask(['--config', configPath, ...(command === 'recover' ? ['recover', '--from', 'nas'] : [command, 'photos'])]);
     // expect
     expect(result.stderr).not.toMatch(/internal error/);
     expect(fs.existsSync(dbPath)).toBe(true);
     expect(new Set(Object.values(databaseModes(dbPath)))).toEqual(new Set(['0600']));
     expect(modeOf(path.dirname(dbPath))).toBe('0700');
+  });
+
+  it('a command other than init and index meeting no database creates none (it would stand in the way of recover)', () => {
+    // setup
+    const dir = tempDir();
+    const dbPath = path.join(dir, 'index.db');
+    const configPath = path.join(dir, 'config.yaml');
+    fs.mkdirSync(path.join(dir, 'photos'));
+    fs.writeFileSync(configPath, YAML.stringify({ node: 'laptop', db: dbPath, volumes: { photos: { path: path.join(dir, 'photos'), sync_to: ['nas'] } }, destinations: { nas: { type: 'local', path: path.join(dir, 'nas') } } }));
+    // act
+    const results = [['sync', '--init'], ['status'], ['verify'], ['runs'], ['evidence', 'photos']].map((args) => squirrelUnderOpenUmask(['--config', configPath, ...args]));
+    // expect
+    for (const result of results) {
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/no database at .*recover --from/);
+    }
+    expect(fs.existsSync(dbPath)).toBe(false);
   });
 
   it('the VACUUM INTO copy taken before a migration', () => {

@@ -8,6 +8,7 @@ import { indexCommand } from './index.js';
 import { initCommand } from './init.js';
 import { offloadCommand } from './offload.js';
 import { queryCommand } from './query.js';
+import { recoverCommand } from './recover.js';
 import { restoreCommand } from './restore.js';
 import { runsCommand } from './runs.js';
 import { statusCommand } from './status.js';
@@ -26,4 +27,5 @@ export const COMMANDS: readonly CommandDefinition[] = [
   evidenceCommand,
   runsCommand,
   queryCommand,
+  recoverCommand,
 ];

@@ -37,6 +37,7 @@ export const restoreCommand = defineCommand({
       reporter: ctx.reporter,
       hooks: ctx.deps.hooks,
     });
+    if (result.runId !== null) await ctx.publishCatalog(names);
     ctx.emit(result, () => {
       if (result.status === 'nothing-to-do') return ['nothing to restore: no offloaded or missing file matches'];
       const verb = result.status === 'dry-run' ? 'would restore' : 'restored';

@@ -2,9 +2,10 @@
 // turns the traffic light into a monitoring plugin's exit code, for cron.
 
 import { arg, defineCommand, option } from '../command.js';
-import { Light, volumeStatus, VolumeStatus } from '../../core/status.js';
+import { catalogStatus, Light, volumeStatus, VolumeStatus } from '../../core/status.js';
 import { formatAge } from '../../duration.js';
 import { formatBytes } from '../render/format.js';
+import { DatabaseError } from '../../errors.js';
 
 const CHECK_EXIT: Record<Light, number> = { green: 0, amber: 1, red: 2 };
 
@@ -12,6 +13,8 @@ const CHECK_EXIT: Record<Light, number> = { green: 0, amber: 1, red: 2 };
 export interface StatusReport {
   light: Light;
   volumes: VolumeStatus[];
+  /** Whether the newest catalog published anywhere covers the last change. */
+  catalog: { light: Light; reason: string | null };
 }
 
 export const statusCommand = defineCommand({
@@ -25,11 +28,22 @@ export const statusCommand = defineCommand({
     const volumes = volumeName !== undefined ? [ctx.volume(volumeName)] : [...config.volumes.values()];
     const destinations = new Map([...config.destinations.keys()].map((name) => [name, ctx.destination(name)]));
     const store = ctx.store();
+    const damage = store.quickCheck();
+    if (damage !== 'ok') {
+      const found = damage.split('\n').filter(Boolean).slice(0, 3).join('; ');
+      throw new DatabaseError(`the database ${ctx.dbPath()} is damaged (quick_check: ${found}); move it aside and \`squirrel recover --from <destination>\`, or restore it from a backup`, 'database-damaged');
+    }
     const statuses: VolumeStatus[] = [];
     for (const volume of volumes) statuses.push(await volumeStatus(store, volume, destinations, ctx.nowNs, ctx.nodeId(), config.node));
-    const light = statuses.reduce<Light>((acc, s) => (acc === 'red' || s.light === 'red' ? 'red' : acc === 'amber' || s.light === 'amber' ? 'amber' : 'green'), 'green');
-    const report: StatusReport = { light, volumes: statuses };
-    ctx.emit(report, () => statuses.flatMap((s) => statusLines(s, ctx.nowNs)).concat([`overall: ${light.toUpperCase()}`]));
+    const catalog = catalogStatus(store);
+    const light = [...statuses.map((s) => s.light), catalog.light].reduce<Light>((acc, l) => (acc === 'red' || l === 'red' ? 'red' : acc === 'amber' || l === 'amber' ? 'amber' : 'green'), 'green');
+    const report: StatusReport = { light, volumes: statuses, catalog };
+    ctx.emit(report, () =>
+      statuses
+        .flatMap((s) => statusLines(s, ctx.nowNs))
+        .concat(catalog.reason ? [`catalog: ${catalog.light.toUpperCase()} ${catalog.reason}`] : [])
+        .concat([`overall: ${light.toUpperCase()}`]),
+    );
     return check ? CHECK_EXIT[light] : 0;
   },
 });
@@ -40,6 +54,7 @@ function statusLines(s: VolumeStatus, nowNs: bigint): string[] {
   ];
   if (s.offloadReady && 'error' in s.offloadReady) lines.push(`  offload: cannot plan: ${s.offloadReady.error}`);
   else if (s.offloadReady) lines.push(`  offload ready now: ${s.offloadReady.files} of ${s.offloadReady.of} present file(s), ${formatBytes(s.offloadReady.bytes)}`);
+  for (const reason of s.reasons) lines.push(`  ! ${reason}`);
   for (const t of s.targets) {
     lines.push(`  ${t.destination}${t.required ? ' (required for offload)' : ''}: ${t.light.toUpperCase()} root=${t.root} last push=${t.lastPushRunId === null ? 'never' : `run ${t.lastPushRunId}`}`);
     for (const c of t.components) {

@@ -50,6 +50,7 @@ export const syncCommand = defineCommand({
       }
     }
     const report: SyncReport = { results };
+    await ctx.publishCatalog(results.filter((r) => r.runId !== null).map((r) => r.destination));
     ctx.emit(report, () => results.flatMap((r) => pushLines(r, ctx.nowNs)));
     if (!results.every((r) => r.status === 'success' || r.status === 'dry-run')) exitCode = Math.max(exitCode, EXIT_OPERATIONAL);
     return exitCode;

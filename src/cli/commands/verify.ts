@@ -46,6 +46,7 @@ export const verifyCommand = defineCommand({
       );
     }
     const report: VerifyReport = { results };
+    await ctx.publishCatalog(results.filter((r) => r.runId !== null).map((r) => r.destination));
     ctx.emit(report, () => results.flatMap((r) => verifyLines(r, ctx.nowNs)));
     return results.every((r) => r.status === 'success') ? EXIT_OK : EXIT_OPERATIONAL;
   },

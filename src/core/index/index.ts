@@ -29,8 +29,10 @@ export interface IndexOptions {
   shallow: boolean;
   /** Walk and hash, report what would change, write nothing (no run row, no marker). */
   dryRun: boolean;
-  /** Write a lost `.squirrel-volume` marker again for a volume indexed before. */
+  /** Write a lost `.squirrel-volume` marker again for a volume indexed before (or adopt an older one). */
   restoreMarker: boolean;
+  /** Start this index over a volume another index owned: re-own its marker. */
+  newIndex?: boolean;
   /** Absolute paths never indexed (the database and its journals, if inside the volume). */
   excludeAbsolutePaths: string[];
 }
@@ -202,7 +204,7 @@ class IndexPass {
 
 /** Walk, hash and record. Throws typed errors for a root that is not this volume. */
 export async function indexVolume(options: IndexOptions, deps: IndexDeps): Promise<IndexResult> {
-  const check = checkVolumeRoot(deps.store, options.volume, { allowMissingMarker: options.restoreMarker });
+  const check = checkVolumeRoot(deps.store, options.volume, { allowMissingMarker: options.restoreMarker, newIndex: options.newIndex });
   // Started before the run's bookkeeping so the workers boot while it happens.
   const hasher = deps.hasher ?? createHasher({ eager: !options.shallow });
   try {
@@ -250,15 +252,17 @@ async function writingRun(options: IndexOptions, deps: IndexDeps, check: VolumeR
   const pass = new IndexPass(store, volumeRow.id, runId, identity.nodeId, deps.reporter);
   try {
     deps.hooks.at('index.after-begin');
-    if (!check.marker) {
-      writeMarker(volume.path, { format: MARKER_FORMAT, volume: volume.name, node: deps.nodeName });
-      result.markerWritten = true;
-    }
+    // Every run writes the marker with the next generation (marker first, index after: a crash
+    // between leaves the marker one ahead, which the next run accepts as its own).
+    const generation = Math.max(store.catalog.markerGeneration(volumeRow.id), check.marker?.generation ?? 0) + 1;
+    writeMarker(volume.path, { format: MARKER_FORMAT, volume: volume.name, node: deps.nodeName, index: store.catalog.indexId(), generation });
+    result.markerWritten = !check.marker;
     await indexTree(pass, options, hasher);
     deps.hooks.at('index.before-missing');
     // The last results, the missing rows and the run's end commit together.
     store.immediate(() => {
       pass.flush();
+      store.catalog.setMarkerGeneration(volumeRow.id, generation);
       result.missingSkippedReason = endOfWalkProblem(pass, check, volume, true);
       if (result.missingSkippedReason === null) pass.counts.missing = store.files.markUnseenMissing(volumeRow.id, runId);
       result.status = statusForErrors(pass.counts.errors);

@@ -1,7 +1,10 @@
 // Is this directory really the volume? The root must exist and be a directory (an unmounted
 // drive must never look like a volume whose files all vanished), it must be the root the
-// index was built at, and its `.squirrel-volume` marker must name this volume. Commands that
-// act on a volume's files (index, offload) check this before any work.
+// index was built at, and its `.squirrel-volume` marker must name this volume and this index
+// (an index that lost its database never starts over silently; SPEC §8). The marker's
+// generation, bumped by every index run, tells an older copy of the volume (a cloned or
+// restored drive) from the volume itself. Commands that act on a volume's files (index,
+// offload, restore) check this before any work.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,12 +13,16 @@ import { OperationalError, UsageError } from '../../errors.js';
 import { VOLUME_MARKER } from '../../paths.js';
 import { Store } from '../../store/store.js';
 
-export const MARKER_FORMAT = 1;
+export const MARKER_FORMAT = 2;
 
 export interface VolumeMarker {
   format: number;
   volume: string;
   node: string;
+  /** The index that owns the volume; null in a marker written before indexes had ids. */
+  index: string | null;
+  /** Bumped by every index run of the owning index; null in an older marker. */
+  generation: number | null;
 }
 
 export interface VolumeRootCheck {
@@ -53,7 +60,13 @@ export function readMarker(root: string): VolumeMarker | null {
       'volume-marker-invalid',
     );
   }
-  return { format: Number(marker.format ?? MARKER_FORMAT), volume: marker.volume, node: String(marker.node ?? '') };
+  return {
+    format: Number(marker.format ?? 1),
+    volume: marker.volume,
+    node: String(marker.node ?? ''),
+    index: typeof marker.index === 'string' ? marker.index : null,
+    generation: Number.isSafeInteger(marker.generation) ? (marker.generation as number) : null,
+  };
 }
 
 /** Write the marker durably: temp file, fsync, rename, fsync the directory. */
@@ -90,7 +103,14 @@ export function writeMarker(root: string, marker: VolumeMarker): void {
  * Check the volume root before acting on it. Throws a typed error that says what to do; the
  * caller decides what to do about a missing marker only through `allowMissingMarker`.
  */
-export function checkVolumeRoot(store: Store | null, volume: VolumeConfig, options: { allowMissingMarker: boolean }): VolumeRootCheck {
+export interface VolumeRootOptions {
+  /** index --restore-marker: write a lost marker again, and accept an older marker as the volume now. */
+  allowMissingMarker: boolean;
+  /** index --new-index: start this index over a volume another index owned (it re-owns the marker). */
+  newIndex?: boolean;
+}
+
+export function checkVolumeRoot(store: Store | null, volume: VolumeConfig, options: VolumeRootOptions): VolumeRootCheck {
   const root = volume.path;
   let rootStat: fs.BigIntStats;
   try {
@@ -127,6 +147,8 @@ export function checkVolumeRoot(store: Store | null, volume: VolumeConfig, optio
     );
   }
 
+  if (marker && store && !options.newIndex) checkOwnership(store, volume, marker, row?.id ?? null, options.allowMissingMarker);
+
   // Counting a million rows costs a second: only the missing-marker refusal needs the number.
   const knownFiles = row && !marker ? store!.files.liveCount(row.id) : 0;
   if (!marker && knownFiles > 0 && !options.allowMissingMarker) {
@@ -138,4 +160,38 @@ export function checkVolumeRoot(store: Store | null, volume: VolumeConfig, optio
     );
   }
   return { rootStat, marker, knownFiles };
+}
+
+/**
+ * The marker must name this index, and not be older than the last one this index wrote (nor
+ * more than one write ahead: another copy of this index wrote it). Throws UsageError (exit 2).
+ */
+function checkOwnership(store: Store, volume: VolumeConfig, marker: VolumeMarker, volumeId: number | null, acceptOlder: boolean): void {
+  const mine = store.catalog.indexId();
+  if (marker.index !== mine && (marker.index !== null || volumeId === null)) {
+    throw new UsageError(
+      `${volume.path} is indexed by another squirrel index (${marker.index ?? 'one from an older squirrel'}, node '${marker.node}'), not by this one (${mine} at the database in use); nothing was changed. ` +
+        `If this machine's index was lost, \`squirrel recover --from <destination>\` brings it back from a destination's catalog, then \`squirrel restore ${volume.name} .\` brings back offloaded files. ` +
+        `To start over deliberately (the new index knows nothing of what was offloaded), run \`squirrel index ${volume.name} --new-index\`.`,
+      'volume-owned-elsewhere',
+    );
+  }
+  if (volumeId === null || marker.generation === null || acceptOlder) return;
+  const known = store.catalog.markerGeneration(volumeId);
+  if (known === 0) return;
+  if (marker.generation < known) {
+    throw new UsageError(
+      `${volume.path} holds an older copy of volume '${volume.name}': its marker is at generation ${marker.generation}, and this index last wrote ${known} ` +
+        `(a cloned or restored drive mounted where the volume belongs?); nothing was changed, so old bytes never supersede newer ones. ` +
+        `Mount the current drive; if this really is the volume now, run \`squirrel index ${volume.name} --restore-marker\`.`,
+      'volume-older-copy',
+    );
+  }
+  if (marker.generation > known + 1) {
+    throw new UsageError(
+      `${volume.path}: its marker is at generation ${marker.generation}, ahead of the ${known} this index last wrote: another copy of this index (a copied database) indexes it too; ` +
+        `nothing was changed. Use one index per volume; if this index is the one to keep, run \`squirrel index ${volume.name} --restore-marker\`.`,
+      'volume-diverged',
+    );
+  }
 }

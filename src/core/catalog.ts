@@ -1,0 +1,127 @@
+// The catalog travels with the data (SPEC §8). After a command that changed the index or the
+// evidence, a consistent snapshot of the whole database, gzip-compressed and named with the run
+// it covers and its BLAKE3, goes to every reachable destination the command touched, at
+// `<root>/.squirrel-catalog/<node>/`; the newest `keep` stay. Publishing is best effort: a
+// failure is a warning (and an amber status), never a failed run. A snapshot is placed like
+// any file (staged, then linked), and recovery checks its hash, so a kill while publishing
+// never leaves one that would be taken for intact.
+
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+import { CATALOG_DIR, Destination, STAGING_DIR } from '../destinations/destination.js';
+import { errorMessage } from '../errors.js';
+import { StreamingBlake3 } from '../hash.js';
+import { Store } from '../store/store.js';
+import { Hooks, Reporter } from './reporter.js';
+
+export const DEFAULT_CATALOG_KEEP = 7;
+
+const NAME = /^run-(\d{12})-([0-9a-f]{64})\.db\.gz$/;
+
+/** `run-000000000042-<blake3 of the compressed bytes>.db.gz`: sorted by name is sorted by run. */
+export function snapshotName(coversRunId: number, blake3Hex: string): string {
+  return `run-${String(coversRunId).padStart(12, '0')}-${blake3Hex}.db.gz`;
+}
+
+export function parseSnapshotName(name: string): { coversRunId: number; blake3Hex: string } | null {
+  const m = NAME.exec(name);
+  return m ? { coversRunId: Number(m[1]), blake3Hex: m[2] } : null;
+}
+
+/** Where a node's snapshots live at a destination. */
+export function catalogFolder(node: string): string {
+  return `${CATALOG_DIR}/${node}`;
+}
+
+export interface PublishOptions {
+  node: string;
+  hooks: Hooks;
+  keep: number;
+  nowNs: bigint;
+  reporter: Reporter;
+  /** A directory on the database's disk for the temporary snapshot (it is private, as the database is). */
+  scratchDir: string;
+}
+
+export interface PublishOutcome {
+  destination: string;
+  snapshot: string | null;
+  removed: string[];
+  error: string | null;
+}
+
+/** Snapshot the database and place it at each destination; never throws for a destination's failure. */
+export async function publishCatalog(store: Store, destinations: Destination[], o: PublishOptions): Promise<PublishOutcome[]> {
+  if (destinations.length === 0) return [];
+  const coversRunId = store.catalog.newestRunId();
+  const scratch = path.join(o.scratchDir, `.squirrel-catalog-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const outcomes: PublishOutcome[] = [];
+  try {
+    store.catalog.snapshotTo(`${scratch}.db`);
+    const blake3Hex = await compress(`${scratch}.db`, `${scratch}.db.gz`);
+    const name = snapshotName(coversRunId, blake3Hex);
+    for (const destination of destinations) {
+      const outcome: PublishOutcome = { destination: destination.name, snapshot: null, removed: [], error: null };
+      try {
+        if ((await destination.rootState()) !== 'ok') throw new Error(`${destination.location} is not there or not marked`);
+        o.hooks.at('catalog.before-place');
+        await placeSnapshot(destination, o.node, name, `${scratch}.db.gz`);
+        outcome.snapshot = name;
+        outcome.removed = await prune(destination, o.node, o.keep);
+      } catch (err) {
+        outcome.error = errorMessage(err);
+        o.reporter.warn(`the catalog could not be published to '${destination.name}': ${outcome.error}; status shows it until a later command publishes one`);
+      }
+      store.catalog.recordPublication({ destination: destination.name, snapshot: outcome.snapshot, coversRunId: outcome.snapshot ? coversRunId : null, publishedAtNs: o.nowNs, error: outcome.error });
+      outcomes.push(outcome);
+    }
+  } catch (err) {
+    // The snapshot itself failed (a full disk next to the database): every destination misses it.
+    const error = errorMessage(err);
+    o.reporter.warn(`the catalog snapshot could not be taken: ${error}`);
+    for (const destination of destinations) {
+      store.catalog.recordPublication({ destination: destination.name, snapshot: null, coversRunId: null, publishedAtNs: o.nowNs, error });
+      outcomes.push({ destination: destination.name, snapshot: null, removed: [], error });
+    }
+  } finally {
+    for (const file of [`${scratch}.db`, `${scratch}.db.gz`]) fs.rmSync(file, { force: true });
+  }
+  return outcomes;
+}
+
+/** gzip `from` into `to` (created private); returns the BLAKE3 of the compressed bytes. */
+async function compress(from: string, to: string): Promise<string> {
+  const hasher = new StreamingBlake3();
+  const hash = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hasher.update(chunk);
+      done(null, chunk);
+    },
+  });
+  await pipeline(fs.createReadStream(from), zlib.createGzip(), hash, fs.createWriteStream(to, { mode: 0o600, flags: 'wx' }));
+  return hasher.digest().toString('hex');
+}
+
+/** Put the snapshot under its name; the same name already there is the same bytes (the name is their hash). */
+async function placeSnapshot(destination: Destination, node: string, name: string, file: string): Promise<void> {
+  const target = `${catalogFolder(node)}/${name}`;
+  const existing = await destination.stat(target);
+  if (existing.kind === 'present') return;
+  await destination.put(target, file, `${CATALOG_DIR}/${STAGING_DIR}/${node}-${name}`);
+}
+
+/** Keep the newest `keep` snapshots of this node's own catalog; remove the older ones. */
+async function prune(destination: Destination, node: string, keep: number): Promise<string[]> {
+  const names: string[] = [];
+  for await (const file of destination.list(catalogFolder(node))) {
+    const name = file.path.slice(catalogFolder(node).length + 1);
+    if (!name.includes('/') && parseSnapshotName(name)) names.push(name);
+  }
+  const older = names.sort().reverse().slice(keep);
+  for (const name of older) await destination.removeOwn(`${catalogFolder(node)}/${name}`);
+  return older;
+}

@@ -1,0 +1,172 @@
+// Rebuilding a lost index from the catalog a destination carries (SPEC §8). The newest intact
+// snapshot of this node (hash checked against its name, then PRAGMA integrity_check) becomes
+// the config's database, migrated forward if older, private to the user. An existing database
+// is never overwritten. A damaged snapshot falls back to the next older one, saying so.
+// Runs after the snapshot are unknown to the recovered index: it forgets the write counts of
+// its namespace and volume markers (the next sync and index adopt theirs), and files the
+// snapshot thinks present but that were offloaded since show as missing after `index`,
+// restorable like any.
+
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Readable, Transform } from 'node:stream';
+import zlib from 'node:zlib';
+import { CATALOG_DIR, Destination } from '../destinations/destination.js';
+import { errorMessage, OperationalError, UsageError } from '../errors.js';
+import { StreamingBlake3 } from '../hash.js';
+import { databaseFileProblem } from '../store/db.js';
+import { Store } from '../store/store.js';
+import { catalogFolder, parseSnapshotName } from './catalog.js';
+import { placeNoClobber } from './fs-safety.js';
+import { checkDestinationRoot } from './namespace.js';
+import { Reporter } from './reporter.js';
+
+export interface RecoverOptions {
+  destination: Destination;
+  /** Whose catalog: the config's node by default. */
+  node: string;
+  /** A snapshot's name or the run it covers; null: the newest intact one. */
+  snapshot: string | null;
+  dryRun: boolean;
+  /** Where the database goes (the config's db). */
+  dbPath: string;
+  nowNs: bigint;
+  reporter: Reporter;
+}
+
+export interface SnapshotInfo {
+  name: string;
+  coversRunId: number;
+  sizeBytes: number;
+}
+
+export interface RecoverResult {
+  destination: string;
+  node: string;
+  dbPath: string;
+  dryRun: boolean;
+  /** Every snapshot of the node at the destination, newest first. */
+  snapshots: SnapshotInfo[];
+  /** The snapshot installed (or, in a dry run, that would be). */
+  installed: string | null;
+  /** Snapshots tried and found damaged, with why. */
+  damaged: { name: string; reason: string }[];
+}
+
+export async function recoverIndex(o: RecoverOptions): Promise<RecoverResult> {
+  if (['', '-wal', '-journal'].some((suffix) => fs.existsSync(o.dbPath + suffix))) {
+    throw new UsageError(
+      `a database already exists at ${o.dbPath}; recover never overwrites one. If it is damaged or empty, move it (and its -wal and -shm files) aside first.`,
+      'database-exists',
+    );
+  }
+  await checkDestinationRoot(o.destination, false);
+  const result: RecoverResult = { destination: o.destination.name, node: o.node, dbPath: o.dbPath, dryRun: o.dryRun, snapshots: await listSnapshots(o.destination, o.node), installed: null, damaged: [] };
+  if (result.snapshots.length === 0) {
+    const nodes = await listNodes(o.destination);
+    throw new OperationalError(
+      `destination '${o.destination.name}' holds no catalog of node '${o.node}'${nodes.length ? `; it holds catalogs of: ${nodes.join(', ')} (choose one with --node)` : ''}`,
+      'catalog-missing',
+    );
+  }
+  const candidates = o.snapshot === null ? result.snapshots : result.snapshots.filter((s) => s.name === o.snapshot || String(s.coversRunId) === o.snapshot);
+  if (candidates.length === 0) throw new UsageError(`--snapshot ${o.snapshot}: no such snapshot of node '${o.node}' at '${o.destination.name}'; run \`squirrel recover --from ${o.destination.name} --dry-run\` to list them`);
+
+  fs.mkdirSync(path.dirname(o.dbPath), { recursive: true, mode: 0o700 });
+  for (const snapshot of candidates) {
+    const scratch = `${o.dbPath}.recover-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      await fetchSnapshot(o.destination, o.node, snapshot, scratch);
+      if (!o.dryRun) install(`${scratch}.db`, o.dbPath, o.nowNs);
+      result.installed = snapshot.name;
+      break;
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+      const reason = errorMessage(err);
+      result.damaged.push({ name: snapshot.name, reason });
+      o.reporter.warn(`snapshot ${snapshot.name} is damaged (${reason})${candidates.length > result.damaged.length ? '; trying the next older one' : ''}`);
+    } finally {
+      for (const suffix of ['.gz', '.db', '.db-wal', '.db-shm']) fs.rmSync(scratch + suffix, { force: true });
+      for (const leftover of fs.readdirSync(path.dirname(o.dbPath)).filter((n) => n.startsWith(`${path.basename(scratch)}.db.pre-v`))) {
+        fs.rmSync(path.join(path.dirname(o.dbPath), leftover), { force: true });
+      }
+    }
+  }
+  if (result.installed === null) {
+    throw new OperationalError(
+      `no intact snapshot of node '${o.node}' at '${o.destination.name}'; nothing was installed:\n  ${result.damaged.map((d) => `${d.name}: ${d.reason}`).join('\n  ')}`,
+      'catalog-damaged',
+    );
+  }
+  return result;
+}
+
+async function listSnapshots(destination: Destination, node: string): Promise<SnapshotInfo[]> {
+  const folder = catalogFolder(node);
+  const found: SnapshotInfo[] = [];
+  for await (const file of destination.list(folder)) {
+    const name = file.path.slice(folder.length + 1);
+    const parsed = name.includes('/') ? null : parseSnapshotName(name);
+    if (parsed) found.push({ name, coversRunId: parsed.coversRunId, sizeBytes: file.sizeBytes });
+  }
+  return found.sort((a, b) => (a.name < b.name ? 1 : -1));
+}
+
+async function listNodes(destination: Destination): Promise<string[]> {
+  const nodes = new Set<string>();
+  for await (const file of destination.list(CATALOG_DIR)) {
+    const [node, name] = file.path.slice(CATALOG_DIR.length + 1).split('/');
+    if (name && parseSnapshotName(name)) nodes.add(node);
+  }
+  return [...nodes].sort();
+}
+
+/** Download, check the hash its name carries, decompress, check the database: `${scratch}.db`. */
+async function fetchSnapshot(destination: Destination, node: string, snapshot: SnapshotInfo, scratch: string): Promise<void> {
+  const hasher = new StreamingBlake3();
+  const hash = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hasher.update(chunk);
+      done(null, chunk);
+    },
+  });
+  await pipeline(Readable.from(destination.read(`${catalogFolder(node)}/${snapshot.name}`)), hash, fs.createWriteStream(`${scratch}.gz`, { mode: 0o600, flags: 'wx' }));
+  const expected = parseSnapshotName(snapshot.name)!.blake3Hex;
+  const actual = hasher.digest().toString('hex');
+  if (actual !== expected) throw new Error(`its bytes hash to ${actual.slice(0, 16)}…, not the ${expected.slice(0, 16)}… its name records (truncated or altered)`);
+  try {
+    await pipeline(fs.createReadStream(`${scratch}.gz`), zlib.createGunzip(), fs.createWriteStream(`${scratch}.db`, { mode: 0o600, flags: 'wx' }));
+  } catch (err) {
+    throw new Error(`it does not decompress: ${errorMessage(err)}`);
+  }
+  const problem = databaseFileProblem(`${scratch}.db`);
+  if (problem !== null) throw new Error(problem);
+}
+
+/**
+ * Migrate the checked snapshot forward, make it this machine's (no runs left running, write
+ * counts to adopt), and give it the database's name, never over an existing file.
+ */
+function install(snapshotDb: string, dbPath: string, nowNs: bigint): void {
+  const store = Store.open(snapshotDb, { create: false });
+  try {
+    store.immediate(() => {
+      store.runs.abortAllRunning(nowNs, 'aborted: its database was recovered from a catalog snapshot');
+      store.places.forgetNamespaceWrites();
+      store.catalog.forgetMarkerGenerations();
+    });
+    store.db.pragma('wal_checkpoint(TRUNCATE)');
+  } finally {
+    store.close();
+  }
+  fs.chmodSync(snapshotDb, 0o600);
+  if (!placeNoClobber(snapshotDb, dbPath)) throw new UsageError(`a database appeared at ${dbPath} meanwhile; recover never overwrites one`, 'database-exists');
+  const dirFd = fs.openSync(path.dirname(dbPath), 'r');
+  try {
+    fs.fsyncSync(dirFd);
+  } finally {
+    fs.closeSync(dirFd);
+  }
+}
