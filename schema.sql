@@ -101,6 +101,14 @@ CREATE TABLE offload_intents (
   note          TEXT
 ) STRICT;
 
+CREATE TABLE peer_cursors (
+  peer           TEXT NOT NULL,
+  destination    TEXT NOT NULL,
+  seq            INTEGER NOT NULL CHECK (seq >= 0),
+  applied_at_ns  INTEGER NOT NULL,
+  PRIMARY KEY (peer, destination)
+) STRICT;
+
 CREATE TABLE remote_copies (
   volume_id      INTEGER NOT NULL REFERENCES volumes(id),
   destination    TEXT NOT NULL,

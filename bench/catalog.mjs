@@ -22,6 +22,7 @@ export async function run(argv) {
   const { Store } = await dist('store/store.js');
   const { publishCatalog } = await dist('core/catalog.js');
   const { LocalDestination } = await dist('destinations/local.js');
+  const { loadOrCreateNodeKey } = await dist('core/node-key.js');
   const quiet = { progress() {}, warn(message) { console.error(`warning: ${message}`); }, info() {} };
   const rows = [['files', 'database', 'snapshot (gz)', 'publish, best of ' + runs, 'per 1k files']];
   for (const count of sizes) {
@@ -32,12 +33,13 @@ export async function run(argv) {
     const destination = new LocalDestination('dest', root);
     await destination.init();
     const store = Store.open(dbPath);
+    const key = loadOrCreateNodeKey(dbPath);
     let best = Infinity;
     let snapshotBytes = 0;
     try {
       for (let i = 0; i < runs; i++) {
         const started = performance.now();
-        const [outcome] = await publishCatalog(store, [destination], { node: 'bench', keep: 7, nowNs: BigInt(Date.now()) * 1_000_000n + BigInt(i), reporter: quiet, hooks: { at() {} }, scratchDir: dir });
+        const [outcome] = await publishCatalog(store, [destination], { node: 'bench', key, keep: 7, nowNs: BigInt(Date.now()) * 1_000_000n + BigInt(i), reporter: quiet, hooks: { at() {} }, scratchDir: dir });
         best = Math.min(best, performance.now() - started);
         if (outcome.error) throw new Error(outcome.error);
         snapshotBytes = fs.statSync(path.join(root, '.squirrel-catalog', 'bench', outcome.snapshot)).size;

@@ -14,9 +14,12 @@ import { reconcileOpenIntents } from '../core/offload/reconcile.js';
 import { isProcessAlive, RunIdentity } from '../core/runs.js';
 import { Destination } from '../destinations/destination.js';
 import { createDestination, defaultDestinationEnvironment } from '../destinations/registry.js';
-import { UsageError } from '../errors.js';
+import { errorMessage, UsageError } from '../errors.js';
 import { Store } from '../store/store.js';
-import { publishCatalog } from '../core/catalog.js';
+import { publishCatalog, PublishOutcome } from '../core/catalog.js';
+import { loadOrCreateNodeKey, NodeKey } from '../core/node-key.js';
+import { publishAttestation } from '../core/attestation.js';
+import { namespaceOf } from '../core/namespace.js';
 import { hooksFromEnv } from './hooks.js';
 import { ProgressRenderer } from './render/progress.js';
 
@@ -61,6 +64,7 @@ export class CommandContext {
   private loadedConfig: Config | null = null;
   private openedStore: Store | null = null;
   private storeAttempted = false;
+  private loadedKey: NodeKey | null = null;
   private fileHasher: Hasher | null = null;
   /** Starts no worker until a local put needs one. */
   private readonly putPool: PutPool | null = createPutPool();
@@ -122,11 +126,19 @@ export class CommandContext {
     // empty one behind (it would stand in the way of `recover`).
     const store = Store.open(dbPath, { create: options.create ?? false });
     this.openedStore = store;
+    // The node's key pair is made with the database.
+    if (options.create) this.nodeKey();
     if (store.backupPath) this.reporter.info(`database upgraded; the previous version is kept at ${store.backupPath}`);
     const reaped = store.runs.reapDead(this.deps.host, isProcessAlive, this.nowNs);
     for (const runId of reaped) this.reporter.warn(`run ${runId} was interrupted (its process is gone); marked aborted`);
     for (const outcome of reconcileOpenIntents(store, this.nowNs)) this.reporter.warn(outcome);
     return store;
+  }
+
+  /** This node's key pair, beside the database (made on first use, as with a new database). */
+  nodeKey(): NodeKey {
+    this.loadedKey ??= loadOrCreateNodeKey(this.dbPath());
+    return this.loadedKey;
   }
 
   /** True once the store was opened (or opening it was attempted with a resolved path). */
@@ -173,15 +185,49 @@ export class CommandContext {
    * After a command that changed the index or the evidence: publish a snapshot of the database
    * to the destinations it touched (best effort: a failure is a warning, never a failed run).
    */
-  async publishCatalog(destinationNames: Iterable<string>): Promise<void> {
+  async publishCatalog(destinationNames: Iterable<string>): Promise<PublishOutcome[]> {
     const names = [...new Set(destinationNames)];
-    if (!this.openedStore || names.length === 0) return;
+    if (!this.openedStore || names.length === 0) return [];
     const config = this.config();
-    await publishCatalog(
+    return publishCatalog(
       this.openedStore,
       names.map((name) => this.destination(name)),
-      { node: config.node, keep: config.catalogKeep, nowNs: this.nowNs, reporter: this.reporter, hooks: this.deps.hooks, scratchDir: path.dirname(this.dbPath()) },
+      { node: config.node, key: this.nodeKey(), keep: config.catalogKeep, nowNs: this.nowNs, reporter: this.reporter, hooks: this.deps.hooks, scratchDir: path.dirname(this.dbPath()) },
     );
+  }
+
+  /**
+   * After a sync or verify: a signed attestation per destination of what this node found there
+   * about its own namespaces (best effort, like the catalog).
+   */
+  async publishAttestations(checks: SelfCheck[], catalogs: PublishOutcome[]): Promise<void> {
+    if (!this.openedStore || checks.length === 0) return;
+    const store = this.openedStore;
+    const config = this.config();
+    for (const [destinationName, entries] of groupBy(checks, (c) => c.destination)) {
+      const destination = this.destination(destinationName);
+      try {
+        const destinationId = store.places.destinationId(destinationName);
+        if (destinationId === null) continue;
+        const catalog = catalogs.find((c) => c.destination === destinationName)?.snapshot ?? null;
+        const about = entries.map((e) => ({
+          node: config.node,
+          namespace: namespaceOf(e.volume, destinationName),
+          volume: store.volume(e.volume.name)?.uid ?? '',
+          catalog,
+          coversRunId: e.runId,
+          checked: e.checked,
+          ok: e.ok,
+          missing: [],
+          corrupt: [],
+          // Counts only: a node's word about its own copies is its evidence, not news for a peer.
+          truncated: true,
+        }));
+        await publishAttestation(store, destination, this.nodeKey(), { node: config.node, destination: destinationId, atNs: this.nowNs, method: entries[0].method, about });
+      } catch (err) {
+        this.reporter.warn(`the attestation could not be published to '${destinationName}': ${errorMessage(err)}`);
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -204,6 +250,22 @@ export type JsonOf<T> = T extends bigint
         : T extends object
           ? { [K in keyof T]: JsonOf<T[K]> }
           : T;
+
+/** What a sync or verify found about one volume at one destination, for its attestation. */
+export interface SelfCheck {
+  volume: VolumeConfig;
+  destination: string;
+  runId: number;
+  method: string;
+  checked: number;
+  ok: number;
+}
+
+function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) groups.set(key(item), [...(groups.get(key(item)) ?? []), item]);
+  return groups;
+}
 
 /** bigint nanoseconds become decimal strings in JSON (exact, unlike numbers). */
 export function jsonReplacer(_key: string, value: unknown): unknown {

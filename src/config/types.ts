@@ -75,6 +75,13 @@ export interface VolumeConfig {
   namespaces: Map<string, string>;
 }
 
+/** Another node this one trusts: what it attests about this node's copies is applied. */
+export interface PeerConfig {
+  name: string;
+  /** `ed25519:<base64>`, as that node's `squirrel node show` prints it. */
+  publicKey: string;
+}
+
 export interface Config {
   /** The file this came from. */
   source: string;
@@ -86,4 +93,5 @@ export interface Config {
   catalogKeep: number;
   volumes: Map<string, VolumeConfig>;
   destinations: Map<string, DestinationConfig>;
+  peers: Map<string, PeerConfig>;
 }

@@ -7,12 +7,14 @@ import {
   Config,
   DestinationConfig,
   LocalDestinationConfig,
+  PeerConfig,
   S3DestinationConfig,
   Secret,
   SftpDestinationConfig,
   VolumeConfig,
 } from './types.js';
 import { hostKeyProblem } from '../destinations/ssh-host-key.js';
+import { publicKeyProblem } from './public-key.js';
 import { DURATION_HINT, parseDuration } from '../duration.js';
 
 export interface ValidateContext {
@@ -27,7 +29,7 @@ export type ValidateResult = { config: Config; errors?: undefined } | { config?:
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
 const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
-export const TOP_KEYS = ['node', 'db', 'namespace_prefix', 'catalog_keep', 'volumes', 'destinations'];
+export const TOP_KEYS = ['node', 'db', 'namespace_prefix', 'catalog_keep', 'volumes', 'destinations', 'peers'];
 export const VOLUME_KEYS = ['path', 'sync_to', 'offload_requires', 'offload_max_evidence_age', 'namespace'];
 export const DESTINATION_KEYS: Record<string, string[]> = {
   local: ['type', 'path'],
@@ -424,6 +426,26 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ValidateResu
     }
   });
 
+  const peers = new Map<string, PeerConfig>();
+  const rawPeers = raw.peers ?? {};
+  if (!isObject(rawPeers)) c.error('peers', `expected a mapping of node names to { public_key: ed25519:... }, got ${typeName(rawPeers)}`);
+  else {
+    for (const [name, value] of Object.entries(rawPeers)) {
+      const keyPath = `peers.${name}`;
+      if (c.name(name, keyPath) === null) continue;
+      if (name === node) c.error(keyPath, `is this node's own name; list other nodes here`);
+      if (!isObject(value)) {
+        c.error(keyPath, `expected { public_key: ed25519:... }, got ${typeName(value)}`);
+        continue;
+      }
+      c.unknownKeys(value, ['public_key'], keyPath);
+      const publicKey = c.string(value, 'public_key', keyPath, true);
+      const problem = publicKey === null ? null : publicKeyProblem(publicKey);
+      if (problem !== null) c.error(join(keyPath, 'public_key'), problem);
+      else if (publicKey !== null) peers.set(name, { name, publicKey });
+    }
+  }
+
   // Two volumes in one namespace of a destination would push over each other's files.
   const namespaceOwners = new Map<string, string>();
   for (const volume of volumeList) {
@@ -445,5 +467,5 @@ export function validateConfig(raw: unknown, ctx: ValidateContext): ValidateResu
   });
 
   if (c.errors.length > 0) return { errors: c.errors };
-  return { config: { source: ctx.configPath, node, db, namespacePrefix, catalogKeep, volumes, destinations } };
+  return { config: { source: ctx.configPath, node, db, namespacePrefix, catalogKeep, volumes, destinations, peers } };
 }

@@ -10,15 +10,10 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Readable, Transform } from 'node:stream';
-import zlib from 'node:zlib';
-import { CATALOG_DIR, Destination } from '../destinations/destination.js';
+import { Destination } from '../destinations/destination.js';
 import { errorMessage, OperationalError, UsageError } from '../errors.js';
-import { StreamingBlake3 } from '../hash.js';
-import { databaseFileProblem } from '../store/db.js';
 import { Store } from '../store/store.js';
-import { catalogFolder, parseSnapshotName } from './catalog.js';
+import { fetchSnapshot, listNodes, listSnapshots, SnapshotInfo } from './catalog.js';
 import { placeNoClobber } from './fs-safety.js';
 import { checkDestinationRoot } from './namespace.js';
 import { Reporter } from './reporter.js';
@@ -36,11 +31,6 @@ export interface RecoverOptions {
   reporter: Reporter;
 }
 
-export interface SnapshotInfo {
-  name: string;
-  coversRunId: number;
-  sizeBytes: number;
-}
 
 export interface RecoverResult {
   destination: string;
@@ -101,48 +91,6 @@ export async function recoverIndex(o: RecoverOptions): Promise<RecoverResult> {
     );
   }
   return result;
-}
-
-async function listSnapshots(destination: Destination, node: string): Promise<SnapshotInfo[]> {
-  const folder = catalogFolder(node);
-  const found: SnapshotInfo[] = [];
-  for await (const file of destination.list(folder)) {
-    const name = file.path.slice(folder.length + 1);
-    const parsed = name.includes('/') ? null : parseSnapshotName(name);
-    if (parsed) found.push({ name, coversRunId: parsed.coversRunId, sizeBytes: file.sizeBytes });
-  }
-  return found.sort((a, b) => (a.name < b.name ? 1 : -1));
-}
-
-async function listNodes(destination: Destination): Promise<string[]> {
-  const nodes = new Set<string>();
-  for await (const file of destination.list(CATALOG_DIR)) {
-    const [node, name] = file.path.slice(CATALOG_DIR.length + 1).split('/');
-    if (name && parseSnapshotName(name)) nodes.add(node);
-  }
-  return [...nodes].sort();
-}
-
-/** Download, check the hash its name carries, decompress, check the database: `${scratch}.db`. */
-async function fetchSnapshot(destination: Destination, node: string, snapshot: SnapshotInfo, scratch: string): Promise<void> {
-  const hasher = new StreamingBlake3();
-  const hash = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hasher.update(chunk);
-      done(null, chunk);
-    },
-  });
-  await pipeline(Readable.from(destination.read(`${catalogFolder(node)}/${snapshot.name}`)), hash, fs.createWriteStream(`${scratch}.gz`, { mode: 0o600, flags: 'wx' }));
-  const expected = parseSnapshotName(snapshot.name)!.blake3Hex;
-  const actual = hasher.digest().toString('hex');
-  if (actual !== expected) throw new Error(`its bytes hash to ${actual.slice(0, 16)}…, not the ${expected.slice(0, 16)}… its name records (truncated or altered)`);
-  try {
-    await pipeline(fs.createReadStream(`${scratch}.gz`), zlib.createGunzip(), fs.createWriteStream(`${scratch}.db`, { mode: 0o600, flags: 'wx' }));
-  } catch (err) {
-    throw new Error(`it does not decompress: ${errorMessage(err)}`);
-  }
-  const problem = databaseFileProblem(`${scratch}.db`);
-  if (problem !== null) throw new Error(problem);
 }
 
 /**

@@ -71,6 +71,8 @@ const MAX_PARTS = 10_000;
 const MAX_SINGLE_COPY_BYTES = 5 * 1024 ** 3;
 const COPY_PART_BYTES = 512 * 1024 ** 2;
 const MARKER_MAX_BYTES = 64 * 1024;
+/** readSmall()'s objects (markers, attestations): bounded, so a huge foreign object is never slurped whole. */
+const SMALL_FILE_MAX_BYTES = 16 * 1024 * 1024;
 
 /** Errors that mean the credentials or permissions are wrong: retrying will not help. */
 const AUTH_ERRORS = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'AllAccessDisabled', 'AccountProblem']);
@@ -298,7 +300,7 @@ export class S3Destination implements Destination {
     const { s3, client } = await this.client();
     try {
       const response = await client.send(new s3.GetObjectCommand({ Bucket: this.config.bucket, Key: key }));
-      return await readBody(response.Body as AsyncIterable<Uint8Array>, MARKER_MAX_BYTES);
+      return await readBody(response.Body as AsyncIterable<Uint8Array>, SMALL_FILE_MAX_BYTES);
     } catch (err) {
       if (isNotFound(err)) return null;
       throw this.unavailable('readSmall', relativePath, err);

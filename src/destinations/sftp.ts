@@ -75,6 +75,8 @@ const BLOCK_BYTES = 128 * 1024;
 const WINDOW_REQUESTS = 32;
 /** The marker is tiny; anything bigger is not ours. */
 const MARKER_MAX_BYTES = 64 * 1024;
+/** readSmall()'s files (markers, attestations): bounded, so a huge foreign file is never slurped whole. */
+const SMALL_FILE_MAX_BYTES = 16 * 1024 * 1024;
 /** remote b3sum gets this much extra time per byte of the file (a slow NAS disk: 20 MB/s). */
 const B3SUM_MS_PER_MIB = 50;
 
@@ -243,7 +245,7 @@ export class SftpDestination implements Destination {
       const stats = await this.lstat(s, absolute);
       if (stats === null) return null;
       if (!stats.isFile()) throw this.notAFile('readSmall', relativePath, stats);
-      return this.readSmallFile(s, absolute);
+      return this.readSmallFile(s, absolute, SMALL_FILE_MAX_BYTES);
     });
   }
 
@@ -574,14 +576,14 @@ export class SftpDestination implements Destination {
     }
   }
 
-  private async readSmallFile(s: Session, absolute: string): Promise<Buffer | null> {
+  private async readSmallFile(s: Session, absolute: string, maxBytes = MARKER_MAX_BYTES): Promise<Buffer | null> {
     const handle = await this.open(s, absolute, 'r');
     if (handle === null) return null;
     try {
       const chunks: Buffer[] = [];
       for await (const chunk of this.readBlocks(s, handle, 0, 0)) {
         chunks.push(chunk);
-        if (chunks.reduce((sum, c) => sum + c.length, 0) > MARKER_MAX_BYTES) break;
+        if (chunks.reduce((sum, c) => sum + c.length, 0) > maxBytes) break;
       }
       return Buffer.concat(chunks);
     } finally {

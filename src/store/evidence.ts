@@ -58,6 +58,8 @@ export class EvidenceStore {
   private readonly badCopies;
   private readonly coverage;
   private readonly supersededFindings;
+  private readonly peerRestamp;
+  private readonly peerMark;
   private readonly highestOrigin;
   private readonly copiesOfDestination;
   private readonly copiedContentIdList;
@@ -131,6 +133,14 @@ export class EvidenceStore {
         WHERE c.origin_node_id = @originNodeId AND c.origin_run_id <= @originRunId
           AND EXISTS (SELECT 1 FROM files f WHERE f.volume_id = @volumeId AND f.content_id = c.id AND f.status IN ('present', 'offloaded')
             AND NOT EXISTS (SELECT 1 FROM name_refusals r WHERE r.volume_id = @volumeId AND r.destination = @destination AND r.path = f.path)))`);
+    // A trusted peer re-read the copies a catalog of ours listed (pushed up to @coversRunId):
+    // their stamps move forward, never back, and only sound rows change.
+    this.peerRestamp = prep(`UPDATE remote_copies SET verified_at_ns = @stampNs, verified_run_id = @runId, version = version + 1
+      WHERE volume_id = @volumeId AND destination = @destination AND state = 'ok' AND pushed_run_id <= @coversRunId
+        AND substr(path, 1, length(@prefix)) = @prefix AND (verified_at_ns IS NULL OR verified_at_ns < @stampNs)`);
+    this.peerMark = prep(`UPDATE remote_copies SET state = @state, verified_run_id = @runId, version = version + 1
+      WHERE volume_id = @volumeId AND destination = @destination AND path = @path AND state = 'ok'
+        AND content_id = (SELECT id FROM contents WHERE blake3 = @blake3)`);
     this.supersededFindings = prep(`DELETE FROM remote_copies WHERE volume_id = @volumeId AND destination = @destination AND state <> 'ok'
       AND EXISTS (SELECT 1 FROM remote_copies ok WHERE ok.volume_id = @volumeId AND ok.destination = @destination
         AND ok.content_id = remote_copies.content_id AND ok.state = 'ok')`);
@@ -258,6 +268,16 @@ export class EvidenceStore {
   /** Least recently verified first; a copy stamped after `latestNs` (a clock that ran ahead) counts as never verified. */
   copiesForVerify(volumeId: number, destination: string, latestNs: bigint): (RemoteCopyRow & { blake3: Buffer; size: number })[] {
     return all(this.copiesToVerify, volumeId, destination, latestNs);
+  }
+
+  /** Re-stamp the sound copies under `prefix` a peer verified (those pushed up to `coversRunId`); returns how many. */
+  restampFromPeer(p: { volumeId: number; destination: string; prefix: string; coversRunId: number; stampNs: bigint; runId: number }): number {
+    return this.peerRestamp.run(p).changes;
+  }
+
+  /** Record a peer's finding on one copy, if the ledger holds these very bytes there as sound. */
+  markFromPeer(p: { volumeId: number; destination: string; path: string; blake3: Buffer; state: 'missing' | 'corrupt'; runId: number }): boolean {
+    return this.peerMark.run(p).changes === 1;
   }
 
   /** Copies a verify found missing or corrupt: the latched alarms. */

@@ -10,6 +10,7 @@ import { EvidenceStore } from './evidence.js';
 import { IntentStore } from './intents.js';
 import { PlaceStore } from './places.js';
 import { CatalogStore } from './catalog.js';
+import { PeerStore } from './peers.js';
 import { VolumeRow } from './types.js';
 
 export class Store {
@@ -19,6 +20,7 @@ export class Store {
   readonly intents: IntentStore;
   readonly places: PlaceStore;
   readonly catalog: CatalogStore;
+  readonly peers: PeerStore;
   private readonly nodeByName;
   private readonly nodeInsert;
   private readonly nodeById;
@@ -51,6 +53,7 @@ export class Store {
     this.intents = new IntentStore(db);
     this.places = new PlaceStore(db);
     this.catalog = new CatalogStore(db);
+    this.peers = new PeerStore(db);
   }
 
   static open(dbPath: string, options: OpenOptions = {}): Store {

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import YAML from 'yaml';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { pseudoRandomBytes } from '../destinations/conformance.js';
@@ -107,6 +108,42 @@ function runsOf(sb: Sandbox): RunsReport['runs'] {
 }
 
 const FILES: Tree = { 'a.jpg': 'alpha', 'sub/b.jpg': 'bravo', 'c.raw': pseudoRandomBytes(300_000, 4) };
+
+describe('a node on the NAS vouches for the laptop, over sftp and s3', () => {
+  it("the laptop's own evidence aged out; the NAS node verifies box (the same directory, as a local path) and cloud (over s3); the laptop offloads", () => {
+    // setup: the laptop pushes to box over sftp and to cloud over s3, 20-day age limit
+    const T = 1_780_272_000_000_000_000n;
+    const LATER = T + 25n * 86_400_000_000_000n;
+    const { sb, boxRoot } = networkSandbox(FILES);
+    const laptopConfig = { ...sb.config } as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    laptopConfig.volumes.photos.offload_max_evidence_age = '20d';
+    const nasConfigPath = path.join(sb.dir, 'nasbox.yaml');
+    const nasConfig = { node: 'nasbox', db: path.join(sb.dir, 'nasbox', 'index.db'), destinations: { box: { type: 'local', path: boxRoot }, cloud: laptopConfig.destinations.cloud } };
+    fs.writeFileSync(nasConfigPath, YAML.stringify(nasConfig));
+    const nasbox = (...args: string[]) => bin(['--config', nasConfigPath, '--no-progress', ...args], { env: ENV, nowNs: LATER });
+    const laptop = (nowNs: bigint, ...args: string[]) => bin(withConfig(sb, '--no-progress', ...args), { env: ENV, nowNs });
+    const keyOf = (r: CliResult) => (JSON.parse(r.stdout) as { public_key: string }).public_key;
+    laptopConfig.peers = { nasbox: { public_key: keyOf(nasbox('--json', 'node', 'show')) } };
+    sb.writeConfig(laptopConfig);
+    fs.writeFileSync(nasConfigPath, YAML.stringify({ ...nasConfig, peers: { laptop: { public_key: keyOf(laptop(T, '--json', 'node', 'show')) } } }));
+    expect(laptop(T, 'index', 'photos').code).toBe(0);
+    expect(laptop(T, 'sync', '--init').code).toBe(0);
+    // act
+    const refused = laptop(LATER, 'offload', 'photos', '.', '--offline');
+    const box = nasbox('verify', '--to', 'box', '--peer', 'laptop');
+    const cloud = nasbox('verify', '--to', 'cloud', '--peer', 'laptop');
+    const offload = laptop(LATER, 'offload', 'photos', '.');
+    // expect
+    expect(refused.stdout).toMatch(/offloaded=0 /);
+    expect(box.code, box.stdout + box.stderr).toBe(0);
+    expect(cloud.code, cloud.stdout + cloud.stderr).toBe(0);
+    expect(offload.stdout, offload.stderr).toMatch(/offloaded=3 /);
+    for (const [relative, bytes] of Object.entries(FILES)) {
+      expect(sha256(fs.readFileSync(path.join(boxRoot, 'photos', relative)))).toBe(sha256(bytes));
+    }
+    expect(laptop(LATER, 'restore', 'photos', '.', '--from', 'cloud').stdout).toMatch(/restored=3 failed=0/);
+  });
+});
 
 describe('an sftp destination that is the volume itself', () => {
   it('the volume folder reached again over sftp (the same share, or this machine) is refused, and nothing is offloaded', () => {

@@ -27,7 +27,7 @@ function ok(sb: Sandbox, ...args: string[]): CliResult {
 
 function catalog(sb: Sandbox, destination: string): string[] {
   const folder = path.join(sb.destinations[destination], '.squirrel-catalog', 'laptop');
-  return fs.existsSync(folder) ? fs.readdirSync(folder).sort() : [];
+  return fs.existsSync(folder) ? fs.readdirSync(folder).filter((name) => name.endsWith('.db.gz')).sort() : [];
 }
 
 function deleteDatabase(sb: Sandbox): void {
@@ -55,6 +55,8 @@ describe('the catalog is published with the data', () => {
     for (const destination of ['nas', 'offsite']) {
       const names = catalog(sb, destination);
       expect(names).toHaveLength(7);
+      // each with its signature beside it, and nothing else
+      expect(fs.readdirSync(path.join(sb.destinations[destination], '.squirrel-catalog', 'laptop')).sort()).toEqual(names.flatMap((n) => [n, `${n}.sig`]).sort());
       for (const name of names) {
         expect(name).toMatch(/^run-\d{12}-[0-9a-f]{64}\.db\.gz$/);
         const stat = fs.statSync(path.join(sb.destinations[destination], '.squirrel-catalog', 'laptop', name));

@@ -25,6 +25,7 @@ function config(dir: string, volumes: Record<string, string>, destinations: Reco
     db,
     namespacePrefix: '',
     catalogKeep: 7,
+    peers: new Map(),
     volumes: volumeMap,
     destinations: new Map(Object.entries(destinations).map(([name, p]) => [name, { name, type: 'local' as const, path: p }])),
   };

@@ -33,7 +33,7 @@ export interface TopologySummary {
   violations: string[];
 }
 
-type Feature = 'volume-link' | 'volume-bind' | 'dest-link' | 'exfat' | 'twins' | 'second-node' | 'second-node-unprefixed' | 'history-cleanup' | 'join-later' | 'volume-in-dest';
+type Feature = 'volume-link' | 'volume-bind' | 'dest-link' | 'exfat' | 'twins' | 'second-node' | 'second-node-unprefixed' | 'peers' | 'history-cleanup' | 'join-later' | 'volume-in-dest';
 
 interface Trial {
   rng: Rng;
@@ -80,6 +80,8 @@ function buildTrial(seed: number): Trial {
   pick('twins', 0.5);
   pick('second-node', 0.35);
   if (features.has('second-node')) pick('second-node-unprefixed', 0.4);
+  // The second node on the NAS vouches for the laptop's copies there (signed attestations).
+  if (features.has('second-node') && !features.has('second-node-unprefixed')) pick('peers', 0.7);
   pick('history-cleanup', 0.4);
   pick('join-later', 0.2);
   pick('volume-in-dest', 0.08);
@@ -161,6 +163,11 @@ async function runTrial(trial: Trial, steps: number, summary: TopologySummary, v
     await run(world, ['index', VOLUME]);
     await run(world, ['sync', VOLUME, '--init']);
   }
+  if (trial.desktop && trial.features.has('peers')) {
+    const keyOf = async (w: World) => (JSON.parse((await w.run(['--json', 'node', 'show'])).stdout) as { public_key: string }).public_key;
+    trial.laptop.setConfig('peers', { desktop: { public_key: await keyOf(trial.desktop) } });
+    trial.desktop.setConfig('peers', { laptop: { public_key: await keyOf(trial.laptop) } });
+  }
   for (let step = 0; step < steps; step++) {
     const world = trial.desktop && rng.chance(0.3) ? trial.desktop : trial.laptop;
     const roll = rng.next();
@@ -172,6 +179,10 @@ async function runTrial(trial: Trial, steps: number, summary: TopologySummary, v
     else if (roll < 0.7) await run(world, ['offload', VOLUME, rng.chance(0.7) ? '.' : rng.pick(['2019', 'docs', '2020'])]);
     else if (roll < 0.8) await run(world, ['restore', VOLUME, '.']);
     else if (roll < 0.85) await run(world, ['status', VOLUME]);
+    else if (roll < 0.9 && trial.desktop && trial.features.has('peers')) {
+      await run(trial.desktop, ['verify', '--to', 'nas', '--peer', 'laptop']);
+      await run(trial.laptop, ['peers', 'pull']);
+    }
     else if (roll < 0.95 && trial.features.has('history-cleanup')) cleanHistory(world, rng);
     else if (trial.features.has('join-later') && !trial.joined && offloadedCount(trial.laptop) === 0) {
       joinNamespaces(trial);

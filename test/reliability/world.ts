@@ -196,6 +196,12 @@ export class World {
     fs.writeFileSync(this.configPath, YAML.stringify(config));
   }
 
+  /** Set a top-level config key (e.g. peers) and write the config again. */
+  setConfig(key: string, value: unknown): void {
+    this.extraConfig[key] = value;
+    this.writeConfig();
+  }
+
   /** The volume's folder at a destination, as the config makes it. */
   namespace(target: string): string {
     const explicit = this.volumeOverrides.namespace;

@@ -80,7 +80,7 @@ export const indexCommand = defineCommand({
         dryRun,
         restoreMarker,
         newIndex,
-        excludeAbsolutePaths: ['', '-wal', '-shm', '-journal'].map((suffix) => dbPath + suffix),
+        excludeAbsolutePaths: ['', '-wal', '-shm', '-journal', '.key'].map((suffix) => dbPath + suffix),
       },
       {
         store,

@@ -6,6 +6,7 @@ import { parseDurationFlag } from '../parse.js';
 import { parseSelectors, planOffload } from '../../core/offload/plan.js';
 import { executeOffload, OffloadOutcome } from '../../core/offload/execute.js';
 import { beginRun } from '../../core/runs.js';
+import { pullBefore } from './peers.js';
 import { EXIT_OK, EXIT_OPERATIONAL, EXIT_REFUSED_STRICT } from '../../errors.js';
 import { offloadReportJson, renderOffloadReport } from '../render/offload-report.js';
 
@@ -24,6 +25,7 @@ export const offloadCommand = defineCommand({
     dryRun: option.flag('--dry-run', 'show the decision; read nothing but the index, change nothing'),
     perFile: option.flag('--per-file', 'list every blocked path'),
     strict: option.flag('--strict', 'exit 3 when anything was refused (for cron alerting)'),
+    offline: option.flag('--offline', "do not first apply trusted peers' attestations from the destinations"),
   },
   help: HELP,
   exitCodes: {
@@ -32,12 +34,14 @@ export const offloadCommand = defineCommand({
       [EXIT_REFUSED_STRICT]: 'only with --strict: something was refused or skipped as drift',
     },
   },
-  action: async (ctx, { volumeName, paths, olderThan, dryRun, perFile, strict }) => {
+  action: async (ctx, { volumeName, paths, olderThan, dryRun, perFile, strict, offline }) => {
     const selectors = parseSelectors(paths);
     const olderThanMs = olderThan === undefined ? null : parseDurationFlag('--older-than', olderThan);
     const volume = ctx.volume(volumeName);
     const store = ctx.store();
     const identity = ctx.identity();
+    // A dry run changes nothing and reads nothing beyond the index, so it applies no attestation.
+    await pullBefore(ctx, [volume], volume.offloadRequires ?? [], offline || dryRun);
     const plan = planOffload(store, volume, selectors, { olderThanMs, nowNs: ctx.nowNs, thisNodeId: identity.nodeId, perFile, reporter: ctx.reporter });
     if (plan.candidates === 0 && plan.unmatchedSelectors.length === plan.selectors.length) {
       ctx.emit(offloadReportJson(plan, null), () => ['nothing selected; nothing was done']);

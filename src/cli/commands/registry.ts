@@ -9,6 +9,7 @@ import { initCommand } from './init.js';
 import { offloadCommand } from './offload.js';
 import { queryCommand } from './query.js';
 import { recoverCommand } from './recover.js';
+import { nodeCommand, peersCommand } from './peers.js';
 import { restoreCommand } from './restore.js';
 import { runsCommand } from './runs.js';
 import { statusCommand } from './status.js';
@@ -28,4 +29,6 @@ export const COMMANDS: readonly CommandDefinition[] = [
   runsCommand,
   queryCommand,
   recoverCommand,
+  nodeCommand,
+  peersCommand,
 ];

@@ -6,6 +6,7 @@ import { catalogStatus, Light, volumeStatus, VolumeStatus } from '../../core/sta
 import { formatAge } from '../../duration.js';
 import { formatBytes } from '../render/format.js';
 import { DatabaseError } from '../../errors.js';
+import { pullBefore } from './peers.js';
 
 const CHECK_EXIT: Record<Light, number> = { green: 0, amber: 1, red: 2 };
 
@@ -21,9 +22,12 @@ export const statusCommand = defineCommand({
   name: 'status',
   description: 'per-target evidence, alarms and offload readiness',
   args: { volumeName: arg.optional('volume', 'one volume (default: all)') },
-  options: { check: option.flag('--check', 'exit with the monitoring-plugin convention: 0 green, 1 amber (stale or behind), 2 red (alarm, missing root)') },
+  options: {
+    check: option.flag('--check', 'exit with the monitoring-plugin convention: 0 green, 1 amber (stale or behind), 2 red (alarm, missing root)'),
+    offline: option.flag('--offline', "do not first apply trusted peers' attestations from the destinations"),
+  },
   exitCodes: { note: 'With --check: 0 green, 1 amber, 2 red (monitoring-plugin convention).' },
-  action: async (ctx, { volumeName, check }) => {
+  action: async (ctx, { volumeName, check, offline }) => {
     const config = ctx.config();
     const volumes = volumeName !== undefined ? [ctx.volume(volumeName)] : [...config.volumes.values()];
     const destinations = new Map([...config.destinations.keys()].map((name) => [name, ctx.destination(name)]));
@@ -33,6 +37,7 @@ export const statusCommand = defineCommand({
       const found = damage.split('\n').filter(Boolean).slice(0, 3).join('; ');
       throw new DatabaseError(`the database ${ctx.dbPath()} is damaged (quick_check: ${found}); move it aside and \`squirrel recover --from <destination>\`, or restore it from a backup`, 'database-damaged');
     }
+    await pullBefore(ctx, volumes, [...config.destinations.keys()], offline);
     const statuses: VolumeStatus[] = [];
     for (const volume of volumes) statuses.push(await volumeStatus(store, volume, destinations, ctx.nowNs, ctx.nodeId(), config.node));
     const catalog = catalogStatus(store);
@@ -40,7 +45,7 @@ export const statusCommand = defineCommand({
     const report: StatusReport = { light, volumes: statuses, catalog };
     ctx.emit(report, () =>
       statuses
-        .flatMap((s) => statusLines(s, ctx.nowNs))
+        .flatMap((s) => statusLines(s, ctx.nowNs, config.node))
         .concat(catalog.reason ? [`catalog: ${catalog.light.toUpperCase()} ${catalog.reason}`] : [])
         .concat([`overall: ${light.toUpperCase()}`]),
     );
@@ -48,7 +53,7 @@ export const statusCommand = defineCommand({
   },
 });
 
-function statusLines(s: VolumeStatus, nowNs: bigint): string[] {
+function statusLines(s: VolumeStatus, nowNs: bigint, node: string): string[] {
   const lines = [
     `${s.volume}: ${s.light.toUpperCase()}${s.indexed ? '' : ' (never indexed)'} present=${s.presentFiles} (${formatBytes(s.presentBytes)}) offloaded=${s.offloadedFiles}`,
   ];
@@ -59,7 +64,8 @@ function statusLines(s: VolumeStatus, nowNs: bigint): string[] {
     lines.push(`  ${t.destination}${t.required ? ' (required for offload)' : ''}: ${t.light.toUpperCase()} root=${t.root} last push=${t.lastPushRunId === null ? 'never' : `run ${t.lastPushRunId}`}`);
     for (const c of t.components) {
       const verified = c.verifiedAtNs === null ? 'verified: unknown' : `verified ${formatAge(nowNs - c.verifiedAtNs)}`;
-      lines.push(`    origin ${c.originNodeName} through run ${c.originRunId} (${c.verifyMethod}, ${verified}, v${c.version})`);
+      const provenance = c.sourceNodeName === node ? 'locally verified' : `asserted by peer ${c.sourceNodeName}`;
+      lines.push(`    origin ${c.originNodeName} through run ${c.originRunId} (${c.verifyMethod}, ${verified}, ${provenance}, v${c.version})`);
     }
     for (const reason of t.reasons) lines.push(`    ! ${reason}`);
   }

@@ -6,6 +6,7 @@ import { resolveTargets } from '../targets.js';
 import { pushVolume, PushResult } from '../../core/push.js';
 import { errorMessage, EXIT_OK, EXIT_OPERATIONAL, SquirrelError } from '../../errors.js';
 import { pushLines } from '../render/evidence.js';
+import { METHOD_READBACK } from '../../core/methods.js';
 
 /** The --json document of sync. */
 export interface SyncReport {
@@ -50,7 +51,12 @@ export const syncCommand = defineCommand({
       }
     }
     const report: SyncReport = { results };
-    await ctx.publishCatalog(results.filter((r) => r.runId !== null).map((r) => r.destination));
+    const done = results.filter((r) => r.runId !== null && r.status !== 'dry-run');
+    const catalogs = await ctx.publishCatalog(done.map((r) => r.destination));
+    await ctx.publishAttestations(
+      done.filter((r) => r.status === 'success').map((r) => ({ volume: ctx.volume(r.volume), destination: r.destination, runId: r.runId!, method: METHOD_READBACK, checked: r.sentFiles + r.alreadyThereFiles, ok: r.sentFiles + r.alreadyThereFiles })),
+      catalogs,
+    );
     ctx.emit(report, () => results.flatMap((r) => pushLines(r, ctx.nowNs)));
     if (!results.every((r) => r.status === 'success' || r.status === 'dry-run')) exitCode = Math.max(exitCode, EXIT_OPERATIONAL);
     return exitCode;

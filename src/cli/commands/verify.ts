@@ -7,6 +7,8 @@ import { parseDurationFlag, parsePercent } from '../parse.js';
 import { verifyVolume, VerifyResult } from '../../core/verify.js';
 import { EXIT_OK, EXIT_OPERATIONAL } from '../../errors.js';
 import { verifyLines } from '../render/evidence.js';
+import { METHOD_REVERIFY } from '../../core/methods.js';
+import { verifyPeerAction } from './peers.js';
 
 /** The --json document of verify. */
 export interface VerifyReport {
@@ -21,9 +23,11 @@ export const verifyCommand = defineCommand({
     to: option.value('--to <destination>', 'only this destination'),
     maxDuration: option.value('--max-duration <duration>', 'stop starting new reads after this long, e.g. 1h'),
     sample: option.value('--sample <percent>', 'only the least recently verified P percent of copies'),
+    peer: option.value('--peer <name>', "verify a trusted peer's copies at --to (as its newest signed catalog lists them) and publish an attestation"),
   },
   exitCodes: { note: 'verify exits 1 when any copy is missing, corrupt or unreadable.' },
-  action: async (ctx, { volumeName, to, maxDuration, sample }) => {
+  action: async (ctx, { volumeName, to, maxDuration, sample, peer }) => {
+    if (peer !== undefined) return verifyPeerAction(ctx, to, peer);
     const maxDurationMs = maxDuration === undefined ? null : parseDurationFlag('--max-duration', maxDuration);
     const samplePercent = sample === undefined ? null : parsePercent('--sample', sample);
     const targets = resolveTargets(ctx, volumeName, to);
@@ -46,7 +50,12 @@ export const verifyCommand = defineCommand({
       );
     }
     const report: VerifyReport = { results };
-    await ctx.publishCatalog(results.filter((r) => r.runId !== null).map((r) => r.destination));
+    const done = results.filter((r) => r.runId !== null);
+    const catalogs = await ctx.publishCatalog(done.map((r) => r.destination));
+    await ctx.publishAttestations(
+      done.map((r) => ({ volume: ctx.volume(r.volume), destination: r.destination, runId: r.runId!, method: METHOD_REVERIFY, checked: r.checked, ok: r.ok })),
+      catalogs,
+    );
     ctx.emit(report, () => results.flatMap((r) => verifyLines(r, ctx.nowNs)));
     return results.every((r) => r.status === 'success') ? EXIT_OK : EXIT_OPERATIONAL;
   },
