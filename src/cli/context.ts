@@ -184,16 +184,27 @@ export class CommandContext {
   /**
    * After a command that changed the index or the evidence: publish a snapshot of the database
    * to the destinations it touched (best effort: a failure is a warning, never a failed run).
+   * When the command changed nothing but times (a sync with nothing new, a verify that found
+   * everything sound), a destination whose last snapshot was placed keeps it: it is still the
+   * map of what is where, so it is recorded as current instead of published again.
    */
-  async publishCatalog(destinationNames: Iterable<string>): Promise<PublishOutcome[]> {
+  async publishCatalog(destinationNames: Iterable<string>, options: { material?: boolean } = {}): Promise<PublishOutcome[]> {
     const names = [...new Set(destinationNames)];
     if (!this.openedStore || names.length === 0) return [];
+    const store = this.openedStore;
     const config = this.config();
-    return publishCatalog(
-      this.openedStore,
-      names.map((name) => this.destination(name)),
+    const published = new Map(store.catalog.publications().map((p) => [p.destination, p]));
+    const current = options.material === false ? names.filter((n) => published.get(n)?.snapshot && !published.get(n)?.error) : [];
+    const coversRunId = store.catalog.newestRunId();
+    for (const name of current) {
+      store.catalog.recordPublication({ destination: name, snapshot: published.get(name)!.snapshot, coversRunId, publishedAtNs: this.nowNs, error: null });
+    }
+    const outcomes = await publishCatalog(
+      store,
+      names.filter((n) => !current.includes(n)).map((name) => this.destination(name)),
       { node: config.node, key: this.nodeKey(), keep: config.catalogKeep, nowNs: this.nowNs, reporter: this.reporter, hooks: this.deps.hooks, scratchDir: path.dirname(this.dbPath()) },
     );
+    return [...current.map((name) => ({ destination: name, snapshot: published.get(name)!.snapshot, removed: [], error: null })), ...outcomes];
   }
 
   /**

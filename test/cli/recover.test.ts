@@ -44,13 +44,17 @@ function offloadedSandbox(): { sb: Sandbox; hashes: Record<string, string> } {
 }
 
 describe('the catalog is published with the data', () => {
-  it('sync, verify and offload each leave a snapshot at every destination they touched, private, named by run and BLAKE3; the newest 7 stay', () => {
+  it('each sync that changed something leaves a snapshot at every destination it touched, private, signed, named by run and BLAKE3; the newest 7 stay', () => {
     // setup
     const sb = makeSandbox(FILES);
     ok(sb, 'index', 'photos');
-    // act: 1 sync + 8 verifies
+    // act: 9 syncs, each with a new file
     ok(sb, 'sync', '--init');
-    for (let i = 0; i < 8; i++) ok(sb, 'verify');
+    for (let i = 0; i < 8; i++) {
+      fs.writeFileSync(path.join(sb.volumePath, `new-${i}.jpg`), `new ${i}`);
+      ok(sb, 'index', 'photos');
+      ok(sb, 'sync');
+    }
     // expect
     for (const destination of ['nas', 'offsite']) {
       const names = catalog(sb, destination);
@@ -65,6 +69,20 @@ describe('the catalog is published with the data', () => {
     }
   });
 
+  it('a verify that found everything sound publishes nothing new: the last snapshot is still the map', () => {
+    // setup
+    const sb = makeSandbox(FILES);
+    ok(sb, 'index', 'photos');
+    ok(sb, 'sync', '--init');
+    const before = catalog(sb, 'nas');
+    // act
+    ok(sb, 'verify');
+    const status = run(sb, 'status', '--check');
+    // expect
+    expect(catalog(sb, 'nas')).toEqual(before);
+    expect(status.code, status.stdout).toBe(0);
+  });
+
   it('a destination that cannot take the catalog is a warning and an amber status, never a failed run', () => {
     // setup: the catalog folder at offsite is a file, so nothing can be placed in it
     const sb = makeSandbox(FILES);
@@ -72,8 +90,10 @@ describe('the catalog is published with the data', () => {
     ok(sb, 'sync', '--init');
     fs.rmSync(path.join(sb.destinations.offsite, '.squirrel-catalog'), { recursive: true });
     fs.writeFileSync(path.join(sb.destinations.offsite, '.squirrel-catalog'), 'in the way');
+    fs.writeFileSync(path.join(sb.volumePath, 'new.jpg'), 'a new photo');
+    ok(sb, 'index', 'photos');
     // act
-    const verify = run(sb, 'verify');
+    const verify = run(sb, 'sync');
     const status = run(sb, 'status', '--check');
     // expect
     expect(verify.code, verify.stderr).toBe(0);
@@ -104,10 +124,13 @@ describe('recover', () => {
   });
 
   it('a truncated newest snapshot and a bit-flipped next one are skipped, each named; the one before is installed', () => {
-    // setup: four snapshots at nas
+    // setup: snapshots of the first sync, the offload and a later sync at nas
     const { sb } = offloadedSandbox();
-    ok(sb, 'verify');
+    fs.writeFileSync(path.join(sb.volumePath, 'later.jpg'), 'a later photo');
+    ok(sb, 'index', 'photos');
+    ok(sb, 'sync');
     const names = catalog(sb, 'nas');
+    expect(names).toHaveLength(3);
     const folder = path.join(sb.destinations.nas, '.squirrel-catalog', 'laptop');
     const newest = path.join(folder, names[names.length - 1]);
     fs.truncateSync(newest, Math.floor(fs.statSync(newest).size / 2));
@@ -126,6 +149,7 @@ describe('recover', () => {
     // that snapshot predates the offload: index finds the files gone (missing), restore brings them back
     expect(ok(sb, 'index', 'photos').stdout).toMatch(/missing=3/);
     expect(ok(sb, 'restore', 'photos', '.').stdout).toMatch(/restored=3 failed=0/);
+    expect(fs.readFileSync(path.join(sb.volumePath, 'later.jpg'), 'utf8')).toBe('a later photo');
   });
 
   it('every snapshot damaged: exit 1 naming each, nothing installed; an existing database: exit 2, untouched', () => {
@@ -153,8 +177,10 @@ describe('recover', () => {
     ok(sb, 'sync', '--init');
     const before = catalog(sb, 'nas');
     const pause = path.join(sb.dir, 'pause');
-    // act: verify publishes; killed as it is about to place the snapshot at nas
-    const child = binSpawn(withConfig(sb, '--no-progress', 'verify', '--to', 'nas'), {
+    fs.writeFileSync(path.join(sb.volumePath, 'new.jpg'), 'a new photo');
+    ok(sb, 'index', 'photos');
+    // act: the sync publishes; killed as it is about to place the snapshot at nas
+    const child = binSpawn(withConfig(sb, '--no-progress', 'sync', '--to', 'nas'), {
       nowNs: TEST_NOW_NS,
       env: { SQUIRREL_TEST_PAUSE_AT: 'catalog.before-place', SQUIRREL_TEST_PAUSE_FILE: pause },
     });
@@ -256,7 +282,7 @@ describe('status tells the truth', () => {
   });
 
   it('amber when no destination holds a catalog as new as the last change; green again once one is published', () => {
-    // setup: the catalog cannot be placed at either destination
+    // setup: the catalog cannot be placed at either destination when a new file is synced
     const sb = makeSandbox(FILES);
     ok(sb, 'index', 'photos');
     ok(sb, 'sync', '--init');
@@ -264,8 +290,10 @@ describe('status tells the truth', () => {
       fs.rmSync(path.join(root, '.squirrel-catalog'), { recursive: true });
       fs.writeFileSync(path.join(root, '.squirrel-catalog'), 'in the way');
     }
+    fs.writeFileSync(path.join(sb.volumePath, 'new.jpg'), 'a new photo');
+    ok(sb, 'index', 'photos');
     // act
-    ok(sb, 'verify');
+    ok(sb, 'sync');
     const lagging = run(sb, 'status', '--check');
     fs.rmSync(path.join(sb.destinations.nas, '.squirrel-catalog'));
     ok(sb, 'verify', '--to', 'nas');

@@ -62,7 +62,7 @@ export const offloadCommand = defineCommand({
         reevaluated: outcome.reevaluated,
       }, ctx.nowNs);
     }
-    if (outcome) await ctx.publishCatalog(plan.policy.requiredTargets);
+    if (outcome) await ctx.publishCatalog(plan.policy.requiredTargets, { material: outcome.offloaded.length > 0 });
     ctx.emit(offloadReportJson(plan, outcome), () => renderOffloadReport(plan, outcome));
     if (outcome && outcome.errors.length > 0) return EXIT_OPERATIONAL;
     if (strict && (plan.refusedFiles > 0 || (outcome?.drift.length ?? 0) > 0 || (outcome?.refused.length ?? 0) > 0)) return EXIT_REFUSED_STRICT;

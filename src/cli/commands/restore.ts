@@ -37,7 +37,7 @@ export const restoreCommand = defineCommand({
       reporter: ctx.reporter,
       hooks: ctx.deps.hooks,
     });
-    if (result.runId !== null) await ctx.publishCatalog(names);
+    if (result.runId !== null) await ctx.publishCatalog(names, { material: result.restored.length > 0 });
     ctx.emit(result, () => {
       if (result.status === 'nothing-to-do') return ['nothing to restore: no offloaded or missing file matches'];
       const verb = result.status === 'dry-run' ? 'would restore' : 'restored';

@@ -52,7 +52,9 @@ export const syncCommand = defineCommand({
     }
     const report: SyncReport = { results };
     const done = results.filter((r) => r.runId !== null && r.status !== 'dry-run');
-    const catalogs = await ctx.publishCatalog(done.map((r) => r.destination));
+    // Nothing sent, moved, refused or cleared and no evidence advanced: only times moved.
+    const material = done.some((r) => r.status !== 'success' || r.sentFiles + r.movedAsideFiles + r.refused.length + r.clearedFindings > 0 || r.vector.some((v) => v.outcome === 'created' || v.outcome === 'advanced'));
+    const catalogs = await ctx.publishCatalog(done.map((r) => r.destination), { material });
     await ctx.publishAttestations(
       done.filter((r) => r.status === 'success').map((r) => ({ volume: ctx.volume(r.volume), destination: r.destination, runId: r.runId!, method: METHOD_READBACK, checked: r.sentFiles + r.alreadyThereFiles, ok: r.sentFiles + r.alreadyThereFiles })),
       catalogs,

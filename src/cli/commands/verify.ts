@@ -51,7 +51,8 @@ export const verifyCommand = defineCommand({
     }
     const report: VerifyReport = { results };
     const done = results.filter((r) => r.runId !== null);
-    const catalogs = await ctx.publishCatalog(done.map((r) => r.destination));
+    // A verify that found every copy sound changed only times.
+    const catalogs = await ctx.publishCatalog(done.map((r) => r.destination), { material: done.some((r) => r.problems.length > 0 || r.raced > 0) });
     await ctx.publishAttestations(
       done.map((r) => ({ volume: ctx.volume(r.volume), destination: r.destination, runId: r.runId!, method: METHOD_REVERIFY, checked: r.checked, ok: r.ok })),
       catalogs,
