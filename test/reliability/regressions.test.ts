@@ -112,6 +112,22 @@ describe('regressions found by the reliability suites', () => {
     expect(status.stderr).not.toMatch(/internal error/);
   });
 
+  it('index runs killed after writing the marker, twice in a row, leave a volume the next index accepts', async () => {
+    // setup: a pushed volume; two index runs each killed just after writing the volume marker
+    const world = await pushedWorld({ 'a.bin': 'alpha' }, SEED);
+    for (let i = 0; i < 2; i++) {
+      const index = world.start(['index', VOLUME], { pauseAt: ['index.before-missing'] });
+      expect(await index.paused()).toBe('index.before-missing');
+      expect(await index.kill()).toBe(true);
+      await index.done;
+    }
+    // act
+    const next = await world.cli(['index', VOLUME]);
+    // expect: the marker is still this index's own, one generation ahead, so the run goes ahead
+    expect(next.code, next.stderr).toBe(0);
+    expect(formatViolations(world.check({ settled: true }))).toBe('');
+  });
+
   it('a crashed run whose pid now belongs to an unrelated process does not hold the volume forever', async () => {
     // setup: a sync "running" under the pid of a live process that is not the one that began it
     const world = await pushedWorld({ 'a.bin': 'alpha' }, SEED);

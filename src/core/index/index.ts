@@ -253,8 +253,10 @@ async function writingRun(options: IndexOptions, deps: IndexDeps, check: VolumeR
   try {
     deps.hooks.at('index.after-begin');
     // Every run writes the marker with the next generation (marker first, index after: a crash
-    // between leaves the marker one ahead, which the next run accepts as its own).
-    const generation = Math.max(store.catalog.markerGeneration(volumeRow.id), check.marker?.generation ?? 0) + 1;
+    // between leaves the marker one ahead, which the next run accepts as its own and writes
+    // again, so any number of crashed runs in a row stay one ahead).
+    const known = store.catalog.markerGeneration(volumeRow.id);
+    const generation = known === 0 ? (check.marker?.generation ?? 0) + 1 : known + 1;
     writeMarker(volume.path, { format: MARKER_FORMAT, volume: volume.name, node: deps.nodeName, index: store.catalog.indexId(), generation });
     result.markerWritten = !check.marker;
     await indexTree(pass, options, hasher);
