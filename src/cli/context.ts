@@ -14,7 +14,7 @@ import { reconcileOpenIntents } from '../core/offload/reconcile.js';
 import { isProcessAlive, RunIdentity } from '../core/runs.js';
 import { Destination } from '../destinations/destination.js';
 import { createDestination, defaultDestinationEnvironment } from '../destinations/registry.js';
-import { UsageError } from '../errors.js';
+import { errorMessage, UsageError } from '../errors.js';
 import { Store } from '../store/store.js';
 import { hooksFromEnv } from './hooks.js';
 import { ProgressRenderer } from './render/progress.js';
@@ -164,6 +164,16 @@ export class CommandContext {
     this.fileHasher ??= createHasher();
     const environment = { ...defaultDestinationEnvironment(this.deps.env), fileHasher: this.fileHasher, putPool: this.putPool };
     return createDestination(this.config().destinations.get(name)!, environment);
+  }
+
+  /** After a command failed: end the runs it left running, so none waits for the reaper. */
+  failOpenRuns(err: unknown): void {
+    if (!this.openedStore?.db.open) return;
+    try {
+      this.openedStore.runs.failUnfinished(this.deps.clock.nowNs(), `failed: ${errorMessage(err)}`);
+    } catch {
+      // The database itself failed (full, damaged): the next command reaps the run.
+    }
   }
 
   async close(): Promise<void> {

@@ -45,6 +45,7 @@ export function buildProgram(deps: Deps, state: ProgramState = { exitCode: 0, de
       const code = await body(ctx);
       state.exitCode = typeof code === 'number' ? code : 0;
     } catch (err) {
+      ctx.failOpenRuns(err);
       // A damaged, read-only or full database is the user's to fix, not an internal error.
       throw (ctx.hasStore ? databaseFailure(err, ctx.dbPath()) : null) ?? err;
     } finally {

@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { VolumeConfig } from '../config/types.js';
 import { Destination, DestinationUnavailableError, remotePathOf } from '../destinations/destination.js';
-import { errorMessage, OperationalError } from '../errors.js';
+import { errorMessage, errorWithPath, OperationalError, UsageError } from '../errors.js';
+import { makeDirectories } from '../mkdirs.js';
 import { hashFile, StreamingBlake3 } from '../hash.js';
 import { Store } from '../store/store.js';
 import { FileWithContent, RemoteCopyRow } from '../store/types.js';
@@ -69,12 +70,10 @@ export async function restoreFiles(store: Store, o: RestoreOptions): Promise<Res
     return result;
   }
 
+  // Checked before the run begins: a --to that cannot be used is the user's to fix, not a run.
+  const targetRoot = o.toDir === null ? fs.realpathSync(volumeRow.rootPath) : restoreTargetRoot(o.toDir);
   const runId = beginRun(store, { ...o.identity, kind: 'restore', volumeId: volumeRow.id, destination: null, nowNs: o.nowNs });
   result.runId = runId;
-  // --to names a directory the user chose: create it. A root that is a link (a mount alias,
-  // which index follows too) is resolved once; nothing below it may be a link.
-  if (o.toDir !== null) fs.mkdirSync(o.toDir, { recursive: true });
-  const targetRoot = fs.realpathSync(o.toDir ?? volumeRow.rootPath);
   let doneBytes = 0;
   for (const [index, file] of candidates.entries()) {
     try {
@@ -87,7 +86,7 @@ export async function restoreFiles(store: Store, o: RestoreOptions): Promise<Res
       }
       result.restored.push(restored);
     } catch (err) {
-      result.failures.push({ path: file.path, reason: errorMessage(err) });
+      result.failures.push({ path: file.path, reason: errorWithPath(err) });
     }
     doneBytes += file.size;
     o.reporter.progress({ phase: `restore ${o.volume.name}`, doneFiles: index + 1, totalFiles: candidates.length, doneBytes, totalBytes: null });
@@ -95,6 +94,29 @@ export async function restoreFiles(store: Store, o: RestoreOptions): Promise<Res
   result.status = result.failures.length === 0 ? 'success' : result.restored.length > 0 ? 'partial' : 'failed';
   store.runs.finishRun(runId, result.status, { restored: result.restored.length, failed: result.failures.length }, o.nowNs);
   return result;
+}
+
+/**
+ * The folder `--to` names, created if missing, as a real path (a link to a folder, such as a
+ * mount alias, is resolved once; nothing below it may be a link). Throws UsageError for a
+ * path that is not a folder (a file, a dangling link) and OperationalError when it cannot be
+ * made or written to.
+ */
+export function restoreTargetRoot(toDir: string): string {
+  const named = lstatOrNull(toDir);
+  if (named?.isSymbolicLink() && !fs.existsSync(toDir)) {
+    throw new UsageError(`--to ${toDir} is a symbolic link to ${fs.readlinkSync(toDir)}, which does not exist; give a folder (it is created if missing)`, 'restore-target');
+  }
+  if (named && !fs.statSync(toDir).isDirectory()) {
+    throw new UsageError(`--to ${toDir} is a file, not a folder; give a folder to restore into (it is created if missing)`, 'restore-target');
+  }
+  try {
+    if (!named) makeDirectories(toDir);
+    fs.accessSync(toDir, fs.constants.W_OK | fs.constants.X_OK);
+    return fs.realpathSync(toDir);
+  } catch (err) {
+    throw new OperationalError(`cannot restore into ${toDir}: ${errorWithPath(err)}`, 'restore-target');
+  }
 }
 
 function okCopies(store: Store, volume: VolumeConfig, volumeId: number, dest: Destination, file: FileWithContent) {
@@ -120,7 +142,7 @@ async function restoreOne(
   const reasons: string[] = [];
   for (const dest of o.sources) {
     for (const copy of okCopies(store, o.volume, volumeId, dest, file)) {
-      fs.mkdirSync(path.dirname(target), { recursive: true });
+      makeDirectories(path.dirname(target));
       safeVolumePath(targetRoot, file.path); // re-check: nothing was swapped for a link meanwhile
       const temp = path.join(path.dirname(target), `.squirrel-restore-${runId}-${process.pid}.tmp`);
       try {
@@ -181,7 +203,7 @@ function placeWithoutClobbering(targetRoot: string, file: FileWithContent, temp:
     if (existing.isFile() && Number(existing.size) === file.size && hashFile(target).hash.equals(file.blake3)) return null;
     movedAside = path.join(RESTORE_HISTORY_DIR, `run-${runId}`, file.path);
     const historyPath = path.join(targetRoot, movedAside);
-    fs.mkdirSync(path.dirname(historyPath), { recursive: true });
+    makeDirectories(path.dirname(historyPath));
     if (lstatOrNull(historyPath)) throw new OperationalError(`${historyPath} already exists; not moving ${file.path} over it`);
     fs.renameSync(target, historyPath);
   }

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { errnoCode, errorDetail } from '../errors.js';
 import { READ_CHUNK_BYTES } from '../hash.js';
+import { makeDirectories } from '../mkdirs.js';
 import { GroupFlush } from './group-flush.js';
 import { copyMode, DIRECTORY_MODE, openLocalSource } from './local-source.js';
 import { PutPool, PUTS_IN_FLIGHT_PER_WORKER } from './put-pool.js';
@@ -513,19 +514,11 @@ export class LocalDestination implements Destination {
 
   /** mkdir -p; returns the directories it created, outermost first (their parents need an fsync). */
   private mkdirs(directory: string, operation: string): string[] {
-    let first: string | undefined;
     try {
-      first = fs.mkdirSync(directory, { recursive: true, mode: DIRECTORY_MODE });
+      return makeDirectories(directory, DIRECTORY_MODE);
     } catch (err) {
       throw this.unavailable(operation, directory, err);
     }
-    if (first === undefined) return [];
-    const created: string[] = [];
-    for (let dir = directory; ; dir = path.dirname(dir)) {
-      created.unshift(dir);
-      if (dir === first || dir === path.dirname(dir)) break;
-    }
-    return created;
   }
 
   private writeFileDurably(file: string, bytes: Buffer, operation: string): void {

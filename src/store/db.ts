@@ -7,7 +7,8 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DatabaseError, OperationalError, SquirrelError } from '../errors.js';
+import { DatabaseError, errorWithPath, OperationalError, SquirrelError } from '../errors.js';
+import { makeDirectories } from '../mkdirs.js';
 
 export type Db = Database.Database;
 
@@ -93,8 +94,12 @@ export function openDatabase(dbPath: string, options: OpenOptions = {}): OpenRes
   }
   if (exists) assertLooksLikeSqlite(dbPath);
   else {
-    fs.mkdirSync(path.dirname(dbPath), { recursive: true, mode: 0o700 });
-    fs.closeSync(fs.openSync(dbPath, 'a', 0o600));
+    try {
+      makeDirectories(path.dirname(dbPath), 0o700);
+      fs.closeSync(fs.openSync(dbPath, 'a', 0o600));
+    } catch (err) {
+      throw new DatabaseError(`cannot create the database ${dbPath}: ${errorWithPath(err)}`, 'database-create');
+    }
   }
 
   let db: Db;
