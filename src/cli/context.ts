@@ -66,12 +66,15 @@ export class CommandContext {
   readonly nowNs: bigint;
   readonly reporter: Reporter;
   private readonly progressRenderer: ProgressRenderer | null;
+  /** With -q (and no --json): the text result, held until the exit code says whether to show it. */
+  private heldLines: string[] | null;
 
   constructor(
     readonly deps: Deps,
     readonly globals: GlobalOptions,
   ) {
     this.nowNs = deps.clock.nowNs();
+    this.heldLines = globals.quiet && !globals.json ? [] : null;
     const showProgress = deps.stderrIsTTY && globals.progress !== false && !globals.quiet;
     this.progressRenderer = showProgress ? new ProgressRenderer() : null;
     this.reporter = {
@@ -139,9 +142,20 @@ export class CommandContext {
     return { nodeId: this.nodeId(), pid: this.deps.pid, host: this.deps.host };
   }
 
-  /** One line of ordinary output on stdout (not in --json mode). */
+  /** One line of ordinary output on stdout (not in --json mode); held under -q. */
   print(line = ''): void {
-    this.deps.stdout.write(`${line}\n`);
+    if (this.heldLines) this.heldLines.push(line);
+    else this.deps.stdout.write(`${line}\n`);
+  }
+
+  /**
+   * The end of a command under -q: a success prints nothing (cron mails nothing), any other
+   * exit code shows the held result, which says what went wrong.
+   */
+  release(exitCode: number): void {
+    const held = this.heldLines;
+    this.heldLines = null;
+    if (held && exitCode !== 0) for (const line of held) this.print(line);
   }
 
   eprint(line: string): void {

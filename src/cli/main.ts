@@ -25,7 +25,7 @@ export function buildProgram(deps: Deps, state: ProgramState = { exitCode: 0, de
     .addOption(new Option('--config <path>', 'config file (env SQUIRREL_CONFIG, default ~/.squirrel/config.yaml)'))
     .option('--db <path>', 'database file (default: the config\'s db, next to the config)')
     .option('--json', 'machine-readable output on stdout: one JSON document')
-    .option('-q, --quiet', 'only warnings and errors')
+    .option('-q, --quiet', 'print nothing on success: only warnings, errors, and the result of a command that did not succeed')
     .option('--no-progress', 'no progress bars (they only show when stderr is a terminal)')
     .option('--debug', 'show stack traces for internal errors')
     .showHelpAfterError('(run with --help for usage)')
@@ -44,7 +44,9 @@ export function buildProgram(deps: Deps, state: ProgramState = { exitCode: 0, de
     try {
       const code = await body(ctx);
       state.exitCode = typeof code === 'number' ? code : 0;
+      ctx.release(state.exitCode);
     } catch (err) {
+      ctx.release(EXIT_OPERATIONAL);
       ctx.failOpenRuns(err);
       // A damaged, read-only or full database is the user's to fix, not an internal error.
       throw (ctx.hasStore ? databaseFailure(err, ctx.dbPath()) : null) ?? err;
