@@ -28,9 +28,11 @@ export class UsageError extends SquirrelError {
 /** Invalid configuration: exit 2, with every problem listed by key path. */
 export class ConfigError extends SquirrelError {
   readonly problems: string[];
+  readonly source: string;
   constructor(problems: string[], source: string) {
     super('config', `invalid configuration in ${source}:\n  ${problems.join('\n  ')}`, EXIT_USAGE);
     this.problems = problems;
+    this.source = source;
   }
 }
 

@@ -17,6 +17,7 @@ import { createDestination, defaultDestinationEnvironment } from '../destination
 import { errorMessage, UsageError } from '../errors.js';
 import { Store } from '../store/store.js';
 import { hooksFromEnv } from './hooks.js';
+import { escapeControl } from './render/format.js';
 import { ProgressRenderer } from './render/progress.js';
 
 export interface Output {
@@ -145,7 +146,7 @@ export class CommandContext {
   /** One line of ordinary output on stdout (not in --json mode); held under -q. */
   print(line = ''): void {
     if (this.heldLines) this.heldLines.push(line);
-    else this.deps.stdout.write(`${line}\n`);
+    else this.deps.stdout.write(`${escapeControl(line)}\n`);
   }
 
   /**
@@ -160,7 +161,7 @@ export class CommandContext {
 
   eprint(line: string): void {
     this.progressRenderer?.clear();
-    this.deps.stderr.write(`${line}\n`);
+    this.deps.stderr.write(`${escapeControl(line)}\n`);
   }
 
   /** Emit a command's result: one JSON document with --json, else the text lines. */

@@ -5,10 +5,11 @@
 
 import { Command, CommanderError, Option } from 'commander';
 import { createRequire } from 'node:module';
-import { EXIT_OPERATIONAL, EXIT_USAGE, SquirrelError } from '../errors.js';
+import { ConfigError, EXIT_OPERATIONAL, EXIT_USAGE, SquirrelError } from '../errors.js';
 import { databaseFailure } from '../store/db.js';
 import { EXIT_CODES_HELP, Run } from './command.js';
 import { COMMANDS } from './commands/registry.js';
+import { escapeControl } from './render/format.js';
 import { CommandContext, Deps, defaultDeps, globalOptionsFrom, jsonReplacer } from './context.js';
 
 const packageJson = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -88,12 +89,14 @@ export async function runCli(argv: string[], deps: Deps): Promise<number> {
       return EXIT_USAGE;
     }
     if (err instanceof SquirrelError) {
-      deps.stderr.write(`squirrel: ${err.message}\n`);
+      // A message may quote a file name or a config key: shown with control characters escaped.
+      const shown = err instanceof ConfigError ? [`invalid configuration in ${err.source}:`, ...err.problems.map((p) => `  ${p}`)] : [err.message];
+      deps.stderr.write(`squirrel: ${shown.map(escapeControl).join('\n')}\n`);
       if (json) deps.stdout.write(`${JSON.stringify({ error: { code: err.code, message: err.message } }, jsonReplacer, 2)}\n`);
       return err.exitCode;
     }
     const message = err instanceof Error ? err.message : String(err);
-    deps.stderr.write(`squirrel: internal error — please report: ${message}\n`);
+    deps.stderr.write(`squirrel: internal error — please report: ${escapeControl(message)}\n`);
     if (state.debug && err instanceof Error && err.stack) deps.stderr.write(`${err.stack}\n`);
     else deps.stderr.write('(run again with --debug for the stack trace)\n');
     if (json) deps.stdout.write(`${JSON.stringify({ error: { code: 'internal', message } }, null, 2)}\n`);
