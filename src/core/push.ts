@@ -17,6 +17,7 @@ import { errorMessage, OperationalError } from '../errors.js';
 import { NameRefusal } from '../store/places.js';
 import { Store } from '../store/store.js';
 import { FileWithContent } from '../store/types.js';
+import { retireExcluded } from './exclude.js';
 import { realRoot, sourceToSend } from './fs-safety.js';
 import { inLanes } from './lanes.js';
 import { findNameRefusals } from './name-collisions.js';
@@ -107,6 +108,9 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
   result.runId = runId;
   o.hooks.at('sync.after-begin');
   try {
+    // Files a pattern added since the last index excludes are not pushed (nor claimed).
+    const excluded = store.immediate(() => retireExcluded(store, volumeRow.id, o.volume, runId));
+    if (excluded > 0) o.reporter.info(`${excluded} indexed file(s) now match volumes.${o.volume.name}.exclude: no longer backed up (marked missing; nothing deleted)`);
     // Captured before any transfer: what this push may claim if everything lands.
     const claims = store.evidence.highestPresentOrigins(volumeRow.id);
     const versionsSeen = new Map(claims.map((c) => [c.originNodeId, store.evidence.component(volumeRow.id, o.destination.name, c.originNodeId)?.version ?? null]));

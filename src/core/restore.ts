@@ -11,6 +11,8 @@ import { VolumeConfig } from '../config/types.js';
 import { Destination, DestinationUnavailableError, remotePathOf } from '../destinations/destination.js';
 import { errorMessage, errorWithPath, OperationalError, UsageError } from '../errors.js';
 import { makeDirectories } from '../mkdirs.js';
+import { excludeMatcher } from '../config/exclude.js';
+import { isReservedPath, RESTORE_HISTORY_DIR } from '../paths.js';
 import { hashFile, StreamingBlake3 } from '../hash.js';
 import { Store } from '../store/store.js';
 import { FileWithContent, RemoteCopyRow } from '../store/types.js';
@@ -20,7 +22,6 @@ import { checkVolumeRoot } from './index/volume-root.js';
 import { Hooks, Reporter } from './reporter.js';
 import { beginRun, RunIdentity } from './runs.js';
 
-export const RESTORE_HISTORY_DIR = '.squirrel-restore-history';
 
 export interface RestoreOptions {
   volume: VolumeConfig;
@@ -54,7 +55,8 @@ export async function restoreFiles(store: Store, o: RestoreOptions): Promise<Res
   const volumeRow = store.volume(o.volume.name);
   if (!volumeRow) throw new OperationalError(`volume '${o.volume.name}' has never been indexed; nothing to restore`);
   if (o.toDir === null) checkVolumeRoot(store, o.volume, { allowMissingMarker: false });
-  const candidates = store.files.live(volumeRow.id).filter((f) => (f.status === 'offloaded' || f.status === 'missing') && o.matches(f.path));
+  const restorable = restorableIn(o);
+  const candidates = store.files.live(volumeRow.id).filter((f) => (f.status === 'offloaded' || f.status === 'missing') && o.matches(f.path) && restorable(f));
   const result: RestoreResult = { volume: o.volume.name, runId: null, status: 'success', restored: [], failures: [] };
   if (candidates.length === 0) {
     result.status = 'nothing-to-do';
@@ -94,6 +96,17 @@ export async function restoreFiles(store: Store, o: RestoreOptions): Promise<Res
   result.status = result.failures.length === 0 ? 'success' : result.restored.length > 0 ? 'partial' : 'failed';
   store.runs.finishRun(runId, result.status, { restored: result.restored.length, failed: result.failures.length }, o.nowNs);
   return result;
+}
+
+/**
+ * Into the volume, restore leaves alone what the user let go of on purpose: a row missing only
+ * because an exclude: pattern matches it (the file is likely still there), and reserved paths
+ * (restore history the user cleared away). Into --to, any selected row is restored.
+ */
+function restorableIn(o: RestoreOptions): (file: FileWithContent) => boolean {
+  if (o.toDir !== null) return () => true;
+  const excludes = excludeMatcher(o.volume.exclude);
+  return (file) => !isReservedPath(file.path) && !(file.status === 'missing' && excludes(file.path));
 }
 
 /**

@@ -327,7 +327,7 @@ type Identity = { nodeId: number; pid: number; host: string };
 async function withStore<T>(world: World, fn: (store: Store, volume: VolumeConfig, identity: Identity) => Promise<T>): Promise<T> {
   const store = Store.open(world.dbPath);
   try {
-    const volume: VolumeConfig = { name: VOLUME, path: world.root, syncTo: TARGETS, offloadRequires: TARGETS, offloadMaxEvidenceAgeMs: null, namespaces: new Map(TARGETS.map((t) => [t, VOLUME])) };
+    const volume: VolumeConfig = { name: VOLUME, path: world.root, syncTo: TARGETS, offloadRequires: TARGETS, offloadMaxEvidenceAgeMs: null, namespaces: new Map(TARGETS.map((t) => [t, VOLUME])), exclude: [] };
     return await fn(store, volume, { nodeId: store.ensureNode('laptop'), pid: process.pid, host: os.hostname() });
   } finally {
     store.close();
