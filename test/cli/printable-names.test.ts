@@ -12,7 +12,7 @@ const FORGED = 'evil\noffloaded=0 not_durable=0 drift=0 errors=0 run=1\n.jpg';
 const ESCAPE = 'red\u001b[31m\u202ename.jpg';
 
 describe('text output escapes control characters in names', () => {
-  it('offload --per-file, query and restore print them escaped; --json exact', async () => {
+  it('offload --per-file, query, ls and restore print them escaped; --json exact', async () => {
     // setup
     const sb = makeSandbox({ [FORGED]: 'one', [ESCAPE]: 'two', 'plain.jpg': 'three' });
     const run = (...args: string[]) => bin(withConfig(sb, '--no-progress', ...args), { nowNs: NOW });
@@ -22,6 +22,7 @@ describe('text output escapes control characters in names', () => {
     const outputs = [
       run('offload', 'photos', '.', '--per-file', '--dry-run'),
       run('query', `photos:${FORGED}`),
+      run('ls', 'photos'),
       run('restore', 'photos', FORGED, '--dry-run'),
     ];
     const document = json<OffloadReport>(run('--json', 'offload', 'photos', '.', '--per-file', '--dry-run'));

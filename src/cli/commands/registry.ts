@@ -6,6 +6,7 @@ import { configCommand } from './config.js';
 import { evidenceCommand } from './evidence.js';
 import { indexCommand } from './index.js';
 import { initCommand } from './init.js';
+import { lsCommand } from './ls.js';
 import { offloadCommand } from './offload.js';
 import { queryCommand } from './query.js';
 import { restoreCommand } from './restore.js';
@@ -23,6 +24,7 @@ export const COMMANDS: readonly CommandDefinition[] = [
   offloadCommand,
   restoreCommand,
   statusCommand,
+  lsCommand,
   evidenceCommand,
   runsCommand,
   queryCommand,
