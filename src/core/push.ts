@@ -25,6 +25,7 @@ import { namespaceOf, openNamespace } from './namespace.js';
 import { Hooks, Reporter } from './reporter.js';
 import { beginRun, RunIdentity } from './runs.js';
 import { restampComponents, RestampOutcome } from './restamp.js';
+import { removeDeadStaging, removeOwnStaging } from './staging.js';
 import { isContentVerified, METHOD_READBACK } from './methods.js';
 
 const LEDGER_BATCH = 200;
@@ -121,7 +122,10 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
     for (const r of result.refused) o.reporter.warn(`not sent to '${o.destination.name}': ${r.detail}`);
     const refusedPaths = new Set(result.refused.map((r) => r.path));
     const files = refusedPaths.size === 0 ? present : present.filter((f) => !refusedPaths.has(f.path));
+    await cleanStaging(store, o, namespace.name, result);
     const transfer = await transferAll(store, volumeRow.id, realRoot(volumeRow.rootPath), files, runId, o, result);
+    const ownStaging = await removeOwnStaging(o.destination, namespace.name, runId);
+    if (ownStaging !== null) o.reporter.warn(ownStaging);
     o.hooks.at('sync.before-record');
 
     if (result.failures.length > 0) {
@@ -155,6 +159,16 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
     result.message = errorMessage(err);
     store.runs.finishRun(runId, 'failed', counts(result), o.nowNs, result.message);
     throw err;
+  }
+}
+
+/** Staging left by killed syncs (runs known dead) is removed before this one stages anything. */
+async function cleanStaging(store: Store, o: PushOptions, namespace: string, result: PushResult): Promise<void> {
+  const cleanup = await removeDeadStaging(store, o.destination, namespace);
+  if (cleanup.problem !== null) o.reporter.warn(cleanup.problem);
+  if (cleanup.runs.length > 0) {
+    result.notes.push(`removed ${cleanup.removedFiles} leftover staging file(s) of interrupted run(s) ${cleanup.runs.join(', ')}`);
+    o.reporter.info(result.notes.at(-1)!);
   }
 }
 

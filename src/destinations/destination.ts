@@ -87,6 +87,15 @@ export function checkStagingPath(destination: string, relativePath: string, stag
   }
 }
 
+/** Throws UnsafeDestinationPathError unless `path` lies strictly under `<namespace>/.squirrel-staging/`. */
+export function checkStagingRemoval(destination: string, relativePath: string): void {
+  checkDestinationPath(destination, 'removeStaging', relativePath);
+  const segments = relativePath.split('/');
+  if (segments.length < 3 || segments[1] !== STAGING_DIR || segments[0].startsWith('.squirrel-')) {
+    throw new UnsafeDestinationPathError(destination, 'removeStaging', `refusing to remove ${JSON.stringify(relativePath)}: only squirrel's own staging files under <namespace>/${STAGING_DIR}/ are ever removed`);
+  }
+}
+
 /** The newest marker format this build writes; it reads every older one. */
 export const MARKER_FORMAT = 2;
 
@@ -242,6 +251,15 @@ export interface DestinationWriter {
    * `historyPath` throws). Absent `path`: no-op.
    */
   moveAside(path: string, historyPath: string): Promise<void>;
+  /**
+   * Remove squirrel's own scratch: the file, or the folder with everything in it, at `path`,
+   * which must lie strictly under `<namespace>/.squirrel-staging/` (a staging run folder
+   * `run-<id>` or a file in it). Any other path is refused with UnsafeDestinationPathError
+   * before anything is touched; so is a staging folder reached through a symbolic link. Links
+   * inside are removed, never followed. Absent: 0. Returns how many files it removed. The only
+   * operation that deletes anything at a destination, and only what put() itself staged.
+   */
+  removeStaging(path: string): Promise<number>;
 }
 
 export interface Destination extends DestinationReader, DestinationWriter {}

@@ -17,7 +17,7 @@ import {
   SourceExpectation,
 } from './destination.js';
 
-export type DestinationMethod = 'rootState' | 'list' | 'stat' | 'read' | 'hash' | 'init' | 'put' | 'moveAside' | 'readSmall' | 'writeSmall';
+export type DestinationMethod = 'rootState' | 'list' | 'stat' | 'read' | 'hash' | 'init' | 'put' | 'moveAside' | 'readSmall' | 'writeSmall' | 'removeStaging';
 
 /**
  * One injected fault. `path`, where present, limits it to calls whose (first) path argument
@@ -151,6 +151,11 @@ export class FaultyDestination implements Destination {
   async moveAside(relativePath: string, historyPath: string): Promise<void> {
     this.throwIfFailing('moveAside', relativePath);
     return this.inner.moveAside(relativePath, historyPath);
+  }
+
+  async removeStaging(relativePath: string): Promise<number> {
+    this.throwIfFailing('removeStaging', relativePath);
+    return this.inner.removeStaging(relativePath);
   }
 
   /** Count the call; the 'fail' fault that fires for it, if any. */

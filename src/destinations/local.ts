@@ -32,6 +32,7 @@ import {
   checkDestinationPath,
   checkMarker,
   checkStagingPath,
+  checkStagingRemoval,
   encodeMarker,
   SourceExpectation,
 } from './destination.js';
@@ -225,6 +226,38 @@ export class LocalDestination implements Destination {
       if (errnoCode(err) !== 'ENOENT') throw this.unavailable('moveAside', relativePath, err);
     }
     this.fsyncDirs([path.dirname(source)], 'moveAside');
+  }
+
+  async removeStaging(relativePath: string): Promise<number> {
+    const target = this.resolve('removeStaging', relativePath);
+    checkStagingRemoval(this.name, relativePath);
+    this.requireMarkedRoot('removeStaging');
+    // Every folder from the namespace down to the target's parent must be a real folder: a
+    // link there would point the removal somewhere else.
+    const segments = relativePath.split('/');
+    for (let depth = 1; depth < segments.length; depth++) {
+      const stats = this.lstatQuietly(path.join(this.location, ...segments.slice(0, depth)));
+      if (stats === null) return 0;
+      if (!stats.isDirectory()) throw new DestinationUnavailableError(this.name, 'removeStaging', `${segments.slice(0, depth).join('/')} is not a folder (a link?); nothing was removed`);
+    }
+    const remove = (absolute: string): number => {
+      const stats = this.lstatQuietly(absolute);
+      if (stats === null) return 0;
+      try {
+        if (!stats.isDirectory()) {
+          fs.unlinkSync(absolute);
+          return 1;
+        }
+        let removed = 0;
+        for (const name of fs.readdirSync(absolute)) removed += remove(path.join(absolute, name));
+        fs.rmdirSync(absolute);
+        return removed;
+      } catch (err) {
+        if (errnoCode(err) === 'ENOENT') return 0;
+        throw this.unavailable('removeStaging', path.relative(this.location, absolute), err);
+      }
+    };
+    return remove(target);
   }
 
   async readSmall(relativePath: string): Promise<Buffer | null> {

@@ -18,6 +18,7 @@ import {
   checkDestinationPath,
   checkMarker,
   checkStagingPath,
+  checkStagingRemoval,
   encodeMarker,
   SourceExpectation,
 } from './destination.js';
@@ -126,6 +127,16 @@ export class MemoryDestination implements Destination {
     }
     this.store.files.set(historyPath, bytes);
     this.store.files.delete(relativePath);
+  }
+
+  async removeStaging(relativePath: string): Promise<number> {
+    checkStagingRemoval(this.name, relativePath);
+    this.requireMarkedRoot('removeStaging');
+    let removed = 0;
+    for (const filePath of [...this.store.files.keys()]) {
+      if (filePath === relativePath || filePath.startsWith(`${relativePath}/`)) removed += Number(this.store.files.delete(filePath));
+    }
+    return removed;
   }
 
   async readSmall(relativePath: string): Promise<Buffer | null> {

@@ -26,6 +26,7 @@ import {
   checkDestinationPath,
   checkMarker,
   checkStagingPath,
+  checkStagingRemoval,
   encodeMarker,
   unsafeDestinationPath,
   SourceExpectation,
@@ -278,6 +279,24 @@ export class S3Destination implements Destination {
     } catch (err) {
       throw this.unavailable('moveAside', relativePath, err);
     }
+  }
+
+  async removeStaging(relativePath: string): Promise<number> {
+    const key = this.keyOf('removeStaging', relativePath);
+    checkStagingRemoval(this.name, relativePath);
+    // Uploads go straight to their key here, so there is rarely anything staged; what is there
+    // (the object itself and every object below it) is squirrel's own scratch.
+    const keys: string[] = (await this.head('removeStaging', relativePath, key)) !== null ? [key] : [];
+    for await (const file of this.listFrom(relativePath)) keys.push(this.keyPrefix + file.path);
+    const { s3, client } = await this.client();
+    for (const scratch of keys) {
+      try {
+        await client.send(new s3.DeleteObjectCommand({ Bucket: this.config.bucket, Key: scratch }));
+      } catch (err) {
+        throw this.unavailable('removeStaging', scratch.slice(this.keyPrefix.length), err);
+      }
+    }
+    return keys.length;
   }
 
   async readSmall(relativePath: string): Promise<Buffer | null> {

@@ -30,6 +30,7 @@ import {
   checkDestinationPath,
   checkMarker,
   checkStagingPath,
+  checkStagingRemoval,
   encodeMarker,
   SourceExpectation,
 } from './destination.js';
@@ -280,6 +281,33 @@ export class SftpDestination implements Destination {
       if (placement === 'exists') throw new DestinationUnavailableError(this.name, 'moveAside', `${historyPath} already exists; nothing was moved`);
       // A link leaves both names; the history name is in place, so the old one can go.
       if (placement === 'linked') await this.unlink(s, source);
+    });
+  }
+
+  async removeStaging(relativePath: string): Promise<number> {
+    const target = this.resolve('removeStaging', relativePath);
+    checkStagingRemoval(this.name, relativePath);
+    return this.withRetry('removeStaging', relativePath, async (s) => {
+      await this.requireMarkedRoot(s, 'removeStaging');
+      // Every folder from the namespace down to the target's parent must be a real folder: a
+      // link there would point the removal somewhere else.
+      const segments = relativePath.split('/');
+      for (let depth = 1; depth < segments.length; depth++) {
+        const stats = await this.lstat(s, path.posix.join(this.root, ...segments.slice(0, depth)));
+        if (stats === null) return 0;
+        if (!stats.isDirectory()) throw new DestinationUnavailableError(this.name, 'removeStaging', `${segments.slice(0, depth).join('/')} is not a folder (a link?); nothing was removed`);
+      }
+      const remove = async (absolute: string, stats: Stats | null): Promise<number> => {
+        if (stats === null) return 0;
+        if (!stats.isDirectory()) return Number(await this.unlink(s, absolute));
+        let removed = 0;
+        for (const entry of (await this.readDirectory(s, absolute)) ?? []) {
+          if (entry.filename !== '.' && entry.filename !== '..') removed += await remove(path.posix.join(absolute, entry.filename), entry.attrs);
+        }
+        await this.call<void>(s, 'rmdir', (done) => s.sftp.rmdir(absolute, done));
+        return removed;
+      };
+      return remove(target, await this.lstat(s, target));
     });
   }
 

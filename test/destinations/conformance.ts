@@ -385,6 +385,49 @@ export function runConformance<H extends ConformanceHarness>(label: string, subj
       });
     });
 
+    describe('removeStaging', () => {
+      beforeEach(async () => {
+        await destination.init();
+      });
+
+      it("removes a staging run's files (and the run folder) and nothing else", async () => {
+        // setup: what a killed sync leaves behind, next to real copies and history
+        await putBytes(destination, `${VOLUME}/kept.txt`, Buffer.from('kept'));
+        await putBytes(destination, historyFor(`${VOLUME}/old.txt`), Buffer.from('old'));
+        await destination.writeSmall(stagingFor(`${VOLUME}/a.txt`, 7), Buffer.from('half a file'), 'create');
+        await destination.writeSmall(stagingFor(`${VOLUME}/b.txt`, 7), Buffer.from('another'), 'create');
+        await destination.writeSmall(stagingFor(`${VOLUME}/c.txt`, 8), Buffer.from('a live run'), 'create');
+
+        // act
+        const removed = await destination.removeStaging(`${VOLUME}/.squirrel-staging/run-7`);
+        const again = await destination.removeStaging(`${VOLUME}/.squirrel-staging/run-7`);
+
+        // expect
+        expect(removed).toBe(2);
+        expect(again).toBe(0);
+        expect(await listedPaths(destination, VOLUME)).toEqual([historyFor(`${VOLUME}/old.txt`), stagingFor(`${VOLUME}/c.txt`, 8), `${VOLUME}/kept.txt`].sort());
+      });
+
+      it.each([`${VOLUME}/kept.txt`, `${VOLUME}/.squirrel-staging`, `${VOLUME}/.squirrel-history/run-1`, `.squirrel-staging/run-1`, `${VOLUME}/sub/.squirrel-staging/run-1`, `${VOLUME}/.squirrel-staging/../kept.txt`, DESTINATION_MARKER])(
+        'refuses %j, touching nothing',
+        async (notStaging) => {
+          // setup
+          await putBytes(destination, `${VOLUME}/kept.txt`, Buffer.from('kept'));
+          const before = await listAll(destination, '');
+
+          // act
+          const outcome = await destination.removeStaging(notStaging).then(
+            () => 'removed',
+            (error: unknown) => (error instanceof UnsafeDestinationPathError ? 'refused' : String(error)),
+          );
+
+          // expect
+          expect(outcome).toBe('refused');
+          expect(await listAll(destination, '')).toEqual(before);
+        },
+      );
+    });
+
     describe('absent', () => {
       beforeEach(async () => {
         await destination.init();
