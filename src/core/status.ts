@@ -7,6 +7,7 @@ import { Destination, RootState } from '../destinations/destination.js';
 import { errorMessage, UsageError } from '../errors.js';
 import { Store } from '../store/store.js';
 import { RemoteCopyRow, VectorComponent } from '../store/types.js';
+import { DisplacedFiles, displacedFiles } from './displaced.js';
 import { openNamespace } from './namespace.js';
 import { parseSelectors, planOffload } from './offload/plan.js';
 import { DEFAULT_SKEW_TOLERANCE_NS } from './offload/policy.js';
@@ -34,6 +35,8 @@ export interface VolumeStatus {
   targets: TargetStatus[];
   /** What `offload <volume> .` would let go now; null when offload is not configured or cannot plan. */
   offloadReady: { files: number; bytes: number; of: number } | { error: string } | null;
+  /** Files restore moved aside, waiting for the user to look at them (amber). */
+  displaced: DisplacedFiles | null;
   light: Light;
 }
 
@@ -41,7 +44,7 @@ const worse = (a: Light, b: Light): Light => (a === 'red' || b === 'red' ? 'red'
 
 export async function volumeStatus(store: Store, volume: VolumeConfig, destinations: Map<string, Destination>, nowNs: bigint, thisNodeId: number, node: string): Promise<VolumeStatus> {
   const row = store.volume(volume.name);
-  const status: VolumeStatus = { volume: volume.name, indexed: row !== undefined, presentFiles: 0, presentBytes: 0, offloadedFiles: 0, targets: [], offloadReady: null, light: 'green' };
+  const status: VolumeStatus = { volume: volume.name, indexed: row !== undefined, presentFiles: 0, presentBytes: 0, offloadedFiles: 0, targets: [], offloadReady: null, displaced: null, light: 'green' };
   const counts = row ? store.files.statusCounts(row.id) : [];
   for (const c of counts) {
     if (c.status === 'present') [status.presentFiles, status.presentBytes] = [c.files, c.bytes];
@@ -106,6 +109,8 @@ export async function volumeStatus(store: Store, volume: VolumeConfig, destinati
     status.light = worse(status.light, target.light);
     status.targets.push(target);
   }
+  status.displaced = displacedFiles(store, volume, row?.id ?? null);
+  if (status.displaced) status.light = worse(status.light, 'amber');
   if (row && volume.offloadRequires !== null) {
     try {
       const plan = planOffload(store, volume, parseSelectors(['.']), { olderThanMs: null, nowNs, thisNodeId });

@@ -65,6 +65,7 @@ export class FileStore {
   private readonly touchIfPresent;
   private readonly copiesOfContentEverywhere;
   private readonly countsByStatus;
+  private readonly presentUnderFolder;
 
   private readonly listingStatements = new Map<number, Database.Statement>();
 
@@ -121,6 +122,7 @@ export class FileStore {
       .safeIntegers(true);
     this.touchIfPresent = prep(`UPDATE files SET last_seen_run_id = ?, mtime_ns = ?, mode = coalesce(?, mode) WHERE id = ? AND status = 'present'`);
     this.liveTotal = prep(`SELECT count(*) AS n FROM files WHERE volume_id = ? AND status <> 'superseded'`);
+    this.presentUnderFolder = prep(`SELECT count(*) AS n FROM files WHERE volume_id = ? AND status = 'present' AND path >= ? AND path < ?`);
     this.copiesOfContentEverywhere = prep(`SELECT volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version
       FROM remote_copies WHERE content_id = ? ORDER BY destination, volume_id, path`);
   }
@@ -316,6 +318,11 @@ export class FileStore {
   /** Mark a present row seen by this run; false when the row is no longer present. */
   touchPresent(fileId: number, runId: number, mtimeNs: bigint, mode: number | null = null): boolean {
     return this.touchIfPresent.run(runId, mtimeNs, mode, fileId).changes === 1;
+  }
+
+  /** Present rows under a folder ('a/b' counts 'a/b/...'). */
+  presentUnder(volumeId: number, folder: string): number {
+    return one<{ n: number }>(this.presentUnderFolder, volumeId, `${folder}/`, `${folder}0`)!.n;
   }
 
   /** How many non-superseded rows a volume has: what a wrong root could turn missing. */

@@ -38,6 +38,7 @@ function statusLines(s: VolumeStatus, nowNs: bigint): string[] {
   const lines = [
     `${s.volume}: ${s.light.toUpperCase()}${s.indexed ? '' : ' (never indexed)'} present=${s.presentFiles} (${formatBytes(s.presentBytes)}) offloaded=${s.offloadedFiles}`,
   ];
+  if (s.displaced) lines.push(`  ! ${s.displaced.reason}`);
   if (s.offloadReady && 'error' in s.offloadReady) lines.push(`  offload: cannot plan: ${s.offloadReady.error}`);
   else if (s.offloadReady) lines.push(`  offload ready now: ${s.offloadReady.files} of ${s.offloadReady.of} present file(s), ${formatBytes(s.offloadReady.bytes)}`);
   for (const t of s.targets) {
