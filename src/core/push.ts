@@ -12,12 +12,14 @@ import {
   historyPathOf,
   remotePathOf,
   stagingPathOf,
+  UnsafeDestinationPathError,
 } from '../destinations/destination.js';
 import { errorMessage, OperationalError } from '../errors.js';
 import { NameRefusal } from '../store/places.js';
 import { Store } from '../store/store.js';
 import { FileWithContent } from '../store/types.js';
 import { retireExcluded } from './exclude.js';
+import { moveObstacleAside } from './obstacles.js';
 import { realRoot, sourceToSend } from './fs-safety.js';
 import { inLanes } from './lanes.js';
 import { findNameRefusals } from './name-collisions.js';
@@ -278,7 +280,15 @@ async function pushOne(
     if (stat.kind === 'present' && stat.sizeBytes === file.size) return { outcome: 'recorded', method: null };
   }
   // Whatever is at the path now: the same bytes (keep), different bytes (move aside), or nothing.
-  const existing = await dest.hash(remotePath);
+  const obstacle = { store, volumeId, destination: dest, namespace, runId, nowNs: o.nowNs };
+  const existing = await dest.hash(remotePath).catch(async (err: unknown) => {
+    // A folder at the path, or a file where one of its folders must be: moved aside, then again.
+    if (!(err instanceof DestinationUnavailableError) || err instanceof UnsafeDestinationPathError) throw err;
+    const moved = await moveObstacleAside(obstacle, file.path);
+    if (moved === null) throw err;
+    o.reporter.warn(`${file.path}: '${moved}' stood in its way at '${dest.name}'; moved into this run's history there`);
+    return dest.hash(remotePath);
+  });
   if (existing.kind === 'present' && existing.sizeBytes === file.size && existing.blake3.equals(file.blake3)) return { outcome: 'same-bytes', method: existing.method };
   // Checked before anything moves: the very file the index saw, reached without a link.
   const source = sourceToSend(root, file);

@@ -41,6 +41,15 @@ export interface RestoredFile {
   path: string;
   from: string;
   movedAside: string | null;
+  /** The offloaded version of a path that now holds a new file (restored with --to only). */
+  offloadedVersion: boolean;
+}
+
+/** A selected path whose offloaded file was replaced by a new one: restorable beside it with --to. */
+export interface ReplacedAfterOffload {
+  path: string;
+  /** The index run that found the new file there. */
+  replacedInRunId: number;
 }
 
 export interface RestoreResult {
@@ -49,6 +58,24 @@ export interface RestoreResult {
   status: 'success' | 'partial' | 'failed' | 'dry-run' | 'nothing-to-do';
   restored: RestoredFile[];
   failures: { path: string; reason: string }[];
+  /** Without --to: paths whose offloaded version only --to can bring back (the new file stays). */
+  replaced: ReplacedAfterOffload[];
+}
+
+/**
+ * Paths whose offloaded file was later replaced by a new one at the same path (index then
+ * superseded the offloaded row): the newest such row per path, when the path's live row is
+ * neither offloaded nor missing (else that row is what restore brings back).
+ */
+function replacedAfterOffload(store: Store, volumeId: number, liveByPath: Map<string, FileWithContent>, o: RestoreOptions, restorable: (f: FileWithContent) => boolean) {
+  const newest = new Map<string, FileWithContent & { replacedInRunId: number }>();
+  for (const row of store.files.offloadedThenReplaced(volumeId)) {
+    if (newest.has(row.path) || !o.matches(row.path) || !restorable(row)) continue;
+    const live = liveByPath.get(row.path);
+    if (live && (live.status === 'offloaded' || live.status === 'missing')) continue;
+    newest.set(row.path, row);
+  }
+  return [...newest.values()];
 }
 
 export async function restoreFiles(store: Store, o: RestoreOptions): Promise<RestoreResult> {
@@ -56,8 +83,14 @@ export async function restoreFiles(store: Store, o: RestoreOptions): Promise<Res
   if (!volumeRow) throw new OperationalError(`volume '${o.volume.name}' has never been indexed; nothing to restore`);
   if (o.toDir === null) checkVolumeRoot(store, o.volume, { allowMissingMarker: false });
   const restorable = restorableIn(o);
-  const candidates = store.files.live(volumeRow.id).filter((f) => (f.status === 'offloaded' || f.status === 'missing') && o.matches(f.path) && restorable(f));
-  const result: RestoreResult = { volume: o.volume.name, runId: null, status: 'success', restored: [], failures: [] };
+  const live = store.files.live(volumeRow.id);
+  const candidates = live.filter((f) => (f.status === 'offloaded' || f.status === 'missing') && o.matches(f.path) && restorable(f));
+  const result: RestoreResult = { volume: o.volume.name, runId: null, status: 'success', restored: [], failures: [], replaced: [] };
+  // An offloaded file whose path now holds a new file: its bytes go beside it (--to), never over it.
+  const replaced = replacedAfterOffload(store, volumeRow.id, new Map(live.map((f) => [f.path, f])), o, restorable);
+  const earlier = new Set<FileWithContent>(o.toDir === null ? [] : replaced);
+  if (o.toDir === null) result.replaced = replaced.map((f) => ({ path: f.path, replacedInRunId: f.replacedInRunId }));
+  else candidates.push(...replaced);
   if (candidates.length === 0) {
     result.status = 'nothing-to-do';
     return result;
@@ -66,7 +99,7 @@ export async function restoreFiles(store: Store, o: RestoreOptions): Promise<Res
     result.status = 'dry-run';
     for (const file of candidates) {
       const source = o.sources.find((dest) => okCopies(store, o.volume, volumeRow.id, dest, file).length > 0);
-      if (source) result.restored.push({ path: file.path, from: source.name, movedAside: null });
+      if (source) result.restored.push({ path: file.path, from: source.name, movedAside: null, offloadedVersion: earlier.has(file) });
       else result.failures.push({ path: file.path, reason: 'no destination has a verified copy' });
     }
     return result;
@@ -86,7 +119,7 @@ export async function restoreFiles(store: Store, o: RestoreOptions): Promise<Res
           store.files.touch(file.id, runId, mtimeNs);
         });
       }
-      result.restored.push(restored);
+      result.restored.push({ ...restored, offloadedVersion: earlier.has(file) });
     } catch (err) {
       result.failures.push({ path: file.path, reason: errorWithPath(err) });
     }
@@ -180,7 +213,7 @@ async function restoreOne(
         // one; the row records what is on disk, or the next offload would call the file drift.
         const mtimeNs = fs.lstatSync(target, { bigint: true }).mtimeNs;
         fsyncDirectory(path.dirname(target));
-        return { restored: { path: file.path, from: dest.name, movedAside }, mtimeNs };
+        return { restored: { path: file.path, from: dest.name, movedAside, offloadedVersion: false }, mtimeNs };
       } catch (err) {
         if (!(err instanceof DestinationUnavailableError)) throw err;
         reasons.push(errorMessage(err));

@@ -248,7 +248,9 @@ export interface DestinationWriter {
   writeSmall(path: string, bytes: Buffer, mode: 'create' | 'replace'): Promise<boolean>;
   /**
    * Move the file at `path` to `historyPath` (never deletes, never clobbers: an existing
-   * `historyPath` throws). Absent `path`: no-op.
+   * `historyPath` throws). Absent `path`: no-op. A folder at `path` moves whole where the
+   * destination has folders (local, sftp, memory); s3 has none, so there it is a no-op and the
+   * caller moves the files under it one by one.
    */
   moveAside(path: string, historyPath: string): Promise<void>;
   /**

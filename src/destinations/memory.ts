@@ -120,7 +120,7 @@ export class MemoryDestination implements Destination {
     checkDestinationPath(this.name, 'moveAside', historyPath);
     this.requireMarkedRoot('moveAside');
     const bytes = this.store.files.get(relativePath);
-    if (bytes === undefined) return;
+    if (bytes === undefined) return this.moveFolderAside(relativePath, historyPath);
     this.requirePlaceable('moveAside', historyPath);
     if (this.store.files.has(historyPath)) {
       throw new DestinationUnavailableError(this.name, 'moveAside', `${historyPath} already exists; nothing was moved`);
@@ -137,6 +137,20 @@ export class MemoryDestination implements Destination {
       if (filePath === relativePath || filePath.startsWith(`${relativePath}/`)) removed += Number(this.store.files.delete(filePath));
     }
     return removed;
+  }
+
+  /** A folder moves whole, like a rename on disk: every file under it, or nothing when one would clobber. */
+  private moveFolderAside(relativePath: string, historyPath: string): void {
+    const inside = [...this.store.files.keys()].filter((filePath) => filePath.startsWith(`${relativePath}/`));
+    if (inside.length === 0) return;
+    this.requirePlaceable('moveAside', historyPath);
+    if (this.store.files.has(historyPath) || this.isDirectory(historyPath)) {
+      throw new DestinationUnavailableError(this.name, 'moveAside', `${historyPath} already exists; nothing was moved`);
+    }
+    for (const filePath of inside) {
+      this.store.files.set(historyPath + filePath.slice(relativePath.length), this.store.files.get(filePath)!);
+      this.store.files.delete(filePath);
+    }
   }
 
   async readSmall(relativePath: string): Promise<Buffer | null> {

@@ -276,7 +276,9 @@ export class SftpDestination implements Destination {
     const destination = this.resolve('moveAside', historyPath);
     await this.withRetry('moveAside', relativePath, async (s) => {
       await this.requireMarkedRoot(s, 'moveAside');
-      if ((await this.lstat(s, source)) === null) return;
+      const stats = await this.lstat(s, source);
+      if (stats === null) return;
+      if (stats.isDirectory()) return this.moveFolder(s, source, destination, historyPath);
       const placement = await this.placeCreatingDirectories(s, source, destination, 'moveAside');
       if (placement === 'exists') throw new DestinationUnavailableError(this.name, 'moveAside', `${historyPath} already exists; nothing was moved`);
       // A link leaves both names; the history name is in place, so the old one can go.
@@ -309,6 +311,13 @@ export class SftpDestination implements Destination {
       };
       return remove(target, await this.lstat(s, target));
     });
+  }
+
+  /** A folder moves whole by a plain rename (a hard link cannot take a folder); never over anything. */
+  private async moveFolder(s: Session, source: string, destination: string, historyPath: string): Promise<void> {
+    await this.makeDirectories(s, path.posix.dirname(destination), 'moveAside', this.root);
+    if ((await this.lstat(s, destination)) !== null) throw new DestinationUnavailableError(this.name, 'moveAside', `${historyPath} already exists; nothing was moved`);
+    await this.call<void>(s, 'rename', (done) => s.sftp.rename(source, destination, done));
   }
 
   /** Close the connection (tests, and callers that want to release it early). */

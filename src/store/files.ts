@@ -66,6 +66,7 @@ export class FileStore {
   private readonly copiesOfContentEverywhere;
   private readonly countsByStatus;
   private readonly presentUnderFolder;
+  private readonly replacedAfterOffload;
 
   private readonly listingStatements = new Map<number, Database.Statement>();
 
@@ -122,6 +123,9 @@ export class FileStore {
       .safeIntegers(true);
     this.touchIfPresent = prep(`UPDATE files SET last_seen_run_id = ?, mtime_ns = ?, mode = coalesce(?, mode) WHERE id = ? AND status = 'present'`);
     this.liveTotal = prep(`SELECT count(*) AS n FROM files WHERE volume_id = ? AND status <> 'superseded'`);
+    this.replacedAfterOffload = prep(`SELECT DISTINCT ${FILE_WITH_CONTENT}, f.status_changed_run_id AS replaced_in_run_id
+      FROM offload_intents i JOIN files f ON f.id = i.file_id JOIN contents c ON c.id = f.content_id
+      WHERE i.volume_id = ? AND i.state = 'done' AND f.status = 'superseded' ORDER BY f.path, f.id DESC`);
     this.presentUnderFolder = prep(`SELECT count(*) AS n FROM files WHERE volume_id = ? AND status = 'present' AND path >= ? AND path < ?`);
     this.copiesOfContentEverywhere = prep(`SELECT volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version
       FROM remote_copies WHERE content_id = ? ORDER BY destination, volume_id, path`);
@@ -318,6 +322,14 @@ export class FileStore {
   /** Mark a present row seen by this run; false when the row is no longer present. */
   touchPresent(fileId: number, runId: number, mtimeNs: bigint, mode: number | null = null): boolean {
     return this.touchIfPresent.run(runId, mtimeNs, mode, fileId).changes === 1;
+  }
+
+  /**
+   * Rows that were offloaded (their offload completed) and later superseded by new bytes at
+   * their path, newest first per path, each with the run that superseded it.
+   */
+  offloadedThenReplaced(volumeId: number): (FileWithContent & { replacedInRunId: number })[] {
+    return all<FileWithContent & { replacedInRunId: number }>(this.replacedAfterOffload, volumeId);
   }
 
   /** Present rows under a folder ('a/b' counts 'a/b/...'). */

@@ -67,7 +67,7 @@ describe('restore', () => {
     expect(result.code, result.stderr).toBe(0);
     const report = json<RestoreReport>(result);
     const movedAside = `.squirrel-restore-history/run-${report.runId}/a.jpg`;
-    expect(report.restored).toEqual([{ path: 'a.jpg', from: 'nas', movedAside }]);
+    expect(report.restored).toEqual([{ path: 'a.jpg', from: 'nas', movedAside, offloadedVersion: false }]);
     expect(fs.readFileSync(local(sb, 'a.jpg'), 'utf8')).toBe('alpha');
     expect(fs.readFileSync(local(sb, movedAside), 'utf8')).toBe('a different picture');
 

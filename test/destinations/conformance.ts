@@ -361,6 +361,25 @@ export function runConformance<H extends ConformanceHarness>(label: string, subj
         expect(await listedPaths(destination, VOLUME)).toEqual([historyFor(remotePath, 2), remotePath].sort());
       });
 
+      it('a folder moves whole where the destination has folders; on s3 (none) it is a no-op', async () => {
+        // setup
+        await putBytes(destination, `${VOLUME}/dir/x.txt`, Buffer.from('x'));
+        await putBytes(destination, `${VOLUME}/dir/sub/y.txt`, Buffer.from('y'));
+        const history = historyFor(`${VOLUME}/dir`, 3);
+
+        // act
+        await destination.moveAside(`${VOLUME}/dir`, history);
+
+        // expect
+        const expected = destination.type === 's3' ? [`${VOLUME}/dir/sub/y.txt`, `${VOLUME}/dir/x.txt`] : [`${history}/sub/y.txt`, `${history}/x.txt`];
+        expect(await listedPaths(destination, VOLUME)).toEqual(expected.sort());
+        if (destination.type !== 's3') {
+          expect((await readAll(destination, `${history}/x.txt`)).bytes.toString()).toBe('x');
+          await putBytes(destination, `${VOLUME}/dir`, Buffer.from('a file now'));
+          expect((await readAll(destination, `${VOLUME}/dir`)).bytes.toString()).toBe('a file now');
+        }
+      });
+
       it('an absent path is a no-op', async () => {
         // act
         await destination.moveAside(`${VOLUME}/nothing.txt`, historyFor(`${VOLUME}/nothing.txt`));
