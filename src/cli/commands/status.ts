@@ -4,6 +4,7 @@
 import { arg, defineCommand, option } from '../command.js';
 import { Light, volumeStatus, VolumeStatus } from '../../core/status.js';
 import { formatAge } from '../../duration.js';
+import { EXIT_OPERATIONAL, EXIT_USAGE } from '../../errors.js';
 import { formatBytes } from '../render/format.js';
 
 const CHECK_EXIT: Record<Light, number> = { green: 0, amber: 1, red: 2 };
@@ -19,7 +20,13 @@ export const statusCommand = defineCommand({
   description: 'per-target evidence, alarms and offload readiness',
   args: { volumeName: arg.optional('volume', 'one volume (default: all)') },
   options: { check: option.flag('--check', 'exit with the monitoring-plugin convention: 0 green, 1 amber (stale or behind), 2 red (alarm, missing root)') },
-  exitCodes: { note: 'With --check: 0 green, 1 amber, 2 red (monitoring-plugin convention).' },
+  exitCodes: {
+    meanings: {
+      [EXIT_OPERATIONAL]: 'only with --check: amber (evidence stale or behind, never pushed, files restore moved aside)',
+      [EXIT_USAGE]: 'usage or configuration error; with --check: red (an alarm, a destination root missing or unreachable)',
+    },
+    note: 'With --check: 0 green, 1 amber, 2 red (monitoring-plugin convention).',
+  },
   action: async (ctx, { volumeName, check }) => {
     const config = ctx.config();
     const volumes = volumeName !== undefined ? [ctx.volume(volumeName)] : [...config.volumes.values()];
