@@ -2,6 +2,7 @@
 // captured for this invocation, a Reporter wired to the terminal, and output helpers that
 // honour --json and --quiet.
 
+import type { Command } from 'commander';
 import os from 'node:os';
 import path from 'node:path';
 import { Clock, clockFromEnv } from '../clock.js';
@@ -73,6 +74,8 @@ export class CommandContext {
   constructor(
     readonly deps: Deps,
     readonly globals: GlobalOptions,
+    /** The whole command tree (for `completion`); null outside a parsed command line. */
+    readonly program: Command | null = null,
   ) {
     this.nowNs = deps.clock.nowNs();
     this.heldLines = globals.quiet && !globals.json ? [] : null;

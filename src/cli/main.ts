@@ -41,7 +41,9 @@ export function buildProgram(deps: Deps, state: ProgramState = { exitCode: 0, de
   const run: Run = async (command, body) => {
     const globals = globalOptionsFrom(command.optsWithGlobals());
     state.debug = globals.debug === true;
-    const ctx = new CommandContext(deps, globals);
+    let program = command;
+    while (program.parent) program = program.parent;
+    const ctx = new CommandContext(deps, globals, program);
     try {
       const code = await body(ctx);
       state.exitCode = typeof code === 'number' ? code : 0;

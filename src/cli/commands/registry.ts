@@ -2,6 +2,7 @@
 // commands themselves never see main.ts, so nothing here is loaded in a circle.
 
 import type { CommandDefinition } from '../command.js';
+import { completionCommand } from './completion.js';
 import { configCommand } from './config.js';
 import { evidenceCommand } from './evidence.js';
 import { indexCommand } from './index.js';
@@ -28,4 +29,5 @@ export const COMMANDS: readonly CommandDefinition[] = [
   evidenceCommand,
   runsCommand,
   queryCommand,
+  completionCommand,
 ];
