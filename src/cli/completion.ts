@@ -64,7 +64,8 @@ export function completionModel(program: Command, names: { volumes: string[]; de
         path: subPath,
         description: sub.description(),
         options: [...optionsOf(sub), { flags: ['--help', '-h'], value: null, description: 'display help for command' }],
-        args: sub.registeredArguments.map((argument) => (argument.name() === 'paths' || argument.name() === 'hash-or-path' ? 'none' : valueKind(argument.name()))),
+        // Positional paths are volume-relative (or hashes): the local directory has nothing to offer.
+        args: sub.registeredArguments.map((argument) => (argument.name() === 'volume' || argument.name() === 'shell' ? valueKind(argument.name()) : 'none')),
         subcommands: sub.commands.map((c) => c.name()),
       });
       visit(sub, subPath);
