@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { bin, cleanupTempDirs, runList, Sandbox, withConfig } from '../helpers.js';
+import { bin, cleanupTempDirs, runList, Sandbox, withConfig, withStore } from '../helpers.js';
 import { bindMount, mountSupport, unmountAll } from '../mounts.js';
 import { NOW, offloaded, seeded } from '../scenarios.js';
 
@@ -23,6 +23,22 @@ function squirrel(sb: Sandbox, ...args: string[]) {
 function expectNoRunLeftOpen(sb: Sandbox): void {
   expect(runList(sb).filter((r) => r.endsWith(':running') || r.endsWith(':aborted'))).toEqual([]);
 }
+
+describe('a command that stops on an error', () => {
+  it('ends the runs it began as failed at once (the store closes what its connection began)', async () => {
+    // setup: a run begun, as a command would, and the command then failing
+    const sb = await seeded({ 'a.jpg': 'alpha' }, { seed: [] });
+    const runId = withStore(sb, (store, volumeId) => {
+      const id = store.runs.begin({ kind: 'sync', volumeId, destination: 'nas', nodeId: store.ensureNode('laptop'), pid: process.pid, host: 'here', nowNs: NOW }, () => true);
+      // act
+      expect(store.runs.failUnfinished(NOW, 'failed: boom')).toEqual([id]);
+      expect(store.runs.failUnfinished(NOW, 'failed: again')).toEqual([]);
+      return id;
+    });
+    // expect
+    expect(withStore(sb, (store) => store.runs.get(runId))).toMatchObject({ status: 'failed', note: 'failed: boom' });
+  });
+});
 
 describe('restore --to a place that cannot take files', () => {
   it.each([
@@ -59,6 +75,19 @@ describe('restore --to a place that cannot take files', () => {
 });
 
 describe('errno names are said in words', () => {
+  it('a config or database path that is a folder', async () => {
+    // setup
+    const sb = await seeded({ 'a.jpg': 'alpha' }, { seed: [] });
+    // act
+    const config = bin(['--config', sb.dir, 'config', 'check']);
+    const database = squirrel(sb, '--db', sb.dir, 'status');
+    // expect
+    expect(config.code).toBe(2);
+    expect(config.stderr).toMatch(/cannot read .*: it is a folder, not a file \(EISDIR\)/);
+    expect(database.code).toBe(2);
+    expect(database.stderr).toMatch(/cannot read the database .*: it is a folder, not a file \(EISDIR\)/);
+  });
+
   it.skipIf(mountSupport().bind !== null)('a read-only destination says read-only (EROFS), not ENOENT', async () => {
     // setup: the offsite destination is a mount, marked and synced while writable; then its
     // namespace folder is gone and it is remounted read-only
