@@ -244,9 +244,11 @@ describe('a destination that lies', () => {
     expect((await world.cli(['index', VOLUME])).code).toBe(0);
     // act
     const verified = await withStore(world, async (store, volume, identity) => {
-      const nas = faulty(world, 'nas', [{ kind: 'stale-list' }]);
+      const nas = faulty(world, 'nas', []);
       await push(store, volume, identity, nas, true);
       await push(store, volume, identity, new LocalDestination('offsite', world.destinations.offsite), true);
+      // stale from here on: a push lists its staging folder, which would take the snapshot early
+      nas.inject({ kind: 'stale-list' });
       const listed = async () => {
         const paths: string[] = [];
         for await (const file of nas.list(VOLUME)) paths.push(file.path);
