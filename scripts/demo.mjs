@@ -1,7 +1,7 @@
 // npm run demo: the main job on a throwaway sandbox, through the real CLI and the bundled
 // SQLite. A small photo-like tree, two local destinations, a policy with a maximum evidence
-// age: index, sync to one target, an offload that is refused (and why), sync to the second,
-// verify, a successful offload, and a restore. Everything lives in a temp dir, removed at the end.
+// age and exclude patterns: index, sync to one target, an offload that is refused (and why),
+// sync to the second, verify, a successful offload, `ls` of what is where, and a restore. Everything lives in a temp dir, removed at the end.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -60,6 +60,8 @@ try {
   photo('2019/beach/IMG_0002.jpg', 220_000, 2);
   photo('2019/party/IMG_0107.jpg', 150_000, 3);
   photo('2024/garden/IMG_4410.heic', 310_000, 4);
+  photo('2019/beach/.DS_Store', 6_000, 5);
+  photo('2019/party/Thumbs.db', 9_000, 6);
   fs.writeFileSync(
     configPath,
     [
@@ -71,6 +73,7 @@ try {
       '    sync_to: [nas, usb]',
       '    offload_requires: [nas, usb]',
       '    offload_max_evidence_age: 30d',
+      '    exclude: [.DS_Store, Thumbs.db]',
       'destinations:',
       '  nas:',
       '    type: local',
@@ -83,7 +86,7 @@ try {
   );
   squirrel(['config', 'check']);
 
-  say('index the volume: BLAKE3 of every file into SQLite');
+  say('index the volume: BLAKE3 of every file into SQLite (.DS_Store and Thumbs.db are excluded)');
   squirrel(['index', 'pictures']);
 
   say('push to the NAS only (first use of a destination needs --init)');
@@ -101,6 +104,10 @@ try {
   squirrel(['offload', 'pictures', '2019', '--dry-run']);
   squirrel(['offload', 'pictures', '2019']);
   console.log(`local files now: ${listVolume().join(', ')}`);
+
+  say('where is everything? ls shows each file present or offloaded, and its verified copies');
+  squirrel(['ls', 'pictures']);
+  squirrel(['ls', 'pictures', '2019/beach']);
 
   say('bring one back from the usb drive, hash-checked');
   squirrel(['restore', 'pictures', '2019/beach/IMG_0001.jpg', '--from', 'usb']);

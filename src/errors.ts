@@ -28,9 +28,11 @@ export class UsageError extends SquirrelError {
 /** Invalid configuration: exit 2, with every problem listed by key path. */
 export class ConfigError extends SquirrelError {
   readonly problems: string[];
+  readonly source: string;
   constructor(problems: string[], source: string) {
     super('config', `invalid configuration in ${source}:\n  ${problems.join('\n  ')}`, EXIT_USAGE);
     this.problems = problems;
+    this.source = source;
   }
 }
 
@@ -65,8 +67,59 @@ export function errnoCode(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** A short reason: "ENOENT: no such file or directory" without the path Node appends. */
+/** What an errno means for a user, in words; the code itself stays beside it for searching. */
+const ERRNO_MEANINGS: Record<string, string> = {
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'no space left: the disk is full',
+  EDQUOT: 'the disk quota is used up',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOENT: 'no such file or directory',
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  EISDIR: 'it is a folder, not a file',
+  EEXIST: 'something already exists there',
+  ENOTEMPTY: 'the folder is not empty',
+  EIO: 'input/output error (a failing disk, cable or connection)',
+  ENXIO: 'the device is not there (unplugged?)',
+  ENODEV: 'the device is not there (unplugged?)',
+  ESTALE: 'stale file handle (the network share was remounted)',
+  ENOTCONN: 'not connected (the network share dropped?)',
+  ETIMEDOUT: 'timed out',
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENAMETOOLONG: 'the name is too long for this file system',
+  ELOOP: 'too many symbolic links (a link loop?)',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files',
+  EBUSY: 'busy (in use, or a mount point)',
+  EXDEV: 'it would cross file systems',
+  EFBIG: 'the file is too large for this file system',
+  EMLINK: 'too many links',
+  ENOTSUP: 'not supported by this file system',
+  EOPNOTSUPP: 'not supported by this file system',
+  EAGAIN: 'temporarily unavailable; try again',
+};
+
+/** "the file system is read-only (EROFS)" for a known errno code, else the code alone. */
+export function errnoMeaning(code: string): string {
+  const meaning = ERRNO_MEANINGS[code];
+  return meaning ? `${meaning} (${code})` : code;
+}
+
+/**
+ * A short reason: for a failed system call its errno in words ("the file system is read-only
+ * (EROFS)") without the path Node appends; anything else, its message.
+ */
 export function errorDetail(err: unknown): string {
-  const message = errorMessage(err);
-  return errnoCode(err) && (err as NodeJS.ErrnoException).syscall ? message.split(', ')[0] : message;
+  const code = errnoCode(err);
+  if (code && (err as NodeJS.ErrnoException).syscall) return ERRNO_MEANINGS[code] ? errnoMeaning(code) : errorMessage(err).split(', ')[0];
+  return errorMessage(err);
+}
+
+/** errorDetail, with the path a failed system call names: "/mnt/x: permission denied (EACCES)". */
+export function errorWithPath(err: unknown): string {
+  const failedAt = (err as NodeJS.ErrnoException | null)?.path;
+  return errnoCode(err) && typeof failedAt === 'string' ? `${failedAt}: ${errorDetail(err)}` : errorDetail(err);
 }

@@ -5,6 +5,12 @@ import path from 'node:path';
 
 export const RESERVED_PREFIX = '.squirrel-';
 export const VOLUME_MARKER = '.squirrel-volume';
+/**
+ * At a volume's root: where restore moves a different local file that stood where it puts
+ * bytes back. The one reserved name that holds the user's own bytes, so index walks it and the
+ * files in it are backed up like any other (they are never offloaded).
+ */
+export const RESTORE_HISTORY_DIR = '.squirrel-restore-history';
 
 /** True when any segment of a relative path is a reserved `.squirrel-*` name. */
 export function isReservedPath(relativePath: string): boolean {

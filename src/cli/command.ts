@@ -68,8 +68,13 @@ type Options = Record<string, OptionParam<unknown>>;
 type Values<P> = { [K in keyof P]: P[K] extends Param<infer T> ? T : never };
 type NoParams = Record<never, never>;
 
-/** What a command may add to the exit codes every command shares. */
+/**
+ * The exit codes a command can end with, declared once: rendered into its --help, and checked
+ * against what it does by test/cli/exit-codes.test.ts.
+ */
 export interface ExitCodes {
+  /** Which shared codes (0 ok, 1 operational, 2 usage) the command can end with; default all three. */
+  shared?: readonly number[];
   /** Codes this command gives another meaning, or adds (offload --strict: 3). */
   meanings?: Record<number, string>;
   /** More cases of a shared code, appended to its meaning. */
@@ -99,7 +104,8 @@ function wrap(line: string, indent: string, width = 92): string[] {
 
 /** The exit-code section of a help text. */
 export function exitCodesSection(codes: ExitCodes = {}): string {
-  const meanings = new Map(Object.entries({ ...SHARED_EXIT_CODES, ...codes.meanings }).map(([code, meaning]) => [Number(code), meaning]));
+  const shared = Object.entries(SHARED_EXIT_CODES).filter(([code]) => (codes.shared ?? [EXIT_OK, EXIT_OPERATIONAL, EXIT_USAGE]).includes(Number(code)));
+  const meanings = new Map([...shared, ...Object.entries(codes.meanings ?? {})].map(([code, meaning]) => [Number(code), meaning]));
   for (const [code, more] of Object.entries(codes.also ?? {})) meanings.set(Number(code), `${meanings.get(Number(code))}; also ${more}`);
   const lines = [...meanings].sort(([a], [b]) => a - b).flatMap(([code, meaning]) => wrap(`  ${code}  ${meaning}`, '     '));
   return ['Exit codes:', ...lines, ...(codes.note ? ['', codes.note] : [])].join('\n');
@@ -168,7 +174,8 @@ export function defineGroup(spec: { name: string; description: string; commands:
   return {
     name: spec.name,
     attach(parent, run) {
-      const group = parent.command(spec.name).description(spec.description).addHelpText('after', EXIT_CODES_HELP);
+      // Run without a subcommand it shows its help and exits 2; it never does work of its own.
+      const group = parent.command(spec.name).description(spec.description).addHelpText('after', `\n${exitCodesSection({ shared: [EXIT_OK, EXIT_USAGE] })}`);
       for (const sub of spec.commands) sub.attach(group, run);
       return group;
     },

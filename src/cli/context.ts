@@ -2,6 +2,7 @@
 // captured for this invocation, a Reporter wired to the terminal, and output helpers that
 // honour --json and --quiet.
 
+import type { Command } from 'commander';
 import os from 'node:os';
 import path from 'node:path';
 import { Clock, clockFromEnv } from '../clock.js';
@@ -21,6 +22,7 @@ import { loadOrCreateNodeKey, NodeKey } from '../core/node-key.js';
 import { publishAttestation } from '../core/attestation.js';
 import { namespaceOf } from '../core/namespace.js';
 import { hooksFromEnv } from './hooks.js';
+import { escapeControl } from './render/format.js';
 import { ProgressRenderer } from './render/progress.js';
 
 export interface Output {
@@ -71,12 +73,17 @@ export class CommandContext {
   readonly nowNs: bigint;
   readonly reporter: Reporter;
   private readonly progressRenderer: ProgressRenderer | null;
+  /** With -q (and no --json): the text result, held until the exit code says whether to show it. */
+  private heldLines: string[] | null;
 
   constructor(
     readonly deps: Deps,
     readonly globals: GlobalOptions,
+    /** The whole command tree (for `completion`); null outside a parsed command line. */
+    readonly program: Command | null = null,
   ) {
     this.nowNs = deps.clock.nowNs();
+    this.heldLines = globals.quiet && !globals.json ? [] : null;
     const showProgress = deps.stderrIsTTY && globals.progress !== false && !globals.quiet;
     this.progressRenderer = showProgress ? new ProgressRenderer() : null;
     this.reporter = {
@@ -154,14 +161,25 @@ export class CommandContext {
     return { nodeId: this.nodeId(), pid: this.deps.pid, host: this.deps.host };
   }
 
-  /** One line of ordinary output on stdout (not in --json mode). */
+  /** One line of ordinary output on stdout (not in --json mode); held under -q. */
   print(line = ''): void {
-    this.deps.stdout.write(`${line}\n`);
+    if (this.heldLines) this.heldLines.push(line);
+    else this.deps.stdout.write(`${escapeControl(line)}\n`);
+  }
+
+  /**
+   * The end of a command under -q: a success prints nothing (cron mails nothing), any other
+   * exit code shows the held result, which says what went wrong.
+   */
+  release(exitCode: number): void {
+    const held = this.heldLines;
+    this.heldLines = null;
+    if (held && exitCode !== 0) for (const line of held) this.print(line);
   }
 
   eprint(line: string): void {
     this.progressRenderer?.clear();
-    this.deps.stderr.write(`${line}\n`);
+    this.deps.stderr.write(`${escapeControl(line)}\n`);
   }
 
   /** Emit a command's result: one JSON document with --json, else the text lines. */
@@ -238,6 +256,16 @@ export class CommandContext {
       } catch (err) {
         this.reporter.warn(`the attestation could not be published to '${destinationName}': ${errorMessage(err)}`);
       }
+    }
+  }
+
+  /** After a command failed: end the runs it left running, so none waits for the reaper. */
+  failOpenRuns(err: unknown): void {
+    if (!this.openedStore?.db.open) return;
+    try {
+      this.openedStore.runs.failUnfinished(this.deps.clock.nowNs(), `failed: ${errorMessage(err)}`);
+    } catch {
+      // The database itself failed (full, damaged): the next command reaps the run.
     }
   }
 

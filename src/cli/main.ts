@@ -5,10 +5,11 @@
 
 import { Command, CommanderError, Option } from 'commander';
 import { createRequire } from 'node:module';
-import { EXIT_OPERATIONAL, EXIT_USAGE, SquirrelError } from '../errors.js';
+import { ConfigError, EXIT_OPERATIONAL, EXIT_USAGE, SquirrelError } from '../errors.js';
 import { databaseFailure } from '../store/db.js';
 import { EXIT_CODES_HELP, Run } from './command.js';
 import { COMMANDS } from './commands/registry.js';
+import { escapeControl } from './render/format.js';
 import { CommandContext, Deps, defaultDeps, globalOptionsFrom, jsonReplacer } from './context.js';
 
 const packageJson = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -25,7 +26,7 @@ export function buildProgram(deps: Deps, state: ProgramState = { exitCode: 0, de
     .addOption(new Option('--config <path>', 'config file (env SQUIRREL_CONFIG, default ~/.squirrel/config.yaml)'))
     .option('--db <path>', 'database file (default: the config\'s db, next to the config)')
     .option('--json', 'machine-readable output on stdout: one JSON document')
-    .option('-q, --quiet', 'only warnings and errors')
+    .option('-q, --quiet', 'print nothing on success: only warnings, errors, and the result of a command that did not succeed')
     .option('--no-progress', 'no progress bars (they only show when stderr is a terminal)')
     .option('--debug', 'show stack traces for internal errors')
     .showHelpAfterError('(run with --help for usage)')
@@ -40,11 +41,16 @@ export function buildProgram(deps: Deps, state: ProgramState = { exitCode: 0, de
   const run: Run = async (command, body) => {
     const globals = globalOptionsFrom(command.optsWithGlobals());
     state.debug = globals.debug === true;
-    const ctx = new CommandContext(deps, globals);
+    let program = command;
+    while (program.parent) program = program.parent;
+    const ctx = new CommandContext(deps, globals, program);
     try {
       const code = await body(ctx);
       state.exitCode = typeof code === 'number' ? code : 0;
+      ctx.release(state.exitCode);
     } catch (err) {
+      ctx.release(EXIT_OPERATIONAL);
+      ctx.failOpenRuns(err);
       // A damaged, read-only or full database is the user's to fix, not an internal error.
       throw (ctx.hasStore ? databaseFailure(err, ctx.dbPath()) : null) ?? err;
     } finally {
@@ -85,12 +91,14 @@ export async function runCli(argv: string[], deps: Deps): Promise<number> {
       return EXIT_USAGE;
     }
     if (err instanceof SquirrelError) {
-      deps.stderr.write(`squirrel: ${err.message}\n`);
+      // A message may quote a file name or a config key: shown with control characters escaped.
+      const shown = err instanceof ConfigError ? [`invalid configuration in ${err.source}:`, ...err.problems.map((p) => `  ${p}`)] : [err.message];
+      deps.stderr.write(`squirrel: ${shown.map(escapeControl).join('\n')}\n`);
       if (json) deps.stdout.write(`${JSON.stringify({ error: { code: err.code, message: err.message } }, jsonReplacer, 2)}\n`);
       return err.exitCode;
     }
     const message = err instanceof Error ? err.message : String(err);
-    deps.stderr.write(`squirrel: internal error — please report: ${message}\n`);
+    deps.stderr.write(`squirrel: internal error — please report: ${escapeControl(message)}\n`);
     if (state.debug && err instanceof Error && err.stack) deps.stderr.write(`${err.stack}\n`);
     else deps.stderr.write('(run again with --debug for the stack trace)\n');
     if (json) deps.stdout.write(`${JSON.stringify({ error: { code: 'internal', message } }, null, 2)}\n`);

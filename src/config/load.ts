@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML, { YAMLError } from 'yaml';
-import { ConfigError, UsageError } from '../errors.js';
+import { ConfigError, errorDetail, UsageError } from '../errors.js';
 import { Config } from './types.js';
 import { placeProblems } from './places.js';
 import { validateConfig } from './validate.js';
@@ -39,7 +39,7 @@ export function loadConfig(configPath: string, env: NodeJS.ProcessEnv): Config {
     if (code === 'ENOENT') {
       throw new UsageError(`no config file at ${absolute}; create one with \`squirrel init\`, or pass --config PATH (or set SQUIRREL_CONFIG)`, 'config-missing');
     }
-    throw new ConfigError([`(file): cannot read ${absolute}: ${code ?? (err as Error).message}`], absolute);
+    throw new ConfigError([`(file): cannot read ${absolute}: ${errorDetail(err)}`], absolute);
   }
   const raw = parseConfigText(text, absolute);
   const result = validateConfig(raw, { env, homeDir: os.homedir(), hostName: os.hostname(), configPath: absolute });

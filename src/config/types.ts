@@ -73,6 +73,8 @@ export interface VolumeConfig {
    * `namespace:` for the volume, else `namespace_prefix` + the volume name.
    */
   namespaces: Map<string, string>;
+  /** Gitignore-style patterns of what is never indexed, pushed or offloaded (src/config/exclude.ts). */
+  exclude: string[];
 }
 
 /** Another node this one trusts: what it attests about this node's copies is applied. */

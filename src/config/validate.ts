@@ -15,6 +15,7 @@ import {
 } from './types.js';
 import { hostKeyProblem } from '../destinations/ssh-host-key.js';
 import { publicKeyProblem } from './public-key.js';
+import { excludePatternProblem } from './exclude.js';
 import { DURATION_HINT, parseDuration } from '../duration.js';
 
 export interface ValidateContext {
@@ -30,7 +31,7 @@ export type ValidateResult = { config: Config; errors?: undefined } | { config?:
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
 const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const TOP_KEYS = ['node', 'db', 'namespace_prefix', 'catalog_keep', 'volumes', 'destinations', 'peers'];
-export const VOLUME_KEYS = ['path', 'sync_to', 'offload_requires', 'offload_max_evidence_age', 'namespace'];
+export const VOLUME_KEYS = ['path', 'sync_to', 'offload_requires', 'offload_max_evidence_age', 'namespace', 'exclude'];
 export const DESTINATION_KEYS: Record<string, string[]> = {
   local: ['type', 'path'],
   s3: ['type', 'bucket', 'prefix', 'region', 'endpoint', 'force_path_style', 'access_key_id', 'secret_access_key', 'request_checksum'],
@@ -317,6 +318,27 @@ function validateNamespaces(c: Checker, raw: Raw, keyPath: string, volumeName: s
   return namespaces;
 }
 
+/** `exclude:` a list of gitignore-style patterns, each checked on its own. */
+function validateExclude(c: Checker, raw: Raw, keyPath: string): string[] {
+  const value = raw.exclude;
+  const listPath = join(keyPath, 'exclude');
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    c.error(listPath, `expected a list of patterns like ['.DS_Store', 'node_modules/'], got ${typeName(value)}`);
+    return [];
+  }
+  const patterns: string[] = [];
+  value.forEach((item, i) => {
+    const itemPath = `${listPath}[${i}]`;
+    if (typeof item !== 'string') return c.error(itemPath, `expected a pattern (a string; quote it in YAML if it starts with * or !), got ${typeName(item)}`);
+    const problem = excludePatternProblem(item);
+    if (problem !== null) return c.error(itemPath, `${JSON.stringify(item)} ${problem}`);
+    if (patterns.includes(item)) return c.error(itemPath, `${JSON.stringify(item)} is listed twice`);
+    patterns.push(item);
+  });
+  return patterns;
+}
+
 function validateVolume(c: Checker, name: string, raw: unknown, keyPath: string, destinations: Set<string>, namespacePrefix: string): VolumeConfig | null {
   if (!isObject(raw)) {
     c.error(keyPath, `expected a mapping, got ${typeName(raw)}`);
@@ -344,8 +366,9 @@ function validateVolume(c: Checker, name: string, raw: unknown, keyPath: string,
     else maxAgeMs = parsed.ms;
   }
   const namespaces = validateNamespaces(c, raw, keyPath, name, syncTo ?? [], namespacePrefix);
+  const exclude = validateExclude(c, raw, keyPath);
   if (volumePath === null) return null;
-  return { name, path: volumePath, syncTo: syncTo ?? [], offloadRequires, offloadMaxEvidenceAgeMs: maxAgeMs, namespaces };
+  return { name, path: volumePath, syncTo: syncTo ?? [], offloadRequires, offloadMaxEvidenceAgeMs: maxAgeMs, namespaces, exclude };
 }
 
 export function validateConfig(raw: unknown, ctx: ValidateContext): ValidateResult {

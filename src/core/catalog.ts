@@ -133,8 +133,8 @@ async function prune(destination: Destination, node: string, keep: number): Prom
   }
   const older = names.sort().reverse().slice(keep);
   for (const name of older) {
-    await destination.removeOwn(`${catalogFolder(node)}/${name}`);
-    await destination.removeOwn(`${catalogFolder(node)}/${name}${SIGNATURE_SUFFIX}`);
+    await destination.removeCatalogFile(`${catalogFolder(node)}/${name}`);
+    await destination.removeCatalogFile(`${catalogFolder(node)}/${name}${SIGNATURE_SUFFIX}`);
   }
   return older;
 }

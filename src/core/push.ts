@@ -12,11 +12,14 @@ import {
   historyPathOf,
   remotePathOf,
   stagingPathOf,
+  UnsafeDestinationPathError,
 } from '../destinations/destination.js';
 import { errorMessage, OperationalError } from '../errors.js';
 import { NameRefusal } from '../store/places.js';
 import { Store } from '../store/store.js';
 import { FileWithContent } from '../store/types.js';
+import { retireExcluded } from './exclude.js';
+import { moveObstacleAside } from './obstacles.js';
 import { realRoot, sourceToSend } from './fs-safety.js';
 import { inLanes } from './lanes.js';
 import { findNameRefusals } from './name-collisions.js';
@@ -24,6 +27,7 @@ import { namespaceOf, openNamespace } from './namespace.js';
 import { Hooks, Reporter } from './reporter.js';
 import { beginRun, RunIdentity } from './runs.js';
 import { restampComponents, RestampOutcome } from './restamp.js';
+import { removeDeadStaging, removeOwnStaging } from './staging.js';
 import { isContentVerified, METHOD_READBACK } from './methods.js';
 
 const LEDGER_BATCH = 200;
@@ -106,6 +110,9 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
   result.runId = runId;
   o.hooks.at('sync.after-begin');
   try {
+    // Files a pattern added since the last index excludes are not pushed (nor claimed).
+    const excluded = store.immediate(() => retireExcluded(store, volumeRow.id, o.volume, runId));
+    if (excluded > 0) o.reporter.info(`${excluded} indexed file(s) now match volumes.${o.volume.name}.exclude: no longer backed up (marked missing; nothing deleted)`);
     // Captured before any transfer: what this push may claim if everything lands.
     const claims = store.evidence.highestPresentOrigins(volumeRow.id);
     const versionsSeen = new Map(claims.map((c) => [c.originNodeId, store.evidence.component(volumeRow.id, o.destination.name, c.originNodeId)?.version ?? null]));
@@ -116,7 +123,10 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
     for (const r of result.refused) o.reporter.warn(`not sent to '${o.destination.name}': ${r.detail}`);
     const refusedPaths = new Set(result.refused.map((r) => r.path));
     const files = refusedPaths.size === 0 ? present : present.filter((f) => !refusedPaths.has(f.path));
+    await cleanStaging(store, o, namespace.name, result);
     const transfer = await transferAll(store, volumeRow.id, realRoot(volumeRow.rootPath), files, runId, o, result);
+    const ownStaging = await removeOwnStaging(o.destination, namespace.name, runId);
+    if (ownStaging !== null) o.reporter.warn(ownStaging);
     o.hooks.at('sync.before-record');
 
     if (result.failures.length > 0) {
@@ -150,6 +160,16 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
     result.message = errorMessage(err);
     store.runs.finishRun(runId, 'failed', counts(result), o.nowNs, result.message);
     throw err;
+  }
+}
+
+/** Staging left by killed syncs (runs known dead) is removed before this one stages anything. */
+async function cleanStaging(store: Store, o: PushOptions, namespace: string, result: PushResult): Promise<void> {
+  const cleanup = await removeDeadStaging(store, o.destination, namespace);
+  if (cleanup.problem !== null) o.reporter.warn(cleanup.problem);
+  if (cleanup.runs.length > 0) {
+    result.notes.push(`removed ${cleanup.removedFiles} leftover staging file(s) of interrupted run(s) ${cleanup.runs.join(', ')}`);
+    o.reporter.info(result.notes.at(-1)!);
   }
 }
 
@@ -259,7 +279,15 @@ async function pushOne(
     if (stat.kind === 'present' && stat.sizeBytes === file.size) return { outcome: 'recorded', method: null };
   }
   // Whatever is at the path now: the same bytes (keep), different bytes (move aside), or nothing.
-  const existing = await dest.hash(remotePath);
+  const obstacle = { store, volumeId, destination: dest, namespace, runId, nowNs: o.nowNs };
+  const existing = await dest.hash(remotePath).catch(async (err: unknown) => {
+    // A folder at the path, or a file where one of its folders must be: moved aside, then again.
+    if (!(err instanceof DestinationUnavailableError) || err instanceof UnsafeDestinationPathError) throw err;
+    const moved = await moveObstacleAside(obstacle, file.path);
+    if (moved === null) throw err;
+    o.reporter.warn(`${file.path}: '${moved}' stood in its way at '${dest.name}'; moved into this run's history there`);
+    return dest.hash(remotePath);
+  });
   if (existing.kind === 'present' && existing.sizeBytes === file.size && existing.blake3.equals(file.blake3)) return { outcome: 'same-bytes', method: existing.method };
   // Checked before anything moves: the very file the index saw, reached without a link.
   const source = sourceToSend(root, file);

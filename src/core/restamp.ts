@@ -70,7 +70,7 @@ export function restampComponents(store: Store, req: RestampRequest): RestampOut
       destination: req.destination,
       originNodeId: claim.originNodeId,
       originRunId: coveredRunId,
-      verifyMethod: methodFor(current, coveredRunId, req.method),
+      verifyMethod: methodFor(current, coveredRunId, coverage.oldestVerifiedAtNs, req.method),
       sourceNodeId: req.sourceNodeId,
       nowNs: req.nowNs,
       verifiedAtNs: coverage.oldestVerifiedAtNs,
@@ -85,8 +85,13 @@ export function restampComponents(store: Store, req: RestampRequest): RestampOut
   });
 }
 
-/** An advance takes the writer's method; a re-stamp keeps an existing content-verified method. */
-function methodFor(current: VectorComponent | undefined, coveredRunId: number, method: string): string {
-  if (!current || coveredRunId > current.originRunId || !isContentVerified(current.verifyMethod)) return method;
+/**
+ * A write that advances the run or moves verified_at records how this writer proved the
+ * bytes (a verify's re-read shows as blake3-reverify, as the docs say, not as the read-back of
+ * the sync that created the component). One that would change only the method keeps an
+ * existing content-verified method, so it stays an equal-value write that applies nothing.
+ */
+function methodFor(current: VectorComponent | undefined, coveredRunId: number, verifiedAtNs: bigint | null, method: string): string {
+  if (!current || coveredRunId > current.originRunId || verifiedAtNs !== current.verifiedAtNs || !isContentVerified(current.verifyMethod)) return method;
   return current.verifyMethod;
 }

@@ -9,7 +9,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { VolumeConfig } from '../config/types.js';
 import { Destination, DestinationUnavailableError, remotePathOf } from '../destinations/destination.js';
-import { errorMessage, OperationalError } from '../errors.js';
+import { errorMessage, errorWithPath, OperationalError, UsageError } from '../errors.js';
+import { makeDirectories } from '../mkdirs.js';
+import { excludeMatcher } from '../config/exclude.js';
+import { isReservedPath, RESTORE_HISTORY_DIR } from '../paths.js';
 import { hashFile, StreamingBlake3 } from '../hash.js';
 import { Store } from '../store/store.js';
 import { FileWithContent, RemoteCopyRow } from '../store/types.js';
@@ -19,7 +22,6 @@ import { checkVolumeRoot } from './index/volume-root.js';
 import { Hooks, Reporter } from './reporter.js';
 import { beginRun, RunIdentity } from './runs.js';
 
-export const RESTORE_HISTORY_DIR = '.squirrel-restore-history';
 
 export interface RestoreOptions {
   volume: VolumeConfig;
@@ -39,6 +41,15 @@ export interface RestoredFile {
   path: string;
   from: string;
   movedAside: string | null;
+  /** The offloaded version of a path that now holds a new file (restored with --to only). */
+  offloadedVersion: boolean;
+}
+
+/** A selected path whose offloaded file was replaced by a new one: restorable beside it with --to. */
+export interface ReplacedAfterOffload {
+  path: string;
+  /** The index run that found the new file there. */
+  replacedInRunId: number;
 }
 
 export interface RestoreResult {
@@ -47,14 +58,39 @@ export interface RestoreResult {
   status: 'success' | 'partial' | 'failed' | 'dry-run' | 'nothing-to-do';
   restored: RestoredFile[];
   failures: { path: string; reason: string }[];
+  /** Without --to: paths whose offloaded version only --to can bring back (the new file stays). */
+  replaced: ReplacedAfterOffload[];
+}
+
+/**
+ * Paths whose offloaded file was later replaced by a new one at the same path (index then
+ * superseded the offloaded row): the newest such row per path, when the path's live row is
+ * neither offloaded nor missing (else that row is what restore brings back).
+ */
+function replacedAfterOffload(store: Store, volumeId: number, liveByPath: Map<string, FileWithContent>, o: RestoreOptions, restorable: (f: FileWithContent) => boolean) {
+  const newest = new Map<string, FileWithContent & { replacedInRunId: number }>();
+  for (const row of store.files.offloadedThenReplaced(volumeId)) {
+    if (newest.has(row.path) || !o.matches(row.path) || !restorable(row)) continue;
+    const live = liveByPath.get(row.path);
+    if (live && (live.status === 'offloaded' || live.status === 'missing')) continue;
+    newest.set(row.path, row);
+  }
+  return [...newest.values()];
 }
 
 export async function restoreFiles(store: Store, o: RestoreOptions): Promise<RestoreResult> {
   const volumeRow = store.volume(o.volume.name);
   if (!volumeRow) throw new OperationalError(`volume '${o.volume.name}' has never been indexed; nothing to restore`);
   if (o.toDir === null) checkVolumeRoot(store, o.volume, { allowMissingMarker: false });
-  const candidates = store.files.live(volumeRow.id).filter((f) => (f.status === 'offloaded' || f.status === 'missing') && o.matches(f.path));
-  const result: RestoreResult = { volume: o.volume.name, runId: null, status: 'success', restored: [], failures: [] };
+  const restorable = restorableIn(o);
+  const live = store.files.live(volumeRow.id);
+  const candidates = live.filter((f) => (f.status === 'offloaded' || f.status === 'missing') && o.matches(f.path) && restorable(f));
+  const result: RestoreResult = { volume: o.volume.name, runId: null, status: 'success', restored: [], failures: [], replaced: [] };
+  // An offloaded file whose path now holds a new file: its bytes go beside it (--to), never over it.
+  const replaced = replacedAfterOffload(store, volumeRow.id, new Map(live.map((f) => [f.path, f])), o, restorable);
+  const earlier = new Set<FileWithContent>(o.toDir === null ? [] : replaced);
+  if (o.toDir === null) result.replaced = replaced.map((f) => ({ path: f.path, replacedInRunId: f.replacedInRunId }));
+  else candidates.push(...replaced);
   if (candidates.length === 0) {
     result.status = 'nothing-to-do';
     return result;
@@ -63,18 +99,16 @@ export async function restoreFiles(store: Store, o: RestoreOptions): Promise<Res
     result.status = 'dry-run';
     for (const file of candidates) {
       const source = o.sources.find((dest) => okCopies(store, o.volume, volumeRow.id, dest, file).length > 0);
-      if (source) result.restored.push({ path: file.path, from: source.name, movedAside: null });
+      if (source) result.restored.push({ path: file.path, from: source.name, movedAside: null, offloadedVersion: earlier.has(file) });
       else result.failures.push({ path: file.path, reason: 'no destination has a verified copy' });
     }
     return result;
   }
 
+  // Checked before the run begins: a --to that cannot be used is the user's to fix, not a run.
+  const targetRoot = o.toDir === null ? fs.realpathSync(volumeRow.rootPath) : restoreTargetRoot(o.toDir);
   const runId = beginRun(store, { ...o.identity, kind: 'restore', volumeId: volumeRow.id, destination: null, nowNs: o.nowNs });
   result.runId = runId;
-  // --to names a directory the user chose: create it. A root that is a link (a mount alias,
-  // which index follows too) is resolved once; nothing below it may be a link.
-  if (o.toDir !== null) fs.mkdirSync(o.toDir, { recursive: true });
-  const targetRoot = fs.realpathSync(o.toDir ?? volumeRow.rootPath);
   let doneBytes = 0;
   for (const [index, file] of candidates.entries()) {
     try {
@@ -85,9 +119,9 @@ export async function restoreFiles(store: Store, o: RestoreOptions): Promise<Res
           store.files.touch(file.id, runId, mtimeNs);
         });
       }
-      result.restored.push(restored);
+      result.restored.push({ ...restored, offloadedVersion: earlier.has(file) });
     } catch (err) {
-      result.failures.push({ path: file.path, reason: errorMessage(err) });
+      result.failures.push({ path: file.path, reason: errorWithPath(err) });
     }
     doneBytes += file.size;
     o.reporter.progress({ phase: `restore ${o.volume.name}`, doneFiles: index + 1, totalFiles: candidates.length, doneBytes, totalBytes: null });
@@ -95,6 +129,40 @@ export async function restoreFiles(store: Store, o: RestoreOptions): Promise<Res
   result.status = result.failures.length === 0 ? 'success' : result.restored.length > 0 ? 'partial' : 'failed';
   store.runs.finishRun(runId, result.status, { restored: result.restored.length, failed: result.failures.length }, o.nowNs);
   return result;
+}
+
+/**
+ * Into the volume, restore leaves alone what the user let go of on purpose: a row missing only
+ * because an exclude: pattern matches it (the file is likely still there), and reserved paths
+ * (restore history the user cleared away). Into --to, any selected row is restored.
+ */
+function restorableIn(o: RestoreOptions): (file: FileWithContent) => boolean {
+  if (o.toDir !== null) return () => true;
+  const excludes = excludeMatcher(o.volume.exclude);
+  return (file) => !isReservedPath(file.path) && !(file.status === 'missing' && excludes(file.path));
+}
+
+/**
+ * The folder `--to` names, created if missing, as a real path (a link to a folder, such as a
+ * mount alias, is resolved once; nothing below it may be a link). Throws UsageError for a
+ * path that is not a folder (a file, a dangling link) and OperationalError when it cannot be
+ * made or written to.
+ */
+export function restoreTargetRoot(toDir: string): string {
+  const named = lstatOrNull(toDir);
+  if (named?.isSymbolicLink() && !fs.existsSync(toDir)) {
+    throw new UsageError(`--to ${toDir} is a symbolic link to ${fs.readlinkSync(toDir)}, which does not exist; give a folder (it is created if missing)`, 'restore-target');
+  }
+  if (named && !fs.statSync(toDir).isDirectory()) {
+    throw new UsageError(`--to ${toDir} is a file, not a folder; give a folder to restore into (it is created if missing)`, 'restore-target');
+  }
+  try {
+    if (!named) makeDirectories(toDir);
+    fs.accessSync(toDir, fs.constants.W_OK | fs.constants.X_OK);
+    return fs.realpathSync(toDir);
+  } catch (err) {
+    throw new OperationalError(`cannot restore into ${toDir}: ${errorWithPath(err)}`, 'restore-target');
+  }
 }
 
 function okCopies(store: Store, volume: VolumeConfig, volumeId: number, dest: Destination, file: FileWithContent) {
@@ -120,7 +188,7 @@ async function restoreOne(
   const reasons: string[] = [];
   for (const dest of o.sources) {
     for (const copy of okCopies(store, o.volume, volumeId, dest, file)) {
-      fs.mkdirSync(path.dirname(target), { recursive: true });
+      makeDirectories(path.dirname(target));
       safeVolumePath(targetRoot, file.path); // re-check: nothing was swapped for a link meanwhile
       const temp = path.join(path.dirname(target), `.squirrel-restore-${runId}-${process.pid}.tmp`);
       try {
@@ -145,7 +213,7 @@ async function restoreOne(
         // one; the row records what is on disk, or the next offload would call the file drift.
         const mtimeNs = fs.lstatSync(target, { bigint: true }).mtimeNs;
         fsyncDirectory(path.dirname(target));
-        return { restored: { path: file.path, from: dest.name, movedAside }, mtimeNs };
+        return { restored: { path: file.path, from: dest.name, movedAside, offloadedVersion: false }, mtimeNs };
       } catch (err) {
         if (!(err instanceof DestinationUnavailableError)) throw err;
         reasons.push(errorMessage(err));
@@ -181,7 +249,7 @@ function placeWithoutClobbering(targetRoot: string, file: FileWithContent, temp:
     if (existing.isFile() && Number(existing.size) === file.size && hashFile(target).hash.equals(file.blake3)) return null;
     movedAside = path.join(RESTORE_HISTORY_DIR, `run-${runId}`, file.path);
     const historyPath = path.join(targetRoot, movedAside);
-    fs.mkdirSync(path.dirname(historyPath), { recursive: true });
+    makeDirectories(path.dirname(historyPath));
     if (lstatOrNull(historyPath)) throw new OperationalError(`${historyPath} already exists; not moving ${file.path} over it`);
     fs.renameSync(target, historyPath);
   }

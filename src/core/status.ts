@@ -8,6 +8,7 @@ import { errorMessage, UsageError } from '../errors.js';
 import { Store } from '../store/store.js';
 import { RemoteCopyRow, VectorComponent } from '../store/types.js';
 import { checkVolumeRoot } from './index/volume-root.js';
+import { DisplacedFiles, displacedFiles } from './displaced.js';
 import { openNamespace } from './namespace.js';
 import { parseSelectors, planOffload } from './offload/plan.js';
 import { DEFAULT_SKEW_TOLERANCE_NS } from './offload/policy.js';
@@ -37,6 +38,8 @@ export interface VolumeStatus {
   offloadReady: { files: number; bytes: number; of: number } | { error: string } | null;
   /** What is wrong with the volume itself (its root, its last index). */
   reasons: string[];
+  /** Files restore moved aside, waiting for the user to look at them (amber). */
+  displaced: DisplacedFiles | null;
   light: Light;
 }
 
@@ -44,7 +47,7 @@ const worse = (a: Light, b: Light): Light => (a === 'red' || b === 'red' ? 'red'
 
 export async function volumeStatus(store: Store, volume: VolumeConfig, destinations: Map<string, Destination>, nowNs: bigint, thisNodeId: number, node: string): Promise<VolumeStatus> {
   const row = store.volume(volume.name);
-  const status: VolumeStatus = { volume: volume.name, indexed: row !== undefined, presentFiles: 0, presentBytes: 0, offloadedFiles: 0, targets: [], offloadReady: null, reasons: [], light: 'green' };
+  const status: VolumeStatus = { volume: volume.name, indexed: row !== undefined, presentFiles: 0, presentBytes: 0, offloadedFiles: 0, targets: [], offloadReady: null, reasons: [], displaced: null, light: 'green' };
   const flagVolume = (light: Light, reason: string) => {
     status.light = worse(status.light, light);
     status.reasons.push(reason);
@@ -126,6 +129,8 @@ export async function volumeStatus(store: Store, volume: VolumeConfig, destinati
     status.light = worse(status.light, target.light);
     status.targets.push(target);
   }
+  status.displaced = displacedFiles(store, volume, row?.id ?? null);
+  if (status.displaced) status.light = worse(status.light, 'amber');
   if (row && volume.offloadRequires !== null) {
     try {
       const plan = planOffload(store, volume, parseSelectors(['.']), { olderThanMs: null, nowNs, thisNodeId });

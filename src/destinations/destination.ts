@@ -77,15 +77,15 @@ export function checkDestinationPath(destination: string, operation: string, rel
   if (problem) throw new UnsafeDestinationPathError(destination, operation, `refusing path ${JSON.stringify(relativePath)}: it ${problem}`);
 }
 
-/** Throws unless the path is one removeOwn() may remove: below a catalog or staging directory. */
-export function checkRemovablePath(destination: string, relativePath: string): void {
-  checkDestinationPath(destination, 'removeOwn', relativePath);
-  const folders = relativePath.split('/').slice(0, -1);
-  if (!folders.some((segment) => segment === CATALOG_DIR || segment === STAGING_DIR)) {
+/** Throws unless the path is one removeCatalogFile() may remove: a file in `.squirrel-catalog/<node>/`. */
+export function checkCatalogFilePath(destination: string, relativePath: string): void {
+  checkDestinationPath(destination, 'removeCatalogFile', relativePath);
+  const segments = relativePath.split('/');
+  if (segments.length !== 3 || segments[0] !== CATALOG_DIR) {
     throw new UnsafeDestinationPathError(
       destination,
-      'removeOwn',
-      `refusing to remove ${JSON.stringify(relativePath)}: squirrel only ever removes its own catalog snapshots and staging files at a destination`,
+      'removeCatalogFile',
+      `refusing to remove ${JSON.stringify(relativePath)}: the only files squirrel removes at a destination are its own catalog snapshots and staging files`,
     );
   }
 }
@@ -99,6 +99,15 @@ export function checkStagingPath(destination: string, relativePath: string, stag
   const segments = stagingPath.split('/');
   if (stagingPath === relativePath || !segments.slice(0, -1).some((segment) => segment.startsWith('.squirrel-'))) {
     throw new UnsafeDestinationPathError(destination, 'put', `refusing staging path ${JSON.stringify(stagingPath)}: it must lie under a .squirrel-* directory`);
+  }
+}
+
+/** Throws UnsafeDestinationPathError unless `path` lies strictly under `<namespace>/.squirrel-staging/`. */
+export function checkStagingRemoval(destination: string, relativePath: string): void {
+  checkDestinationPath(destination, 'removeStaging', relativePath);
+  const segments = relativePath.split('/');
+  if (segments.length < 3 || segments[1] !== STAGING_DIR || segments[0].startsWith('.squirrel-')) {
+    throw new UnsafeDestinationPathError(destination, 'removeStaging', `refusing to remove ${JSON.stringify(relativePath)}: only squirrel's own staging files under <namespace>/${STAGING_DIR}/ are ever removed`);
   }
 }
 
@@ -253,16 +262,27 @@ export interface DestinationWriter {
    */
   writeSmall(path: string, bytes: Buffer, mode: 'create' | 'replace'): Promise<boolean>;
   /**
-   * Remove one of squirrel's own files: a superseded catalog snapshot (the only deletion
-   * squirrel makes at a destination) or a leftover staging file. Any other path is refused
-   * before anything is touched; an absent file is a no-op.
+   * Remove a superseded catalog snapshot (or its signature): a file directly in
+   * `.squirrel-catalog/<node>/`. Any other path is refused with UnsafeDestinationPathError
+   * before anything is touched; an absent file is a no-op. With removeStaging, the only
+   * deletions squirrel makes at a destination, and only of files it made itself.
    */
-  removeOwn(path: string): Promise<void>;
+  removeCatalogFile(path: string): Promise<void>;
   /**
    * Move the file at `path` to `historyPath` (never deletes, never clobbers: an existing
-   * `historyPath` throws). Absent `path`: no-op.
+   * `historyPath` throws). Absent `path`: no-op. A folder at `path` moves whole where the
+   * destination has folders (local, sftp, memory); s3 has none, so there it is a no-op and the
+   * caller moves the files under it one by one.
    */
   moveAside(path: string, historyPath: string): Promise<void>;
+  /**
+   * Remove squirrel's own scratch: the file, or the folder with everything in it, at `path`,
+   * which must lie strictly under `<namespace>/.squirrel-staging/` (a staging run folder
+   * `run-<id>` or a file in it). Any other path is refused with UnsafeDestinationPathError
+   * before anything is touched; so is a staging folder reached through a symbolic link. Links
+   * inside are removed, never followed. Absent: 0. Returns how many files it removed.
+   */
+  removeStaging(path: string): Promise<number>;
 }
 
 export interface Destination extends DestinationReader, DestinationWriter {}

@@ -17,7 +17,7 @@ import {
   SourceExpectation,
 } from './destination.js';
 
-export type DestinationMethod = 'rootState' | 'list' | 'stat' | 'read' | 'hash' | 'init' | 'put' | 'moveAside' | 'readSmall' | 'writeSmall' | 'removeOwn';
+export type DestinationMethod = 'rootState' | 'list' | 'stat' | 'read' | 'hash' | 'init' | 'put' | 'moveAside' | 'readSmall' | 'writeSmall' | 'removeCatalogFile' | 'removeStaging';
 
 /**
  * One injected fault. `path`, where present, limits it to calls whose (first) path argument
@@ -138,9 +138,9 @@ export class FaultyDestination implements Destination {
     return this.inner.writeSmall(relativePath, bytes, mode);
   }
 
-  async removeOwn(relativePath: string): Promise<void> {
-    this.throwIfFailing('removeOwn', relativePath);
-    return this.inner.removeOwn(relativePath);
+  async removeCatalogFile(relativePath: string): Promise<void> {
+    this.throwIfFailing('removeCatalogFile', relativePath);
+    return this.inner.removeCatalogFile(relativePath);
   }
 
   async put(relativePath: string, localFile: string, stagingPath: string, expected?: SourceExpectation): Promise<void> {
@@ -156,6 +156,11 @@ export class FaultyDestination implements Destination {
   async moveAside(relativePath: string, historyPath: string): Promise<void> {
     this.throwIfFailing('moveAside', relativePath);
     return this.inner.moveAside(relativePath, historyPath);
+  }
+
+  async removeStaging(relativePath: string): Promise<number> {
+    this.throwIfFailing('removeStaging', relativePath);
+    return this.inner.removeStaging(relativePath);
   }
 
   /** Count the call; the 'fail' fault that fires for it, if any. */

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { errnoCode, errorDetail } from '../errors.js';
 import { READ_CHUNK_BYTES } from '../hash.js';
+import { makeDirectories } from '../mkdirs.js';
 import { GroupFlush } from './group-flush.js';
 import { copyMode, DIRECTORY_MODE, openLocalSource } from './local-source.js';
 import { PutPool, PUTS_IN_FLIGHT_PER_WORKER } from './put-pool.js';
@@ -29,9 +30,10 @@ import {
   RootState,
   StatResult,
   checkDestinationPath,
-  checkRemovablePath,
+  checkCatalogFilePath,
   checkMarker,
   checkStagingPath,
+  checkStagingRemoval,
   encodeMarker,
   SourceExpectation,
 } from './destination.js';
@@ -227,6 +229,38 @@ export class LocalDestination implements Destination {
     this.fsyncDirs([path.dirname(source)], 'moveAside');
   }
 
+  async removeStaging(relativePath: string): Promise<number> {
+    const target = this.resolve('removeStaging', relativePath);
+    checkStagingRemoval(this.name, relativePath);
+    this.requireMarkedRoot('removeStaging');
+    // Every folder from the namespace down to the target's parent must be a real folder: a
+    // link there would point the removal somewhere else.
+    const segments = relativePath.split('/');
+    for (let depth = 1; depth < segments.length; depth++) {
+      const stats = this.lstatQuietly(path.join(this.location, ...segments.slice(0, depth)));
+      if (stats === null) return 0;
+      if (!stats.isDirectory()) throw new DestinationUnavailableError(this.name, 'removeStaging', `${segments.slice(0, depth).join('/')} is not a folder (a link?); nothing was removed`);
+    }
+    const remove = (absolute: string): number => {
+      const stats = this.lstatQuietly(absolute);
+      if (stats === null) return 0;
+      try {
+        if (!stats.isDirectory()) {
+          fs.unlinkSync(absolute);
+          return 1;
+        }
+        let removed = 0;
+        for (const name of fs.readdirSync(absolute)) removed += remove(path.join(absolute, name));
+        fs.rmdirSync(absolute);
+        return removed;
+      } catch (err) {
+        if (errnoCode(err) === 'ENOENT') return 0;
+        throw this.unavailable('removeStaging', path.relative(this.location, absolute), err);
+      }
+    };
+    return remove(target);
+  }
+
   async readSmall(relativePath: string): Promise<Buffer | null> {
     const absolute = this.resolve('readSmall', relativePath);
     const fd = this.openForRead('readSmall', relativePath, absolute);
@@ -265,17 +299,17 @@ export class LocalDestination implements Destination {
     }
   }
 
-  async removeOwn(relativePath: string): Promise<void> {
-    checkRemovablePath(this.name, relativePath);
+  async removeCatalogFile(relativePath: string): Promise<void> {
+    checkCatalogFilePath(this.name, relativePath);
     const absolute = path.join(this.location, relativePath);
-    this.requireMarkedRoot('removeOwn');
+    this.requireMarkedRoot('removeCatalogFile');
     try {
       fs.unlinkSync(absolute);
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return;
-      throw this.unavailable('removeOwn', relativePath, err);
+      throw this.unavailable('removeCatalogFile', relativePath, err);
     }
-    this.fsyncDirs([path.dirname(absolute)], 'removeOwn');
+    this.fsyncDirs([path.dirname(absolute)], 'removeCatalogFile');
   }
 
   private resolve(operation: string, relativePath: string): string {
@@ -527,19 +561,11 @@ export class LocalDestination implements Destination {
 
   /** mkdir -p; returns the directories it created, outermost first (their parents need an fsync). */
   private mkdirs(directory: string, operation: string): string[] {
-    let first: string | undefined;
     try {
-      first = fs.mkdirSync(directory, { recursive: true, mode: DIRECTORY_MODE });
+      return makeDirectories(directory, DIRECTORY_MODE);
     } catch (err) {
       throw this.unavailable(operation, directory, err);
     }
-    if (first === undefined) return [];
-    const created: string[] = [];
-    for (let dir = directory; ; dir = path.dirname(dir)) {
-      created.unshift(dir);
-      if (dir === first || dir === path.dirname(dir)) break;
-    }
-    return created;
   }
 
   private writeFileDurably(file: string, bytes: Buffer, operation: string): void {

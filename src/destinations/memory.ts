@@ -16,9 +16,10 @@ import {
   RootState,
   StatResult,
   checkDestinationPath,
-  checkRemovablePath,
+  checkCatalogFilePath,
   checkMarker,
   checkStagingPath,
+  checkStagingRemoval,
   encodeMarker,
   SourceExpectation,
 } from './destination.js';
@@ -120,13 +121,37 @@ export class MemoryDestination implements Destination {
     checkDestinationPath(this.name, 'moveAside', historyPath);
     this.requireMarkedRoot('moveAside');
     const bytes = this.store.files.get(relativePath);
-    if (bytes === undefined) return;
+    if (bytes === undefined) return this.moveFolderAside(relativePath, historyPath);
     this.requirePlaceable('moveAside', historyPath);
     if (this.store.files.has(historyPath)) {
       throw new DestinationUnavailableError(this.name, 'moveAside', `${historyPath} already exists; nothing was moved`);
     }
     this.store.files.set(historyPath, bytes);
     this.store.files.delete(relativePath);
+  }
+
+  async removeStaging(relativePath: string): Promise<number> {
+    checkStagingRemoval(this.name, relativePath);
+    this.requireMarkedRoot('removeStaging');
+    let removed = 0;
+    for (const filePath of [...this.store.files.keys()]) {
+      if (filePath === relativePath || filePath.startsWith(`${relativePath}/`)) removed += Number(this.store.files.delete(filePath));
+    }
+    return removed;
+  }
+
+  /** A folder moves whole, like a rename on disk: every file under it, or nothing when one would clobber. */
+  private moveFolderAside(relativePath: string, historyPath: string): void {
+    const inside = [...this.store.files.keys()].filter((filePath) => filePath.startsWith(`${relativePath}/`));
+    if (inside.length === 0) return;
+    this.requirePlaceable('moveAside', historyPath);
+    if (this.store.files.has(historyPath) || this.isDirectory(historyPath)) {
+      throw new DestinationUnavailableError(this.name, 'moveAside', `${historyPath} already exists; nothing was moved`);
+    }
+    for (const filePath of inside) {
+      this.store.files.set(historyPath + filePath.slice(relativePath.length), this.store.files.get(filePath)!);
+      this.store.files.delete(filePath);
+    }
   }
 
   async readSmall(relativePath: string): Promise<Buffer | null> {
@@ -144,9 +169,9 @@ export class MemoryDestination implements Destination {
     return true;
   }
 
-  async removeOwn(relativePath: string): Promise<void> {
-    checkRemovablePath(this.name, relativePath);
-    this.requireMarkedRoot('removeOwn');
+  async removeCatalogFile(relativePath: string): Promise<void> {
+    checkCatalogFilePath(this.name, relativePath);
+    this.requireMarkedRoot('removeCatalogFile');
     this.store.files.delete(relativePath);
   }
 

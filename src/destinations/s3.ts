@@ -24,9 +24,10 @@ import {
   RootState,
   StatResult,
   checkDestinationPath,
-  checkRemovablePath,
+  checkCatalogFilePath,
   checkMarker,
   checkStagingPath,
+  checkStagingRemoval,
   encodeMarker,
   unsafeDestinationPath,
   SourceExpectation,
@@ -251,15 +252,15 @@ export class S3Destination implements Destination {
     }
   }
 
-  async removeOwn(relativePath: string): Promise<void> {
-    checkRemovablePath(this.name, relativePath);
-    const key = this.keyOf('removeOwn', relativePath);
-    await this.requireMarkedRoot('removeOwn');
+  async removeCatalogFile(relativePath: string): Promise<void> {
+    checkCatalogFilePath(this.name, relativePath);
+    const key = this.keyOf('removeCatalogFile', relativePath);
+    await this.requireMarkedRoot('removeCatalogFile');
     const { s3, client } = await this.client();
     try {
       await client.send(new s3.DeleteObjectCommand({ Bucket: this.config.bucket, Key: key }));
     } catch (err) {
-      if (!isNotFound(err)) throw this.unavailable('removeOwn', relativePath, err);
+      if (!isNotFound(err)) throw this.unavailable('removeCatalogFile', relativePath, err);
     }
   }
 
@@ -293,6 +294,24 @@ export class S3Destination implements Destination {
     } catch (err) {
       throw this.unavailable('moveAside', relativePath, err);
     }
+  }
+
+  async removeStaging(relativePath: string): Promise<number> {
+    const key = this.keyOf('removeStaging', relativePath);
+    checkStagingRemoval(this.name, relativePath);
+    // Uploads go straight to their key here, so there is rarely anything staged; what is there
+    // (the object itself and every object below it) is squirrel's own scratch.
+    const keys: string[] = (await this.head('removeStaging', relativePath, key)) !== null ? [key] : [];
+    for await (const file of this.listFrom(relativePath)) keys.push(this.keyPrefix + file.path);
+    const { s3, client } = await this.client();
+    for (const scratch of keys) {
+      try {
+        await client.send(new s3.DeleteObjectCommand({ Bucket: this.config.bucket, Key: scratch }));
+      } catch (err) {
+        throw this.unavailable('removeStaging', scratch.slice(this.keyPrefix.length), err);
+      }
+    }
+    return keys.length;
   }
 
   async readSmall(relativePath: string): Promise<Buffer | null> {

@@ -28,9 +28,10 @@ import {
   RootState,
   StatResult,
   checkDestinationPath,
-  checkRemovablePath,
+  checkCatalogFilePath,
   checkMarker,
   checkStagingPath,
+  checkStagingRemoval,
   encodeMarker,
   SourceExpectation,
 } from './destination.js';
@@ -273,11 +274,11 @@ export class SftpDestination implements Destination {
     });
   }
 
-  async removeOwn(relativePath: string): Promise<void> {
-    checkRemovablePath(this.name, relativePath);
+  async removeCatalogFile(relativePath: string): Promise<void> {
+    checkCatalogFilePath(this.name, relativePath);
     const absolute = path.posix.join(this.root, relativePath);
-    await this.withRetry('removeOwn', relativePath, async (s) => {
-      await this.requireMarkedRoot(s, 'removeOwn');
+    await this.withRetry('removeCatalogFile', relativePath, async (s) => {
+      await this.requireMarkedRoot(s, 'removeCatalogFile');
       await this.unlink(s, absolute);
     });
   }
@@ -287,12 +288,48 @@ export class SftpDestination implements Destination {
     const destination = this.resolve('moveAside', historyPath);
     await this.withRetry('moveAside', relativePath, async (s) => {
       await this.requireMarkedRoot(s, 'moveAside');
-      if ((await this.lstat(s, source)) === null) return;
+      const stats = await this.lstat(s, source);
+      if (stats === null) return;
+      if (stats.isDirectory()) return this.moveFolder(s, source, destination, historyPath);
       const placement = await this.placeCreatingDirectories(s, source, destination, 'moveAside');
       if (placement === 'exists') throw new DestinationUnavailableError(this.name, 'moveAside', `${historyPath} already exists; nothing was moved`);
       // A link leaves both names; the history name is in place, so the old one can go.
       if (placement === 'linked') await this.unlink(s, source);
     });
+  }
+
+  async removeStaging(relativePath: string): Promise<number> {
+    const target = this.resolve('removeStaging', relativePath);
+    checkStagingRemoval(this.name, relativePath);
+    return this.withRetry('removeStaging', relativePath, async (s) => {
+      await this.requireMarkedRoot(s, 'removeStaging');
+      // Every folder from the namespace down to the target's parent must be a real folder: a
+      // link there would point the removal somewhere else.
+      const segments = relativePath.split('/');
+      for (let depth = 1; depth < segments.length; depth++) {
+        const stats = await this.lstat(s, path.posix.join(this.root, ...segments.slice(0, depth)));
+        if (stats === null) return 0;
+        if (!stats.isDirectory()) throw new DestinationUnavailableError(this.name, 'removeStaging', `${segments.slice(0, depth).join('/')} is not a folder (a link?); nothing was removed`);
+      }
+      const remove = async (absolute: string, stats: Stats | null): Promise<number> => {
+        if (stats === null) return 0;
+        if (!stats.isDirectory()) return Number(await this.unlink(s, absolute));
+        let removed = 0;
+        for (const entry of (await this.readDirectory(s, absolute)) ?? []) {
+          if (entry.filename !== '.' && entry.filename !== '..') removed += await remove(path.posix.join(absolute, entry.filename), entry.attrs);
+        }
+        await this.call<void>(s, 'rmdir', (done) => s.sftp.rmdir(absolute, done));
+        return removed;
+      };
+      return remove(target, await this.lstat(s, target));
+    });
+  }
+
+  /** A folder moves whole by a plain rename (a hard link cannot take a folder); never over anything. */
+  private async moveFolder(s: Session, source: string, destination: string, historyPath: string): Promise<void> {
+    await this.makeDirectories(s, path.posix.dirname(destination), 'moveAside', this.root);
+    if ((await this.lstat(s, destination)) !== null) throw new DestinationUnavailableError(this.name, 'moveAside', `${historyPath} already exists; nothing was moved`);
+    await this.call<void>(s, 'rename', (done) => s.sftp.rename(source, destination, done));
   }
 
   /** Close the connection (tests, and callers that want to release it early). */

@@ -7,7 +7,8 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DatabaseError, OperationalError, SquirrelError } from '../errors.js';
+import { DatabaseError, errorDetail, errorWithPath, OperationalError, SquirrelError } from '../errors.js';
+import { makeDirectories } from '../mkdirs.js';
 
 export type Db = Database.Database;
 
@@ -64,7 +65,7 @@ function assertLooksLikeSqlite(dbPath: string): void {
       fs.closeSync(fd);
     }
   } catch (err) {
-    throw new DatabaseError(`cannot read the database ${dbPath}: ${(err as Error).message}`);
+    throw new DatabaseError(`cannot read the database ${dbPath}: ${errorDetail(err)}`);
   }
   // squirrel never leaves an empty database behind (WAL mode writes page 1 at once), so an
   // empty file was truncated or is being created by another process this very moment.
@@ -97,8 +98,12 @@ export function openDatabase(dbPath: string, options: OpenOptions = {}): OpenRes
   }
   if (exists) assertLooksLikeSqlite(dbPath);
   else {
-    fs.mkdirSync(path.dirname(dbPath), { recursive: true, mode: 0o700 });
-    fs.closeSync(fs.openSync(dbPath, 'a', 0o600));
+    try {
+      makeDirectories(path.dirname(dbPath), 0o700);
+      fs.closeSync(fs.openSync(dbPath, 'a', 0o600));
+    } catch (err) {
+      throw new DatabaseError(`cannot create the database ${dbPath}: ${errorWithPath(err)}`, 'database-create');
+    }
   }
 
   let db: Db;

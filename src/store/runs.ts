@@ -37,6 +37,8 @@ export class RunStore {
   private readonly byId;
   private readonly abort;
   private readonly lastPush;
+  /** Runs begun through this connection: what failUnfinished may close. */
+  private readonly begunHere = new Set<number>();
 
   constructor(private readonly db: Db) {
     const prep = (sql: string) => db.prepare(sql).safeIntegers(true);
@@ -79,7 +81,7 @@ export class RunStore {
 
   /** Begin a run; a slot-taking kind refuses while another writer holds the volume. */
   begin(run: BeginRun, isAlive: IsAlive): number {
-    return this.db
+    const runId = this.db
       .transaction(() => {
         if (run.volumeId !== null && SLOT_KINDS.includes(run.kind)) {
           const blocker = one<RunRow>(this.runningWriter, run.volumeId);
@@ -97,6 +99,21 @@ export class RunStore {
         return Number(result.lastInsertRowid);
       })
       .immediate();
+    this.begunHere.add(runId);
+    return runId;
+  }
+
+  /**
+   * End as `failed` every run begun through this connection that is still running: the
+   * command stopped on an error before finishing it, and the next command must not have to
+   * reap it. Returns the ids it closed.
+   */
+  failUnfinished(nowNs: bigint, note: string): number[] {
+    const closed: number[] = [];
+    for (const runId of this.begunHere) {
+      if (this.finish.run('failed', nowNs, '{}', note, runId).changes === 1) closed.push(runId);
+    }
+    return closed;
   }
 
   /** End a run. A run in a terminal state never changes again. */

@@ -190,10 +190,11 @@ describe('network destinations through the real binary', () => {
       ['success', 3],
       ['success', 3],
     ]);
-    // the sftp evidence rests on b3sum run on the server, recorded as such
+    // the sftp evidence rests on b3sum run on the server, recorded as such; the s3 copies
+    // were re-read by the verify
     expect(components(sb).map((c) => [c.destination, c.verifyMethod])).toEqual([
       ['box', 'b3sum-remote'],
-      ['cloud', 'blake3-readback'],
+      ['cloud', 'blake3-reverify'],
     ]);
     // offload: the selected files are gone locally, the rest stays
     expect(json<OffloadReport>(offloaded).totals.offloaded).toBe(2);

@@ -68,13 +68,10 @@ describe('scenarios 8-10: the index around offloaded files', () => {
   });
 
   it('10: reserved .squirrel-* subtrees are never offloaded, even with a row that would pass the gate', async () => {
-    // setup: restore history on disk; plus a row for a reserved path with fully backed-up
-    // content, as an older index might have left, to prove the plan itself skips it
+    // setup: restore history on disk, which index walks so it is backed up (issue 19): its
+    // row is present with fully backed-up content, and the plan itself must skip it
     const sb = await seeded({ 'a.jpg': 'alpha', '.squirrel-restore-history/run-1/a.jpg': 'alpha', 'keep/.squirrel-x/n.jpg': 'november' });
-    withStore(sb, (store, volumeId) => {
-      const row = store.files.livePath(volumeId, 'a.jpg')!;
-      store.immediate(() => store.files.insertFile(volumeId, '.squirrel-restore-history/run-1/a.jpg', row.contentId, row.mtimeNs, row.firstSeenRunId));
-    });
+    expect(rowStatuses(sb)['.squirrel-restore-history/run-1/a.jpg']).toBe('present');
     // act
     const all = offload(sb, '.');
     const named = offload(sb, '.squirrel-restore-history');

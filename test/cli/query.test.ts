@@ -51,8 +51,8 @@ describe('query by hash', () => {
     const text = await cli(withConfig(sb, 'query', ALPHA.toUpperCase()));
     const doc = json<ContentQueryResult>(await cli(withConfig(sb, '--json', 'query', ALPHA)));
     // expect
-    expect(text.stdout).toContain('  nas  photos:a.txt  ok  pushed run 1, verified 2026-06-01T00:00:00.000Z');
-    expect(text.stdout).toContain('  offsite  photos:a.txt  corrupt');
+    expect(text.stdout).toContain('  nas:a.txt  ok  pushed run 1, verified 2026-06-01T00:00:00.000Z');
+    expect(text.stdout).toContain('  offsite:a.txt  corrupt');
     expect(doc.copies.map((c) => [c.destination, c.state])).toEqual([['nas', 'ok'], ['offsite', 'corrupt']]);
     expect(doc.content).toMatchObject({ blake3: ALPHA, sizeBytes: 5, originNode: 'laptop', originRunId: 1 });
     expect(doc.files).toHaveLength(1);
@@ -110,8 +110,6 @@ describe('query by path', () => {
   });
 
   it.each([
-    [['query', 'a.txt'], "neither a BLAKE3 hash (64 hex digits) nor <volume>:<path>"],
-    [['query', 'music:a.txt'], 'neither a BLAKE3 hash'],
     [['query', '--volume', 'music', 'a.txt'], "no volume 'music'"],
     [['query', 'photos:../etc/passwd'], "contains '..'"],
     [['query', 'photos:/etc/passwd'], 'is absolute'],
@@ -119,6 +117,36 @@ describe('query by path', () => {
   ])('usage errors exit 2: %j', async (args, message) => {
     // setup
     const sb = await indexed({ 'a.txt': 'alpha' });
+    // act
+    const result = await cli(withConfig(sb, ...args));
+    // expect
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(message);
+  });
+
+  it('with one volume configured, a bare path is in it (real binary); the copies show as destination:path', async () => {
+    // setup
+    const sb = makeSandbox({ 'dir/a.txt': 'alpha' }, { destinations: ['nas'] });
+    expect(bin(withConfig(sb, 'index', 'photos')).code).toBe(0);
+    expect(bin(withConfig(sb, 'sync', 'photos', '--init')).code).toBe(0);
+    // act
+    const bare = bin(withConfig(sb, 'query', 'dir/a.txt'));
+    const byHash = bin(withConfig(sb, 'query', ALPHA));
+    // expect
+    expect(bare.code, bare.stderr).toBe(0);
+    expect(bare.stdout).toMatch(/^photos:dir\/a\.txt  present/m);
+    expect(byHash.stdout).toMatch(/^ {2}nas:photos\/dir\/a\.txt {2}ok/m);
+    expect(byHash.stdout).not.toContain('photos:photos/');
+  });
+
+  it.each([
+    [['query', 'a.txt'], 'neither a BLAKE3 hash (64 hex digits) nor <volume>:<path>'],
+    [['query', 'music:a.txt'], 'neither a BLAKE3 hash'],
+  ])('with two volumes, a bare path is a usage error: %j', async (args, message) => {
+    // setup
+    const sb = await indexed({ 'a.txt': 'alpha' });
+    const volumes = sb.config.volumes as Record<string, unknown>;
+    sb.writeConfig({ volumes: { ...volumes, docs: { path: path.join(sb.dir, 'docs'), sync_to: [] } } });
     // act
     const result = await cli(withConfig(sb, ...args));
     // expect

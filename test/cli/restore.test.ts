@@ -68,15 +68,16 @@ describe('restore', () => {
     expect(result.code, result.stderr).toBe(0);
     const report = json<RestoreReport>(result);
     const movedAside = `.squirrel-restore-history/run-${report.runId}/a.jpg`;
-    expect(report.restored).toEqual([{ path: 'a.jpg', from: 'nas', movedAside }]);
+    expect(report.restored).toEqual([{ path: 'a.jpg', from: 'nas', movedAside, offloadedVersion: false }]);
     expect(fs.readFileSync(local(sb, 'a.jpg'), 'utf8')).toBe('alpha');
     expect(fs.readFileSync(local(sb, movedAside), 'utf8')).toBe('a different picture');
 
-    // act: the next index does not take restore history for volume content
+    // act: the next index backs the moved-aside file up like any other (issue 19: it used
+    // to be skipped as reserved, so those bytes were never backed up)
     const indexed = bin(withConfig(sb, 'index', 'photos'), { nowNs: NOW });
     // expect
     expect(indexed.code, indexed.stderr).toBe(0);
-    expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'present' });
+    expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'present', [movedAside]: 'present' });
   });
 
   it('the same bytes already in place are kept as they are, nothing moved aside', async () => {

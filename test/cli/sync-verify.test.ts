@@ -174,10 +174,10 @@ describe('verified_at_ns moves only on genuine re-verification', () => {
     c = (await component(sb, 'nas'))!;
     expect(c).toMatchObject({ version: 1, verifiedAtNs: day(0).toString(), updatedAtNs: day(0).toString() });
 
-    // verify day 2, full pass: re-stamped to day 2
+    // verify day 2, full pass: re-stamped to day 2, by the method the docs name for it
     await cli(withConfig(sb, 'verify', 'photos', '--to', 'nas'), { nowNs: day(2) });
     c = (await component(sb, 'nas'))!;
-    expect(c).toMatchObject({ version: 2, verifiedAtNs: day(2).toString(), updatedAtNs: day(2).toString() });
+    expect(c).toMatchObject({ version: 2, verifiedAtNs: day(2).toString(), updatedAtNs: day(2).toString(), verifyMethod: 'blake3-reverify' });
 
     // verify again at the same instant: equal value, no write
     await cli(withConfig(sb, 'verify', 'photos', '--to', 'nas'), { nowNs: day(2) });

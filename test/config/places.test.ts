@@ -16,7 +16,7 @@ function config(dir: string, volumes: Record<string, string>, destinations: Reco
   const volumeMap = new Map<string, VolumeConfig>(
     Object.entries(volumes).map(([name, p]) => [
       name,
-      { name, path: p, syncTo: names, offloadRequires: names, offloadMaxEvidenceAgeMs: null, namespaces: new Map(names.map((d) => [d, name])) },
+      { name, path: p, syncTo: names, offloadRequires: names, offloadMaxEvidenceAgeMs: null, namespaces: new Map(names.map((d) => [d, name])), exclude: [] },
     ]),
   );
   return {

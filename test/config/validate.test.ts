@@ -73,6 +73,7 @@ describe('a valid config resolves', () => {
         ['nas', 'pictures'],
         ['usb', 'pictures'],
       ]),
+      exclude: [],
     });
     expect(config.volumes.get('documents')!.offloadRequires).toBeNull();
     expect(config.volumes.get('documents')!.offloadMaxEvidenceAgeMs).toBeNull();

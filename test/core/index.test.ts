@@ -33,7 +33,7 @@ function world(files: Record<string, string>): World {
   const store = Store.open(sb.dbPath, { create: true });
   const warnings: string[] = [];
   const hookPoints: string[] = [];
-  const volume: VolumeConfig = { name: 'photos', path: sb.volumePath, syncTo: [], offloadRequires: null, offloadMaxEvidenceAgeMs: null, namespaces: new Map() };
+  const volume: VolumeConfig = { name: 'photos', path: sb.volumePath, syncTo: [], offloadRequires: null, offloadMaxEvidenceAgeMs: null, namespaces: new Map(), exclude: [] };
   const reporter: Reporter = { progress: () => {}, info: () => {}, warn: (message) => warnings.push(message) };
   const hooks: Hooks = { at: (point) => hookPoints.push(point) };
   return {

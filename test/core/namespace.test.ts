@@ -24,7 +24,7 @@ function index(volumeName = 'photos'): Store {
   return store;
 }
 
-const volume: VolumeConfig = { name: 'photos', path: '/p', syncTo: ['nas'], offloadRequires: ['nas'], offloadMaxEvidenceAgeMs: null, namespaces: new Map([['nas', 'photos']]) };
+const volume: VolumeConfig = { name: 'photos', path: '/p', syncTo: ['nas'], offloadRequires: ['nas'], offloadMaxEvidenceAgeMs: null, namespaces: new Map([['nas', 'photos']]), exclude: [] };
 
 function open(store: Store, dest: MemoryDestination, o: Partial<OpenNamespaceOptions> = {}): Promise<Namespace> {
   return openNamespace(store, dest, { volume, node: 'laptop', write: true, init: false, nowNs: TEST_NOW_NS, notes: [], ...o });

@@ -56,7 +56,7 @@ export class OffloadWorld {
   }
 
   volumeConfig(overrides: Partial<VolumeConfig> = {}): VolumeConfig {
-    return { name: 'photos', path: this.root, syncTo: this.targets, offloadRequires: this.targets, offloadMaxEvidenceAgeMs: this.maxAgeMs, namespaces: new Map(this.targets.map((t) => [t, 'photos'])), ...overrides };
+    return { name: 'photos', path: this.root, syncTo: this.targets, offloadRequires: this.targets, offloadMaxEvidenceAgeMs: this.maxAgeMs, namespaces: new Map(this.targets.map((t) => [t, 'photos'])), exclude: [], ...overrides };
   }
 
   policy(overrides: Partial<VolumeConfig> = {}): OffloadPolicy {

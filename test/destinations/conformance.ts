@@ -293,19 +293,21 @@ export function runConformance<H extends ConformanceHarness>(label: string, subj
         expect(await listedPaths(destination, '')).toEqual([DESTINATION_MARKER, `${VOLUME}/.squirrel-namespace`]);
       });
 
-      it('removeOwn removes a catalog snapshot or a staging file, and refuses any other path before touching anything', async () => {
+      it('removeCatalogFile removes a catalog snapshot, and refuses any other path before touching anything', async () => {
         // setup
         await putBytes(destination, '.squirrel-catalog/laptop/run-1.db.gz', Buffer.from('old snapshot'));
         await putBytes(destination, `${VOLUME}/kept.jpg`, Buffer.from('a user file'));
 
         // act
-        await destination.removeOwn('.squirrel-catalog/laptop/run-1.db.gz');
-        await destination.removeOwn('.squirrel-catalog/laptop/absent.db.gz');
+        await destination.removeCatalogFile('.squirrel-catalog/laptop/run-1.db.gz');
+        await destination.removeCatalogFile('.squirrel-catalog/laptop/absent.db.gz');
 
         // expect
-        await expect(destination.removeOwn(`${VOLUME}/kept.jpg`)).rejects.toBeInstanceOf(UnsafeDestinationPathError);
-        await expect(destination.removeOwn(`${VOLUME}/.squirrel-history/run-1/kept.jpg`)).rejects.toBeInstanceOf(UnsafeDestinationPathError);
-        await expect(destination.removeOwn('.squirrel-catalog/../vol/kept.jpg')).rejects.toBeInstanceOf(UnsafeDestinationPathError);
+        await expect(destination.removeCatalogFile(`${VOLUME}/kept.jpg`)).rejects.toBeInstanceOf(UnsafeDestinationPathError);
+        await expect(destination.removeCatalogFile(`${VOLUME}/.squirrel-history/run-1/kept.jpg`)).rejects.toBeInstanceOf(UnsafeDestinationPathError);
+        await expect(destination.removeCatalogFile('.squirrel-catalog/../vol/kept.jpg')).rejects.toBeInstanceOf(UnsafeDestinationPathError);
+        await expect(destination.removeCatalogFile(`${VOLUME}/.squirrel-staging/run-1/x`)).rejects.toBeInstanceOf(UnsafeDestinationPathError);
+        await expect(destination.removeCatalogFile('.squirrel-catalog/laptop/deeper/run-1.db.gz')).rejects.toBeInstanceOf(UnsafeDestinationPathError);
         expect(await listedPaths(destination, '')).toEqual([DESTINATION_MARKER, `${VOLUME}/kept.jpg`]);
       });
 
@@ -377,6 +379,25 @@ export function runConformance<H extends ConformanceHarness>(label: string, subj
         expect(await listedPaths(destination, VOLUME)).toEqual([historyFor(remotePath, 2), remotePath].sort());
       });
 
+      it('a folder moves whole where the destination has folders; on s3 (none) it is a no-op', async () => {
+        // setup
+        await putBytes(destination, `${VOLUME}/dir/x.txt`, Buffer.from('x'));
+        await putBytes(destination, `${VOLUME}/dir/sub/y.txt`, Buffer.from('y'));
+        const history = historyFor(`${VOLUME}/dir`, 3);
+
+        // act
+        await destination.moveAside(`${VOLUME}/dir`, history);
+
+        // expect
+        const expected = destination.type === 's3' ? [`${VOLUME}/dir/sub/y.txt`, `${VOLUME}/dir/x.txt`] : [`${history}/sub/y.txt`, `${history}/x.txt`];
+        expect(await listedPaths(destination, VOLUME)).toEqual(expected.sort());
+        if (destination.type !== 's3') {
+          expect((await readAll(destination, `${history}/x.txt`)).bytes.toString()).toBe('x');
+          await putBytes(destination, `${VOLUME}/dir`, Buffer.from('a file now'));
+          expect((await readAll(destination, `${VOLUME}/dir`)).bytes.toString()).toBe('a file now');
+        }
+      });
+
       it('an absent path is a no-op', async () => {
         // act
         await destination.moveAside(`${VOLUME}/nothing.txt`, historyFor(`${VOLUME}/nothing.txt`));
@@ -399,6 +420,49 @@ export function runConformance<H extends ConformanceHarness>(label: string, subj
         expect((await readAll(destination, remotePath)).bytes.toString()).toBe('current');
         expect((await readAll(destination, historyFor(remotePath))).bytes.toString()).toBe('older');
       });
+    });
+
+    describe('removeStaging', () => {
+      beforeEach(async () => {
+        await destination.init();
+      });
+
+      it("removes a staging run's files (and the run folder) and nothing else", async () => {
+        // setup: what a killed sync leaves behind, next to real copies and history
+        await putBytes(destination, `${VOLUME}/kept.txt`, Buffer.from('kept'));
+        await putBytes(destination, historyFor(`${VOLUME}/old.txt`), Buffer.from('old'));
+        await destination.writeSmall(stagingFor(`${VOLUME}/a.txt`, 7), Buffer.from('half a file'), 'create');
+        await destination.writeSmall(stagingFor(`${VOLUME}/b.txt`, 7), Buffer.from('another'), 'create');
+        await destination.writeSmall(stagingFor(`${VOLUME}/c.txt`, 8), Buffer.from('a live run'), 'create');
+
+        // act
+        const removed = await destination.removeStaging(`${VOLUME}/.squirrel-staging/run-7`);
+        const again = await destination.removeStaging(`${VOLUME}/.squirrel-staging/run-7`);
+
+        // expect
+        expect(removed).toBe(2);
+        expect(again).toBe(0);
+        expect(await listedPaths(destination, VOLUME)).toEqual([historyFor(`${VOLUME}/old.txt`), stagingFor(`${VOLUME}/c.txt`, 8), `${VOLUME}/kept.txt`].sort());
+      });
+
+      it.each([`${VOLUME}/kept.txt`, `${VOLUME}/.squirrel-staging`, `${VOLUME}/.squirrel-history/run-1`, `.squirrel-staging/run-1`, `${VOLUME}/sub/.squirrel-staging/run-1`, `${VOLUME}/.squirrel-staging/../kept.txt`, DESTINATION_MARKER])(
+        'refuses %j, touching nothing',
+        async (notStaging) => {
+          // setup
+          await putBytes(destination, `${VOLUME}/kept.txt`, Buffer.from('kept'));
+          const before = await listAll(destination, '');
+
+          // act
+          const outcome = await destination.removeStaging(notStaging).then(
+            () => 'removed',
+            (error: unknown) => (error instanceof UnsafeDestinationPathError ? 'refused' : String(error)),
+          );
+
+          // expect
+          expect(outcome).toBe('refused');
+          expect(await listAll(destination, '')).toEqual(before);
+        },
+      );
     });
 
     describe('absent', () => {

@@ -244,9 +244,11 @@ describe('a destination that lies', () => {
     expect((await world.cli(['index', VOLUME])).code).toBe(0);
     // act
     const verified = await withStore(world, async (store, volume, identity) => {
-      const nas = faulty(world, 'nas', [{ kind: 'stale-list' }]);
+      const nas = faulty(world, 'nas', []);
       await push(store, volume, identity, nas, true);
       await push(store, volume, identity, new LocalDestination('offsite', world.destinations.offsite), true);
+      // stale from here on: a push lists its staging folder, which would take the snapshot early
+      nas.inject({ kind: 'stale-list' });
       const listed = async () => {
         const paths: string[] = [];
         for await (const file of nas.list(VOLUME)) paths.push(file.path);
@@ -327,7 +329,7 @@ type Identity = { nodeId: number; pid: number; host: string };
 async function withStore<T>(world: World, fn: (store: Store, volume: VolumeConfig, identity: Identity) => Promise<T>): Promise<T> {
   const store = Store.open(world.dbPath);
   try {
-    const volume: VolumeConfig = { name: VOLUME, path: world.root, syncTo: TARGETS, offloadRequires: TARGETS, offloadMaxEvidenceAgeMs: null, namespaces: new Map(TARGETS.map((t) => [t, VOLUME])) };
+    const volume: VolumeConfig = { name: VOLUME, path: world.root, syncTo: TARGETS, offloadRequires: TARGETS, offloadMaxEvidenceAgeMs: null, namespaces: new Map(TARGETS.map((t) => [t, VOLUME])), exclude: [] };
     return await fn(store, volume, { nodeId: store.ensureNode('laptop'), pid: process.pid, host: os.hostname() });
   } finally {
     store.close();

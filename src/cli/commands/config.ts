@@ -3,6 +3,7 @@
 
 import { defineCommand, defineGroup } from '../command.js';
 import { Secret } from '../../config/types.js';
+import { EXIT_OK, EXIT_USAGE } from '../../errors.js';
 import { formatExactDurationMs } from '../../duration.js';
 
 function snake(key: string): string {
@@ -17,6 +18,7 @@ function show(value: unknown): string {
 const checkCommand = defineCommand({
   name: 'check',
   description: 'validate the config and print it resolved, with secrets masked',
+  exitCodes: { shared: [EXIT_OK, EXIT_USAGE] },
   action: (ctx) => {
     const cfg = ctx.config();
     const result = {

@@ -5,6 +5,7 @@
 import { arg, defineCommand, option } from '../command.js';
 import { isoFromNs } from '../../clock.js';
 import { formatAge } from '../../duration.js';
+import { EXIT_OK, EXIT_USAGE } from '../../errors.js';
 import { table } from '../render/format.js';
 import type { VectorComponent, VectorHistoryRow } from '../../store/types.js';
 
@@ -20,6 +21,7 @@ export const evidenceCommand = defineCommand({
   description: 'show the durability version vector per destination, and with --history every applied change',
   args: { volumeName: arg.required('volume', 'volume') },
   options: { history: option.flag('--history', 'also list every applied write, oldest first') },
+  exitCodes: { shared: [EXIT_OK, EXIT_USAGE] },
   action: (ctx, { volumeName, history }) => {
     const volume = ctx.volume(volumeName);
     const store = ctx.store();

@@ -13,9 +13,10 @@ const HELP = `What index does:
   New content at a path supersedes the old row; the same content re-seen is touched; bytes
   back at a missing or offloaded path make it present again. Rows not seen become missing
   only after a complete walk without errors (offloaded rows stay offloaded). Symlinks are
-  never followed, other non-regular files and .squirrel-* names are skipped. The volume root
-  gets a .squirrel-volume marker naming this index, so a swapped or unmounted directory, an
-  older copy of the volume, or a volume another index owns is recognised and refused.`;
+  never followed; other non-regular files, .squirrel-* names (counted) and what the volume's
+  exclude: patterns match are skipped; present rows a pattern now matches become missing. The
+  volume root gets a .squirrel-volume marker naming this index, so a swapped or unmounted
+  directory, an older copy of the volume, or a volume another index owns is recognised and refused.`;
 
 export function indexSummary(result: IndexResult): string {
   const c = result.counts;
@@ -26,11 +27,22 @@ function lines(result: IndexResult): string[] {
   const c = result.counts;
   const out: string[] = [];
   if (result.markerWritten) out.push(`wrote the volume marker ${result.root}/.squirrel-volume`);
-  const skipped = c.skippedSymlinks + c.skippedOther;
+  const skipped = [
+    c.skippedSymlinks > 0 ? `${c.skippedSymlinks} symlinks` : '',
+    c.skippedOther > 0 ? `${c.skippedOther} other non-regular files` : '',
+    c.excluded > 0 ? `${c.excluded} excluded by patterns` : '',
+    c.skippedReserved > 0 ? `${c.skippedReserved} reserved .squirrel-* names` : '',
+  ].filter(Boolean);
   out.push(
     `${result.dryRun ? 'would index' : 'indexed'} ${result.volume} (${result.root}): hashed ${c.hashedFiles} files, ${formatBytes(c.hashedBytes)}` +
-      (skipped > 0 ? `; skipped ${c.skippedSymlinks} symlinks, ${c.skippedOther} other non-regular files` : ''),
+      (skipped.length > 0 ? `; skipped ${skipped.join(', ')}` : ''),
   );
+  if (c.newlyExcluded > 0) {
+    out.push(`${c.newlyExcluded} indexed file(s) now match volumes.${result.volume}.exclude: ${result.dryRun ? 'they would be' : 'marked'} missing, no longer backed up (nothing deleted; their copies stay)`);
+  }
+  if (result.reservedSkipped.length > 0) {
+    out.push(`not indexed, names reserved for squirrel (rename a file of yours so named to back it up): ${result.reservedSkipped.slice(0, 3).join(', ')}${c.skippedReserved > 3 ? ', ...' : ''}`);
+  }
   if (result.missingSkippedReason) out.push(result.missingSkippedReason);
   if (result.status === 'partial') out.push(`run ${result.runId} is partial: fix the errors above and index again`);
   out.push(result.dryRun ? `dry run, nothing written: ${indexSummary(result)}` : indexSummary(result));

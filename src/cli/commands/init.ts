@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { defineCommand, option } from '../command.js';
 import { defaultNodeName } from '../../config/validate.js';
-import { UsageError } from '../../errors.js';
+import { errorWithPath, OperationalError, UsageError } from '../../errors.js';
+import { makeDirectories } from '../../mkdirs.js';
 import { Store } from '../../store/store.js';
 
 /** A config that validates as written, with the keys a user fills in next shown as comments. */
@@ -51,12 +52,12 @@ export const initCommand = defineCommand({
     // The database first: if it cannot be used (another program's file, a newer squirrel),
     // no config is left behind pointing at it.
     Store.open(dbPath, { create: true }).close();
-    fs.mkdirSync(path.dirname(configPath), { recursive: true, mode: 0o700 });
     try {
+      makeDirectories(path.dirname(configPath), 0o700);
       fs.writeFileSync(configPath, starterConfig(defaultNodeName(ctx.deps.host), explicitDb), { mode: 0o600, flag: 'wx' });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw refuse();
-      throw err;
+      throw new OperationalError(`cannot write the config ${configPath}: ${errorWithPath(err)}`, 'init-write');
     }
 
     ctx.emit({ config: configPath, db: dbPath, dbExisted }, () => [

@@ -13,9 +13,11 @@ import { unsafeRelativePath } from '../../paths.js';
 const HELP = `Arguments:
   A 64-hex-digit argument is a BLAKE3 content hash: where the content is in the volumes,
   its origin (node and run), and which destinations hold a copy (from the copy ledger).
-  Anything else is a volume path, named either way:
+  Anything else is a volume path, named either way (or bare, when only one volume is
+  configured):
     squirrel query photos:2019/beach.jpg
     squirrel query --volume photos 2019/beach.jpg
+  A copy is shown as <destination>:<path at the destination>.
   --history lists every content the path held, oldest first (a hash always lists every row).`;
 
 type Target = { kind: 'content'; blake3: Buffer } | { kind: 'path'; volume: string; path: string };
@@ -35,6 +37,8 @@ function parseTarget(ctx: CommandContext, arg: string, volume: string | undefine
   const colon = arg.indexOf(':');
   if (colon > 0 && ctx.config().volumes.has(arg.slice(0, colon))) return volumePath(ctx, arg.slice(0, colon), arg.slice(colon + 1));
   const volumes = [...ctx.config().volumes.keys()];
+  // With one volume there is nothing to choose: a bare path is in it.
+  if (volumes.length === 1) return volumePath(ctx, volumes[0], arg);
   throw new UsageError(
     `'${arg}' is neither a BLAKE3 hash (64 hex digits) nor <volume>:<path>; ` +
       `name the volume, e.g. \`squirrel query ${volumes[0] ?? 'photos'}:${arg}\` or \`squirrel query --volume ${volumes[0] ?? 'photos'} ${arg}\``,
@@ -54,7 +58,7 @@ function contentLines(r: ContentQueryResult): string[] {
   out.push(
     ...(r.copies.length
       ? r.copies.map(
-          (k) => `  ${k.destination}  ${k.volume}:${k.path}  ${k.state}  pushed run ${k.pushedRunId}, ${k.verifiedAtNs === null ? 'never verified' : `verified ${isoFromNs(k.verifiedAtNs)}`}`,
+          (k) => `  ${k.destination}:${k.path}  ${k.state}  pushed run ${k.pushedRunId}, ${k.verifiedAtNs === null ? 'never verified' : `verified ${isoFromNs(k.verifiedAtNs)}`}`,
         )
       : ['  (none recorded)']),
   );
@@ -80,7 +84,7 @@ function pathLines(r: PathQueryResult): string[] {
 export const queryCommand = defineCommand({
   name: 'query',
   description: 'look a content (by hash) or a path up in the index',
-  args: { hashOrPath: arg.required('hash-or-path', 'a BLAKE3 hash, <volume>:<path>, or a path with --volume') },
+  args: { hashOrPath: arg.required('hash-or-path', 'a BLAKE3 hash, <volume>:<path>, a path with --volume, or a bare path when only one volume is configured') },
   options: {
     volume: option.value('--volume <name>', 'the volume the path belongs to'),
     history: option.flag('--history', 'for a path: every content it held'),

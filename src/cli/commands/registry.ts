@@ -2,10 +2,12 @@
 // commands themselves never see main.ts, so nothing here is loaded in a circle.
 
 import type { CommandDefinition } from '../command.js';
+import { completionCommand } from './completion.js';
 import { configCommand } from './config.js';
 import { evidenceCommand } from './evidence.js';
 import { indexCommand } from './index.js';
 import { initCommand } from './init.js';
+import { lsCommand } from './ls.js';
 import { offloadCommand } from './offload.js';
 import { queryCommand } from './query.js';
 import { recoverCommand } from './recover.js';
@@ -25,10 +27,12 @@ export const COMMANDS: readonly CommandDefinition[] = [
   offloadCommand,
   restoreCommand,
   statusCommand,
+  lsCommand,
   evidenceCommand,
   runsCommand,
   queryCommand,
   recoverCommand,
   nodeCommand,
   peersCommand,
+  completionCommand,
 ];

@@ -16,7 +16,7 @@ export const restoreCommand = defineCommand({
   },
   options: {
     from: option.value('--from <destination>', 'take the bytes from this destination (default: the first in sync_to that has them)'),
-    to: option.value('--to <dir>', 'restore under this directory instead of the volume (the index is left as it is)'),
+    to: option.value('--to <dir>', 'restore under this directory instead of the volume (the index is left as it is); also brings back an offloaded file whose path now holds a new file'),
     dryRun: option.flag('--dry-run', 'show what would be restored and from where; change nothing'),
   },
   action: async (ctx, { volumeName, paths, from, to, dryRun }) => {
@@ -39,9 +39,15 @@ export const restoreCommand = defineCommand({
     });
     if (result.runId !== null) await ctx.publishCatalog(names, { material: result.restored.length > 0 });
     ctx.emit(result, () => {
-      if (result.status === 'nothing-to-do') return ['nothing to restore: no offloaded or missing file matches'];
+      const replaced = result.replaced.map(
+        (r) => `${r.path}: the offloaded version was replaced by a new file (indexed in run ${r.replacedInRunId}); bring it back beside it: squirrel restore ${volume.name} ${r.path} --to DIR`,
+      );
+      if (result.status === 'nothing-to-do') return [...replaced, `nothing to restore${replaced.length > 0 ? ' into the volume' : ''}: no offloaded or missing file matches`];
       const verb = result.status === 'dry-run' ? 'would restore' : 'restored';
-      const lines = result.restored.map((r) => `${verb} ${r.path} from ${r.from}${r.movedAside ? ` (the different file there was moved to ${r.movedAside})` : ''}`);
+      const lines = result.restored.map(
+        (r) => `${verb} ${r.path}${r.offloadedVersion ? ' (the offloaded version)' : ''} from ${r.from}${r.movedAside ? ` (the different file there was moved to ${r.movedAside})` : ''}`,
+      );
+      lines.unshift(...replaced);
       for (const f of result.failures) lines.push(`failed ${f.path}: ${f.reason}`);
       lines.push(`restored=${result.status === 'dry-run' ? 0 : result.restored.length} failed=${result.failures.length} run=${result.runId ?? '-'}`);
       return lines;

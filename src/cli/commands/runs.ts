@@ -4,6 +4,7 @@
 import { defineCommand, option } from '../command.js';
 import { parseCount } from '../parse.js';
 import { isoFromNs } from '../../clock.js';
+import { EXIT_OK, EXIT_USAGE } from '../../errors.js';
 import { table } from '../render/format.js';
 import type { RunRow } from '../../store/types.js';
 
@@ -37,6 +38,7 @@ export const runsCommand = defineCommand({
     limit: option.withDefault('--limit <n>', 'at most N runs', '20'),
     since: option.value('--since <run>', 'only runs after this run id (to resume a script where it left off)'),
   },
+  exitCodes: { shared: [EXIT_OK, EXIT_USAGE] },
   action: (ctx, { volume, limit: limitText, since }) => {
     const limit = parseCount('--limit', limitText, 1);
     const sinceRunId = since === undefined ? undefined : parseCount('--since', since);

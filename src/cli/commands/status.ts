@@ -4,6 +4,7 @@
 import { arg, defineCommand, option } from '../command.js';
 import { catalogStatus, Light, volumeStatus, VolumeStatus } from '../../core/status.js';
 import { formatAge } from '../../duration.js';
+import { EXIT_OPERATIONAL, EXIT_USAGE } from '../../errors.js';
 import { formatBytes } from '../render/format.js';
 import { DatabaseError } from '../../errors.js';
 import { pullBefore } from './peers.js';
@@ -26,7 +27,13 @@ export const statusCommand = defineCommand({
     check: option.flag('--check', 'exit with the monitoring-plugin convention: 0 green, 1 amber (stale or behind), 2 red (alarm, missing root)'),
     offline: option.flag('--offline', "do not first apply trusted peers' attestations from the destinations"),
   },
-  exitCodes: { note: 'With --check: 0 green, 1 amber, 2 red (monitoring-plugin convention).' },
+  exitCodes: {
+    meanings: {
+      [EXIT_OPERATIONAL]: 'only with --check: amber (evidence stale or behind, never pushed, no current catalog, files restore moved aside)',
+      [EXIT_USAGE]: 'usage or configuration error; with --check: red (an alarm, a destination root missing or unreachable, the index missing or damaged, a root that is not the volume)',
+    },
+    note: 'With --check: 0 green, 1 amber, 2 red (monitoring-plugin convention).',
+  },
   action: async (ctx, { volumeName, check, offline }) => {
     const config = ctx.config();
     const volumes = volumeName !== undefined ? [ctx.volume(volumeName)] : [...config.volumes.values()];
@@ -57,6 +64,7 @@ function statusLines(s: VolumeStatus, nowNs: bigint, node: string): string[] {
   const lines = [
     `${s.volume}: ${s.light.toUpperCase()}${s.indexed ? '' : ' (never indexed)'} present=${s.presentFiles} (${formatBytes(s.presentBytes)}) offloaded=${s.offloadedFiles}`,
   ];
+  if (s.displaced) lines.push(`  ! ${s.displaced.reason}`);
   if (s.offloadReady && 'error' in s.offloadReady) lines.push(`  offload: cannot plan: ${s.offloadReady.error}`);
   else if (s.offloadReady) lines.push(`  offload ready now: ${s.offloadReady.files} of ${s.offloadReady.of} present file(s), ${formatBytes(s.offloadReady.bytes)}`);
   for (const reason of s.reasons) lines.push(`  ! ${reason}`);

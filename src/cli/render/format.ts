@@ -1,5 +1,21 @@
-// Small formatting helpers shared by the text renderers: sizes and aligned tables (durations
-// and ages are in src/duration.ts).
+// Small formatting helpers shared by the text renderers: sizes, aligned tables, and control
+// characters made visible (durations and ages are in src/duration.ts).
+
+/**
+ * Characters a file name may hold that would change what a terminal shows: C0 and C1 controls
+ * (a newline could fake a report line, ESC starts a terminal sequence), DEL, the Unicode line
+ * and paragraph separators and the bidirectional overrides.
+ */
+const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** Text output only (--json keeps names exact): `\n`, `\t`, `\x1b`, `\u{202e}` instead of the character. */
+export function escapeControl(text: string): string {
+  return text.replace(INVISIBLE, (ch) => {
+    const code = ch.charCodeAt(0);
+    return NAMED[ch] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`);
+  });
+}
 
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

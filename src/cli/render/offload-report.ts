@@ -122,6 +122,7 @@ export function offloadReportJson(plan: OffloadPlan, execution: OffloadExecution
     candidates: plan.candidates,
     tooRecent: plan.tooRecent,
     reservedSkipped: plan.reservedSkipped,
+    excludedSkipped: plan.excludedSkipped,
     allowed: {
       files: plan.allowed.length,
       bytes: plan.allowed.totalBytes,

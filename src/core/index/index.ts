@@ -9,6 +9,8 @@ import { VolumeConfig } from '../../config/types.js';
 import { errorMessage, UsageError } from '../../errors.js';
 import { Store } from '../../store/store.js';
 import { IndexRow } from '../../store/files.js';
+import { excludeMatcher } from '../../config/exclude.js';
+import { excludedPresentRows, retireExcluded } from '../exclude.js';
 import { Hooks, Reporter } from '../reporter.js';
 import { beginRun, finishRun, RunIdentity, statusForErrors, TerminalStatus } from '../runs.js';
 import { HashOutcome } from './hash-file.js';
@@ -64,6 +66,12 @@ export interface IndexCounts {
   hashedBytes: number;
   skippedSymlinks: number;
   skippedOther: number;
+  /** Files and folders the volume's `exclude:` patterns skipped (a folder counts once, unentered). */
+  excluded: number;
+  /** Present rows a pattern now excludes, marked missing by this run (nothing deleted). */
+  newlyExcluded: number;
+  /** Other reserved `.squirrel-*` names skipped (squirrel's own scratch, or a user file so named). */
+  skippedReserved: number;
 }
 
 export interface IndexError {
@@ -80,6 +88,8 @@ export interface IndexResult {
   shallow: boolean;
   counts: IndexCounts;
   errors: IndexError[];
+  /** The reserved names skipped (the first few), so a user file among them can be found. */
+  reservedSkipped: string[];
   markerWritten: boolean;
   /** Why rows were not marked missing, when they were not. */
   missingSkippedReason: string | null;
@@ -90,13 +100,14 @@ type Applied =
   | { kind: 'hashed'; relativePath: string; hash: Buffer; sizeBytes: number; mtimeNs: bigint; mode: number };
 
 function zeroCounts(): IndexCounts {
-  return { new: 0, changed: 0, unchanged: 0, reappeared: 0, missing: 0, errors: 0, hashedFiles: 0, hashedBytes: 0, skippedSymlinks: 0, skippedOther: 0 };
+  return { new: 0, changed: 0, unchanged: 0, reappeared: 0, missing: 0, errors: 0, hashedFiles: 0, hashedBytes: 0, skippedSymlinks: 0, skippedOther: 0, excluded: 0, newlyExcluded: 0, skippedReserved: 0 };
 }
 
 /** What one index invocation carries around. */
 class IndexPass {
   readonly counts = zeroCounts();
   readonly errors: IndexError[] = [];
+  readonly reservedSkipped: string[] = [];
   /** A failure that must end the run (the database refused a batch). */
   fatal: unknown = null;
   /** Paths seen by a dry run, to count what would go missing. */
@@ -224,6 +235,7 @@ function emptyResult(options: IndexOptions): IndexResult {
     shallow: options.shallow,
     counts: zeroCounts(),
     errors: [],
+    reservedSkipped: [],
     markerWritten: false,
     missingSkippedReason: null,
   };
@@ -236,10 +248,12 @@ async function dryRun(options: IndexOptions, deps: IndexDeps, check: VolumeRootC
   await indexTree(pass, options, hasher);
   pass.flush();
   const missingSkippedReason = endOfWalkProblem(pass, check, options.volume, false);
-  if (missingSkippedReason === null && store && volumeId !== null) {
-    for (const row of store.files.iteratePresent(volumeId)) if (!pass.seen.has(row.path)) pass.counts.missing++;
+  if (store && volumeId !== null) {
+    pass.counts.newlyExcluded = excludedPresentRows(store, volumeId, options.volume).length;
+    if (missingSkippedReason !== null) pass.counts.missing = pass.counts.newlyExcluded;
+    else for (const row of store.files.iteratePresent(volumeId)) if (!pass.seen.has(row.path)) pass.counts.missing++;
   }
-  return { ...emptyResult(options), missingSkippedReason, counts: pass.counts, errors: pass.errors };
+  return { ...emptyResult(options), missingSkippedReason, counts: pass.counts, errors: pass.errors, reservedSkipped: pass.reservedSkipped };
 }
 
 async function writingRun(options: IndexOptions, deps: IndexDeps, check: VolumeRootCheck, hasher: Hasher): Promise<IndexResult> {
@@ -266,11 +280,14 @@ async function writingRun(options: IndexOptions, deps: IndexDeps, check: VolumeR
       pass.flush();
       store.catalog.setMarkerGeneration(volumeRow.id, generation);
       result.missingSkippedReason = endOfWalkProblem(pass, check, volume, true);
-      if (result.missingSkippedReason === null) pass.counts.missing = store.files.markUnseenMissing(volumeRow.id, runId);
+      // A pattern is the config's word, not a look at the disk: applied even after a partial walk.
+      pass.counts.newlyExcluded = retireExcluded(store, volumeRow.id, volume, runId);
+      pass.counts.missing = pass.counts.newlyExcluded;
+      if (result.missingSkippedReason === null) pass.counts.missing += store.files.markUnseenMissing(volumeRow.id, runId);
       result.status = statusForErrors(pass.counts.errors);
       finishRun(store, runId, result.status, { ...pass.counts }, deps.clock.nowNs(), result.missingSkippedReason);
     });
-    return { ...result, counts: pass.counts, errors: pass.errors };
+    return { ...result, counts: pass.counts, errors: pass.errors, reservedSkipped: pass.reservedSkipped };
   } catch (err) {
     finishRun(store, runId, 'failed', { ...pass.counts }, deps.clock.nowNs(), `failed: ${errorMessage(err)}`);
     throw err;
@@ -310,7 +327,7 @@ async function indexTree(pass: IndexPass, options: IndexOptions, hasher: Hasher)
     settle();
   };
 
-  const walk = walkVolume({ root: options.volume.path, excludeAbsolutePaths: new Set(options.excludeAbsolutePaths) });
+  const walk = walkVolume({ root: options.volume.path, excludeAbsolutePaths: new Set(options.excludeAbsolutePaths), excludes: excludeMatcher(options.volume.exclude) });
   for await (const events of walk) {
     for (const event of events) {
       if (pass.fatal) break;
@@ -329,6 +346,8 @@ async function indexTree(pass: IndexPass, options: IndexOptions, hasher: Hasher)
       if (event.kind === 'skipped') {
         if (event.reason === 'symlink') pass.counts.skippedSymlinks++;
         else if (event.reason === 'not-regular') pass.counts.skippedOther++;
+        else if (event.reason === 'pattern') pass.counts.excluded++;
+        else if (event.reason === 'reserved' && ++pass.counts.skippedReserved <= MAX_REPORTED_ERRORS) pass.reservedSkipped.push(event.relativePath);
         continue;
       }
       const file = event;

@@ -1,12 +1,14 @@
 // Walking a volume: every regular file under the root, depth first in byte order of names.
-// Symlinks are never followed (so the walk cannot leave the volume), other non-regular files
-// and reserved `.squirrel-*` names are skipped, and a name that is not valid UTF-8 is
-// reported as an error naming its directory instead of crashing. Names are read as bytes.
+// Symlinks are never followed (so the walk cannot leave the volume), other non-regular files,
+// reserved `.squirrel-*` names (except the restore history at the root, which holds the
+// user's bytes) and what the volume's `exclude:` patterns match are skipped, and a name that
+// is not valid UTF-8 is reported as an error naming its directory instead of crashing.
 
 import { isUtf8 } from 'node:buffer';
 import fs from 'node:fs';
 import path from 'node:path';
-import { RESERVED_PREFIX } from '../../paths.js';
+import type { ExcludeMatcher } from '../../config/exclude.js';
+import { RESERVED_PREFIX, RESTORE_HISTORY_DIR, VOLUME_MARKER } from '../../paths.js';
 
 /** The marker files of a destination root and of a namespace in it. */
 const DESTINATION_MARKERS = new Set(['.squirrel-destination', '.squirrel-namespace']);
@@ -27,7 +29,8 @@ export interface ListedFile {
 export interface SkippedEntry {
   kind: 'skipped';
   relativePath: string;
-  reason: 'symlink' | 'not-regular' | 'reserved' | 'excluded';
+  /** excluded: the database (never indexed); pattern: the volume's `exclude:` (a folder counts once). */
+  reason: 'symlink' | 'not-regular' | 'reserved' | 'excluded' | 'pattern';
 }
 
 /** A destination's marker inside the volume: a backup folder (or a mount of one) is in the tree. */
@@ -50,6 +53,8 @@ export interface WalkOptions {
   root: string;
   /** Absolute paths never listed (the database when it lives inside the volume). */
   excludeAbsolutePaths?: ReadonlySet<string>;
+  /** The volume's `exclude:` patterns: a matching file is skipped, a matching folder not entered. */
+  excludes?: ExcludeMatcher;
 }
 
 function decodeName(name: Buffer): string | null {
@@ -110,8 +115,11 @@ function listDirectory(dir: Directory, options: WalkOptions): Listing {
     }
     const relative = relativeDir === '' ? name : `${relativeDir}/${name}`;
     const absolute = path.join(absoluteDir, name);
-    if (name.startsWith(RESERVED_PREFIX)) {
-      events.push(DESTINATION_MARKERS.has(name) ? { kind: 'destination-inside', relativePath: relative } : { kind: 'skipped', relativePath: relative, reason: 'reserved' });
+    if (name.startsWith(RESERVED_PREFIX) && !(relativeDir === '' && name === RESTORE_HISTORY_DIR)) {
+      if (DESTINATION_MARKERS.has(name)) events.push({ kind: 'destination-inside', relativePath: relative });
+      // The volume's own marker is not news; any other reserved name is counted, so a file of
+      // the user's that happens to be called .squirrel-something is not skipped unseen.
+      else if (!(relativeDir === '' && name === VOLUME_MARKER)) events.push({ kind: 'skipped', relativePath: relative, reason: 'reserved' });
       continue;
     }
     if (options.excludeAbsolutePaths?.has(absolute)) {
@@ -125,6 +133,10 @@ function listDirectory(dir: Directory, options: WalkOptions): Listing {
       // Gone between listing and looking: not seen, and not an error.
       if (errorCode(err) === 'ENOENT') continue;
       events.push({ kind: 'error', relativePath: relative, message: `cannot stat ${absolute}: ${errorCode(err)}` });
+      continue;
+    }
+    if (options.excludes?.(stat.isDirectory() ? `${relative}/` : relative)) {
+      events.push({ kind: 'skipped', relativePath: relative, reason: 'pattern' });
       continue;
     }
     if (stat.isSymbolicLink()) events.push({ kind: 'skipped', relativePath: relative, reason: 'symlink' });

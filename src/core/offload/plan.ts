@@ -6,6 +6,7 @@
 
 import path from 'node:path';
 import { NS_PER_MS, NS_PER_SECOND } from '../../clock.js';
+import { excludeMatcher } from '../../config/exclude.js';
 import type { VolumeConfig } from '../../config/types.js';
 import { OperationalError, UsageError } from '../../errors.js';
 import { isReservedPath, RESERVED_PREFIX, VOLUME_MARKER } from '../../paths.js';
@@ -224,6 +225,8 @@ export interface OffloadPlan {
   tooRecent: number;
   /** Files under reserved `.squirrel-*` subtrees, never candidates. */
   reservedSkipped: number;
+  /** Present files the volume's exclude: patterns match (until the next index marks them missing), never candidates. */
+  excludedSkipped: number;
   allowed: AllowedFiles;
   /** Candidates at least one target refused. */
   refusedFiles: number;
@@ -296,6 +299,9 @@ function scan(store: Store, volume: VolumeConfig, volumeId: number, selectors: S
   let candidates = 0;
   let tooRecent = 0;
   let reservedSkipped = 0;
+  // Rows a new exclude: pattern matches stay present until the next index or sync: never offloaded.
+  const excludes = excludeMatcher(volume.exclude);
+  let excludedSkipped = 0;
   let refusedFiles = 0;
   let seen = 0;
 
@@ -310,6 +316,10 @@ function scan(store: Store, volume: VolumeConfig, volumeId: number, selectors: S
       if (!selects(top, file.path)) continue;
       if (file.path.includes(RESERVED_PREFIX) && isReservedPath(file.path)) {
         reservedSkipped++;
+        continue;
+      }
+      if (excludes(file.path)) {
+        excludedSkipped++;
         continue;
       }
       // Compared as (seconds, nanoseconds): both split toward zero, so the order is the value's.
@@ -396,6 +406,7 @@ function scan(store: Store, volume: VolumeConfig, volumeId: number, selectors: S
     candidates,
     tooRecent,
     reservedSkipped,
+    excludedSkipped,
     allowed,
     refusedFiles,
     groups,
