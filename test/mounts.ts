@@ -59,6 +59,14 @@ export function bindMount(source: string, target: string): void {
   undoStack.push({ what: `umount ${target}`, undo: () => unmount(target) });
 }
 
+/** A tmpfs of `sizeKiB` mounted on `target` (created): a disk that fills up. Undone by unmountAll. */
+export function smallDisk(target: string, sizeKiB: number): void {
+  fs.mkdirSync(target, { recursive: true });
+  const result = run('mount', ['-t', 'tmpfs', '-o', `size=${sizeKiB}k`, 'tmpfs', target]);
+  if (!result.ok) throw new Error(`mount -t tmpfs ${target}: ${result.output}`);
+  undoStack.push({ what: `umount ${target}`, undo: () => unmount(target) });
+}
+
 /**
  * A fresh exFAT file system of `sizeMiB` on a loop device, mounted at a new directory, which
  * is returned. Undone by unmountAll (unmount, detach the loop device).

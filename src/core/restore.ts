@@ -13,7 +13,7 @@ import { errorMessage, errorWithPath, OperationalError, UsageError } from '../er
 import { makeDirectories } from '../mkdirs.js';
 import { excludeMatcher } from '../config/exclude.js';
 import { isReservedPath, RESTORE_HISTORY_DIR } from '../paths.js';
-import { hashFile, StreamingBlake3 } from '../hash.js';
+import { hashFile } from '../hash.js';
 import { Store } from '../store/store.js';
 import { FileWithContent, RemoteCopyRow } from '../store/types.js';
 import { namespaceOf } from './namespace.js';
@@ -207,8 +207,10 @@ async function restoreOne(
         if (file.mode !== null) fs.chmodSync(temp, file.mode & 0o777);
         o.hooks.at('restore.before-place');
         const movedAside = placeWithoutClobbering(targetRoot, file, temp, target, runId);
+        // Node takes a negative number of seconds for "now", so a time before 1970 goes as a Date.
         const seconds = Number(file.mtimeNs / 1_000_000_000n) + Number(file.mtimeNs % 1_000_000_000n) / 1e9;
-        fs.lutimesSync(target, seconds, seconds);
+        const time = seconds < 0 ? new Date(Number(file.mtimeNs / 1_000_000n)) : seconds;
+        fs.lutimesSync(target, time, time);
         // utimes takes (double) seconds, so the mtime can land a microsecond or so off the indexed
         // one; the row records what is on disk, or the next offload would call the file drift.
         const mtimeNs = fs.lstatSync(target, { bigint: true }).mtimeNs;
@@ -225,20 +227,23 @@ async function restoreOne(
   throw new OperationalError(reasons.length ? `no good copy: ${reasons.join('; ')}` : 'no destination has a verified copy of this content');
 }
 
-/** Stream a copy into `temp`, fsync it, and report whether its BLAKE3 and size match the index. */
+/**
+ * Stream a copy into `temp`, fsync it, and report whether the bytes now on disk match the
+ * index: the write loop never accepts a short write, and the check hashes the temp file itself,
+ * not the bytes read, so a disk that fills up mid-file cannot pass a truncated file.
+ */
 async function fetchVerified(dest: Destination, remotePath: string, temp: string, file: FileWithContent): Promise<boolean> {
   const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
-  const hasher = new StreamingBlake3();
   try {
     for await (const chunk of dest.read(remotePath)) {
-      hasher.update(chunk);
-      fs.writeSync(fd, chunk);
+      for (let written = 0; written < chunk.length; ) written += fs.writeSync(fd, chunk, written, chunk.length - written);
     }
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
-  return hasher.sizeBytes === file.size && hasher.digest().equals(file.blake3);
+  const landed = hashFile(temp);
+  return landed.sizeBytes === file.size && landed.hash.equals(file.blake3);
 }
 
 /** Put `temp` at `target`; a different file already there is moved into restore history first. */

@@ -10,6 +10,9 @@ import path from 'node:path';
 import type { ExcludeMatcher } from '../../config/exclude.js';
 import { RESERVED_PREFIX, RESTORE_HISTORY_DIR, VOLUME_MARKER } from '../../paths.js';
 
+/** The index keeps times as signed 64-bit nanoseconds (1678 to 2262). */
+const MAX_STORABLE_NS = 2n ** 63n - 1n;
+
 /** The marker files of a destination root and of a namespace in it. */
 const DESTINATION_MARKERS = new Set(['.squirrel-destination', '.squirrel-namespace']);
 
@@ -142,6 +145,10 @@ function listDirectory(dir: Directory, options: WalkOptions): Listing {
     if (stat.isSymbolicLink()) events.push({ kind: 'skipped', relativePath: relative, reason: 'symlink' });
     else if (stat.isDirectory()) subdirectories.push({ absolute, relative, stat });
     else if (stat.isFile()) {
+      if (stat.mtimeNs > MAX_STORABLE_NS || stat.mtimeNs < -MAX_STORABLE_NS) {
+        events.push({ kind: 'error', relativePath: relative, message: `${absolute}: its modification time is outside what the index records (1678 to 2262); nothing of it was recorded. Give it a real date (\`touch\` it), then index again` });
+        continue;
+      }
       events.push({ kind: 'file', relativePath: relative, absolutePath: absolute, sizeBytes: Number(stat.size), mtimeNs: stat.mtimeNs, ino: stat.ino, dev: stat.dev, mode: Number(stat.mode) & 0o7777 });
     } else events.push({ kind: 'skipped', relativePath: relative, reason: 'not-regular' });
   }
