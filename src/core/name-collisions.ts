@@ -2,7 +2,8 @@
 // folds case (exFAT, FAT32, default APFS, SMB shares) `Photo.jpg` and `photo.jpg` are one file;
 // on one that normalises Unicode, NFC and NFD spellings are. Such twins are never placed over
 // each other or moved aside for each other: each is refused on that destination, and the
-// refusal says what to rename. A file whose name equals a folder's there collides with it too.
+// refusal says what to rename. A file whose name equals a folder's there collides with it too,
+// and a new file whose name there is an offloaded file's (its copy is all that is left of it).
 // On a drive that refuses characters like ':' such names are refused there up front, so one
 // file that can never land does not hold the destination's evidence back forever.
 
@@ -29,8 +30,9 @@ function describeRules(rules: NameRules): string {
 const RESTRICTED = /["*:<>?\\|\x00-\x1f]/;
 
 /** Every path the destination's rules refuse, with why: collisions, then names it cannot store. */
-export function findNameRefusals(paths: readonly string[], rules: NameRules, destination: string): NameRefusal[] {
+export function findNameRefusals(paths: readonly string[], rules: NameRules, destination: string, offloaded: readonly string[] = []): NameRefusal[] {
   const refused = new Map<string, NameRefusal>();
+  for (const r of findOffloadedTwins(paths, offloaded, rules, destination)) refused.set(r.path, r);
   if (rules.restrictedCharacters) {
     for (const p of paths) {
       if (RESTRICTED.test(p)) refused.set(p, { path: p, reason: 'name-not-allowed', detail: `'${p}' has a character '${destination}' cannot store in a name (one of " * : < > ? \\ | or a control character); rename it, then index and sync again` });
@@ -38,6 +40,25 @@ export function findNameRefusals(paths: readonly string[], rules: NameRules, des
   }
   for (const r of findNameCollisions(paths, rules, destination)) if (!refused.has(r.path)) refused.set(r.path, r);
   return [...refused.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/**
+ * Present files whose name there is an offloaded file's: the copy under that name may be all
+ * that is left of the offloaded file, so the newcomer is refused, never put in its place.
+ */
+function findOffloadedTwins(paths: readonly string[], offloaded: readonly string[], rules: NameRules, destination: string): NameRefusal[] {
+  if ((!rules.caseFolding && !rules.unicodeNormalization) || offloaded.length === 0) return [];
+  const offloadedByKey = new Map(offloaded.map((p) => [nameKey(p, rules), p]));
+  const how = describeRules(rules);
+  return paths.flatMap((p) => {
+    const twin = offloadedByKey.get(nameKey(p, rules));
+    if (twin === undefined || twin === p) return [];
+    return [{
+      path: p,
+      reason: 'name-collision',
+      detail: `'${p}' and the offloaded '${twin}' are one name at '${destination}', which ${how}, and the copy there is what is left of '${twin}'; rename '${p}', or bring '${twin}' back first (squirrel restore), then index and sync again`,
+    }];
+  });
 }
 
 /** Every path that collides with another under the destination's rules, with why. */

@@ -118,7 +118,7 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
     const versionsSeen = new Map(claims.map((c) => [c.originNodeId, store.evidence.component(volumeRow.id, o.destination.name, c.originNodeId)?.version ?? null]));
     result.coverage = claims.map((c) => ({ originNode: store.nodeName(c.originNodeId), originRunId: c.originRunId }));
     const present = store.files.present(volumeRow.id);
-    result.refused = findNameRefusals(present.map((f) => f.path), namespace.nameRules!, o.destination.name);
+    result.refused = findNameRefusals(present.map((f) => f.path), namespace.nameRules!, o.destination.name, store.files.offloadedPaths(volumeRow.id));
     store.immediate(() => store.places.replaceNameRefusals(volumeRow.id, o.destination.name, result.refused, runId));
     for (const r of result.refused) o.reporter.warn(`not sent to '${o.destination.name}': ${r.detail}`);
     const refusedPaths = new Set(result.refused.map((r) => r.path));

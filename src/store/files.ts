@@ -54,6 +54,7 @@ export class FileStore {
   private readonly byContent;
   private readonly byId;
   private readonly presentRows;
+  private readonly offloadedPathRows;
   private readonly candidatesAll;
   private readonly candidatesInRange;
   private readonly candidatesBare;
@@ -86,6 +87,7 @@ export class FileStore {
       WHERE f.volume_id = ? AND f.status <> 'superseded' ORDER BY f.path`);
     this.presentRows = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.volume_id = ? AND f.status = 'present' ORDER BY f.path`);
+    this.offloadedPathRows = prep(`SELECT path FROM files WHERE volume_id = ? AND status = 'offloaded' ORDER BY path`).pluck();
     // Offload candidates: raw rows without safeIntegers (one bigint a column is the main cost
     // of a million-row scan), mtime split so it stays exact, no hash (execute reads it for the
     // few files it re-hashes), read in path-keyed chunks: one native call per chunk instead of
@@ -293,6 +295,11 @@ export class FileStore {
 
   present(volumeId: number): FileWithContent[] {
     return all<FileWithContent>(this.presentRows, volumeId);
+  }
+
+  /** Paths of a volume's offloaded files (their copies are all that is left of them). */
+  offloadedPaths(volumeId: number): string[] {
+    return this.offloadedPathRows.all(volumeId) as string[];
   }
 
   livePath(volumeId: number, filePath: string): FileWithContent | undefined {

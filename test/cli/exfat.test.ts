@@ -109,6 +109,29 @@ describe.skipIf(reason !== null)('exFAT destinations (case-insensitive)', () => 
     expect(fs.readFileSync(path.join(w.volumeRoot, 'Photo.jpg'), 'utf8')).toBe('upper');
   });
 
+  it("a new file whose name there is an offloaded photo's is refused, not placed over (or beside) the offloaded photo's copy", () => {
+    // setup: IMG_0001.JPG is offloaded; later a phone import brings img_0001.jpg
+    const w = setup({ 'IMG_0001.JPG': 'the offloaded photo', 'other.jpg': 'unrelated' });
+    expect(w.run('index', 'photos').code).toBe(0);
+    expect(w.run('sync', '--init').code).toBe(0);
+    expect(w.run('offload', 'photos', 'IMG_0001.JPG').stdout).toMatch(/offloaded=1 /);
+    fs.writeFileSync(path.join(w.volumeRoot, 'img_0001.jpg'), 'a new photo');
+    w.written['img_0001.jpg'] = sha256('a new photo');
+    expect(w.run('index', 'photos').code).toBe(0);
+    // act
+    const sync = w.run('sync', '--json');
+    const restore = w.run('restore', 'photos', 'IMG_0001.JPG', '--to', path.join(w.dir, 'back'));
+    // expect: the newcomer refused on both drives, nothing moved aside, the offloaded photo comes back whole
+    const results = json<{ results: { movedAsideFiles: number; refused: { path: string; reason: string; detail: string }[] }[] }>(sync).results;
+    for (const r of results) {
+      expect(r.movedAsideFiles).toBe(0);
+      expect(r.refused).toEqual([{ path: 'img_0001.jpg', reason: 'name-collision', detail: expect.stringMatching(/offloaded 'IMG_0001\.JPG'/) }]);
+    }
+    expect(restore.code, restore.stdout + restore.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(w.dir, 'back', 'IMG_0001.JPG'), 'utf8')).toBe('the offloaded photo');
+    expect(w.lost()).toEqual([]);
+  });
+
   it("a name the drive cannot store (a ':' on exFAT) is refused there up front; the rest syncs whole and offloads", () => {
     // setup
     const w = setup({ 'meeting 10:30.txt': 'notes', 'IMG_0001.jpg': 'photo' });
