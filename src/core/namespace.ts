@@ -31,6 +31,8 @@ export interface Namespace {
   nameRules: NameRules | null;
   /** False when a lenient reader met a namespace no sync of this version has claimed yet. */
   claimed: boolean;
+  /** `adopt`: the namespace's write count to record as this index's once the verify is complete. */
+  adoptWrites: number | null;
 }
 
 export interface OpenNamespaceOptions {
@@ -50,6 +52,12 @@ export interface OpenNamespaceOptions {
   nowNs: bigint;
   /** Things worth telling the user (a marker upgraded, a namespace claimed). */
   notes: string[];
+  /**
+   * `verify --adopt`: a namespace written more times than this index remembers (the index was
+   * put back from a backup) is not refused; its count is returned for the caller to record
+   * once a full verify has made the ledger true again.
+   */
+  adopt?: boolean;
 }
 
 /** Where a volume's file lives at a destination: `<namespace>/<path>`. */
@@ -104,7 +112,7 @@ export async function openNamespace(store: Store, destination: Destination, o: O
           `\`squirrel sync ${o.volume.name} --to ${destination.name}\` adds them`,
         'destination-marker-old',
       );
-    } else if (marker.id === null) return { destination: destination.name, name, destinationId: null, nameRules: null, claimed: false };
+    } else if (marker.id === null) return { destination: destination.name, name, destinationId: null, nameRules: null, claimed: false, adoptWrites: null };
   }
   const destinationId = marker.id!;
   if (store.places.recordDestinationId(destination.name, destinationId, o.nowNs) !== destinationId) {
@@ -113,8 +121,8 @@ export async function openNamespace(store: Store, destination: Destination, o: O
   let nameRules = marker.nameRules;
   if (nameRules !== null && !upgraded) nameRules = o.write ? await refreshNameRules(destination, marker, o.notes) : await checkNameRules(destination, nameRules, o);
   await refuseVolumeThere(destination, name, o);
-  const claimed = await claimNamespace(store, destination, destinationId, name, o);
-  return { destination: destination.name, name, destinationId, nameRules, claimed };
+  const claim = await claimNamespace(store, destination, destinationId, name, o);
+  return { destination: destination.name, name, destinationId, nameRules, claimed: claim !== false, adoptWrites: typeof claim === 'object' ? claim.adoptWrites : null };
 }
 
 function replaced(destination: Destination, what: string, recorded: string): UsageError {
@@ -269,13 +277,13 @@ function parseNamespaceMarker(bytes: Buffer): NamespaceMarker | null {
  * a lenient reader met none. Ownership is the volume's id: the node name is only a label, so a
  * renamed host keeps its namespaces; a copy of the same index is caught by the write count.
  */
-async function claimNamespace(store: Store, destination: Destination, destinationId: string, name: string, o: OpenNamespaceOptions): Promise<boolean> {
+async function claimNamespace(store: Store, destination: Destination, destinationId: string, name: string, o: OpenNamespaceOptions): Promise<boolean | { adoptWrites: number }> {
   const volumeRow = store.volume(o.volume.name);
   if (!volumeRow) throw new OperationalError(`volume '${o.volume.name}' has never been indexed; run \`squirrel index ${o.volume.name}\` first`, 'volume-not-indexed');
   const markerPath = `${name}/${NAMESPACE_MARKER}`;
   const where = `namespace '${name}' at destination '${destination.name}' (${destination.location})`;
   const choose = `choose another namespace for this volume there: \`namespace: { ${destination.name}: <name> }\` under volumes.${o.volume.name}, or \`namespace_prefix: ${o.node}-\` for every volume of this node`;
-  const ownWrites = store.places.namespaceWrites(volumeRow.id, destination.name);
+  let ownWrites = store.places.namespaceWrites(volumeRow.id, destination.name, name);
   const mine = (writes: number) => encodeNamespaceMarker({ destination: destinationId, node: o.node, volume: volumeRow.uid, volumeName: o.volume.name, writes });
   let bytes = await destination.readSmall(markerPath);
   if (bytes === null) {
@@ -289,6 +297,7 @@ async function claimNamespace(store: Store, destination: Destination, destinatio
     const writes = (ownWrites ?? 0) + 1;
     store.immediate(() => store.places.setNamespaceWrites(volumeRow.id, destination.name, name, writes));
     if (await destination.writeSmall(markerPath, mine(writes), 'create')) {
+      ownWrites = writes;
       o.notes.push(`destination '${destination.name}': namespace '${name}' claimed for volume '${o.volume.name}' of node '${o.node}'`);
     }
     bytes = await destination.readSmall(markerPath);
@@ -313,10 +322,12 @@ async function claimNamespace(store: Store, destination: Destination, destinatio
     );
   }
   if (ownWrites !== null && marker.writes > ownWrites) {
+    if (o.adopt && !o.write) return { adoptWrites: marker.writes };
     throw new UsageError(
       `${where} was written ${marker.writes - ownWrites} more time(s) than this index remembers: another copy of this index ` +
-        `(a copied database or ~/.squirrel on another machine) syncs into it too, and nothing there can be assumed. ` +
-        `Give each machine its own index and node name, and this one its own namespace: ${choose}`,
+        `(a copied database or ~/.squirrel on another machine) syncs into it too, or this index was put back from a backup, and nothing there can be assumed. ` +
+        `If this is the only index of volume '${o.volume.name}' (put back from a backup), \`squirrel verify ${o.volume.name} --to ${destination.name} --adopt\` re-reads every copy it records there and then takes the namespace on. ` +
+        `Otherwise give each machine its own index and node name, and this one its own namespace: ${choose}`,
       'namespace-diverged',
     );
   }

@@ -30,6 +30,8 @@ export interface VerifyOptions {
   samplePercent: number | null;
   /** Stop starting new reads after this long (judged by the clock). */
   maxDurationMs: number | null;
+  /** Take on a namespace written more times than this index remembers, once every copy was re-read (`--adopt`). */
+  adopt?: boolean;
   clock: Clock;
   nowNs: bigint;
   identity: RunIdentity;
@@ -55,6 +57,8 @@ export interface VerifyResult {
   /** Copies whose result was dropped because another process rewrote them meanwhile. */
   raced: number;
   stoppedEarly: boolean;
+  /** `--adopt`: the namespace's write count this index took on (null: nothing to adopt, or not taken). */
+  adoptedWrites: number | null;
   vector: RestampOutcome[];
   message: string | null;
 }
@@ -77,6 +81,7 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
     problems: [],
     raced: 0,
     stoppedEarly: false,
+    adoptedWrites: null,
     vector: [],
     message: null,
   };
@@ -88,8 +93,9 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
   }
   const runId = beginRun(store, { ...o.identity, kind: 'verify', volumeId: volumeRow.id, destination: o.destination.name, nowNs: o.nowNs });
   result.runId = runId;
+  let namespace;
   try {
-    await openNamespace(store, o.destination, { volume: o.volume, node: o.node, write: false, lenient: true, init: false, nowNs: o.nowNs, notes: [] });
+    namespace = await openNamespace(store, o.destination, { volume: o.volume, node: o.node, write: false, lenient: true, init: false, nowNs: o.nowNs, notes: [], adopt: o.adopt });
   } catch (err) {
     result.status = 'failed';
     result.message = errorMessage(err);
@@ -161,6 +167,12 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
       nowNs: o.nowNs,
       runId,
     });
+    // Adopted only when every copy the ledger records there was read: the ledger is true again.
+    const everyCopyRead = !result.stoppedEarly && o.samplePercent === null && result.problems.every((p) => p.state !== 'unreadable');
+    if (namespace.adoptWrites !== null && everyCopyRead) {
+      store.places.setNamespaceWrites(volumeRow.id, o.destination.name, namespace.name, namespace.adoptWrites);
+      result.adoptedWrites = namespace.adoptWrites;
+    }
     result.status = result.problems.length === 0 ? 'success' : result.ok > 0 ? 'partial' : 'failed';
     if (result.problems.length > 0) result.message = `${result.problems.length} copy problem(s) at '${o.destination.name}'`;
     store.runs.finishRun(runId, result.status, { checked: result.checked, ok: result.ok, problems: result.problems.length, raced: result.raced }, o.nowNs, result.message);

@@ -301,6 +301,13 @@ export function stagingPathOf(volume: string, runId: number, relativePath: strin
   return `${volume}/${STAGING_DIR}/run-${runId}/${hashBytes(Buffer.from(relativePath)).toString('hex', 0, 16)}`;
 }
 
+/**
+ * Drawn once per process: run ids start again after an index is put back from a backup or
+ * recovered from a snapshot, and a history folder of the lost timeline must never be in the way.
+ */
+const HISTORY_TAG = randomBytes(3).toString('hex');
+
+/** Where a sync moves aside what stood at a path: `<volume>/.squirrel-history/run-<id>-<tag>/<path>`. */
 export function historyPathOf(volume: string, runId: number, relativePath: string): string {
-  return `${volume}/${HISTORY_DIR}/run-${runId}/${relativePath}`;
+  return `${volume}/${HISTORY_DIR}/run-${runId}-${HISTORY_TAG}/${relativePath}`;
 }

@@ -33,7 +33,7 @@ export class PlaceStore {
     this.refusalsOf = prep(`SELECT volume_id, destination, path, reason, detail, run_id FROM name_refusals
       WHERE volume_id = ? AND destination = ? ORDER BY path`);
     this.refusedPathsOf = db.prepare('SELECT path, reason FROM name_refusals WHERE volume_id = ? AND destination = ?').raw(true);
-    this.claimOf = prep('SELECT writes FROM namespace_claims WHERE volume_id = ? AND destination = ?');
+    this.claimOf = prep('SELECT writes FROM namespace_claims WHERE volume_id = ? AND destination = ? AND namespace = ?');
     this.claimSet = prep(`INSERT INTO namespace_claims (volume_id, destination, namespace, writes) VALUES (?, ?, ?, ?)
       ON CONFLICT (volume_id, destination) DO UPDATE SET namespace = excluded.namespace, writes = excluded.writes`);
     this.claimsClear = prep('DELETE FROM namespace_claims');
@@ -66,8 +66,9 @@ export class PlaceStore {
   }
 
   /** How many times this index wrote its namespace marker at the destination; null: never. */
-  namespaceWrites(volumeId: number, destination: string): number | null {
-    return one<{ writes: number }>(this.claimOf, volumeId, destination)?.writes ?? null;
+  /** How many times this index wrote that namespace's marker; null: never (or another namespace was counted). */
+  namespaceWrites(volumeId: number, destination: string, namespace: string): number | null {
+    return one<{ writes: number }>(this.claimOf, volumeId, destination, namespace)?.writes ?? null;
   }
 
   setNamespaceWrites(volumeId: number, destination: string, namespace: string, writes: number): void {

@@ -297,6 +297,57 @@ describe('case 4: two machines, one destination', () => {
   });
 });
 
+describe('case 4b: one index, put back from a backup', () => {
+  it('a day-old copy of the database is refused with a way out; verify --adopt re-reads the copies and sync works again', () => {
+    // setup: last night's copy of the database; today a sync writes the namespace once more; the disk dies
+    const dir = tempDir();
+    const m = machine({ dir, destinations: { nas: path.join(dir, 'nas') }, files: { 'a.jpg': 'alpha' } });
+    ok(m.run('index', 'photos'), 'index');
+    ok(m.run('sync', '--init'), 'sync');
+    ok(m.run('offload', 'photos', 'a.jpg'), 'offload');
+    const db = path.join(dir, 'laptop.db');
+    fs.copyFileSync(db, path.join(dir, 'backup.db'));
+    write(m, 'b.jpg', 'bravo');
+    ok(m.run('index', 'photos'), 'index today');
+    ok(m.run('sync'), 'sync today');
+    for (const suffix of ['', '-wal', '-shm']) fs.rmSync(db + suffix, { force: true });
+    fs.copyFileSync(path.join(dir, 'backup.db'), db);
+    ok(m.run('index', 'photos'), 'index with the old database');
+    // act
+    const refused = m.run('sync');
+    const sampled = m.run('verify', 'photos', '--to', 'nas', '--adopt', '--sample', '10');
+    const adopt = m.run('verify', 'photos', '--to', 'nas', '--adopt');
+    const sync = m.run('sync');
+    const restore = m.run('restore', 'photos', '.');
+    // expect: refused with the way out named; a sampled adopt is refused; the full one adopts
+    expect(refused.code).toBe(2);
+    expect(refused.stderr + refused.stdout).toMatch(/squirrel verify photos --to nas --adopt/);
+    expect(sampled.code).toBe(2);
+    expect(ok(adopt, 'verify --adopt').stdout).toMatch(/adopted/);
+    ok(sync, 'sync after adopting');
+    ok(restore, 'restore');
+    expect(fs.readFileSync(path.join(m.volumeRoot, 'a.jpg'), 'utf8')).toBe('alpha');
+    expect(lost(m)).toEqual([]);
+  });
+
+  it('a volume moved to a new namespace syncs there on the first try (the old count is not held against it)', () => {
+    // setup
+    const dir = tempDir();
+    const m = machine({ dir, destinations: { nas: path.join(dir, 'nas') }, files: FILES });
+    ok(m.run('index', 'photos'), 'index');
+    ok(m.run('sync', '--init'), 'sync');
+    ok(m.run('sync'), 'sync again');
+    m.writeConfig((c) => (c.volumes.photos.namespace = { nas: 'laptop-photos' }));
+    // act
+    const sync = m.run('sync');
+    const again = m.run('sync');
+    // expect
+    ok(sync, 'first sync into the new namespace');
+    ok(again, 'second sync');
+    expect(fs.readFileSync(path.join(dir, 'nas', 'laptop-photos', 'p1.jpg'), 'utf8')).toBe('one');
+  });
+});
+
 describe('case 5: the ledger only records what was read', () => {
   it('a hand-deleted history copy does not block the evidence forever once the content has a sound copy again', () => {
     // setup: a.jpg = X, synced; then a.jpg = Y, synced (X moved to history); then a.jpg = X again

@@ -16,7 +16,9 @@ function run(sb: Sandbox, ...args: string[]) {
 }
 
 function historyOf(sb: Sandbox, dest: string, runId: number, relative: string): string {
-  return path.join(sb.destinations[dest], 'photos', '.squirrel-history', `run-${runId}`, relative);
+  const history = path.join(sb.destinations[dest], 'photos', '.squirrel-history');
+  const folder = fs.readdirSync(history).find((name) => name.startsWith(`run-${runId}-`));
+  return path.join(history, folder ?? `run-${runId}-?`, relative);
 }
 
 async function syncedTwice(sb: Sandbox): Promise<void> {

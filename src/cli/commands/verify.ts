@@ -1,11 +1,11 @@
-// `squirrel verify [<volume>] [--to DEST] [--max-duration D] [--sample P]`: re-read copies,
+// `squirrel verify [<volume>] [--to DEST] [--max-duration D] [--sample P] [--adopt]`: re-read copies,
 // least recently verified first, so a bounded cron run still covers everything over time.
 
 import { arg, defineCommand, option } from '../command.js';
 import { resolveTargets } from '../targets.js';
 import { parseDurationFlag, parsePercent } from '../parse.js';
 import { verifyVolume, VerifyResult } from '../../core/verify.js';
-import { EXIT_OK, EXIT_OPERATIONAL } from '../../errors.js';
+import { EXIT_OK, EXIT_OPERATIONAL, UsageError } from '../../errors.js';
 import { verifyLines } from '../render/evidence.js';
 import { METHOD_REVERIFY } from '../../core/methods.js';
 import { verifyPeerAction } from './peers.js';
@@ -23,13 +23,17 @@ export const verifyCommand = defineCommand({
     to: option.value('--to <destination>', 'only this destination'),
     maxDuration: option.value('--max-duration <duration>', 'stop starting new reads after this long, e.g. 1h'),
     sample: option.value('--sample <percent>', 'only the least recently verified P percent of copies'),
+    adopt: option.flag('--adopt', 'this index was put back from a backup: re-read every copy it records and then take on namespaces written since (refused with --sample or --max-duration)'),
     peer: option.value('--peer <name>', "verify a trusted peer's copies at --to (as its newest signed catalog lists them) and publish an attestation"),
   },
   exitCodes: { note: 'verify exits 1 when any copy is missing, corrupt or unreadable.' },
-  action: async (ctx, { volumeName, to, maxDuration, sample, peer }) => {
+  action: async (ctx, { volumeName, to, maxDuration, sample, adopt, peer }) => {
     if (peer !== undefined) return verifyPeerAction(ctx, to, peer);
     const maxDurationMs = maxDuration === undefined ? null : parseDurationFlag('--max-duration', maxDuration);
     const samplePercent = sample === undefined ? null : parsePercent('--sample', sample);
+    if (adopt && (maxDurationMs !== null || samplePercent !== null)) {
+      throw new UsageError('--adopt re-reads every copy before it takes a namespace on; leave out --sample and --max-duration');
+    }
     const targets = resolveTargets(ctx, volumeName, to);
     const store = ctx.store();
     const results: VerifyResult[] = [];
@@ -41,6 +45,7 @@ export const verifyCommand = defineCommand({
           node: ctx.config().node,
           samplePercent,
           maxDurationMs,
+          adopt,
           clock: ctx.deps.clock,
           nowNs: ctx.nowNs,
           identity: ctx.identity(),

@@ -43,6 +43,7 @@ export function verifyLines(r: VerifyResult, nowNs: bigint): string[] {
   if (r.problems.some((p) => p.state !== 'unreadable')) {
     lines.push(`  next: the copies above are recorded as lost; \`squirrel sync ${r.volume} --to ${r.destination}\` re-sends them if the local files are still present`);
   }
+  if (r.adoptedWrites !== null) lines.push(`  adopted: this index now counts namespace writes at '${r.destination}' from ${r.adoptedWrites}; sync works there again`);
   lines.push(...vectorLines(r.destination, r.vector, nowNs));
   if (r.message && r.status === 'failed' && r.problems.length === 0) lines.push(`  ${r.message}`);
   return lines;
