@@ -128,6 +128,8 @@ export interface CommandSpec<A extends Args, O extends Options> {
 /** A declared command, attached to the program by main.ts. */
 export interface CommandDefinition {
   readonly name: string;
+  /** A group's subcommands, by name (`config` has `check`). */
+  readonly subcommands?: readonly string[];
   attach(parent: Command, run: Run): Command;
 }
 
@@ -173,6 +175,7 @@ export function defineCommand<A extends Args = NoParams, O extends Options = NoP
 export function defineGroup(spec: { name: string; description: string; commands: CommandDefinition[] }): CommandDefinition {
   return {
     name: spec.name,
+    subcommands: spec.commands.map((c) => c.name),
     attach(parent, run) {
       // Run without a subcommand it shows its help and exits 2; it never does work of its own.
       const group = parent.command(spec.name).description(spec.description).addHelpText('after', `\n${exitCodesSection({ shared: [EXIT_OK, EXIT_USAGE] })}`);

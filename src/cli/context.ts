@@ -201,15 +201,18 @@ export class CommandContext {
 
   /**
    * After a command that changed the index or the evidence: publish a snapshot of the database
-   * to the destinations it touched (best effort: a failure is a warning, never a failed run).
+   * to the destinations it touched that this index has marked (best effort: a failure is a
+   * warning, never a failed run).
    * When the command changed nothing but times (a sync with nothing new, a verify that found
    * everything sound), a destination whose last snapshot was placed keeps it: it is still the
    * map of what is where, so it is recorded as current instead of published again.
    */
   async publishCatalog(destinationNames: Iterable<string>, options: { material?: boolean } = {}): Promise<PublishOutcome[]> {
-    const names = [...new Set(destinationNames)];
-    if (!this.openedStore || names.length === 0) return [];
+    if (!this.openedStore) return [];
     const store = this.openedStore;
+    // A destination this index never marked holds nothing of it (a sync --init comes first).
+    const names = [...new Set(destinationNames)].filter((name) => store.places.destinationId(name) !== null);
+    if (names.length === 0) return [];
     const config = this.config();
     const published = new Map(store.catalog.publications().map((p) => [p.destination, p]));
     const current = options.material === false ? names.filter((n) => published.get(n)?.snapshot && !published.get(n)?.error) : [];

@@ -168,10 +168,11 @@ export interface PullOptions {
 }
 
 export interface PullEvent {
-  peer: string;
+  /** null: the destination itself could not be read (outcome 'unreadable'). */
+  peer: string | null;
   destination: string;
   seq: number | null;
-  outcome: 'applied' | 'ignored' | 'rewind';
+  outcome: 'applied' | 'ignored' | 'rewind' | 'unreadable';
   detail: string;
 }
 
@@ -186,6 +187,7 @@ export async function pullPeers(store: Store, o: PullOptions): Promise<PullEvent
       nodes = await attestingNodes(destination);
     } catch (err) {
       o.reporter.warn(`peers: '${destination.name}' could not be read: ${errorMessage(err)}`);
+      events.push({ peer: null, destination: destination.name, seq: null, outcome: 'unreadable', detail: errorMessage(err) });
       continue;
     }
     for (const peer of nodes) {

@@ -85,13 +85,30 @@ const TABLE: Record<string, Row[]> = {
   ],
   offload: [
     { what: 'a dry run', code: 0, prepare: inSandbox(pushed, 'offload', 'photos', '.', '--dry-run') },
-    { what: 'a volume never indexed', code: 1, prepare: inSandbox(fresh, 'offload', 'photos', '.') },
+    {
+      what: 'a volume whose root is gone',
+      code: 1,
+      prepare: async () => {
+        const sb = await pushed();
+        fs.rmSync(sb.volumePath, { recursive: true });
+        return { sb, args: ['offload', 'photos', '.'] };
+      },
+    },
     { what: 'no selector', code: 2, prepare: inSandbox(pushed, 'offload', 'photos') },
     { what: '--strict with refusals', code: 3, prepare: inSandbox(onlyNas, 'offload', 'photos', '.', '--strict') },
   ],
   restore: [
     { what: 'nothing to restore', code: 0, prepare: inSandbox(pushed, 'restore', 'photos', '.') },
-    { what: 'a volume never indexed', code: 1, prepare: inSandbox(fresh, 'restore', 'photos', '.') },
+    {
+      what: 'no good copy left',
+      code: 1,
+      prepare: async () => {
+        const sb = await pushed();
+        await setup(sb, ['offload', 'photos', 'a.jpg']);
+        for (const dest of ['nas', 'offsite']) fs.writeFileSync(copyAt(sb, dest, 'a.jpg'), 'rotten');
+        return { sb, args: ['restore', 'photos', '.'] };
+      },
+    },
     { what: '--from a destination the volume does not sync to', code: 2, prepare: inSandbox(pushed, 'restore', 'photos', '.', '--from', 'tape') },
   ],
   status: [
@@ -127,6 +144,54 @@ const TABLE: Record<string, Row[]> = {
     { what: 'a path not in the index', code: 1, prepare: inSandbox(pushed, 'query', 'photos:nope.jpg') },
     { what: 'a path that leaves the volume', code: 2, prepare: inSandbox(pushed, 'query', 'photos:../x') },
   ],
+  recover: [
+    {
+      what: 'a lost index',
+      code: 0,
+      prepare: async () => {
+        const sb = await pushed();
+        fs.rmSync(sb.dbPath);
+        return { sb, args: ['recover', '--from', 'nas'] };
+      },
+    },
+    {
+      what: 'a destination with no catalog',
+      code: 1,
+      prepare: async () => {
+        const sb = await pushed();
+        fs.rmSync(sb.dbPath);
+        fs.rmSync(path.join(sb.destinations.nas, '.squirrel-catalog'), { recursive: true });
+        return { sb, args: ['recover', '--from', 'nas'] };
+      },
+    },
+    { what: 'over an existing database', code: 2, prepare: inSandbox(pushed, 'recover', '--from', 'nas') },
+  ],
+  node: [
+    { what: '--help', code: 0, prepare: inSandbox(fresh, 'node', '--help') },
+    { what: 'no subcommand', code: 2, prepare: inSandbox(fresh, 'node') },
+  ],
+  'node show': [
+    { what: 'a node', code: 0, prepare: inSandbox(fresh, 'node', 'show') },
+    { what: 'a key that cannot be written', code: 1, prepare: async () => ({ sb: await fresh(), args: ['--db', '/proc/self/index.db', 'node', 'show'] }) },
+    { what: 'an unknown option', code: 2, prepare: inSandbox(fresh, 'node', 'show', '--frobnicate') },
+  ],
+  peers: [
+    { what: '--help', code: 0, prepare: inSandbox(fresh, 'peers', '--help') },
+    { what: 'no subcommand', code: 2, prepare: inSandbox(fresh, 'peers') },
+  ],
+  'peers pull': [
+    { what: 'no peer has attested', code: 0, prepare: inSandbox(pushed, 'peers', 'pull') },
+    {
+      what: 'a destination that is gone',
+      code: 1,
+      prepare: async () => {
+        const sb = await pushed();
+        fs.rmSync(sb.destinations.nas, { recursive: true });
+        return { sb, args: ['peers', 'pull'] };
+      },
+    },
+    { what: 'an untrusted --peer', code: 2, prepare: inSandbox(pushed, 'peers', 'pull', '--peer', 'bob') },
+  ],
   completion: [
     { what: 'bash', code: 0, prepare: inSandbox(fresh, 'completion', 'bash') },
     { what: 'an unknown shell', code: 2, prepare: inSandbox(fresh, 'completion', 'tcsh') },
@@ -143,7 +208,7 @@ function helpCodes(words: string[]): number[] {
 
 describe('every command: --help and behaviour agree on exit codes', () => {
   it('the table covers every command and subcommand', () => {
-    const declared = COMMANDS.flatMap((c) => (c.name === 'config' ? ['config', 'config check'] : [c.name]));
+    const declared = COMMANDS.flatMap((c) => [c.name, ...(c.subcommands ?? []).map((sub) => `${c.name} ${sub}`)]);
     expect(Object.keys(TABLE).sort()).toEqual(declared.sort());
   });
 

@@ -45,6 +45,7 @@ const pullCommand = defineCommand({
     from: option.value('--from <destination>', 'only this destination'),
     peer: option.value('--peer <name>', 'only this peer'),
   },
+  exitCodes: { also: { 1: 'when a destination could not be read (the others are still applied)' } },
   action: async (ctx, { from, peer }) => {
     const config = ctx.config();
     if (peer !== undefined && !config.peers.has(peer)) throw new UsageError(`--peer ${peer}: not a trusted peer; peers: ${[...config.peers.keys()].join(', ') || '(none: add one under peers: with the public key its `squirrel node show` prints)'}`);
@@ -59,7 +60,12 @@ const pullCommand = defineCommand({
     });
     const applied = events.filter((e) => e.outcome === 'applied');
     if (applied.length > 0) await ctx.publishCatalog(applied.map((e) => e.destination));
-    ctx.emit({ events }, () => [...events.map((e) => `${e.outcome} ${e.peer}@${e.destination}${e.seq === null ? '' : ` #${e.seq}`}: ${e.detail}`), `applied=${applied.length} ignored=${events.length - applied.length}`]);
+    const unreadable = events.filter((e) => e.outcome === 'unreadable');
+    ctx.emit({ events }, () => [
+      ...events.map((e) => `${e.outcome} ${e.peer ?? '-'}@${e.destination}${e.seq === null ? '' : ` #${e.seq}`}: ${e.detail}`),
+      `applied=${applied.length} ignored=${events.length - applied.length - unreadable.length} unreadable=${unreadable.length}`,
+    ]);
+    return unreadable.length === 0 ? EXIT_OK : EXIT_OPERATIONAL;
   },
 });
 
