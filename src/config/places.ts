@@ -2,10 +2,12 @@
 // mounted twice can make two different paths one directory; comparing text would call them
 // two copies. Each place is resolved to its real path and known by the (st_dev, st_ino) of it
 // and of every directory above it, so "A is B, or lies inside B" is a lookup whichever way A
-// was spelled. A place that does not exist yet is its deepest existing ancestor plus the rest.
+// was spelled (through a bind mount too: the mount table names the folder it shows). A place
+// that does not exist yet is its deepest existing ancestor plus the rest.
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { otherSpelling } from '../mount-table.js';
 import { Config } from './types.js';
 
 interface Place {
@@ -21,6 +23,20 @@ interface Place {
 
 function identity(stat: fs.BigIntStats): string {
   return `${stat.dev}:${stat.ino}`;
+}
+
+/** Identities of `dir` and every directory above it, innermost first. */
+function chainOf(dir: string): string[] {
+  const chain: string[] = [];
+  for (;; dir = path.dirname(dir)) {
+    try {
+      chain.push(identity(fs.statSync(dir, { bigint: true })));
+    } catch {
+      // unreadable: its identity is unknown, the rest of the chain still counts
+    }
+    if (dir === path.dirname(dir)) break;
+  }
+  return chain;
 }
 
 /** Resolve a path to a Place; anything that cannot be looked at counts as not there. */
@@ -39,15 +55,10 @@ function resolvePlace(label: string, target: string): Place {
       existing = parent;
     }
   }
-  const chain: string[] = [];
-  for (let dir = real ?? '/'; ; dir = path.dirname(dir)) {
-    try {
-      chain.push(identity(fs.statSync(dir, { bigint: true })));
-    } catch {
-      // unreadable: its identity is unknown, the rest of the chain still counts
-    }
-    if (dir === path.dirname(dir)) break;
-  }
+  const chain = chainOf(real ?? '/');
+  // Behind a bind mount, the folders that really hold it are above its other spelling.
+  const other = otherSpelling(real ?? '/');
+  if (other !== null) chain.push(...chainOf(other).filter((id) => !chain.includes(id)));
   const realPath = path.join(real ?? '/', ...rest);
   return { label: realPath === path.resolve(target) ? `${label} (${target})` : `${label} (${target}, really ${realPath})`, realPath, chain, rest };
 }

@@ -266,6 +266,24 @@ describe('case 2: two destinations, one place', () => {
     for (const relative of Object.keys(FILES)) expect(fs.existsSync(path.join(m.volumeRoot, relative))).toBe(true);
     expect(lost(m)).toEqual([]);
   });
+
+  it.skipIf(mountSupport().bind !== null)('a NAS share that is a bind mount of a folder on the USB drive is refused as one place, like its symlink spelling', () => {
+    // setup: /srv/nas is a bind mount of usbdrive/nas-share, as home servers export it
+    const dir = fs.realpathSync(tempDir());
+    const share = path.join(dir, 'usbdrive', 'nas-share');
+    fs.mkdirSync(share, { recursive: true });
+    bindMount(share, path.join(dir, 'srv-nas'));
+    const m = machine({ dir, destinations: { usb: path.join(dir, 'usbdrive'), nas: path.join(dir, 'srv-nas', 'squirrel') }, files: FILES });
+    // act
+    const check = m.run('config', 'check');
+    const index = m.run('index', 'photos');
+    const sync = m.run('sync', '--init');
+    // expect: every command refuses the config; nothing lands on the drive
+    expect(check.code).toBe(2);
+    expect(check.stdout + check.stderr).toMatch(/destination 'nas'.* lies inside destination 'usb'/);
+    expect([index.code, sync.code]).toEqual([2, 2]);
+    expect(holdingsUnder(path.join(dir, 'usbdrive')).size).toBe(0);
+  });
 });
 
 describe('case 4: two machines, one destination', () => {

@@ -4,7 +4,9 @@
 import { arg, defineCommand, option } from '../command.js';
 import { resolveTargets } from '../targets.js';
 import { pushVolume, PushResult } from '../../core/push.js';
-import { errorMessage, EXIT_OK, EXIT_OPERATIONAL, SquirrelError } from '../../errors.js';
+import { errorMessage, EXIT_OK, EXIT_OPERATIONAL, OperationalError, SquirrelError } from '../../errors.js';
+import { DestinationConfig } from '../../config/types.js';
+import { unmountedFstabMountPoint } from '../../mount-table.js';
 import { pushLines } from '../render/evidence.js';
 import { METHOD_READBACK } from '../../core/methods.js';
 
@@ -30,6 +32,7 @@ export const syncCommand = defineCommand({
     for (const target of targets) {
       const destination = ctx.destination(target.destination);
       try {
+        if (init) refuseUnmountedDrive(ctx.config().destinations.get(target.destination)!);
         results.push(
           await pushVolume(store, {
             volume: target.volume,
@@ -83,4 +86,15 @@ function failedResult(volume: string, destination: string, message: string): Pus
     vector: [],
     message,
   };
+}
+
+/** `--init` on an fstab mount point with nothing mounted would mark the disk below it as the drive. */
+function refuseUnmountedDrive(destination: DestinationConfig): void {
+  if (destination.type !== 'local') return;
+  const mountPoint = unmountedFstabMountPoint(destination.path);
+  if (mountPoint === null) return;
+  throw new OperationalError(
+    `destination '${destination.name}' (${destination.path}) is on ${mountPoint}, a mount point in /etc/fstab with nothing mounted: a backup there would land on the disk below it. Mount the drive, then run sync --init again`,
+    'destination-not-mounted',
+  );
 }
