@@ -65,24 +65,30 @@ export function namespaceOf(volume: VolumeConfig, destination: string): string {
   return volume.namespaces.get(destination) ?? volume.name;
 }
 
-/** Make sure the destination root is there and marked, or fail with the act that fixes it. */
-export async function checkDestinationRoot(destination: Destination, init: boolean): Promise<void> {
+/**
+ * Make sure the destination root is there and marked, or fail with the act that fixes it.
+ * `known`: this index has met the destination, so `sync --init` is no way out (it refuses to
+ * re-mark a destination whose copies it recorded).
+ */
+export async function checkDestinationRoot(destination: Destination, init: boolean, known = false): Promise<void> {
   const state = await destination.rootState();
   if (state === 'ok') return;
   if (init) {
     await destination.init();
     return;
   }
+  const fresh = known
+    ? `If the drive was wiped or replaced, the copies this index recorded there are gone: give it a new name in the config and \`squirrel sync --init --to <new name>\``
+    : `for a brand-new destination run \`squirrel sync --init --to ${destination.name}\``;
   if (state === 'missing') {
     throw new OperationalError(
-      `destination '${destination.name}' root ${destination.location} does not exist (is the drive unmounted?). ` +
-        `Mount it, or for a brand-new destination run \`squirrel sync --init --to ${destination.name}\`.`,
+      `destination '${destination.name}' root ${destination.location} does not exist (is the drive unmounted?). Mount it, or ${fresh}.`,
       'destination-missing',
     );
   }
   throw new OperationalError(
     `destination '${destination.name}' root ${destination.location} has no .squirrel-destination marker, so squirrel ` +
-      `cannot tell it is the right place (a different drive mounted there?). If it is, run \`squirrel sync --init --to ${destination.name}\`.`,
+      `cannot tell it is the right place (a different drive mounted there?). Mount the right drive; ${known ? fresh : `if this is the place, ${fresh}`}.`,
     'destination-unmarked',
   );
 }
@@ -98,7 +104,7 @@ export async function openNamespace(store: Store, destination: Destination, o: O
     // A wiped drive (or another one) must not become "the same destination" by a fresh marker.
     throw replaced(destination, 'has no marker now (wiped, or another drive)', recorded);
   }
-  await checkDestinationRoot(destination, o.write && o.init);
+  await checkDestinationRoot(destination, o.write && o.init, recorded !== null);
   let marker = await readDestinationMarker(destination);
   const name = namespaceOf(o.volume, destination.name);
   let upgraded = false;
@@ -115,6 +121,14 @@ export async function openNamespace(store: Store, destination: Destination, o: O
     } else if (marker.id === null) return { destination: destination.name, name, destinationId: null, nameRules: null, claimed: false, adoptWrites: null };
   }
   const destinationId = marker.id!;
+  const knownAs = store.places.destinationNames(destinationId).find((other) => other !== destination.name);
+  if (recorded === null && knownAs !== undefined) {
+    throw new UsageError(
+      `destination '${destination.name}' (${destination.location}) is the drive this index knows as '${knownAs}' (the same id ${destinationId}), and every copy there is recorded under that name. ` +
+        `Give it back its name '${knownAs}' in the config and in its ${DESTINATION_MARKER} ("name"); a destination cannot be renamed.`,
+      'destination-renamed',
+    );
+  }
   if (store.places.recordDestinationId(destination.name, destinationId, o.nowNs) !== destinationId) {
     throw replaced(destination, `carries id ${destinationId}`, recorded!);
   }

@@ -168,7 +168,7 @@ export function checkMarker(destination: string, location: string, bytes: Uint8A
     throw new DestinationUnavailableError(
       destination,
       operation,
-      `${location} is marked as destination '${fields.name}', not '${destination}'; check the path in the config (if the destination was renamed, edit the name in ${DESTINATION_MARKER})`,
+      `${location} is marked as destination '${fields.name}', not '${destination}'; check the path in the config (if you renamed the destination there, give it back its name '${fields.name}': the index records its copies under that name, and a destination cannot be renamed)`,
     );
   }
   const id = typeof fields.id === 'string' && /^[0-9a-f]{32}$/.test(fields.id) ? fields.id : null;

@@ -23,10 +23,12 @@ export class PlaceStore {
   private readonly claimOf;
   private readonly claimSet;
   private readonly claimsClear;
+  private readonly destinationNamesOf;
 
   constructor(db: Db) {
     const prep = (sql: string) => db.prepare(sql).safeIntegers(true);
     this.destinationIdOf = prep('SELECT destination_id FROM destinations WHERE name = ?');
+    this.destinationNamesOf = db.prepare('SELECT name FROM destinations WHERE destination_id = ? ORDER BY name').pluck();
     this.destinationInsert = prep('INSERT INTO destinations (name, destination_id, recorded_at_ns) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING');
     this.refusalsClear = prep('DELETE FROM name_refusals WHERE volume_id = ? AND destination = ?');
     this.refusalInsert = prep('INSERT INTO name_refusals (volume_id, destination, path, reason, detail, run_id) VALUES (?, ?, ?, ?, ?, ?)');
@@ -42,6 +44,11 @@ export class PlaceStore {
   /** The destination id recorded for a destination name, or null if this index never met it. */
   destinationId(name: string): string | null {
     return one<{ destinationId: string }>(this.destinationIdOf, name)?.destinationId ?? null;
+  }
+
+  /** The names this index knows a destination id by (one, unless a destination was renamed). */
+  destinationNames(destinationId: string): string[] {
+    return this.destinationNamesOf.all(destinationId) as string[];
   }
 
   /** Record the id a destination carries the first time this index meets it; returns the recorded one. */

@@ -286,6 +286,42 @@ describe('case 2: two destinations, one place', () => {
   });
 });
 
+describe('case 3b: a destination renamed in the config', () => {
+  it('is told to take its old name back, also after its marker was edited; nothing offloaded to it is lost', () => {
+    // setup: a.jpg offloaded with usb's copy; the user renames usb to usb-blue in the config
+    const dir = tempDir();
+    const usb = path.join(dir, 'usb');
+    const m = machine({ dir, destinations: { usb }, files: { 'a.jpg': 'alpha', 'b.jpg': 'bravo' } });
+    ok(m.run('index', 'photos'), 'index');
+    ok(m.run('sync', '--init'), 'sync');
+    ok(m.run('offload', 'photos', 'a.jpg'), 'offload');
+    const rename = (from: string, to: string) =>
+      m.writeConfig((c) => {
+        c.destinations = { [to]: c.destinations[from] ?? { type: 'local', path: usb } };
+        c.volumes.photos.sync_to = [to];
+        c.volumes.photos.offload_requires = [to];
+      });
+    rename('usb', 'usb-blue');
+    // act
+    const renamed = m.run('sync');
+    const marker = path.join(usb, '.squirrel-destination');
+    fs.writeFileSync(marker, fs.readFileSync(marker, 'utf8').replace('"name":"usb"', '"name":"usb-blue"'));
+    const markerEdited = m.run('sync');
+    // expect: both say to give it back its name; neither suggests editing the marker
+    expect(renamed.stdout + renamed.stderr).toMatch(/give it back its name 'usb'/);
+    expect(renamed.stdout + renamed.stderr).not.toMatch(/edit the name/);
+    expect(markerEdited.code).toBe(2);
+    expect(markerEdited.stdout + markerEdited.stderr).toMatch(/knows as 'usb'.*Give it back its name 'usb'/);
+    // and taking the old name back brings everything back
+    fs.writeFileSync(marker, fs.readFileSync(marker, 'utf8').replace('"name":"usb-blue"', '"name":"usb"'));
+    rename('usb-blue', 'usb');
+    ok(m.run('sync'), 'sync under the old name');
+    ok(m.run('restore', 'photos', 'a.jpg'), 'restore');
+    expect(fs.readFileSync(path.join(m.volumeRoot, 'a.jpg'), 'utf8')).toBe('alpha');
+    expect(lost(m)).toEqual([]);
+  });
+});
+
 describe('case 4: two machines, one destination', () => {
   it("the desktop never writes into the laptop's namespace; the laptop's offload and restore keep the laptop's bytes", () => {
     // setup: laptop and desktop both have volume 'photos' and push to one NAS (plus their own usb)
