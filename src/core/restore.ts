@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { VolumeConfig } from '../config/types.js';
-import { Destination, DestinationUnavailableError, remotePathOf } from '../destinations/destination.js';
+import { Destination, DestinationUnavailableError, HISTORY_DIR, remotePathOf } from '../destinations/destination.js';
 import { errorMessage, errorWithPath, OperationalError, UsageError } from '../errors.js';
 import { makeDirectories } from '../mkdirs.js';
 import { excludeMatcher } from '../config/exclude.js';
@@ -110,9 +110,10 @@ export async function restoreFiles(store: Store, o: RestoreOptions): Promise<Res
   const runId = beginRun(store, { ...o.identity, kind: 'restore', volumeId: volumeRow.id, destination: null, nowNs: o.nowNs });
   result.runId = runId;
   let doneBytes = 0;
+  const history = new HistoryListings();
   for (const [index, file] of candidates.entries()) {
     try {
-      const { restored, mtimeNs } = await restoreOne(store, volumeRow.id, targetRoot, file, runId, o);
+      const { restored, mtimeNs } = await restoreOne(store, volumeRow.id, targetRoot, file, runId, o, history);
       if (o.toDir === null) {
         store.immediate(() => {
           store.files.setStatus(file.id, 'present', runId);
@@ -183,48 +184,109 @@ async function restoreOne(
   file: FileWithContent,
   runId: number,
   o: RestoreOptions,
+  history: HistoryListings,
 ): Promise<{ restored: RestoredFile; mtimeNs: bigint }> {
   const target = safeVolumePath(targetRoot, file.path);
   const reasons: string[] = [];
   for (const dest of o.sources) {
     for (const copy of okCopies(store, o.volume, volumeId, dest, file)) {
-      makeDirectories(path.dirname(target));
-      safeVolumePath(targetRoot, file.path); // re-check: nothing was swapped for a link meanwhile
-      const temp = path.join(path.dirname(target), `.squirrel-restore-${runId}-${process.pid}.tmp`);
-      try {
-        if ((await dest.stat(copy.path)).kind === 'absent') {
-          recordFinding(store, volumeId, dest, copy, 'missing', o.nowNs, runId);
-          reasons.push(`${dest.name}:${copy.path} is missing (recorded; \`squirrel sync\` re-sends it while the file is present)`);
-          o.reporter.warn(`${file.path}: the copy at ${dest.name}:${copy.path} is missing; recorded`);
-          continue;
-        }
-        if (!(await fetchVerified(dest, copy.path, temp, file))) {
-          recordFinding(store, volumeId, dest, copy, 'corrupt', o.nowNs, runId);
-          reasons.push(`${dest.name}:${copy.path} bytes do not match the index`);
-          o.reporter.warn(`${file.path}: the copy at ${dest.name}:${copy.path} is corrupt (its bytes do not match the index); recorded`);
-          continue;
-        }
-        if (file.mode !== null) fs.chmodSync(temp, file.mode & 0o777);
-        o.hooks.at('restore.before-place');
-        const movedAside = placeWithoutClobbering(targetRoot, file, temp, target, runId);
-        // Node takes a negative number of seconds for "now", so a time before 1970 goes as a Date.
-        const seconds = Number(file.mtimeNs / 1_000_000_000n) + Number(file.mtimeNs % 1_000_000_000n) / 1e9;
-        const time = seconds < 0 ? new Date(Number(file.mtimeNs / 1_000_000n)) : seconds;
-        fs.lutimesSync(target, time, time);
-        // utimes takes (double) seconds, so the mtime can land a microsecond or so off the indexed
-        // one; the row records what is on disk, or the next offload would call the file drift.
-        const mtimeNs = fs.lstatSync(target, { bigint: true }).mtimeNs;
-        fsyncDirectory(path.dirname(target));
-        return { restored: { path: file.path, from: dest.name, movedAside, offloadedVersion: false }, mtimeNs };
-      } catch (err) {
-        if (!(err instanceof DestinationUnavailableError)) throw err;
-        reasons.push(errorMessage(err));
-      } finally {
-        fs.rmSync(temp, { force: true });
+      const fetched = await fetchCopy(dest, copy.path, file, target, runId, reasons);
+      if (fetched === 'placed') return placeRestored(targetRoot, file, target, runId, dest, o);
+      if (fetched === 'absent' || fetched === 'corrupt') {
+        recordFinding(store, volumeId, dest, copy, fetched === 'absent' ? 'missing' : 'corrupt', o.nowNs, runId);
+        o.reporter.warn(`${file.path}: the copy at ${dest.name}:${copy.path} is ${fetched === 'absent' ? 'missing' : 'corrupt (its bytes do not match the index)'}; recorded`);
       }
     }
   }
+  // No recorded copy is good: bytes a sync moved aside (or another index's sync moved there)
+  // may still sit in a history folder the ledger does not name. Found by size, then BLAKE3.
+  for (const dest of o.sources) {
+    for (const candidate of await history.sameSize(dest, namespaceOf(o.volume, dest.name), file.size)) {
+      const fetched = await fetchCopy(dest, candidate, file, target, runId, []);
+      if (fetched !== 'placed') continue;
+      store.immediate(() => store.evidence.recordVerifiedCopy(volumeId, dest.name, candidate, file.contentId, runId, o.nowNs));
+      o.reporter.warn(`${file.path}: no recorded copy was good; found its bytes at ${dest.name}:${candidate} (recorded)`);
+      return placeRestored(targetRoot, file, target, runId, dest, o);
+    }
+  }
   throw new OperationalError(reasons.length ? `no good copy: ${reasons.join('; ')}` : 'no destination has a verified copy of this content');
+}
+
+/** Each destination's history files, listed once per restore run, by size. */
+class HistoryListings {
+  private readonly bySize = new Map<string, Map<number, string[]>>();
+
+  async sameSize(dest: Destination, namespace: string, size: number): Promise<string[]> {
+    let sizes = this.bySize.get(dest.name);
+    if (!sizes) {
+      sizes = new Map();
+      try {
+        for await (const listed of dest.list(`${namespace}/${HISTORY_DIR}`)) {
+          const list = sizes.get(listed.sizeBytes) ?? [];
+          list.push(listed.path);
+          sizes.set(listed.sizeBytes, list);
+        }
+      } catch (err) {
+        if (!(err instanceof DestinationUnavailableError)) throw err;
+      }
+      this.bySize.set(dest.name, sizes);
+    }
+    return sizes.get(size) ?? [];
+  }
+}
+
+/**
+ * Fetch one copy into the temp file beside `target` and check it: 'placed' leaves the checked
+ * bytes in the temp file for placeRestored; anything else removes it (a reason is added).
+ */
+async function fetchCopy(dest: Destination, remotePath: string, file: FileWithContent, target: string, runId: number, reasons: string[]): Promise<'placed' | 'absent' | 'corrupt' | 'unavailable'> {
+  makeDirectories(path.dirname(target));
+  const temp = tempPathOf(target, runId);
+  let keep = false;
+  try {
+    if ((await dest.stat(remotePath)).kind === 'absent') {
+      reasons.push(`${dest.name}:${remotePath} is missing (recorded; \`squirrel sync\` re-sends it while the file is present)`);
+      return 'absent';
+    }
+    if (!(await fetchVerified(dest, remotePath, temp, file))) {
+      reasons.push(`${dest.name}:${remotePath} bytes do not match the index`);
+      return 'corrupt';
+    }
+    keep = true;
+    return 'placed';
+  } catch (err) {
+    if (!(err instanceof DestinationUnavailableError)) throw err;
+    reasons.push(errorMessage(err));
+    return 'unavailable';
+  } finally {
+    if (!keep) fs.rmSync(temp, { force: true });
+  }
+}
+
+function tempPathOf(target: string, runId: number): string {
+  return path.join(path.dirname(target), `.squirrel-restore-${runId}-${process.pid}.tmp`);
+}
+
+/** Put the checked temp file at `target` with the indexed mode and mtime. */
+function placeRestored(targetRoot: string, file: FileWithContent, target: string, runId: number, dest: Destination, o: RestoreOptions): { restored: RestoredFile; mtimeNs: bigint } {
+  const temp = tempPathOf(target, runId);
+  try {
+    safeVolumePath(targetRoot, file.path); // re-check: nothing was swapped for a link meanwhile
+    if (file.mode !== null) fs.chmodSync(temp, file.mode & 0o777);
+    o.hooks.at('restore.before-place');
+    const movedAside = placeWithoutClobbering(targetRoot, file, temp, target, runId);
+    // Node takes a negative number of seconds for "now", so a time before 1970 goes as a Date.
+    const seconds = Number(file.mtimeNs / 1_000_000_000n) + Number(file.mtimeNs % 1_000_000_000n) / 1e9;
+    const time = seconds < 0 ? new Date(Number(file.mtimeNs / 1_000_000n)) : seconds;
+    fs.lutimesSync(target, time, time);
+    // utimes takes (double) seconds, so the mtime can land a microsecond or so off the indexed
+    // one; the row records what is on disk, or the next offload would call the file drift.
+    const mtimeNs = fs.lstatSync(target, { bigint: true }).mtimeNs;
+    fsyncDirectory(path.dirname(target));
+    return { restored: { path: file.path, from: dest.name, movedAside, offloadedVersion: false }, mtimeNs };
+  } finally {
+    fs.rmSync(temp, { force: true });
+  }
 }
 
 /**

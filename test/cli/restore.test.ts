@@ -140,6 +140,25 @@ describe('restore', () => {
     expect(fs.readFileSync(copyAt(sb, 'nas', 'a.jpg'), 'utf8')).toBe('alphX');
   });
 
+  it('when no recorded copy is good, bytes sitting in a history folder the ledger does not name are found and restored', async () => {
+    // setup: another index's sync moved the offloaded a.jpg aside at both destinations and put its own a.jpg there
+    const sb = await offloaded({ 'a.jpg': 'alpha', 'b.jpg': 'bravo' }, ['a.jpg']);
+    for (const dest of TARGETS) {
+      const history = path.join(sb.destinations[dest], 'photos', '.squirrel-history', 'run-7-abc123', 'a.jpg');
+      fs.mkdirSync(path.dirname(history), { recursive: true });
+      fs.renameSync(copyAt(sb, dest, 'a.jpg'), history);
+      fs.writeFileSync(copyAt(sb, dest, 'a.jpg'), 'other');
+    }
+    // act
+    const result = restore(sb, 'a.jpg');
+    // expect: restored from the history copy, which the ledger now records
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/found its bytes at nas:photos\/\.squirrel-history\/run-7-abc123\/a\.jpg/);
+    expect(fs.readFileSync(local(sb, 'a.jpg'), 'utf8')).toBe('alpha');
+    expect(rowStatuses(sb)['a.jpg']).toBe('present');
+    expect(withStore(sb, (store, volumeId) => store.evidence.copiesOf(volumeId, 'nas', store.files.livePath(volumeId, 'a.jpg')!.contentId).map((c) => `${c.path} ${c.state}`))).toContain('photos/.squirrel-history/run-7-abc123/a.jpg ok');
+  });
+
   it('--to DIR restores elsewhere and leaves the volume and its rows as they are', async () => {
     // setup
     const sb = await offloaded({ 'a.jpg': 'alpha', 'sub/b.jpg': 'bravo' }, ['.']);
