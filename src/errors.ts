@@ -65,6 +65,11 @@ export function errnoCode(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+/** The errno code alone ('EACCES'), or the message of anything else: the shortest reason. */
+export function errnoOrMessage(err: unknown): string {
+  return errnoCode(err) ?? errorMessage(err);
+}
+
 /** A short reason: "ENOENT: no such file or directory" without the path Node appends. */
 export function errorDetail(err: unknown): string {
   const message = errorMessage(err);

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML, { YAMLError } from 'yaml';
-import { ConfigError, UsageError } from '../errors.js';
+import { ConfigError, errnoCode, errnoOrMessage, UsageError } from '../errors.js';
 import { Config } from './types.js';
 import { placeProblems } from './places.js';
 import { validateConfig } from './validate.js';
@@ -35,11 +35,10 @@ export function loadConfig(configPath: string, env: NodeJS.ProcessEnv): Config {
   try {
     text = fs.readFileSync(absolute, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
+    if (errnoCode(err) === 'ENOENT') {
       throw new UsageError(`no config file at ${absolute}; create one with \`squirrel init\`, or pass --config PATH (or set SQUIRREL_CONFIG)`, 'config-missing');
     }
-    throw new ConfigError([`(file): cannot read ${absolute}: ${code ?? (err as Error).message}`], absolute);
+    throw new ConfigError([`(file): cannot read ${absolute}: ${errnoOrMessage(err)}`], absolute);
   }
   const raw = parseConfigText(text, absolute);
   const result = validateConfig(raw, { env, homeDir: os.homedir(), hostName: os.hostname(), configPath: absolute });

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import { RunKind, RunStatus } from '../store/types.js';
 import { Store } from '../store/store.js';
+import { errnoCode } from '../errors.js';
 
 /** Who this invocation is: recorded on every run it opens. */
 export interface RunIdentity {
@@ -30,7 +31,7 @@ export function isProcessAlive(pid: number, processStart: string | null = null):
   try {
     process.kill(pid, 0);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+    if (errnoCode(err) !== 'EPERM') return false;
   }
   if (processStart === null) return true;
   const now = processStartOf(pid);

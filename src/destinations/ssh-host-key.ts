@@ -5,6 +5,7 @@
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { errnoCode } from '../errors.js';
 
 /** `SHA256:<base64 without padding>`, as `ssh-keygen -lf` and OpenSSH's prompts print it. */
 export function fingerprintOf(keyBlob: Buffer): string {
@@ -53,7 +54,7 @@ export function readKnownHosts(file: string): KnownHost[] {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if (errnoCode(err) === 'ENOENT') return [];
     throw err;
   }
   const entries: KnownHost[] = [];

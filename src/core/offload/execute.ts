@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import { VolumeConfig } from '../../config/types.js';
 import { Destination, remotePathOf } from '../../destinations/destination.js';
-import { errorMessage } from '../../errors.js';
+import { errnoOrMessage, errorMessage } from '../../errors.js';
 import { Store } from '../../store/store.js';
 import { isDatabaseDamage } from '../../store/db.js';
 import { lstatOrNull, offloadAsidePath, putBack, realRoot, safeVolumePath, UnsafePathError } from '../fs-safety.js';
@@ -264,8 +264,7 @@ async function decideAndUnlink(
     if (result.kind === 'refused') verdicts.set(d.file, { kind: 'drift', reason: `evidence changed since the plan and now refuses: ${result.why}` });
     else if (result.kind === 'changed') verdicts.set(d.file, { kind: 'drift', reason: 'the file changed or was replaced just before the unlink' });
     else if (result.kind === 'unlink-failed') {
-      const code = (result.err as NodeJS.ErrnoException).code ?? errorMessage(result.err);
-      verdicts.set(d.file, { kind: 'error', message: `cannot remove: ${code} (check the permissions of its directory); kept` });
+      verdicts.set(d.file, { kind: 'error', message: `cannot remove: ${errnoOrMessage(result.err)} (check the permissions of its directory); kept` });
     }
   }
   const unlinked = decided.filter((d) => d.result!.kind === 'unlinked');
@@ -359,7 +358,7 @@ async function checkOnDisk(root: string, file: AllowedFile, indexed: Buffer, has
     seen = lstatOrNull(absolute);
   } catch (err) {
     if (err instanceof UnsafePathError) return { ok: false, reason: err.message };
-    return { ok: false, reason: `cannot check it (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})` };
+    return { ok: false, reason: `cannot check it (${errnoOrMessage(err)})` };
   }
   if (!seen) return { ok: false, reason: 'the file is no longer on disk' };
   if (seen.isSymbolicLink()) return { ok: false, reason: 'the file was replaced by a symlink' };
