@@ -6,13 +6,7 @@
 // are one name at the destination are refused there, never placed over each other.
 
 import { VolumeConfig } from '../config/types.js';
-import {
-  Destination,
-  DestinationUnavailableError,
-  historyPathOf,
-  remotePathOf,
-  stagingPathOf,
-} from '../destinations/destination.js';
+import { Destination, DestinationUnavailableError, historyPathOf, METHOD_READBACK, remotePathOf, stagingPathOf } from '../destinations/destination.js';
 import { errorMessage, OperationalError } from '../errors.js';
 import { NameRefusal } from '../store/places.js';
 import { Store } from '../store/store.js';
@@ -24,7 +18,7 @@ import { namespaceOf, openNamespace } from './namespace.js';
 import { Hooks, Reporter } from './reporter.js';
 import { beginRun, RunIdentity } from './runs.js';
 import { restampComponents, RestampOutcome } from './restamp.js';
-import { isContentVerified, METHOD_READBACK } from './methods.js';
+import { isContentVerified } from './methods.js';
 
 const LEDGER_BATCH = 200;
 /** Consecutive "could not check" failures after which the destination is treated as gone. */

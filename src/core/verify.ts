@@ -7,7 +7,7 @@
 
 import { Clock } from '../clock.js';
 import { VolumeConfig } from '../config/types.js';
-import { Destination, DestinationUnavailableError } from '../destinations/destination.js';
+import { Destination, DestinationUnavailableError, METHOD_READBACK } from '../destinations/destination.js';
 import { errorMessage } from '../errors.js';
 import { Store } from '../store/store.js';
 import { CopyState } from '../store/types.js';
@@ -17,7 +17,7 @@ import { inLanes } from './lanes.js';
 import { Hooks, Reporter } from './reporter.js';
 import { beginRun, RunIdentity } from './runs.js';
 import { restampComponents, RestampOutcome } from './restamp.js';
-import { isContentVerified, METHOD_READBACK, METHOD_REVERIFY } from './methods.js';
+import { isContentVerified, METHOD_REVERIFY } from './methods.js';
 
 const LEDGER_BATCH = 200;
 

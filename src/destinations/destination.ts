@@ -49,8 +49,10 @@ export class LocalSourceError extends OperationalError {
   }
 }
 
-/** The method hash() reports when it hashed bytes read back from the destination. */
-export const METHOD_BLAKE3_READBACK = 'blake3-readback';
+/** How hash() got its answer, recorded as the evidence's method: BLAKE3 over bytes read back. */
+export const METHOD_READBACK = 'blake3-readback';
+/** ...or BLAKE3 computed by the server itself (sftp with `remote_hash: b3sum`). */
+export const METHOD_REMOTE_B3SUM = 'b3sum-remote';
 
 /**
  * Why a destination path is unacceptable, or null. Paths are relative POSIX paths in

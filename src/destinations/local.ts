@@ -25,7 +25,7 @@ import {
   HashResult,
   ListedFile,
   LocalSourceError,
-  METHOD_BLAKE3_READBACK,
+  METHOD_READBACK,
   RootState,
   StatResult,
   checkDestinationPath,
@@ -159,7 +159,7 @@ export class LocalDestination implements Destination {
       if (listed?.isFile() && listed.size >= OFF_THREAD_MIN_BYTES) {
         const task = { absolutePath: absolute, ino: listed.ino, dev: listed.dev, sizeBytes: Number(listed.size) };
         const outcome = await this.fileHasher.hash(task).catch(() => null);
-        if (outcome?.ok) return { kind: 'present', blake3: outcome.hash, sizeBytes: outcome.sizeBytes, method: METHOD_BLAKE3_READBACK };
+        if (outcome?.ok) return { kind: 'present', blake3: outcome.hash, sizeBytes: outcome.sizeBytes, method: METHOD_READBACK };
       }
     }
     // In-thread: small files, and every case the off-thread read could not settle (absent,
@@ -175,7 +175,7 @@ export class LocalDestination implements Destination {
         hasher.update(bytesRead === this.hashBuffer.length ? this.hashBuffer : this.hashBuffer.subarray(0, bytesRead));
         sizeBytes += bytesRead;
       }
-      return { kind: 'present', blake3: hasher.digestBuffer(), sizeBytes, method: METHOD_BLAKE3_READBACK };
+      return { kind: 'present', blake3: hasher.digestBuffer(), sizeBytes, method: METHOD_READBACK };
     } catch (err) {
       throw this.unavailable('hash', relativePath, err);
     } finally {

@@ -12,7 +12,7 @@ import {
   HashResult,
   ListedFile,
   LocalSourceError,
-  METHOD_BLAKE3_READBACK,
+  METHOD_READBACK,
   RootState,
   StatResult,
   checkDestinationPath,
@@ -93,7 +93,7 @@ export class MemoryDestination implements Destination {
   async hash(relativePath: string): Promise<HashResult> {
     const bytes = this.lookup('hash', relativePath);
     if (bytes === undefined) return { kind: 'absent' };
-    return { kind: 'present', blake3: hashBytes(bytes), sizeBytes: bytes.length, method: METHOD_BLAKE3_READBACK };
+    return { kind: 'present', blake3: hashBytes(bytes), sizeBytes: bytes.length, method: METHOD_READBACK };
   }
 
   async put(relativePath: string, localFile: string, stagingPath: string, expected?: SourceExpectation): Promise<void> {

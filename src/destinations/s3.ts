@@ -20,7 +20,7 @@ import {
   HashResult,
   ListedFile,
   LocalSourceError,
-  METHOD_BLAKE3_READBACK,
+  METHOD_READBACK,
   RootState,
   StatResult,
   checkDestinationPath,
@@ -226,7 +226,7 @@ export class S3Destination implements Destination {
         if (attempt < this.options.maxAttempts) continue;
         throw new DestinationUnavailableError(this.name, 'hash', `${relativePath} at ${this.where}: the download stopped after ${hasher.sizeBytes} of ${response.ContentLength} bytes`);
       }
-      return { kind: 'present', blake3: hasher.digest(), sizeBytes: hasher.sizeBytes, method: METHOD_BLAKE3_READBACK };
+      return { kind: 'present', blake3: hasher.digest(), sizeBytes: hasher.sizeBytes, method: METHOD_READBACK };
     }
   }
 

@@ -13,7 +13,6 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Client, ConnectConfig, ServerHostKeyAlgorithm, SFTPWrapper, Stats } from 'ssh2';
 import { SftpDestinationConfig } from '../config/types.js';
-import { METHOD_REMOTE_B3SUM } from '../core/methods.js';
 import { errorDetail } from '../errors.js';
 import { parseBlake3Hex, StreamingBlake3 } from '../hash.js';
 import { copyMode, DIRECTORY_MODE, LocalSource, openLocalSource } from './local-source.js';
@@ -24,7 +23,8 @@ import {
   HashResult,
   ListedFile,
   LocalSourceError,
-  METHOD_BLAKE3_READBACK,
+  METHOD_READBACK,
+  METHOD_REMOTE_B3SUM,
   RootState,
   StatResult,
   checkDestinationPath,
@@ -206,7 +206,7 @@ export class SftpDestination implements Destination {
       try {
         const hasher = new StreamingBlake3();
         for await (const chunk of this.readBlocks(s, opened.handle, 0, opened.sizeBytes)) hasher.update(chunk);
-        return { kind: 'present', blake3: hasher.digest(), sizeBytes: hasher.sizeBytes, method: METHOD_BLAKE3_READBACK };
+        return { kind: 'present', blake3: hasher.digest(), sizeBytes: hasher.sizeBytes, method: METHOD_READBACK };
       } finally {
         await this.closeQuietly(s, opened.handle);
       }

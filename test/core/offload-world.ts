@@ -7,13 +7,13 @@ import path from 'node:path';
 import { hashBytes } from '../../src/hash.js';
 import type { VolumeConfig } from '../../src/config/types.js';
 import { writeMarker } from '../../src/core/index/volume-root.js';
+import { METHOD_READBACK } from '../../src/destinations/destination.js';
 import { evaluateFile, loadGateEvidence, Refusal } from '../../src/core/offload/gate.js';
 import { OffloadPolicy, policyFromVolume } from '../../src/core/offload/policy.js';
 import { CopyState, FileWithContent, RunKind } from '../../src/store/types.js';
 import { Store } from '../../src/store/store.js';
 import { tempDir, TEST_NOW_NS } from '../helpers.js';
 
-export const METHOD_READBACK = 'blake3-readback';
 const alive = () => true;
 
 export interface WorldOptions {
