@@ -12,7 +12,7 @@ import {
   SftpDestinationConfig,
   VolumeConfig,
 } from './types.js';
-import { hostKeyProblem } from '../destinations/ssh-host-key.js';
+import { hostKeyProblem } from './host-key.js';
 import { DURATION_HINT, parseDuration } from '../duration.js';
 
 export interface ValidateContext {
