@@ -8,7 +8,7 @@ import { Clock, clockFromEnv } from '../clock.js';
 import { defaultConfigPath, loadConfig } from '../config/load.js';
 import { Config, VolumeConfig } from '../config/types.js';
 import { createHasher, Hasher } from '../core/index/hash-pool.js';
-import { createPutPool, PutPool } from '../destinations/put-pool.js';
+import { createPutPool, PutPool } from '../destinations/local/put-pool.js';
 import { Hooks, Reporter } from '../core/reporter.js';
 import { reconcileOpenIntents } from '../core/offload/reconcile.js';
 import { isProcessAlive, RunIdentity } from '../core/runs.js';

@@ -6,7 +6,7 @@
 // On a drive that refuses characters like ':' such names are refused there up front, so one
 // file that can never land does not hold the destination's evidence back forever.
 
-import { NameRules } from '../destinations/destination.js';
+import { NameRules } from '../destinations/markers.js';
 import { NameRefusal } from '../store/places.js';
 
 /**

@@ -5,8 +5,8 @@ import os from 'node:os';
 import { DestinationConfig } from '../config/types.js';
 import { OperationalError } from '../errors.js';
 import { Destination } from './destination.js';
-import { FileHasher, LocalDestination } from './local.js';
-import { PutPool } from './put-pool.js';
+import { FileHasher, LocalDestination } from './local/local.js';
+import { PutPool } from './local/put-pool.js';
 import { S3Destination } from './s3.js';
 import { SftpDestination } from './sftp.js';
 

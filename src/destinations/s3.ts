@@ -24,12 +24,11 @@ import {
   RootState,
   StatResult,
   checkDestinationPath,
-  checkMarker,
   checkStagingPath,
-  encodeMarker,
   unsafeDestinationPath,
   SourceExpectation,
 } from './destination.js';
+import { checkMarker, encodeMarker } from './markers.js';
 
 type S3Module = typeof import('@aws-sdk/client-s3');
 

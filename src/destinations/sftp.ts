@@ -28,11 +28,10 @@ import {
   RootState,
   StatResult,
   checkDestinationPath,
-  checkMarker,
   checkStagingPath,
-  encodeMarker,
   SourceExpectation,
 } from './destination.js';
+import { checkMarker, encodeMarker } from './markers.js';
 import { HostKeyPolicy, judgeHostKey, preferredHostKeyTypes, readKnownHosts } from './ssh-host-key.js';
 
 export interface SftpOptions {

@@ -18,7 +18,7 @@ import { restoreFiles } from '../../src/core/restore.js';
 import { verifyVolume } from '../../src/core/verify.js';
 import type { Destination } from '../../src/destinations/destination.js';
 import { Fault, FaultyDestination } from '../../src/destinations/faulty.js';
-import { LocalDestination } from '../../src/destinations/local.js';
+import { LocalDestination } from '../../src/destinations/local/local.js';
 import { Store } from '../../src/store/store.js';
 import { cleanupTempDirs, json, OffloadReport, TEST_NOW_NS } from '../helpers.js';
 import { squirrelAsNobody } from '../other-user.js';

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { DestinationUnavailableError, LocalSourceError, SourceExpectation, UnsafeDestinationPathError } from './destination.js';
+import { DestinationUnavailableError, LocalSourceError, SourceExpectation, UnsafeDestinationPathError } from '../destination.js';
 
 /** One put, addressed by the destination's name and absolute root (a worker keeps one LocalDestination per root). */
 export interface PutTask {
