@@ -8,7 +8,7 @@ import { Destination } from './destination.js';
 import { FileHasher, LocalDestination } from './local/local.js';
 import { PutPool } from './local/put-pool.js';
 import { S3Destination } from './s3.js';
-import { SftpDestination } from './sftp.js';
+import { SftpDestination } from './sftp/sftp.js';
 
 export interface DestinationEnvironment {
   /** For ~/.ssh/known_hosts. */

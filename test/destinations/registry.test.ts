@@ -6,7 +6,7 @@ import { Secret } from '../../src/config/types.js';
 import { createDestination } from '../../src/destinations/registry.js';
 import { LocalDestination } from '../../src/destinations/local/local.js';
 import { S3Destination } from '../../src/destinations/s3.js';
-import { SftpDestination } from '../../src/destinations/sftp.js';
+import { SftpDestination } from '../../src/destinations/sftp/sftp.js';
 
 describe('createDestination', () => {
   it('a local config gives a local destination at that path', () => {

@@ -4,8 +4,8 @@
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { fingerprintOf, keyTypeOf, pinnedFingerprint, pinnedKeyType } from '../config/host-key.js';
-import { errnoCode } from '../errors.js';
+import { fingerprintOf, keyTypeOf, pinnedFingerprint, pinnedKeyType } from '../../config/host-key.js';
+import { errnoCode } from '../../errors.js';
 
 /** One usable known_hosts line: host patterns (or a hashed name) and a key. */
 interface KnownHost {
