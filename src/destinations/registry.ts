@@ -7,7 +7,7 @@ import { OperationalError } from '../errors.js';
 import { Destination } from './destination.js';
 import { FileHasher, LocalDestination } from './local/local.js';
 import { PutPool } from './local/put-pool.js';
-import { S3Destination } from './s3.js';
+import { S3Destination } from './s3/s3.js';
 import { SftpDestination } from './sftp/sftp.js';
 
 export interface DestinationEnvironment {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Secret } from '../../src/config/types.js';
 import { createDestination } from '../../src/destinations/registry.js';
 import { LocalDestination } from '../../src/destinations/local/local.js';
-import { S3Destination } from '../../src/destinations/s3.js';
+import { S3Destination } from '../../src/destinations/s3/s3.js';
 import { SftpDestination } from '../../src/destinations/sftp/sftp.js';
 
 describe('createDestination', () => {
