@@ -6,25 +6,7 @@
 import fs from 'node:fs';
 import { errorDetail } from '../errors.js';
 import { READ_CHUNK_BYTES, hashBytes } from '../hash.js';
-import {
-  ABSENT,
-  checkDestinationPath,
-  checkStagingPath,
-  Destination,
-  DESTINATION_MARKER,
-  DestinationUnavailableError,
-  HashResult,
-  ListedFile,
-  listPrefix,
-  LocalSourceError,
-  METHOD_READBACK,
-  nameTaken,
-  notAFile,
-  requireMarkedRootState,
-  RootState,
-  SourceExpectation,
-  StatResult,
-} from './destination.js';
+import { ABSENT, checkDestinationPath, checkStagingPath, Destination, DESTINATION_MARKER, DestinationUnavailableError, HashResult, ListedFile, listPrefix, LocalSourceError, METHOD_READBACK, nameTaken, notAFile, requireMarkedRootState, RootState, SourceExpectation, StatResult } from './destination.js';
 import { openLocalSource } from './local-source.js';
 import { checkMarker, encodeMarker, markedRootState } from './markers.js';
 

@@ -9,25 +9,7 @@ import path from 'node:path';
 import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { errnoCode } from '../../errors.js';
 import { READ_CHUNK_BYTES } from '../../hash.js';
-import {
-  ABSENT,
-  checkDestinationPath,
-  checkStagingPath,
-  Destination,
-  DESTINATION_MARKER,
-  DestinationUnavailableError,
-  HashResult,
-  ListedFile,
-  listPrefix,
-  METHOD_READBACK,
-  nameTaken,
-  nonFileKind,
-  notAFile,
-  requireMarkedRootState,
-  RootState,
-  SourceExpectation,
-  StatResult,
-} from '../destination.js';
+import { ABSENT, checkDestinationPath, checkStagingPath, Destination, DESTINATION_MARKER, DestinationUnavailableError, HashResult, ListedFile, listPrefix, METHOD_READBACK, nameTaken, nonFileKind, notAFile, requireMarkedRootState, RootState, SourceExpectation, StatResult } from '../destination.js';
 import { checkMarker, encodeMarker, markedRootState } from '../markers.js';
 import { DurableFiles, localUnavailable } from './durable.js';
 import { PutPool, PUTS_IN_FLIGHT_PER_WORKER } from './put-pool.js';

@@ -6,27 +6,7 @@
 import fs from 'node:fs';
 import { S3DestinationConfig } from '../../config/types.js';
 import { READ_CHUNK_BYTES, StreamingBlake3 } from '../../hash.js';
-import {
-  ABSENT,
-  checkDestinationPath,
-  checkStagingPath,
-  Destination,
-  DESTINATION_MARKER,
-  DestinationUnavailableError,
-  HashResult,
-  leftUntouched,
-  ListedFile,
-  listPrefix,
-  METHOD_READBACK,
-  nameTaken,
-  notAFile,
-  requireMarkedRootState,
-  RootState,
-  SMALL_FILE_MAX_BYTES,
-  SourceExpectation,
-  StatResult,
-  unsafeDestinationPath,
-} from '../destination.js';
+import { ABSENT, checkDestinationPath, checkStagingPath, Destination, DESTINATION_MARKER, DestinationUnavailableError, HashResult, leftUntouched, ListedFile, listPrefix, METHOD_READBACK, nameTaken, notAFile, requireMarkedRootState, RootState, SMALL_FILE_MAX_BYTES, SourceExpectation, StatResult, unsafeDestinationPath } from '../destination.js';
 import { openLocalSource } from '../local-source.js';
 import { encodeMarker, markedRootState } from '../markers.js';
 import { DEFAULT_S3_OPTIONS, isNotFound, S3Options, S3Service, sdkError, TRANSIENT_STREAM_CODES } from './client.js';

@@ -9,26 +9,7 @@ import path from 'node:path';
 import type { Stats } from 'ssh2';
 import { SftpDestinationConfig } from '../../config/types.js';
 import { parseBlake3Hex, StreamingBlake3 } from '../../hash.js';
-import {
-  ABSENT,
-  checkDestinationPath,
-  checkStagingPath,
-  Destination,
-  DESTINATION_MARKER,
-  DestinationUnavailableError,
-  HashResult,
-  ListedFile,
-  listPrefix,
-  METHOD_READBACK,
-  METHOD_REMOTE_B3SUM,
-  nameTaken,
-  nonFileKind,
-  notAFile,
-  requireMarkedRootState,
-  RootState,
-  SourceExpectation,
-  StatResult,
-} from '../destination.js';
+import { ABSENT, checkDestinationPath, checkStagingPath, Destination, DESTINATION_MARKER, DestinationUnavailableError, HashResult, ListedFile, listPrefix, METHOD_READBACK, METHOD_REMOTE_B3SUM, nameTaken, nonFileKind, notAFile, requireMarkedRootState, RootState, SourceExpectation, StatResult } from '../destination.js';
 import { openLocalSource } from '../local-source.js';
 import { checkMarker, encodeMarker, markedRootState } from '../markers.js';
 import { DEFAULT_SFTP_OPTIONS, Session, SftpConnection, SftpOptions } from './connection.js';
