@@ -8,7 +8,8 @@ import { errorMessage, UsageError } from '../errors.js';
 import { Store } from '../store/store.js';
 import { RemoteCopyRow, VectorComponent } from '../store/types.js';
 import { openNamespace } from './namespace.js';
-import { parseSelectors, planOffload } from './offload/plan.js';
+import { planOffload } from './offload/plan.js';
+import { parseSelectors } from './selectors.js';
 import { DEFAULT_SKEW_TOLERANCE_NS } from './offload/policy.js';
 
 export type Light = 'green' | 'amber' | 'red';

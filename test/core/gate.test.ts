@@ -13,7 +13,8 @@ import {
   sameEvidenceVersions,
 } from '../../src/core/offload/gate.js';
 import { DEFAULT_SKEW_TOLERANCE_NS, policyFromVolume } from '../../src/core/offload/policy.js';
-import { parseSelectors, planOffload } from '../../src/core/offload/plan.js';
+import { planOffload } from '../../src/core/offload/plan.js';
+import { parseSelectors } from '../../src/core/selectors.js';
 import { UsageError } from '../../src/errors.js';
 import { OffloadWorld } from './offload-world.js';
 

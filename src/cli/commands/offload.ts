@@ -3,7 +3,8 @@
 
 import { arg, defineCommand, option } from '../command.js';
 import { parseDurationFlag } from '../parse.js';
-import { parseSelectors, planOffload } from '../../core/offload/plan.js';
+import { planOffload } from '../../core/offload/plan.js';
+import { parseSelectors } from '../../core/selectors.js';
 import { executeOffload, OffloadOutcome } from '../../core/offload/execute.js';
 import { beginRun } from '../../core/runs.js';
 import { EXIT_OK, EXIT_OPERATIONAL, EXIT_REFUSED_STRICT } from '../../errors.js';

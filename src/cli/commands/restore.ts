@@ -3,7 +3,7 @@
 
 import path from 'node:path';
 import { arg, defineCommand, option } from '../command.js';
-import { parseSelectors, selects } from '../../core/offload/plan.js';
+import { parseSelectors, selects } from '../../core/selectors.js';
 import { restoreFiles } from '../../core/restore.js';
 import { EXIT_OK, EXIT_OPERATIONAL, UsageError } from '../../errors.js';
 
