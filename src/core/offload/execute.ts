@@ -21,7 +21,8 @@ import { createHasher, Hasher } from '../index/hash-pool.js';
 import { inLanes } from '../lanes.js';
 import { Hooks, Reporter } from '../reporter.js';
 import { AllowedFile, OffloadPlan } from './plan.js';
-import { Recheck, recheckFile, sameEvidenceVersions, TransactionRows } from './gate.js';
+import { sameEvidenceVersions } from './evidence.js';
+import { Recheck, Rechecker } from './recheck.js';
 import { namespaceOf, openNamespace } from '../namespace.js';
 
 /**
@@ -190,9 +191,9 @@ async function decideAndUnlink(
   let decisions: { intentId: number | null; changed: boolean; why: string }[];
   try {
     decisions = store.immediate(() => {
-      const rows = new TransactionRows(store, plan.volumeId);
+      const rechecker = new Rechecker(store, plan.volumeId, plan.policy, plan.nowNs, plan.thisNodeId);
       return onDisk.map(({ file }) => {
-        const recheck = recheckFile(store, plan.volumeId, file.fileId, plan.policy, plan.nowNs, plan.thisNodeId, rows);
+        const recheck = rechecker.recheck(file.fileId);
         const changed = !sameEvidenceVersions(recheck.versions, file.evidenceVersions);
         if (!recheck.allowed) {
           const why = whyRefused(recheck);
@@ -243,10 +244,10 @@ async function decideAndUnlink(
   // (freeing and discarding blocks), so a few run at once, each right after its own last look.
   try {
     await store.immediateAcross(async () => {
-      const rows = new TransactionRows(store, plan.volumeId);
+      const rechecker = new Rechecker(store, plan.volumeId, plan.policy, plan.nowNs, plan.thisNodeId);
       const judged: Decided[] = [];
       for (const d of decided) {
-        d.result = judgeUnderLock(store, plan, d, rows, o);
+        d.result = judgeUnderLock(store, d, rechecker, o);
         if (d.result === undefined) judged.push(d);
       }
       await inLanes(judged.length, UNLINKS_IN_FLIGHT, async (i) => {
@@ -288,8 +289,8 @@ function whyRefused(recheck: Recheck): string {
 }
 
 /** Inside the write transaction: judge once more on fresh rows; a refusal drops the intent. */
-function judgeUnderLock(store: Store, plan: OffloadPlan, d: Decided, rows: TransactionRows, o: ExecuteOptions): Decided['result'] {
-  const recheck = recheckFile(store, plan.volumeId, d.file.fileId, plan.policy, plan.nowNs, plan.thisNodeId, rows);
+function judgeUnderLock(store: Store, d: Decided, rechecker: Rechecker, o: ExecuteOptions): Decided['result'] {
+  const recheck = rechecker.recheck(d.file.fileId);
   if (recheck.allowed) return undefined;
   const why = whyRefused(recheck);
   store.intents.closeIntent(d.intentId, 'dropped', o.nowNs, 'evidence changed before unlink');

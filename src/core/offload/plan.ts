@@ -6,6 +6,7 @@
 
 import { NS_PER_MS, NS_PER_SECOND } from '../../clock.js';
 import type { VolumeConfig } from '../../config/types.js';
+import { formatExactDurationMs } from '../../duration.js';
 import { OperationalError, UsageError } from '../../errors.js';
 import { isReservedPath, RESERVED_PREFIX, VOLUME_MARKER } from '../../paths.js';
 import { selects, Selector, WHOLE_VOLUME } from '../selectors.js';
@@ -13,17 +14,9 @@ import type { Store } from '../../store/store.js';
 import type { OffloadCandidateRow } from '../../store/types.js';
 import { checkVolumeRoot } from '../index/volume-root.js';
 import type { Reporter } from '../reporter.js';
-import {
-  describeLimitNs,
-  evidenceVersionsFor,
-  Gate,
-  GateEvidence,
-  GateSubject,
-  loadGateEvidence,
-  REFUSAL_REASONS,
-  RefusalReason,
-  TargetEvidenceVersion,
-} from './gate.js';
+import { evidenceVersionsFor, GateEvidence, GateSubject, loadGateEvidence, TargetEvidenceVersion } from './evidence.js';
+import { Gate } from './gate.js';
+import { describeRefusal, REFUSAL_REASONS, RefusalReason } from './refusals.js';
 import { OffloadPolicy, policyFromVolume } from './policy.js';
 
 export interface PlanOptions {
@@ -305,7 +298,7 @@ function scan(store: Store, volume: VolumeConfig, volumeId: number, selectors: S
   const groups: RefusalGroup[] = [];
   for (const builder of builders) {
     if (!builder) continue;
-    const described = [...builder.byKey.values()].map((a) => gate.describe(builder.targetIndex, builder.reason, a.exemplar, a));
+    const described = [...builder.byKey.values()].map((a) => describeRefusal(gate, builder.targetIndex, builder.reason, a.exemplar, a));
     groups.push({
       target: policy.requiredTargets[builder.targetIndex],
       reason: builder.reason,
@@ -324,7 +317,7 @@ function scan(store: Store, volume: VolumeConfig, volumeId: number, selectors: S
     if (m.present > 0) continue;
     const message =
       m.tooRecent > 0
-        ? `'${s.raw}': none of its ${m.tooRecent} indexed file(s) is older than ${describeLimitNs(BigInt(options.olderThanMs!) * NS_PER_MS)}; nothing selected there`
+        ? `'${s.raw}': none of its ${m.tooRecent} indexed file(s) is older than ${formatExactDurationMs(options.olderThanMs!)}; nothing selected there`
         : `'${s.raw}' matches no present file in the index of volume '${volume.name}'; nothing selected there ` +
           `(offloaded and missing files are never selected; run \`squirrel index ${volume.name}\` if files were added)`;
     unmatchedSelectors.push({ selector: s.raw, tooRecentFiles: m.tooRecent, message });
