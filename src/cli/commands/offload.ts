@@ -39,7 +39,7 @@ export const offloadCommand = defineCommand({
     const volume = ctx.volume(volumeName);
     const store = ctx.store();
     const identity = ctx.identity();
-    const plan = planOffload(store, volume, selectors, { olderThanMs, nowNs: ctx.nowNs, thisNodeId: identity.nodeId, perFile, reporter: ctx.reporter });
+    const plan = planOffload(store, volume, selectors, { olderThanMs, nowNs: ctx.nowNs, thisNodeId: identity.nodeId, perFile, reporter: ctx.reporter, withHashes: !dryRun });
     if (plan.candidates === 0 && plan.unmatchedSelectors.length === plan.selectors.length) {
       ctx.emit(offloadReportJson(plan, null), () => ['nothing selected; nothing was done']);
       return EXIT_OK;

@@ -91,10 +91,9 @@ export async function executeOffload(store: Store, plan: OffloadPlan, o: Execute
   let bytesAhead = 0;
   const fill = () => {
     while (next < plan.allowed.length && window.length < HASH_AHEAD_FILES && (window.length === 0 || bytesAhead < HASH_AHEAD_BYTES)) {
-      const file = plan.allowed.at(next++);
+      const file = plan.allowed.at(next);
+      const indexed = plan.allowed.blake3(next++);
       bytesAhead += file.sizeBytes;
-      // Contents are immutable: the hash for a content id is the one the plan judged.
-      const indexed = store.files.existingContent(file.contentId).blake3;
       window.push({ file, check: checkOnDisk(root, file, indexed, hasher) });
     }
   };

@@ -28,6 +28,8 @@ export interface PlanOptions {
   perFile?: boolean;
   /** Paths kept per refusal group without perFile. */
   samplePaths?: number;
+  /** Keep each allowed file's BLAKE3, for the execute step; a dry run or a count needs none. */
+  withHashes?: boolean;
   reporter?: Reporter;
 }
 
@@ -46,9 +48,9 @@ export interface AllowedFile {
 }
 
 /**
- * Allowed files stored column-wise (typed arrays plus the path strings): ~150 bytes a file
- * instead of ~400 for objects with their own Buffer and bigint. Read with `at(i)` or iterate;
- * each `at(i)` builds a fresh object.
+ * Allowed files stored column-wise (typed arrays plus the path strings): ~150 bytes a file,
+ * and 32 more with its hash, instead of ~400 for objects with their own Buffer and bigint. Read
+ * with `at(i)` or iterate; each `at(i)` builds a fresh object.
  */
 export class AllowedFiles implements Iterable<AllowedFile> {
   private count = 0;
@@ -60,8 +62,15 @@ export class AllowedFiles implements Iterable<AllowedFile> {
   private mtimeSeconds = new Float64Array(1024);
   private mtimeNanos = new Float64Array(1024);
   private origins = new Float64Array(1024);
+  /** 32 bytes a file, or null when the plan keeps no hashes. */
+  private hashes: Uint8Array | null;
 
-  constructor(private readonly versionsByOrigin: (originNodeId: number) => readonly TargetEvidenceVersion[]) {}
+  constructor(
+    private readonly versionsByOrigin: (originNodeId: number) => readonly TargetEvidenceVersion[],
+    withHashes: boolean,
+  ) {
+    this.hashes = withHashes ? new Uint8Array(32 * 1024) : null;
+  }
 
   get length(): number {
     return this.count;
@@ -81,6 +90,8 @@ export class AllowedFiles implements Iterable<AllowedFile> {
     this.mtimeSeconds[i] = file.mtimeSeconds;
     this.mtimeNanos[i] = file.mtimeNanos;
     this.origins[i] = file.originNodeId;
+    const hashes = this.hashes;
+    if (hashes !== null) for (let b = 0, from = file.blake3Offset, to = 32 * i; b < 32; b++) hashes[to + b] = file.blake3[from + b];
     this.bytes += file.size;
   }
 
@@ -101,6 +112,12 @@ export class AllowedFiles implements Iterable<AllowedFile> {
     };
   }
 
+  /** The indexed BLAKE3 of file i, which its bytes on disk must still hash to. */
+  blake3(i: number): Buffer {
+    if (this.hashes === null) throw new Error('this offload plan keeps no hashes (made for a dry run): it cannot be executed');
+    return Buffer.from(this.hashes.subarray(32 * i, 32 * i + 32));
+  }
+
   *[Symbol.iterator](): Iterator<AllowedFile> {
     for (let i = 0; i < this.count; i++) yield this.at(i);
   }
@@ -118,6 +135,11 @@ export class AllowedFiles implements Iterable<AllowedFile> {
     this.mtimeSeconds = grown(this.mtimeSeconds);
     this.mtimeNanos = grown(this.mtimeNanos);
     this.origins = grown(this.origins);
+    if (this.hashes !== null) {
+      const hashes = new Uint8Array(32 * capacity);
+      hashes.set(this.hashes);
+      this.hashes = hashes;
+    }
   }
 }
 
@@ -223,11 +245,12 @@ function scan(store: Store, volume: VolumeConfig, volumeId: number, selectors: S
   const cutoffNanos = cutoffNs === null ? 0 : Number(cutoffNs % NS_PER_SECOND);
   const targetCount = policy.requiredTargets.length;
   const versionsByOrigin = new Map<number, readonly TargetEvidenceVersion[]>();
+  const withHashes = options.withHashes === true;
   const allowed = new AllowedFiles((originNodeId) => {
     let versions = versionsByOrigin.get(originNodeId);
     if (!versions) versionsByOrigin.set(originNodeId, (versions = Object.freeze(evidenceVersionsFor(evidence, originNodeId))));
     return versions;
-  });
+  }, withHashes);
   const satisfied = new Array<number>(targetCount).fill(0);
   const builders = new Array<GroupBuilder | undefined>(targetCount * REFUSAL_REASONS.length);
   const reasonIndex = new Map(REFUSAL_REASONS.map((reason, i) => [reason, i]));
@@ -246,7 +269,7 @@ function scan(store: Store, volume: VolumeConfig, volumeId: number, selectors: S
     // [top, top + '0') in byte order holds `top` and `top/...` ('0' follows '/'), plus
     // siblings like `top-extra` that the segment check below drops.
     const range = top === WHOLE_VOLUME ? null : { fromPath: top, toPath: `${top}0` };
-    const rows = store.files.iterateOffloadCandidates(volumeId, range);
+    const rows = store.files.iterateOffloadCandidates(volumeId, range, withHashes);
     for (const file of rows) {
       if (++seen % PROGRESS_EVERY_FILES === 0) options.reporter?.progress({ phase: `plan offload ${volume.name}`, doneFiles: seen, totalFiles: null, doneBytes: 0, totalBytes: null });
       if (!selects(top, file.path)) continue;
