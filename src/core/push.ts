@@ -5,6 +5,7 @@
 // they are established; the vector is the claim, and it moves all-or-nothing. Local names that
 // are one name at the destination are refused there, never placed over each other.
 
+import { Clock } from '../clock.js';
 import { VolumeConfig } from '../config/types.js';
 import { Destination, DestinationUnavailableError, historyPathOf, METHOD_READBACK, remotePathOf, stagingPathOf } from '../destinations/destination.js';
 import { errorMessage, OperationalError } from '../errors.js';
@@ -31,6 +32,9 @@ export interface PushOptions {
   node: string;
   init: boolean;
   dryRun: boolean;
+  /** Read again when the run ends. */
+  clock: Clock;
+  /** The invocation's one "now": the run's start and every record it makes. */
   nowNs: bigint;
   identity: RunIdentity;
   reporter: Reporter;
@@ -118,7 +122,7 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
       // What landed before a destination went away is recorded in the ledger: partial, not failed.
       result.status = result.sentFiles + result.alreadyThereFiles > 0 ? 'partial' : 'failed';
       result.message = `${transfer.stoppedBecause ?? `${result.failures.length} file(s) did not land and verify`}; the evidence for '${o.destination.name}' was left unchanged`;
-      store.runs.finishRun(runId, result.status, counts(result), o.nowNs, result.message);
+      store.runs.finishRun(runId, result.status, counts(result), o.clock.nowNs(), result.message);
       return result;
     }
     store.immediate(() => {
@@ -136,14 +140,14 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
       const blocked = result.vector.filter((v) => v.outcome === 'not-verified');
       result.status = blocked.length === 0 ? 'success' : 'partial';
       if (blocked.length > 0) result.message = blocked.map((b) => b.detail).join('; ');
-      store.runs.finishRun(runId, result.status, counts(result), o.nowNs, result.message);
+      store.runs.finishRun(runId, result.status, counts(result), o.clock.nowNs(), result.message);
     });
     o.hooks.at('sync.after-record');
     return result;
   } catch (err) {
     result.status = 'failed';
     result.message = errorMessage(err);
-    store.runs.finishRun(runId, 'failed', counts(result), o.nowNs, result.message);
+    store.runs.finishRun(runId, 'failed', counts(result), o.clock.nowNs(), result.message);
     throw err;
   }
 }

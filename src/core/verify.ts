@@ -30,6 +30,7 @@ export interface VerifyOptions {
   samplePercent: number | null;
   /** Stop starting new reads after this long (judged by the clock). */
   maxDurationMs: number | null;
+  /** Read for the deadline and when the run ends. */
   clock: Clock;
   nowNs: bigint;
   identity: RunIdentity;
@@ -93,7 +94,7 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
   } catch (err) {
     result.status = 'failed';
     result.message = errorMessage(err);
-    store.runs.finishRun(runId, 'failed', {}, o.nowNs, result.message);
+    store.runs.finishRun(runId, 'failed', {}, o.clock.nowNs(), result.message);
     return result;
   }
 
@@ -163,7 +164,7 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
     });
     result.status = result.problems.length === 0 ? 'success' : result.ok > 0 ? 'partial' : 'failed';
     if (result.problems.length > 0) result.message = `${result.problems.length} copy problem(s) at '${o.destination.name}'`;
-    store.runs.finishRun(runId, result.status, { checked: result.checked, ok: result.ok, problems: result.problems.length, raced: result.raced }, o.nowNs, result.message);
+    store.runs.finishRun(runId, result.status, { checked: result.checked, ok: result.ok, problems: result.problems.length, raced: result.raced }, o.clock.nowNs(), result.message);
   });
   return result;
 }

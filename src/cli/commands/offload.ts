@@ -45,6 +45,7 @@ export const offloadCommand = defineCommand({
       node: ctx.config().node,
       identity: ctx.identity(),
       openDestination: (name) => ctx.destination(name),
+      clock: ctx.deps.clock,
       nowNs: ctx.nowNs,
       reporter: ctx.reporter,
       hooks: ctx.deps.hooks,

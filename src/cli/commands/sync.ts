@@ -36,6 +36,7 @@ export const syncCommand = defineCommand({
             node: ctx.config().node,
             init,
             dryRun,
+            clock: ctx.deps.clock,
             nowNs: ctx.nowNs,
             identity: ctx.identity(),
             reporter: ctx.reporter,

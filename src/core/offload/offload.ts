@@ -2,6 +2,7 @@
 // selected, else take a run on the volume, re-check and unlink (execute.ts), and finish the run
 // with its counts. The command only parses flags and renders what this returns.
 
+import { Clock } from '../../clock.js';
 import { VolumeConfig } from '../../config/types.js';
 import { Destination } from '../../destinations/destination.js';
 import { Store } from '../../store/store.js';
@@ -25,6 +26,8 @@ export interface OffloadOptions {
   identity: RunIdentity;
   /** A required destination, opened only when files are to be deleted. */
   openDestination: (name: string) => Destination;
+  /** Read again when the run ends. */
+  clock: Clock;
   /** The invocation's one "now": every file is judged against it. */
   nowNs: bigint;
   reporter: Reporter;
@@ -62,6 +65,6 @@ export async function offloadVolume(store: Store, o: OffloadOptions): Promise<Of
     // files whose evidence changed between the plan and the unlink, judged again on fresh rows
     reevaluated: outcome.reevaluated,
   };
-  store.runs.finishRun(runId, outcome.errors.length > 0 ? 'partial' : 'success', counts, o.nowNs);
+  store.runs.finishRun(runId, outcome.errors.length > 0 ? 'partial' : 'success', counts, o.clock.nowNs());
   return { plan, outcome, nothingSelected };
 }
