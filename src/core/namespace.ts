@@ -1,9 +1,8 @@
-// Opening a volume's namespace at a destination (SPEC §7.2-7.3). A destination carries a random
-// id and the name rules it was probed for (case folding, Unicode normalisation) in its marker;
-// this index records the id the first time it meets it. Each namespace `<root>/<namespace>/`
-// carries `.squirrel-namespace` naming the destination id, the owning node and the volume's
-// id. Writers add what an older marker lacks; nobody writes into, or counts, a namespace whose
-// marker names another destination, node or volume.
+// Opening a volume's namespace at a destination (SPEC §7.2-7.3): the destination's random id and
+// name rules (its marker, destinations/markers.ts), recorded by this index when first met, and
+// the namespace's `.squirrel-namespace` naming the destination, owning node and volume. Writers
+// complete what an older marker lacks; nobody writes into, or counts, a namespace marked for
+// another destination, node or volume.
 
 import { randomBytes } from 'node:crypto';
 import { VolumeConfig } from '../config/types.js';

@@ -1,9 +1,7 @@
-// sync: push a volume's whole present set to one destination, read every landed file back,
-// and only when all of it verified, advance that destination's version vector. The coverage
-// to claim is captured before any transfer, so a file indexed mid-push is never claimed.
-// Copy-ledger rows are facts ("these bytes were read back at this path") and are recorded as
-// they are established; the vector is the claim, and it moves all-or-nothing. Local names that
-// are one name at the destination are refused there, never placed over each other.
+// sync: push a volume's present files to one destination, read every landed file back, and only
+// when all of it verified advance that destination's version vector: the claim, all-or-nothing,
+// captured before any transfer so a file indexed mid-push is never claimed. Ledger rows are facts,
+// recorded as they are established. Names that are one name there are refused, never overlaid.
 
 import { Clock } from '../clock.js';
 import { VolumeConfig } from '../config/types.js';

@@ -1,9 +1,8 @@
-// verify: re-read copies at a destination, least recently verified first, and record what
-// the bytes say. A match stamps the copy; a missing or different copy is recorded as
-// missing/corrupt (never deleted, never silently repaired) and latches an alarm. Only when
-// the ledger then shows every covered content verified does the vector's verified_at_ns
-// move, to the oldest copy verification. verify takes no writer slot; every write it makes
-// is compare-and-swap on the version it read.
+// verify: re-read copies at a destination, least recently verified first, and record what the
+// bytes say: a match stamps the copy, a missing or different one is recorded (never deleted or
+// silently repaired) and latches an alarm. The vector's verified_at_ns moves only when every
+// covered content is verified (restamp.ts). verify takes no writer slot; its writes are
+// compare-and-swap on the version it read.
 
 import { Clock } from '../clock.js';
 import { VolumeConfig } from '../config/types.js';
