@@ -11,7 +11,7 @@ import { createHasher, Hasher } from '../core/index/hash-pool.js';
 import { createPutPool, PutPool } from '../destinations/local/put-pool.js';
 import { Hooks, Reporter } from '../core/reporter.js';
 import { reconcileOpenIntents } from '../core/offload/reconcile.js';
-import { isProcessAlive, RunIdentity } from '../core/runs.js';
+import { isProcessAlive, RunContext, RunIdentity } from '../core/runs.js';
 import { Destination } from '../destinations/destination.js';
 import { createDestination, defaultDestinationEnvironment } from '../destinations/registry.js';
 import { UsageError } from '../errors.js';
@@ -137,6 +137,11 @@ export class CommandContext {
 
   identity(): RunIdentity {
     return { nodeId: this.nodeId(), pid: this.deps.pid, host: this.deps.host };
+  }
+
+  /** Who runs, its one "now", the clock and where to report: what every core run is given. */
+  runContext(): RunContext {
+    return { identity: this.identity(), nowNs: this.nowNs, clock: this.deps.clock, reporter: this.reporter, hooks: this.deps.hooks };
   }
 
   /** One line of ordinary output on stdout (not in --json mode). */

@@ -3,7 +3,6 @@
 // captured before any transfer so a file indexed mid-push is never claimed. Ledger rows are facts,
 // recorded as they are established. Names that are one name there are refused, never overlaid.
 
-import { Clock } from '../clock.js';
 import { VolumeConfig } from '../config/types.js';
 import { Destination, DestinationUnavailableError, historyPathOf, METHOD_READBACK, remotePathOf, stagingPathOf } from '../destinations/destination.js';
 import { errorMessage, OperationalError } from '../errors.js';
@@ -14,8 +13,7 @@ import { realRoot, sourceToSend } from './fs-safety.js';
 import { inLanes } from './lanes.js';
 import { findNameRefusals } from './name-collisions.js';
 import { namespaceOf, openNamespace } from './namespace.js';
-import { Hooks, Reporter } from './reporter.js';
-import { beginRun, RunIdentity } from './runs.js';
+import { beginRun, RunContext } from './runs.js';
 import { restampComponents, RestampOutcome } from './restamp.js';
 import { isContentVerified } from './methods.js';
 
@@ -23,20 +21,13 @@ const LEDGER_BATCH = 200;
 /** Consecutive "could not check" failures after which the destination is treated as gone. */
 const MAX_CONSECUTIVE_UNAVAILABLE = 5;
 
-export interface PushOptions {
+export interface PushOptions extends RunContext {
   volume: VolumeConfig;
   destination: Destination;
   /** This node's name: the owner of the namespaces it claims. */
   node: string;
   init: boolean;
   dryRun: boolean;
-  /** Read again when the run ends. */
-  clock: Clock;
-  /** The invocation's one "now": the run's start and every record it makes. */
-  nowNs: bigint;
-  identity: RunIdentity;
-  reporter: Reporter;
-  hooks: Hooks;
 }
 
 export interface PushFailure {

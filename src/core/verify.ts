@@ -4,7 +4,6 @@
 // covered content is verified (restamp.ts). verify takes no writer slot; its writes are
 // compare-and-swap on the version it read.
 
-import { Clock } from '../clock.js';
 import { VolumeConfig } from '../config/types.js';
 import { Destination, DestinationUnavailableError, METHOD_READBACK } from '../destinations/destination.js';
 import { errorMessage } from '../errors.js';
@@ -13,14 +12,13 @@ import { CopyState } from '../store/types.js';
 import { openNamespace } from './namespace.js';
 import { DEFAULT_SKEW_TOLERANCE_NS } from './offload/policy.js';
 import { inLanes } from './lanes.js';
-import { Hooks, Reporter } from './reporter.js';
-import { beginRun, RunIdentity } from './runs.js';
+import { beginRun, RunContext } from './runs.js';
 import { restampComponents, RestampOutcome } from './restamp.js';
 import { isContentVerified, METHOD_REVERIFY } from './methods.js';
 
 const LEDGER_BATCH = 200;
 
-export interface VerifyOptions {
+export interface VerifyOptions extends RunContext {
   volume: VolumeConfig;
   destination: Destination;
   /** This node's name: a namespace owned by another node is never verified or counted. */
@@ -29,12 +27,6 @@ export interface VerifyOptions {
   samplePercent: number | null;
   /** Stop starting new reads after this long (judged by the clock). */
   maxDurationMs: number | null;
-  /** Read for the deadline and when the run ends. */
-  clock: Clock;
-  nowNs: bigint;
-  identity: RunIdentity;
-  reporter: Reporter;
-  hooks: Hooks;
 }
 
 export interface VerifyProblem {

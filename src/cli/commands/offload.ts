@@ -43,12 +43,8 @@ export const offloadCommand = defineCommand({
       dryRun,
       perFile,
       node: ctx.config().node,
-      identity: ctx.identity(),
       openDestination: (name) => ctx.destination(name),
-      clock: ctx.deps.clock,
-      nowNs: ctx.nowNs,
-      reporter: ctx.reporter,
-      hooks: ctx.deps.hooks,
+      ...ctx.runContext(),
     });
     if (nothingSelected) {
       ctx.emit(offloadReportJson(plan, null), () => ['nothing selected; nothing was done']);

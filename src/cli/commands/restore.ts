@@ -32,11 +32,7 @@ export const restoreCommand = defineCommand({
       sources: names.map((name) => ctx.destination(name)),
       toDir: to === undefined ? null : path.resolve(to),
       dryRun,
-      clock: ctx.deps.clock,
-      nowNs: ctx.nowNs,
-      identity: ctx.identity(),
-      reporter: ctx.reporter,
-      hooks: ctx.deps.hooks,
+      ...ctx.runContext(),
     });
     ctx.emit(result, () => {
       if (result.status === 'nothing-to-do') return ['nothing to restore: no offloaded or missing file matches'];

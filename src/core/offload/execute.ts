@@ -11,7 +11,7 @@ import { Store } from '../../store/store.js';
 import { offloadAsidePath, lstatOrNull, putBack, realRoot, safeVolumePath } from '../fs-safety.js';
 import { createHasher, Hasher } from '../index/hash-pool.js';
 import { inLanes } from '../lanes.js';
-import { Hooks, Reporter } from '../reporter.js';
+import { RunContext } from '../runs.js';
 import { CopyFinder, copyFinder, CopyFinderOptions, CopyRefusal } from './copies.js';
 import { checkOnDisk, DiskCheck, sameIdentity } from './disk.js';
 import { sameEvidenceVersions } from './evidence.js';
@@ -36,10 +36,8 @@ const UNLINKS_IN_FLIGHT = 4;
 /** Files whose destination copies are looked for at once (each asks every required destination). */
 const COPY_CHECKS_IN_FLIGHT = 16;
 
-export interface ExecuteOptions extends CopyFinderOptions {
+export interface ExecuteOptions extends CopyFinderOptions, Pick<RunContext, 'reporter' | 'hooks'> {
   runId: number;
-  reporter: Reporter;
-  hooks: Hooks;
   /** Defaults to a pool with one worker per core. */
   hasher?: Hasher;
 }

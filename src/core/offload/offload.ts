@@ -2,17 +2,15 @@
 // selected, else take a run on the volume, re-check and unlink (execute.ts), and finish the run
 // with its counts. The command only parses flags and renders what this returns.
 
-import { Clock } from '../../clock.js';
 import { VolumeConfig } from '../../config/types.js';
 import { Destination } from '../../destinations/destination.js';
 import { Store } from '../../store/store.js';
-import { Hooks, Reporter } from '../reporter.js';
-import { beginRun, RunIdentity } from '../runs.js';
+import { beginRun, RunContext } from '../runs.js';
 import { Selector } from '../selectors.js';
 import { executeOffload, OffloadOutcome } from './execute.js';
 import { OffloadPlan, planOffload } from './plan.js';
 
-export interface OffloadOptions {
+export interface OffloadOptions extends RunContext {
   volume: VolumeConfig;
   selectors: Selector[];
   /** Only files whose indexed mtime is older than now minus this; null: any age. */
@@ -23,15 +21,8 @@ export interface OffloadOptions {
   perFile: boolean;
   /** This node's name: only its own namespaces are counted. */
   node: string;
-  identity: RunIdentity;
   /** A required destination, opened only when files are to be deleted. */
   openDestination: (name: string) => Destination;
-  /** Read again when the run ends. */
-  clock: Clock;
-  /** The invocation's one "now": every file is judged against it. */
-  nowNs: bigint;
-  reporter: Reporter;
-  hooks: Hooks;
 }
 
 export interface OffloadResult {
