@@ -35,6 +35,15 @@ export function openLocalSource(localFile: string, expected?: SourceExpectation)
   }
 }
 
+/** Read from an opened source: a failure is the source's (LocalSourceError), never the destination's. */
+export function readSource(localFile: string, fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null): number {
+  try {
+    return fs.readSync(fd, buffer, offset, length, position);
+  } catch (err) {
+    throw new LocalSourceError(localFile, errorDetail(err));
+  }
+}
+
 /**
  * The mode a copy of a source with `sourceMode` is created with: the source's permission bits
  * (group and other never gain access), plus read and write for the owner so squirrel can

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { errnoCode, errorDetail } from '../../errors.js';
 import { READ_CHUNK_BYTES } from '../../hash.js';
 import { DestinationUnavailableError, LocalSourceError, SourceExpectation, unavailable } from '../destination.js';
-import { copyMode, DIRECTORY_MODE, openLocalSource } from '../local-source.js';
+import { copyMode, DIRECTORY_MODE, openLocalSource, readSource } from '../local-source.js';
 import { GroupFlush } from './group-flush.js';
 
 /** link() errors that mean "this filesystem has no hard links": fall back to check + rename. */
@@ -76,12 +76,7 @@ export class DurableFiles {
   private copyBytes(sourceFd: number, stagingFd: number, localFile: string, stagingPath: string): void {
     const buffer = (this.copyBuffer ??= Buffer.allocUnsafe(READ_CHUNK_BYTES));
     for (;;) {
-      let bytesRead: number;
-      try {
-        bytesRead = fs.readSync(sourceFd, buffer, 0, buffer.length, null);
-      } catch (err) {
-        throw new LocalSourceError(localFile, errorDetail(err));
-      }
+      const bytesRead = readSource(localFile, sourceFd, buffer, 0, buffer.length, null);
       if (bytesRead === 0) return;
       let written = 0;
       try {

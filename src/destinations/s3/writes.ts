@@ -2,10 +2,8 @@
 // conditional on the key being free where the service supports it, and server-side copies into
 // history. Upload bytes held in memory are bounded across every put in flight.
 
-import fs from 'node:fs';
-import { errorDetail } from '../../errors.js';
 import { LocalSourceError } from '../destination.js';
-import { LocalSource } from '../local-source.js';
+import { LocalSource, readSource } from '../local-source.js';
 import { S3Service, sdkError } from './client.js';
 
 /** S3's limits: parts per upload, and the largest object CopyObject copies in one request. */
@@ -66,23 +64,27 @@ export class S3Writes {
   /** PutObject unless the key exists; false when the service says it does. */
   async putIfAbsent(operation: string, relativePath: string, key: string, body: Buffer): Promise<boolean> {
     const { s3, client } = await this.client();
+    try {
+      return await this.createOnly((condition) => client.send(new s3.PutObjectCommand({ Bucket: this.config.bucket, Key: key, Body: body, ContentLength: body.length, ...condition })));
+    } catch (err) {
+      throw this.unavailable(operation, relativePath, err);
+    }
+  }
+
+  /**
+   * Send a write that must not replace an object: If-None-Match where the service takes it
+   * (else the HEAD check the caller made stands alone). False when the service says the key is taken.
+   */
+  private async createOnly(send: (condition: { IfNoneMatch?: '*' }) => Promise<unknown>): Promise<boolean> {
     for (;;) {
       const conditional = this.conditionalWrites;
       try {
-        await client.send(
-          new s3.PutObjectCommand({
-            Bucket: this.config.bucket,
-            Key: key,
-            Body: body,
-            ContentLength: body.length,
-            ...(conditional ? { IfNoneMatch: '*' } : {}),
-          }),
-        );
+        await send(conditional ? { IfNoneMatch: '*' } : {});
         return true;
       } catch (err) {
         if (this.conditionalRefused(err)) return false;
         if (conditional && this.conditionalUnsupported(err)) continue;
-        throw this.unavailable(operation, relativePath, err);
+        throw err;
       }
     }
   }
@@ -124,26 +126,12 @@ export class S3Writes {
         }
       };
       await Promise.all(Array.from({ length: Math.min(this.service.options.partConcurrency, partCount) }, worker));
-      for (;;) {
-        const conditional = this.conditionalWrites;
-        try {
-          await client.send(
-            new s3.CompleteMultipartUploadCommand({
-              Bucket: this.config.bucket,
-              Key: key,
-              UploadId: uploadId,
-              MultipartUpload: { Parts: parts },
-              ...(conditional ? { IfNoneMatch: '*' } : {}),
-            }),
-          );
-          uploadId = undefined;
-          return true;
-        } catch (err) {
-          if (this.conditionalRefused(err)) return false;
-          if (conditional && this.conditionalUnsupported(err)) continue;
-          throw err;
-        }
-      }
+      const placed = await this.createOnly((condition) =>
+        client.send(new s3.CompleteMultipartUploadCommand({ Bucket: this.config.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts }, ...condition })),
+      );
+      // Refused, the upload stays unfinished and is aborted below.
+      if (placed) uploadId = undefined;
+      return placed;
     } catch (err) {
       if (err instanceof LocalSourceError) throw err;
       throw this.unavailable('put', relativePath, err);
@@ -198,14 +186,10 @@ export class S3Writes {
 function readLocal(source: LocalSource, localFile: string, offset: number, length: number): Buffer {
   const bytes = Buffer.allocUnsafe(length);
   let filled = 0;
-  try {
-    while (filled < length) {
-      const bytesRead = fs.readSync(source.fd, bytes, filled, length - filled, offset + filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-  } catch (err) {
-    throw new LocalSourceError(localFile, errorDetail(err));
+  while (filled < length) {
+    const bytesRead = readSource(localFile, source.fd, bytes, filled, length - filled, offset + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
   }
   return filled === length ? bytes : bytes.subarray(0, filled);
 }

@@ -3,12 +3,10 @@
 // else the plain rename, which by the protocol refuses an existing target; posix-rename only
 // for squirrel's own small files). Paths are absolute on the server.
 
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Stats } from 'ssh2';
-import { errorDetail } from '../../errors.js';
-import { DestinationUnavailableError, LocalSourceError, SMALL_FILE_MAX_BYTES } from '../destination.js';
-import { copyMode, DIRECTORY_MODE, LocalSource } from '../local-source.js';
+import { DestinationUnavailableError, SMALL_FILE_MAX_BYTES } from '../destination.js';
+import { copyMode, DIRECTORY_MODE, LocalSource, readSource } from '../local-source.js';
 import { isUnsupported, Session, SFTP_NO_SUCH_FILE, SftpConnection, sftpCode } from './connection.js';
 
 /** Bytes per SFTP read/write request, and requests kept in flight (4 MiB) to fill the pipe. */
@@ -16,6 +14,16 @@ const BLOCK_BYTES = 128 * 1024;
 const WINDOW_REQUESTS = 32;
 
 export type Placement = 'linked' | 'renamed' | 'exists';
+
+/** A request's answer, or null when the server says there is no such file (or directory). */
+async function unlessNoSuchFile<T>(request: Promise<T>): Promise<T | null> {
+  try {
+    return await request;
+  } catch (err) {
+    if (sftpCode(err) === SFTP_NO_SUCH_FILE) return null;
+    throw err;
+  }
+}
 
 export class SftpRequests {
   constructor(
@@ -29,32 +37,17 @@ export class SftpRequests {
     return this.connection.where;
   }
 
-  async lstat(s: Session, absolute: string): Promise<Stats | null> {
-    try {
-      return await this.connection.call<Stats>(s, 'lstat', (done) => s.sftp.lstat(absolute, done));
-    } catch (err) {
-      if (sftpCode(err) === SFTP_NO_SUCH_FILE) return null;
-      throw err;
-    }
+  lstat(s: Session, absolute: string): Promise<Stats | null> {
+    return unlessNoSuchFile(this.connection.call<Stats>(s, 'lstat', (done) => s.sftp.lstat(absolute, done)));
   }
 
-  async statFollowing(s: Session, absolute: string): Promise<Stats | null> {
-    try {
-      return await this.connection.call<Stats>(s, 'stat', (done) => s.sftp.stat(absolute, done));
-    } catch (err) {
-      if (sftpCode(err) === SFTP_NO_SUCH_FILE) return null;
-      throw err;
-    }
+  statFollowing(s: Session, absolute: string): Promise<Stats | null> {
+    return unlessNoSuchFile(this.connection.call<Stats>(s, 'stat', (done) => s.sftp.stat(absolute, done)));
   }
 
   /** A handle, or null when the path (or its directory) does not exist. New files get `mode`. */
-  async open(s: Session, absolute: string, flags: 'r' | 'wx', mode = 0o600): Promise<Buffer | null> {
-    try {
-      return await this.connection.call<Buffer>(s, 'open', (done) => s.sftp.open(absolute, flags, { mode }, done));
-    } catch (err) {
-      if (sftpCode(err) === SFTP_NO_SUCH_FILE) return null;
-      throw err;
-    }
+  open(s: Session, absolute: string, flags: 'r' | 'wx', mode = 0o600): Promise<Buffer | null> {
+    return unlessNoSuchFile(this.connection.call<Buffer>(s, 'open', (done) => s.sftp.open(absolute, flags, { mode }, done)));
   }
 
   closeHandle(s: Session, handle: Buffer): Promise<void> {
@@ -83,13 +76,8 @@ export class SftpRequests {
 
   /** True when something was removed. */
   async unlink(s: Session, absolute: string): Promise<boolean> {
-    try {
-      await this.connection.call<void>(s, 'unlink', (done) => s.sftp.unlink(absolute, done));
-      return true;
-    } catch (err) {
-      if (sftpCode(err) === SFTP_NO_SUCH_FILE) return false;
-      throw err;
-    }
+    const removed = await unlessNoSuchFile(this.connection.call<void>(s, 'unlink', (done) => s.sftp.unlink(absolute, done)));
+    return removed !== null;
   }
 
   /** Scratch cleanup: a leftover staging file costs space, never correctness. */
@@ -170,13 +158,8 @@ export class SftpRequests {
     }
   }
 
-  async readDirectory(s: Session, absolute: string): Promise<{ filename: string; attrs: Stats }[] | null> {
-    try {
-      return await this.connection.call(s, 'readdir', (done) => s.sftp.readdir(absolute, done));
-    } catch (err) {
-      if (sftpCode(err) === SFTP_NO_SUCH_FILE) return null;
-      throw err;
-    }
+  readDirectory(s: Session, absolute: string): Promise<{ filename: string; attrs: Stats }[] | null> {
+    return unlessNoSuchFile(this.connection.call(s, 'readdir', (done) => s.sftp.readdir(absolute, done)));
   }
 
   exec(s: Session, command: string, timeoutMs: number): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
@@ -231,12 +214,7 @@ export class SftpRequests {
     try {
       while (failure === null) {
         const block = Buffer.allocUnsafe(BLOCK_BYTES);
-        let bytesRead: number;
-        try {
-          bytesRead = fs.readSync(sourceFd, block, 0, block.length, position);
-        } catch (err) {
-          throw new LocalSourceError(localFile, errorDetail(err));
-        }
+        const bytesRead = readSource(localFile, sourceFd, block, 0, block.length, position);
         if (bytesRead === 0) break;
         const at = position;
         position += bytesRead;
