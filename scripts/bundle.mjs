@@ -8,7 +8,7 @@
 import { build } from 'esbuild';
 
 await build({
-  entryPoints: { main: 'dist/cli/main.js', 'hash-worker': 'dist/core/index/hash-worker.js', 'put-worker': 'dist/destinations/put-worker.js' },
+  entryPoints: { main: 'dist/cli/main.js', 'hash-worker': 'dist/core/index/hash-worker.js', 'put-worker': 'dist/destinations/local/put-worker.js' },
   outdir: 'dist/bundle',
   bundle: true,
   platform: 'node',

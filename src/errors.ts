@@ -123,3 +123,8 @@ export function errorWithPath(err: unknown): string {
   const failedAt = (err as NodeJS.ErrnoException | null)?.path;
   return errnoCode(err) && typeof failedAt === 'string' ? `${failedAt}: ${errorDetail(err)}` : errorDetail(err);
 }
+
+/** The errno code alone ('EACCES'), or the message of anything else: the shortest reason. */
+export function errnoOrMessage(err: unknown): string {
+  return errnoCode(err) ?? errorMessage(err);
+}

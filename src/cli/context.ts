@@ -9,10 +9,10 @@ import { Clock, clockFromEnv } from '../clock.js';
 import { defaultConfigPath, loadConfig } from '../config/load.js';
 import { Config, VolumeConfig } from '../config/types.js';
 import { createHasher, Hasher } from '../core/index/hash-pool.js';
-import { createPutPool, PutPool } from '../destinations/put-pool.js';
+import { createPutPool, PutPool } from '../destinations/local/put-pool.js';
 import { Hooks, Reporter } from '../core/reporter.js';
 import { reconcileOpenIntents } from '../core/offload/reconcile.js';
-import { isProcessAlive, RunIdentity } from '../core/runs.js';
+import { isProcessAlive, RunContext, RunIdentity } from '../core/runs.js';
 import { Destination } from '../destinations/destination.js';
 import { createDestination, defaultDestinationEnvironment } from '../destinations/registry.js';
 import { errorMessage, UsageError } from '../errors.js';
@@ -159,6 +159,11 @@ export class CommandContext {
 
   identity(): RunIdentity {
     return { nodeId: this.nodeId(), pid: this.deps.pid, host: this.deps.host };
+  }
+
+  /** Who runs, its one "now", the clock and where to report: what every core run is given. */
+  runContext(): RunContext {
+    return { identity: this.identity(), nowNs: this.nowNs, clock: this.deps.clock, reporter: this.reporter, hooks: this.deps.hooks };
   }
 
   /** One line of ordinary output on stdout (not in --json mode); held under -q. */

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML, { YAMLError } from 'yaml';
-import { ConfigError, errorDetail, UsageError } from '../errors.js';
+import { ConfigError, errnoCode, errorDetail, UsageError } from '../errors.js';
 import { Config } from './types.js';
 import { placeProblems } from './places.js';
 import { validateConfig } from './validate.js';
@@ -35,8 +35,7 @@ export function loadConfig(configPath: string, env: NodeJS.ProcessEnv): Config {
   try {
     text = fs.readFileSync(absolute, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
+    if (errnoCode(err) === 'ENOENT') {
       throw new UsageError(`no config file at ${absolute}; create one with \`squirrel init\`, or pass --config PATH (or set SQUIRREL_CONFIG)`, 'config-missing');
     }
     throw new ConfigError([`(file): cannot read ${absolute}: ${errorDetail(err)}`], absolute);

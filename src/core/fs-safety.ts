@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LocalSourceError, SourceExpectation } from '../destinations/destination.js';
 import { resolveInside } from '../paths.js';
+import { errnoCode, errnoOrMessage, errorMessage } from '../errors.js';
 
 export class UnsafePathError extends Error {}
 
@@ -18,7 +19,7 @@ export function safeVolumePath(root: string, relativePath: string): string {
   try {
     absolute = resolveInside(root, relativePath);
   } catch (err) {
-    throw new UnsafePathError((err as Error).message);
+    throw new UnsafePathError(errorMessage(err));
   }
   const rootStat = lstatOrNull(root);
   if (!rootStat || !rootStat.isDirectory()) throw new UnsafePathError(`volume root ${root} is not a directory (a symlink or missing)`);
@@ -38,7 +39,7 @@ export function lstatOrNull(target: string): fs.BigIntStats | null {
   try {
     return fs.lstatSync(target, { bigint: true });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errnoCode(err);
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
     throw err;
   }
@@ -59,7 +60,7 @@ export function sourceToSend(root: string, file: { path: string; size: number; m
     stat = lstatOrNull(absolute);
     safeVolumePath(root, file.path); // and still no link above it after the look
   } catch (err) {
-    throw refuse(err instanceof UnsafePathError ? err.message : `cannot look at it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw refuse(err instanceof UnsafePathError ? err.message : `cannot look at it: ${errnoOrMessage(err)}`);
   }
   if (stat === null) throw refuse('it is no longer on disk; run `squirrel index`');
   if (stat.isSymbolicLink()) throw refuse('it was replaced by a symbolic link; run `squirrel index`');
@@ -99,7 +100,7 @@ export function placeNoClobber(from: string, to: string): boolean {
     fs.rmSync(from, { force: true });
     return true;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errnoCode(err);
     if (code === 'EEXIST') return false;
     if (!code || !NO_HARD_LINKS.has(code)) throw err;
   }

@@ -1,9 +1,10 @@
 // Verification methods recorded on vector components. Only a method that compared the
-// stored bytes themselves counts as content-verified for the offload gate.
+// stored bytes themselves counts as content-verified for the offload gate. The methods a
+// destination's hash() reports are the destination layer's; verify adds its own re-read.
 
-export const METHOD_READBACK = 'blake3-readback';
+import { METHOD_READBACK, METHOD_REMOTE_B3SUM } from '../destinations/destination.js';
+
 export const METHOD_REVERIFY = 'blake3-reverify';
-export const METHOD_REMOTE_B3SUM = 'b3sum-remote';
 
 export const CONTENT_VERIFIED_METHODS: ReadonlySet<string> = new Set([METHOD_READBACK, METHOD_REVERIFY, METHOD_REMOTE_B3SUM]);
 

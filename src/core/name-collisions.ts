@@ -1,13 +1,10 @@
-// Local names a destination cannot keep apart or cannot store (SPEC §7.3). On a drive that
-// folds case (exFAT, FAT32, default APFS, SMB shares) `Photo.jpg` and `photo.jpg` are one file;
-// on one that normalises Unicode, NFC and NFD spellings are. Such twins are never placed over
-// each other or moved aside for each other: each is refused on that destination, and the
-// refusal says what to rename. A file whose name equals a folder's there collides with it too,
-// and a new file whose name there is an offloaded file's (its copy is all that is left of it).
-// On a drive that refuses characters like ':' such names are refused there up front, so one
-// file that can never land does not hold the destination's evidence back forever.
+// Local names a destination cannot keep apart or store (SPEC §7.3): twins under its case folding
+// or Unicode normalisation (`Photo.jpg`/`photo.jpg` on exFAT), a file named like a folder there or
+// like an offloaded file (whose copy is all that is left of it), names with characters it refuses.
+// Each is refused on that destination with what to rename, never placed over or moved aside for
+// its twin; a name that can never land is refused up front, not left to hold evidence back.
 
-import { NameRules } from '../destinations/destination.js';
+import { NameRules } from '../destinations/markers.js';
 import { NameRefusal } from '../store/places.js';
 
 /**

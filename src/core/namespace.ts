@@ -1,23 +1,21 @@
-// Opening a volume's namespace at a destination (SPEC §7.2-7.3). A destination carries a random
-// id and the name rules it was probed for (case folding, Unicode normalisation) in its marker;
-// this index records the id the first time it meets it. Each namespace `<root>/<namespace>/`
-// carries `.squirrel-namespace` naming the destination id, the owning node and the volume's
-// id. Writers add what an older marker lacks; nobody writes into, or counts, a namespace whose
-// marker names another destination, node or volume.
+// Opening a volume's namespace at a destination (SPEC §7.2-7.3): the destination's random id and
+// name rules (its marker, destinations/markers.ts), recorded by this index when first met, and
+// the namespace's `.squirrel-namespace` naming the destination, owning node and volume. Writers
+// complete what an older marker lacks; nobody writes into, or counts, a namespace marked for
+// another destination, node or volume.
 
 import { randomBytes } from 'node:crypto';
 import { VolumeConfig } from '../config/types.js';
+import { checkDestinationRoot, DESTINATION_MARKER, Destination, DestinationUnavailableError, NAMESPACE_MARKER } from '../destinations/destination.js';
 import {
-  checkMarker,
-  DESTINATION_MARKER,
-  Destination,
   DestinationMarker,
-  DestinationUnavailableError,
   encodeMarker,
+  encodeNamespaceMarker,
   MARKER_FORMAT,
-  NAMESPACE_MARKER,
   NameRules,
-} from '../destinations/destination.js';
+  parseNamespaceMarker,
+  readDestinationMarker,
+} from '../destinations/markers.js';
 import { OperationalError, UsageError } from '../errors.js';
 import { VOLUME_MARKER } from '../paths.js';
 import { Store } from '../store/store.js';
@@ -63,34 +61,6 @@ export interface OpenNamespaceOptions {
 /** Where a volume's file lives at a destination: `<namespace>/<path>`. */
 export function namespaceOf(volume: VolumeConfig, destination: string): string {
   return volume.namespaces.get(destination) ?? volume.name;
-}
-
-/**
- * Make sure the destination root is there and marked, or fail with the act that fixes it.
- * `known`: this index has met the destination, so `sync --init` is no way out (it refuses to
- * re-mark a destination whose copies it recorded).
- */
-export async function checkDestinationRoot(destination: Destination, init: boolean, known = false): Promise<void> {
-  const state = await destination.rootState();
-  if (state === 'ok') return;
-  if (init) {
-    await destination.init();
-    return;
-  }
-  const fresh = known
-    ? `If the drive was wiped or replaced, the copies this index recorded there are gone: give it a new name in the config and \`squirrel sync --init --to <new name>\``
-    : `for a brand-new destination run \`squirrel sync --init --to ${destination.name}\``;
-  if (state === 'missing') {
-    throw new OperationalError(
-      `destination '${destination.name}' root ${destination.location} does not exist (is the drive unmounted?). Mount it, or ${fresh}.`,
-      'destination-missing',
-    );
-  }
-  throw new OperationalError(
-    `destination '${destination.name}' root ${destination.location} has no .squirrel-destination marker, so squirrel ` +
-      `cannot tell it is the right place (a different drive mounted there?). Mount the right drive; ${known ? fresh : `if this is the place, ${fresh}`}.`,
-    'destination-unmarked',
-  );
 }
 
 /**
@@ -146,12 +116,6 @@ function replaced(destination: Destination, what: string, recorded: string): Usa
       `If it is meant to be a new destination, give it a new name in the config (its evidence then starts afresh).`,
     'destination-replaced',
   );
-}
-
-async function readDestinationMarker(destination: Destination): Promise<DestinationMarker> {
-  const bytes = await destination.readSmall(DESTINATION_MARKER);
-  if (bytes === null) throw new OperationalError(`destination '${destination.name}': the ${DESTINATION_MARKER} marker vanished; run the command again`, 'destination-unmarked');
-  return checkMarker(destination.name, destination.location, bytes);
 }
 
 function describeRules(rules: NameRules): string {
@@ -250,39 +214,6 @@ async function refuseVolumeThere(destination: Destination, name: string, o: Open
       );
     }
   }
-}
-
-interface NamespaceMarker {
-  destination: string;
-  node: string;
-  volume: string;
-  volumeName: string;
-  /** How many times the owning index wrote this marker: a fence against a copy of that index. */
-  writes: number;
-}
-
-function encodeNamespaceMarker(marker: NamespaceMarker): Buffer {
-  return Buffer.from(
-    `${JSON.stringify({ squirrel: MARKER_FORMAT, destination: marker.destination, node: marker.node, volume: marker.volume, volume_name: marker.volumeName, writes: marker.writes })}\n`,
-  );
-}
-
-function parseNamespaceMarker(bytes: Buffer): NamespaceMarker | null {
-  try {
-    const raw = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
-    if (typeof raw.destination === 'string' && typeof raw.node === 'string' && typeof raw.volume === 'string') {
-      return {
-        destination: raw.destination,
-        node: raw.node,
-        volume: raw.volume,
-        volumeName: typeof raw.volume_name === 'string' ? raw.volume_name : '?',
-        writes: Number.isSafeInteger(raw.writes) ? (raw.writes as number) : 0,
-      };
-    }
-  } catch {
-    // not ours
-  }
-  return null;
 }
 
 /**

@@ -1,15 +1,14 @@
-// sync: push a volume's whole present set to one destination, read every landed file back,
-// and only when all of it verified, advance that destination's version vector. The coverage
-// to claim is captured before any transfer, so a file indexed mid-push is never claimed.
-// Copy-ledger rows are facts ("these bytes were read back at this path") and are recorded as
-// they are established; the vector is the claim, and it moves all-or-nothing. Local names that
-// are one name at the destination are refused there, never placed over each other.
+// sync: push a volume's present files to one destination, read every landed file back, and only
+// when all of it verified advance that destination's version vector: the claim, all-or-nothing,
+// captured before any transfer so a file indexed mid-push is never claimed. Ledger rows are facts,
+// recorded as they are established. Names that are one name there are refused, never overlaid.
 
 import { VolumeConfig } from '../config/types.js';
 import {
   Destination,
   DestinationUnavailableError,
   historyPathOf,
+  METHOD_READBACK,
   remotePathOf,
   stagingPathOf,
   UnsafeDestinationPathError,
@@ -24,27 +23,22 @@ import { realRoot, sourceToSend } from './fs-safety.js';
 import { inLanes } from './lanes.js';
 import { findNameRefusals } from './name-collisions.js';
 import { namespaceOf, openNamespace } from './namespace.js';
-import { Hooks, Reporter } from './reporter.js';
-import { beginRun, RunIdentity } from './runs.js';
+import { beginRun, RunContext } from './runs.js';
 import { restampComponents, RestampOutcome } from './restamp.js';
 import { removeDeadStaging, removeOwnStaging } from './staging.js';
-import { isContentVerified, METHOD_READBACK } from './methods.js';
+import { isContentVerified } from './methods.js';
 
 const LEDGER_BATCH = 200;
 /** Consecutive "could not check" failures after which the destination is treated as gone. */
 const MAX_CONSECUTIVE_UNAVAILABLE = 5;
 
-export interface PushOptions {
+export interface PushOptions extends RunContext {
   volume: VolumeConfig;
   destination: Destination;
   /** This node's name: the owner of the namespaces it claims. */
   node: string;
   init: boolean;
   dryRun: boolean;
-  nowNs: bigint;
-  identity: RunIdentity;
-  reporter: Reporter;
-  hooks: Hooks;
 }
 
 export interface PushFailure {
@@ -133,7 +127,7 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
       // What landed before a destination went away is recorded in the ledger: partial, not failed.
       result.status = result.sentFiles + result.alreadyThereFiles > 0 ? 'partial' : 'failed';
       result.message = `${transfer.stoppedBecause ?? `${result.failures.length} file(s) did not land and verify`}; the evidence for '${o.destination.name}' was left unchanged`;
-      store.runs.finishRun(runId, result.status, counts(result), o.nowNs, result.message);
+      store.runs.finishRun(runId, result.status, counts(result), o.clock.nowNs(), result.message);
       return result;
     }
     store.immediate(() => {
@@ -151,14 +145,14 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
       const blocked = result.vector.filter((v) => v.outcome === 'not-verified');
       result.status = blocked.length === 0 ? 'success' : 'partial';
       if (blocked.length > 0) result.message = blocked.map((b) => b.detail).join('; ');
-      store.runs.finishRun(runId, result.status, counts(result), o.nowNs, result.message);
+      store.runs.finishRun(runId, result.status, counts(result), o.clock.nowNs(), result.message);
     });
     o.hooks.at('sync.after-record');
     return result;
   } catch (err) {
     result.status = 'failed';
     result.message = errorMessage(err);
-    store.runs.finishRun(runId, 'failed', counts(result), o.nowNs, result.message);
+    store.runs.finishRun(runId, 'failed', counts(result), o.clock.nowNs(), result.message);
     throw err;
   }
 }

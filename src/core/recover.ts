@@ -15,7 +15,7 @@ import { errorMessage, OperationalError, UsageError } from '../errors.js';
 import { Store } from '../store/store.js';
 import { fetchSnapshot, listNodes, listSnapshots, SnapshotInfo } from './catalog.js';
 import { placeNoClobber } from './fs-safety.js';
-import { checkDestinationRoot } from './namespace.js';
+import { checkDestinationRoot } from '../destinations/destination.js';
 import { Reporter } from './reporter.js';
 
 export interface RecoverOptions {

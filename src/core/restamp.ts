@@ -1,9 +1,7 @@
-// Writing the version vector from the copy ledger. Shared by sync (after a whole push read
-// back) and verify (after a pass re-read copies). A component's verified_at_ns becomes the
-// OLDEST of the newest ok-copy verification per covered content, so a rolling verify regime
-// stays honest (a copy stamped in the future makes it unknown); a component is written only
-// when every covered content has a verified copy and none was found lost. Must run inside
-// Store.immediate.
+// Writing the version vector from the copy ledger, for sync and verify (inside Store.immediate).
+// A component is written only when every covered content has a verified copy and none was found
+// lost; its verified_at_ns is the OLDEST of the newest ok-copy verifications, so a rolling verify
+// stays honest (a copy stamped in the future makes it unknown).
 
 import { Store } from '../store/store.js';
 import { VectorComponent } from '../store/types.js';

@@ -7,6 +7,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { Clock } from '../clock.js';
 import { VolumeConfig } from '../config/types.js';
 import { Destination, DestinationUnavailableError, HISTORY_DIR, remotePathOf } from '../destinations/destination.js';
 import { errorMessage, errorWithPath, OperationalError, UsageError } from '../errors.js';
@@ -31,6 +32,8 @@ export interface RestoreOptions {
   /** Restore under this directory instead of the volume (rows are then left as they are). */
   toDir: string | null;
   dryRun: boolean;
+  /** Read again when the run ends. */
+  clock: Clock;
   nowNs: bigint;
   identity: RunIdentity;
   reporter: Reporter;
@@ -128,7 +131,7 @@ export async function restoreFiles(store: Store, o: RestoreOptions): Promise<Res
     o.reporter.progress({ phase: `restore ${o.volume.name}`, doneFiles: index + 1, totalFiles: candidates.length, doneBytes, totalBytes: null });
   }
   result.status = result.failures.length === 0 ? 'success' : result.restored.length > 0 ? 'partial' : 'failed';
-  store.runs.finishRun(runId, result.status, { restored: result.restored.length, failed: result.failures.length }, o.nowNs);
+  store.runs.finishRun(runId, result.status, { restored: result.restored.length, failed: result.failures.length }, o.clock.nowNs());
   return result;
 }
 

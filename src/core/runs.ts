@@ -2,14 +2,28 @@
 // tell a crashed run from a live one. The begin-if-clear logic itself is SQL in the store.
 
 import fs from 'node:fs';
+import { Clock } from '../clock.js';
 import { RunKind, RunStatus } from '../store/types.js';
 import { Store } from '../store/store.js';
+import { Hooks, Reporter } from './reporter.js';
+import { errnoCode } from '../errors.js';
 
 /** Who this invocation is: recorded on every run it opens. */
 export interface RunIdentity {
   nodeId: number;
   pid: number;
   host: string;
+}
+
+/** What a caller hands every run of the core: who runs, when, and where to report. */
+export interface RunContext {
+  identity: RunIdentity;
+  /** The invocation's one "now": the run's start, and every judgement and record it makes. */
+  nowNs: bigint;
+  /** Read again only for what must be later than `nowNs`: a deadline, the run's end. */
+  clock: Clock;
+  reporter: Reporter;
+  hooks: Hooks;
 }
 
 export interface RunStart extends RunIdentity {
@@ -30,7 +44,7 @@ export function isProcessAlive(pid: number, processStart: string | null = null):
   try {
     process.kill(pid, 0);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+    if (errnoCode(err) !== 'EPERM') return false;
   }
   if (processStart === null) return true;
   const now = processStartOf(pid);

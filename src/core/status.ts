@@ -10,7 +10,8 @@ import { RemoteCopyRow, VectorComponent } from '../store/types.js';
 import { checkVolumeRoot } from './index/volume-root.js';
 import { DisplacedFiles, displacedFiles } from './displaced.js';
 import { openNamespace } from './namespace.js';
-import { parseSelectors, planOffload } from './offload/plan.js';
+import { planOffload } from './offload/plan.js';
+import { parseSelectors } from './selectors.js';
 import { DEFAULT_SKEW_TOLERANCE_NS } from './offload/policy.js';
 
 export type Light = 'green' | 'amber' | 'red';

@@ -1,27 +1,24 @@
-// verify: re-read copies at a destination, least recently verified first, and record what
-// the bytes say. A match stamps the copy; a missing or different copy is recorded as
-// missing/corrupt (never deleted, never silently repaired) and latches an alarm. Only when
-// the ledger then shows every covered content verified does the vector's verified_at_ns
-// move, to the oldest copy verification. verify takes no writer slot; every write it makes
-// is compare-and-swap on the version it read.
+// verify: re-read copies at a destination, least recently verified first, and record what the
+// bytes say: a match stamps the copy, a missing or different one is recorded (never deleted or
+// silently repaired) and latches an alarm. The vector's verified_at_ns moves only when every
+// covered content is verified (restamp.ts). verify takes no writer slot; its writes are
+// compare-and-swap on the version it read.
 
-import { Clock } from '../clock.js';
 import { VolumeConfig } from '../config/types.js';
-import { Destination, DestinationUnavailableError } from '../destinations/destination.js';
+import { Destination, DestinationUnavailableError, METHOD_READBACK } from '../destinations/destination.js';
 import { errorMessage } from '../errors.js';
 import { Store } from '../store/store.js';
 import { CopyState } from '../store/types.js';
 import { openNamespace } from './namespace.js';
 import { DEFAULT_SKEW_TOLERANCE_NS } from './offload/policy.js';
 import { inLanes } from './lanes.js';
-import { Hooks, Reporter } from './reporter.js';
-import { beginRun, RunIdentity } from './runs.js';
+import { beginRun, RunContext } from './runs.js';
 import { restampComponents, RestampOutcome } from './restamp.js';
-import { isContentVerified, METHOD_READBACK, METHOD_REVERIFY } from './methods.js';
+import { isContentVerified, METHOD_REVERIFY } from './methods.js';
 
 const LEDGER_BATCH = 200;
 
-export interface VerifyOptions {
+export interface VerifyOptions extends RunContext {
   volume: VolumeConfig;
   destination: Destination;
   /** This node's name: a namespace owned by another node is never verified or counted. */
@@ -32,11 +29,6 @@ export interface VerifyOptions {
   maxDurationMs: number | null;
   /** Take on a namespace written more times than this index remembers, once every copy was re-read (`--adopt`). */
   adopt?: boolean;
-  clock: Clock;
-  nowNs: bigint;
-  identity: RunIdentity;
-  reporter: Reporter;
-  hooks: Hooks;
 }
 
 export interface VerifyProblem {
@@ -99,7 +91,7 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
   } catch (err) {
     result.status = 'failed';
     result.message = errorMessage(err);
-    store.runs.finishRun(runId, 'failed', {}, o.nowNs, result.message);
+    store.runs.finishRun(runId, 'failed', {}, o.clock.nowNs(), result.message);
     return result;
   }
 
@@ -175,7 +167,7 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
     }
     result.status = result.problems.length === 0 ? 'success' : result.ok > 0 ? 'partial' : 'failed';
     if (result.problems.length > 0) result.message = `${result.problems.length} copy problem(s) at '${o.destination.name}'`;
-    store.runs.finishRun(runId, result.status, { checked: result.checked, ok: result.ok, problems: result.problems.length, raced: result.raced }, o.nowNs, result.message);
+    store.runs.finishRun(runId, result.status, { checked: result.checked, ok: result.ok, problems: result.problems.length, raced: result.raced }, o.clock.nowNs(), result.message);
   });
   return result;
 }

@@ -51,8 +51,10 @@ export class LocalSourceError extends OperationalError {
   }
 }
 
-/** The method hash() reports when it hashed bytes read back from the destination. */
-export const METHOD_BLAKE3_READBACK = 'blake3-readback';
+/** How hash() got its answer, recorded as the evidence's method: BLAKE3 over bytes read back. */
+export const METHOD_READBACK = 'blake3-readback';
+/** ...or BLAKE3 computed by the server itself (sftp with `remote_hash: b3sum`). */
+export const METHOD_REMOTE_B3SUM = 'b3sum-remote';
 
 /**
  * Why a destination path is unacceptable, or null. Paths are relative POSIX paths in
@@ -109,74 +111,6 @@ export function checkStagingRemoval(destination: string, relativePath: string): 
   if (segments.length < 3 || segments[1] !== STAGING_DIR || segments[0].startsWith('.squirrel-')) {
     throw new UnsafeDestinationPathError(destination, 'removeStaging', `refusing to remove ${JSON.stringify(relativePath)}: only squirrel's own staging files under <namespace>/${STAGING_DIR}/ are ever removed`);
   }
-}
-
-/** The newest marker format this build writes; it reads every older one. */
-export const MARKER_FORMAT = 2;
-
-/** How a destination compares names: probed once (`sync --init`, or the first sync after an upgrade). */
-export interface NameRules {
-  /** `Photo.jpg` and `photo.jpg` are one name there (exFAT, FAT32, default APFS, SMB shares). */
-  caseFolding: boolean;
-  /** Unicode NFC and NFD spellings of a name are one name there (APFS, HFS+). */
-  unicodeNormalization: boolean;
-  /** Names with characters like `: ? * " < > | \` cannot be stored there (exFAT, FAT32, SMB shares). */
-  restrictedCharacters: boolean;
-}
-
-/** What `.squirrel-destination` says. Format 1 markers carry only the name. */
-export interface DestinationMarker {
-  format: number;
-  name: string;
-  /** Random, written once by `sync --init` (or added by the first sync after an upgrade). */
-  id: string | null;
-  nameRules: NameRules | null;
-}
-
-/** The bytes of a new root marker naming this destination, with a fresh random id. */
-export function encodeMarker(destination: string, marker: Partial<DestinationMarker> = {}): Buffer {
-  const rules = marker.nameRules ?? null;
-  return Buffer.from(
-    `${JSON.stringify({
-      squirrel: MARKER_FORMAT,
-      name: destination,
-      id: marker.id ?? randomBytes(16).toString('hex'),
-      ...(rules ? { case_folding: rules.caseFolding, unicode_normalization: rules.unicodeNormalization, restricted_characters: rules.restrictedCharacters } : {}),
-    })}\n`,
-  );
-}
-
-/**
- * The marker, after checking it is ours and names this destination: a root marked for another
- * destination (two config entries on one directory, a swapped drive) is not this one.
- */
-export function checkMarker(destination: string, location: string, bytes: Uint8Array, operation = 'rootState'): DestinationMarker {
-  let marker: unknown;
-  try {
-    marker = JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch {
-    marker = null;
-  }
-  const fields = (marker ?? {}) as { squirrel?: unknown; name?: unknown; id?: unknown; case_folding?: unknown; unicode_normalization?: unknown; restricted_characters?: unknown };
-  if (typeof marker !== 'object' || marker === null || typeof fields.squirrel !== 'number' || typeof fields.name !== 'string') {
-    throw new DestinationUnavailableError(destination, operation, `${location}/${DESTINATION_MARKER} is not a squirrel marker; check the path, or move the file away and let sync --init write a new one`);
-  }
-  if (fields.squirrel > MARKER_FORMAT || fields.squirrel < 1) {
-    throw new DestinationUnavailableError(destination, operation, `${location}/${DESTINATION_MARKER} was written by a newer squirrel (format ${fields.squirrel}); upgrade squirrel`);
-  }
-  if (fields.name !== destination) {
-    throw new DestinationUnavailableError(
-      destination,
-      operation,
-      `${location} is marked as destination '${fields.name}', not '${destination}'; check the path in the config (if you renamed the destination there, give it back its name '${fields.name}': the index records its copies under that name, and a destination cannot be renamed)`,
-    );
-  }
-  const id = typeof fields.id === 'string' && /^[0-9a-f]{32}$/.test(fields.id) ? fields.id : null;
-  const nameRules =
-    typeof fields.case_folding === 'boolean' && typeof fields.unicode_normalization === 'boolean' && typeof fields.restricted_characters === 'boolean'
-      ? { caseFolding: fields.case_folding, unicodeNormalization: fields.unicode_normalization, restrictedCharacters: fields.restricted_characters }
-      : null;
-  return { format: fields.squirrel, name: fields.name, id, nameRules };
 }
 
 /** What the caller saw at a local path before handing it to put(): `${st_dev}:${st_ino}`. */
@@ -310,4 +244,94 @@ const HISTORY_TAG = randomBytes(3).toString('hex');
 /** Where a sync moves aside what stood at a path: `<volume>/.squirrel-history/run-<id>-<tag>/<path>`. */
 export function historyPathOf(volume: string, runId: number, relativePath: string): string {
   return `${volume}/${HISTORY_DIR}/run-${runId}-${HISTORY_TAG}/${relativePath}`;
+}
+
+// ---- the toolkit every destination type builds its contract from -------------------------
+
+/** A root marker is tiny; anything bigger is not ours. */
+export const MARKER_MAX_BYTES = 64 * 1024;
+/** readSmall()'s files (markers, attestations): bounded, so a huge foreign file is never slurped whole. */
+export const SMALL_FILE_MAX_BYTES = 16 * 1024 * 1024;
+
+/** list()'s prefix without a trailing '/', checked like any path ('' lists everything). */
+export function listPrefix(destination: string, prefix: string): string {
+  const start = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+  checkDestinationPath(destination, 'list', start, true);
+  return start;
+}
+
+/** How a destination type words the two refusals of a root that is not ready, for its kind of place. */
+export interface RootRefusals {
+  missing: string;
+  unmarked: string;
+}
+
+/**
+ * Writers and "absent" answers need a marked root: without the marker this may be an empty
+ * mount point or the wrong bucket.
+ */
+export function requireMarkedRootState(destination: string, operation: string, state: RootState, refusals: RootRefusals): void {
+  if (state === 'missing') throw new DestinationUnavailableError(destination, operation, refusals.missing);
+  if (state === 'unmarked') throw new DestinationUnavailableError(destination, operation, refusals.unmarked);
+}
+
+/** The answer for a path with nothing at it, given only once the root proved marked. */
+export const ABSENT: { readonly kind: 'absent' } = Object.freeze({ kind: 'absent' });
+
+/** What put() and moveAside() did about a target name that is taken: nothing. */
+const LEFT_UNTOUCHED = { put: 'it was left untouched (move it aside first)', moveAside: 'nothing was moved' } as const;
+
+export function leftUntouched(operation: 'put' | 'moveAside'): string {
+  return LEFT_UNTOUCHED[operation];
+}
+
+/** put() or moveAside() met its target name taken (`how`: as what, if not a file). */
+export function nameTaken(destination: string, operation: 'put' | 'moveAside', relativePath: string, how = ''): DestinationUnavailableError {
+  return new DestinationUnavailableError(destination, operation, `${relativePath} already exists${how}; ${leftUntouched(operation)}`);
+}
+
+/** What sits at a path instead of a regular file, in words. */
+export function nonFileKind(stats: { isDirectory(): boolean; isSymbolicLink(): boolean }): string {
+  return stats.isDirectory() ? 'a directory' : stats.isSymbolicLink() ? 'a symbolic link' : 'not a regular file';
+}
+
+/** Something other than a file squirrel wrote sits at the path: never read, replaced or counted. */
+export function notAFile(destination: string, operation: string, subject: string, kind: string): DestinationUnavailableError {
+  return new DestinationUnavailableError(destination, operation, `${subject} is ${kind}, not a file squirrel wrote; look at it by hand`);
+}
+
+/**
+ * Any failure as "could not check": a DestinationUnavailableError passes as it is, anything
+ * else is described by the destination type (with where it happened and what to check).
+ */
+export function unavailable(destination: string, operation: string, err: unknown, describe: (err: unknown) => string): DestinationUnavailableError {
+  return err instanceof DestinationUnavailableError ? err : new DestinationUnavailableError(destination, operation, describe(err));
+}
+
+/**
+ * Make sure the destination root is there and marked, or fail with the act that fixes it.
+ * `known`: this index has met the destination, so `sync --init` is no way out (it refuses to
+ * re-mark a destination whose copies it recorded).
+ */
+export async function checkDestinationRoot(destination: Destination, init: boolean, known = false): Promise<void> {
+  const state = await destination.rootState();
+  if (state === 'ok') return;
+  if (init) {
+    await destination.init();
+    return;
+  }
+  const fresh = known
+    ? `If the drive was wiped or replaced, the copies this index recorded there are gone: give it a new name in the config and \`squirrel sync --init --to <new name>\``
+    : `for a brand-new destination run \`squirrel sync --init --to ${destination.name}\``;
+  if (state === 'missing') {
+    throw new OperationalError(
+      `destination '${destination.name}' root ${destination.location} does not exist (is the drive unmounted?). Mount it, or ${fresh}.`,
+      'destination-missing',
+    );
+  }
+  throw new OperationalError(
+    `destination '${destination.name}' root ${destination.location} has no .squirrel-destination marker, so squirrel ` +
+      `cannot tell it is the right place (a different drive mounted there?). Mount the right drive; ${known ? fresh : `if this is the place, ${fresh}`}.`,
+    'destination-unmarked',
+  );
 }

@@ -4,7 +4,7 @@
 // the very inode it checked. Bytes from outside the volume must never reach a destination.
 
 import fs from 'node:fs';
-import { errorDetail } from '../errors.js';
+import { errnoCode, errorDetail } from '../errors.js';
 import { LocalSourceError, SourceExpectation } from './destination.js';
 
 export interface LocalSource {
@@ -19,7 +19,7 @@ export function openLocalSource(localFile: string, expected?: SourceExpectation)
   try {
     fd = fs.openSync(localFile, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch (err) {
-    const detail = (err as NodeJS.ErrnoException).code === 'ELOOP' ? 'it is a symbolic link, not a regular file' : errorDetail(err);
+    const detail = errnoCode(err) === 'ELOOP' ? 'it is a symbolic link, not a regular file' : errorDetail(err);
     throw new LocalSourceError(localFile, detail);
   }
   try {
@@ -32,6 +32,15 @@ export function openLocalSource(localFile: string, expected?: SourceExpectation)
   } catch (err) {
     fs.closeSync(fd);
     throw err instanceof LocalSourceError ? err : new LocalSourceError(localFile, errorDetail(err));
+  }
+}
+
+/** Read from an opened source: a failure is the source's (LocalSourceError), never the destination's. */
+export function readSource(localFile: string, fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null): number {
+  try {
+    return fs.readSync(fd, buffer, offset, length, position);
+  } catch (err) {
+    throw new LocalSourceError(localFile, errorDetail(err));
   }
 }
 

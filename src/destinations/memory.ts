@@ -4,27 +4,11 @@
 // directory cannot share a name), so code tested against it behaves the same on a drive.
 
 import fs from 'node:fs';
-import { READ_CHUNK_BYTES, hashBytes } from '../hash.js';
-import {
-  DESTINATION_MARKER,
-  Destination,
-  DestinationUnavailableError,
-  HashResult,
-  ListedFile,
-  LocalSourceError,
-  METHOD_BLAKE3_READBACK,
-  RootState,
-  StatResult,
-  checkDestinationPath,
-  checkCatalogFilePath,
-  checkMarker,
-  checkStagingPath,
-  checkStagingRemoval,
-  encodeMarker,
-  SourceExpectation,
-} from './destination.js';
-import { openLocalSource } from './local-source.js';
 import { errorDetail } from '../errors.js';
+import { READ_CHUNK_BYTES, hashBytes } from '../hash.js';
+import { ABSENT, checkCatalogFilePath, checkDestinationPath, checkStagingPath, checkStagingRemoval, Destination, DESTINATION_MARKER, DestinationUnavailableError, HashResult, ListedFile, listPrefix, LocalSourceError, METHOD_READBACK, nameTaken, notAFile, requireMarkedRootState, RootState, SourceExpectation, StatResult } from './destination.js';
+import { openLocalSource } from './local-source.js';
+import { checkMarker, encodeMarker, markedRootState } from './markers.js';
 
 /** The storage behind one or more MemoryDestination objects (two names on one "directory"). */
 export interface MemoryStore {
@@ -62,10 +46,7 @@ export class MemoryDestination implements Destination {
   async rootState(): Promise<RootState> {
     this.reachable('rootState');
     if (!this.store.rootExists) return 'missing';
-    const marker = this.store.files.get(DESTINATION_MARKER);
-    if (marker === undefined) return 'unmarked';
-    checkMarker(this.name, this.location, marker);
-    return 'ok';
+    return markedRootState(this.name, this.location, this.store.files.get(DESTINATION_MARKER) ?? null, 'rootState');
   }
 
   async init(): Promise<void> {
@@ -77,14 +58,12 @@ export class MemoryDestination implements Destination {
   }
 
   list(prefix: string): AsyncIterable<ListedFile> {
-    const start = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
-    checkDestinationPath(this.name, 'list', start, true);
-    return this.listFrom(start);
+    return this.listFrom(listPrefix(this.name, prefix));
   }
 
   async stat(relativePath: string): Promise<StatResult> {
     const bytes = this.lookup('stat', relativePath);
-    return bytes === undefined ? { kind: 'absent' } : { kind: 'present', sizeBytes: bytes.length };
+    return bytes === undefined ? ABSENT : { kind: 'present', sizeBytes: bytes.length };
   }
 
   read(relativePath: string): AsyncIterable<Uint8Array> {
@@ -94,8 +73,8 @@ export class MemoryDestination implements Destination {
 
   async hash(relativePath: string): Promise<HashResult> {
     const bytes = this.lookup('hash', relativePath);
-    if (bytes === undefined) return { kind: 'absent' };
-    return { kind: 'present', blake3: hashBytes(bytes), sizeBytes: bytes.length, method: METHOD_BLAKE3_READBACK };
+    if (bytes === undefined) return ABSENT;
+    return { kind: 'present', blake3: hashBytes(bytes), sizeBytes: bytes.length, method: METHOD_READBACK };
   }
 
   async put(relativePath: string, localFile: string, stagingPath: string, expected?: SourceExpectation): Promise<void> {
@@ -107,9 +86,7 @@ export class MemoryDestination implements Destination {
     this.store.files.set(stagingPath, bytes);
     try {
       this.requirePlaceable('put', relativePath);
-      if (this.store.files.has(relativePath)) {
-        throw new DestinationUnavailableError(this.name, 'put', `${relativePath} already exists; it was left untouched (move it aside first)`);
-      }
+      if (this.store.files.has(relativePath)) throw nameTaken(this.name, 'put', relativePath);
       this.store.files.set(relativePath, bytes);
     } finally {
       this.store.files.delete(stagingPath);
@@ -123,9 +100,7 @@ export class MemoryDestination implements Destination {
     const bytes = this.store.files.get(relativePath);
     if (bytes === undefined) return this.moveFolderAside(relativePath, historyPath);
     this.requirePlaceable('moveAside', historyPath);
-    if (this.store.files.has(historyPath)) {
-      throw new DestinationUnavailableError(this.name, 'moveAside', `${historyPath} already exists; nothing was moved`);
-    }
+    if (this.store.files.has(historyPath)) throw nameTaken(this.name, 'moveAside', historyPath);
     this.store.files.set(historyPath, bytes);
     this.store.files.delete(relativePath);
   }
@@ -182,9 +157,7 @@ export class MemoryDestination implements Destination {
     const bytes = this.store.files.get(relativePath);
     if (bytes !== undefined) return bytes;
     this.requireNoFileAncestor(operation, relativePath);
-    if (this.isDirectory(relativePath)) {
-      throw new DestinationUnavailableError(this.name, operation, `${relativePath} is a directory, not a file squirrel wrote; look at it by hand`);
-    }
+    if (this.isDirectory(relativePath)) throw notAFile(this.name, operation, relativePath, 'a directory');
     this.requireMarkedRoot(operation);
     return undefined;
   }
@@ -210,12 +183,11 @@ export class MemoryDestination implements Destination {
 
   private requireMarkedRoot(operation: string): void {
     this.reachable(operation);
-    if (!this.store.rootExists) {
-      throw new DestinationUnavailableError(this.name, operation, `root ${this.location} does not exist (is the drive mounted?)`);
-    }
-    if (!this.store.files.has(DESTINATION_MARKER)) {
-      throw new DestinationUnavailableError(this.name, operation, `root ${this.location} has no ${DESTINATION_MARKER} marker`);
-    }
+    const state = !this.store.rootExists ? 'missing' : this.store.files.has(DESTINATION_MARKER) ? 'ok' : 'unmarked';
+    requireMarkedRootState(this.name, operation, state, {
+      missing: `root ${this.location} does not exist (is the drive mounted?)`,
+      unmarked: `root ${this.location} has no ${DESTINATION_MARKER} marker`,
+    });
   }
 
   /** A file and a directory cannot share a name, as on disk. */

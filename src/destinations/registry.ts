@@ -5,10 +5,10 @@ import os from 'node:os';
 import { DestinationConfig } from '../config/types.js';
 import { OperationalError } from '../errors.js';
 import { Destination } from './destination.js';
-import { FileHasher, LocalDestination } from './local.js';
-import { PutPool } from './put-pool.js';
-import { S3Destination } from './s3.js';
-import { SftpDestination } from './sftp.js';
+import { FileHasher, LocalDestination } from './local/local.js';
+import { PutPool } from './local/put-pool.js';
+import { S3Destination } from './s3/s3.js';
+import { SftpDestination } from './sftp/sftp.js';
 
 export interface DestinationEnvironment {
   /** For ~/.ssh/known_hosts. */

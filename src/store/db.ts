@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DatabaseError, errorDetail, errorWithPath, OperationalError, SquirrelError } from '../errors.js';
+import { DatabaseError, errorDetail, errorMessage, errorWithPath, OperationalError, SquirrelError } from '../errors.js';
 import { makeDirectories } from '../mkdirs.js';
 
 export type Db = Database.Database;
@@ -111,7 +111,7 @@ export function openDatabase(dbPath: string, options: OpenOptions = {}): OpenRes
     db = new Database(dbPath, { readonly: options.readonly ?? false });
     db.pragma('busy_timeout = 15000');
   } catch (err) {
-    throw unwritable(err, dbPath) ?? new DatabaseError(`cannot open the database ${dbPath}: ${(err as Error).message}. Nothing was changed.`);
+    throw unwritable(err, dbPath) ?? new DatabaseError(`cannot open the database ${dbPath}: ${errorMessage(err)}. Nothing was changed.`);
   }
   try {
     // Identity first: switching to WAL rewrites the file header, which must never happen to
@@ -131,7 +131,7 @@ export function openDatabase(dbPath: string, options: OpenOptions = {}): OpenRes
   } catch (err) {
     db.close();
     if (err instanceof SquirrelError) throw err;
-    throw unwritable(err, dbPath) ?? new DatabaseError(`cannot use the database ${dbPath}: ${(err as Error).message}. Nothing was changed.`);
+    throw unwritable(err, dbPath) ?? new DatabaseError(`cannot use the database ${dbPath}: ${errorMessage(err)}. Nothing was changed.`);
   }
 }
 
@@ -240,7 +240,7 @@ function migrate(db: Db, dbPath: string, migrations: Migration[]): Omit<OpenResu
     } catch (err) {
       const kept = backupPath ? `; the copy taken before the upgrade is at ${backupPath}` : '';
       throw new OperationalError(
-        `migration ${String(migration.version).padStart(4, '0')}_${migration.name} failed on ${dbPath}: ${(err as Error).message}. ` +
+        `migration ${String(migration.version).padStart(4, '0')}_${migration.name} failed on ${dbPath}: ${errorMessage(err)}. ` +
           `It was rolled back, so the database is as it was${kept}. Please report this.`,
         'migration-failed',
       );

@@ -86,6 +86,9 @@ export interface OffloadCandidateRow {
   size: number;
   originNodeId: number;
   originRunId: number;
+  /** The content's BLAKE3 when asked for: 32 bytes at blake3Offset (in a preload of every content's, or its own). */
+  blake3: Uint8Array;
+  blake3Offset: number;
 }
 
 export interface VectorComponent {

@@ -10,7 +10,7 @@ import { beginRun, finishRun, isProcessAlive } from '../../src/core/runs.js';
 import { VolumeBusyError } from '../../src/errors.js';
 import { Store } from '../../src/store/store.js';
 import { RunKind } from '../../src/store/types.js';
-import { RunsReport, TEST_NOW_NS, binSpawn, cleanupTempDirs, cli, json, makeSandbox, tempDir, waitForFile, withConfig } from '../helpers.js';
+import { RunsReport, TEST_NOW_NS, bin, binSpawn, cleanupTempDirs, cli, json, makeSandbox, tempDir, waitForFile, withConfig } from '../helpers.js';
 
 afterEach(cleanupTempDirs);
 
@@ -214,5 +214,34 @@ describe('squirrel runs', () => {
     const [run] = json<RunsReport>(result).runs;
     expect(run).toMatchObject({ id: 1, kind: 'index', status: 'aborted', pid });
     expect(run.note).toBe(`aborted: process ${pid} on ${HOST} is no longer running`);
+  });
+
+  it('every kind of run ends after it starts when the clock moves: the real binary, the real clock', async () => {
+    // setup: one destination; each command pauses mid-run (test hook) so the clock surely moves
+    const sb = makeSandbox({ 'a.txt': 'alpha', 'b/c.txt': 'gamma' }, { destinations: ['nas'] });
+    const pauseFile = path.join(sb.dir, 'pause');
+    const run = async (point: string, ...args: string[]) => {
+      const child = binSpawn(withConfig(sb, ...args), { env: { SQUIRREL_TEST_PAUSE_AT: point, SQUIRREL_TEST_PAUSE_FILE: pauseFile, SQUIRREL_TEST_NOW_NS: '' } });
+      let stderr = '';
+      child.stderr.on('data', (chunk) => (stderr += chunk));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      await waitForFile(pauseFile);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      fs.rmSync(pauseFile);
+      expect({ args, code: await exited, stderr }).toMatchObject({ code: 0 });
+    };
+
+    // act
+    await run('index.after-begin', 'index', 'photos');
+    await run('sync.after-begin', 'sync', 'photos', '--init');
+    await run('verify.before-read', 'verify', 'photos');
+    await run('offload.after-intent', 'offload', 'photos', '.');
+    await run('restore.before-place', 'restore', 'photos', '.');
+    const result = bin(withConfig(sb, '--json', 'runs'));
+
+    // expect
+    const runs = json<RunsReport>(result).runs;
+    expect(runs.map((r) => `${r.kind}:${r.status}`)).toEqual(['restore:success', 'offload:success', 'verify:success', 'sync:success', 'index:success']);
+    expect(runs.filter((r) => r.endedAtNs === null || BigInt(r.endedAtNs) <= BigInt(r.startedAtNs)).map((r) => r.kind)).toEqual([]);
   });
 });

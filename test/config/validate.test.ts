@@ -4,7 +4,8 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { Secret } from '../../src/config/types.js';
-import { ValidateContext, defaultNodeName, didYouMean, validateConfig } from '../../src/config/validate.js';
+import { didYouMean } from '../../src/config/checker.js';
+import { ValidateContext, defaultNodeName, validateConfig } from '../../src/config/validate.js';
 
 const ctx: ValidateContext = {
   env: { NAS_PASSWORD: 'hunter2-not-shown', S3_KEY: 'AKIA-not-shown', S3_SECRET: 'shh-not-shown' },

@@ -3,17 +3,14 @@
 
 import { afterEach, describe, expect, test } from 'vitest';
 import { cleanupTempDirs, DAY_NS } from '../helpers.js';
-import {
-  ContentIdSet,
-  describeLimitNs,
-  evaluateFile,
-  loadGateEvidence,
-  recheckFile,
-  REFUSAL_REASONS,
-  sameEvidenceVersions,
-} from '../../src/core/offload/gate.js';
+import { formatExactDurationNs as describeLimitNs } from '../../src/duration.js';
+import { ContentIdSet, loadGateEvidence, sameEvidenceVersions } from '../../src/core/offload/evidence.js';
+import { Gate } from '../../src/core/offload/gate.js';
+import { Rechecker } from '../../src/core/offload/recheck.js';
+import { REFUSAL_REASONS } from '../../src/core/offload/refusals.js';
 import { DEFAULT_SKEW_TOLERANCE_NS, policyFromVolume } from '../../src/core/offload/policy.js';
-import { parseSelectors, planOffload } from '../../src/core/offload/plan.js';
+import { planOffload } from '../../src/core/offload/plan.js';
+import { parseSelectors } from '../../src/core/selectors.js';
 import { UsageError } from '../../src/errors.js';
 import { OffloadWorld } from './offload-world.js';
 
@@ -435,7 +432,7 @@ describe('order of the checks', () => {
     const fromDesktop = { ...w.file('a.jpg'), originNodeId: desktop };
 
     // act
-    const refusals = evaluateFile(fromDesktop, evidence, w.policy(), w.nowNs, w.laptopId);
+    const refusals = new Gate(evidence, w.policy(), w.nowNs, w.laptopId).refusals(fromDesktop);
 
     // expect
     expect(refusals.map((r) => [r.reason, r.coordinates])).toEqual([['no-evidence', 'no component for origin desktop']]);
@@ -486,7 +483,7 @@ describe('multiple targets', () => {
   });
 });
 
-describe('recheckFile: the compare-and-swap before an unlink', () => {
+describe('Rechecker: the compare-and-swap before an unlink', () => {
   test('re-judges from fresh rows and reports the versions it used', () => {
     // setup
     const w = world();
@@ -497,9 +494,9 @@ describe('recheckFile: the compare-and-swap before an unlink', () => {
     const planned = plan.allowed.at(0);
 
     // act
-    const unchanged = recheckFile(w.store, w.volumeId, planned.fileId, plan.policy, w.nowNs, w.laptopId);
+    const unchanged = new Rechecker(w.store, w.volumeId, plan.policy, w.nowNs, w.laptopId).recheck(planned.fileId);
     w.markCopy('offsite', 'a.jpg', 'corrupt');
-    const afterVerify = recheckFile(w.store, w.volumeId, planned.fileId, plan.policy, w.nowNs, w.laptopId);
+    const afterVerify = new Rechecker(w.store, w.volumeId, plan.policy, w.nowNs, w.laptopId).recheck(planned.fileId);
 
     // expect
     expect(unchanged.allowed).toBe(true);
@@ -520,10 +517,10 @@ describe('recheckFile: the compare-and-swap before an unlink', () => {
 
     // act
     w.writeComponent('nas', { originRunId: 1, method: 'blake3-reverify', verifiedAtNs: w.nowNs + 1n });
-    const reverified = recheckFile(w.store, w.volumeId, planned.fileId, plan.policy, w.nowNs, w.laptopId);
+    const reverified = new Rechecker(w.store, w.volumeId, plan.policy, w.nowNs, w.laptopId).recheck(planned.fileId);
     w.index({}, { missing: ['a.jpg'] });
-    const gone = recheckFile(w.store, w.volumeId, planned.fileId, plan.policy, w.nowNs, w.laptopId);
-    const unknownRow = () => recheckFile(w.store, w.volumeId, 9999, plan.policy, w.nowNs, w.laptopId);
+    const gone = new Rechecker(w.store, w.volumeId, plan.policy, w.nowNs, w.laptopId).recheck(planned.fileId);
+    const unknownRow = () => new Rechecker(w.store, w.volumeId, plan.policy, w.nowNs, w.laptopId).recheck(9999);
 
     // expect
     expect(reverified.allowed).toBe(true);

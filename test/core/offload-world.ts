@@ -7,13 +7,15 @@ import path from 'node:path';
 import { hashBytes } from '../../src/hash.js';
 import type { VolumeConfig } from '../../src/config/types.js';
 import { writeMarker } from '../../src/core/index/volume-root.js';
-import { evaluateFile, loadGateEvidence, Refusal } from '../../src/core/offload/gate.js';
+import { METHOD_READBACK } from '../../src/destinations/destination.js';
+import { loadGateEvidence } from '../../src/core/offload/evidence.js';
+import { Gate } from '../../src/core/offload/gate.js';
+import type { Refusal } from '../../src/core/offload/refusals.js';
 import { OffloadPolicy, policyFromVolume } from '../../src/core/offload/policy.js';
 import { CopyState, FileWithContent, RunKind } from '../../src/store/types.js';
 import { Store } from '../../src/store/store.js';
 import { tempDir, TEST_NOW_NS } from '../helpers.js';
 
-export const METHOD_READBACK = 'blake3-readback';
 const alive = () => true;
 
 export interface WorldOptions {
@@ -162,7 +164,7 @@ export class OffloadWorld {
   /** The gate's verdict for one file, judged exactly as a plan would. */
   judge(filePath: string, policy: OffloadPolicy = this.policy()): Refusal[] {
     const evidence = loadGateEvidence(this.store, this.volumeId, policy);
-    return evaluateFile(this.file(filePath), evidence, policy, this.nowNs, this.laptopId);
+    return new Gate(evidence, policy, this.nowNs, this.laptopId).refusals(this.file(filePath));
   }
 
   /** `target:reason` per refusal, the compact form most assertions want. */

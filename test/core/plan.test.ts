@@ -7,7 +7,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { cleanupTempDirs, DAY_NS, tempDir } from '../helpers.js';
 import { writeMarker } from '../../src/core/index/volume-root.js';
-import { OffloadPlan, parseSelectors, planOffload, PlanOptions } from '../../src/core/offload/plan.js';
+import { OffloadPlan, planOffload, PlanOptions } from '../../src/core/offload/plan.js';
+import { parseSelectors } from '../../src/core/selectors.js';
 import { offloadReportJson, renderOffloadReport } from '../../src/cli/render/offload-report.js';
 import type { Reporter } from '../../src/core/reporter.js';
 import { OperationalError, SquirrelError, UsageError } from '../../src/errors.js';
@@ -285,6 +286,30 @@ describe('selection', () => {
       expect(f).toMatchObject({ size: content.size, originNodeId: content.originNodeId, originRunId: content.originRunId });
     }
     expect(wholeFacts.at(-1)).toMatchObject({ path: 'c/new.jpg', size: 'indexed during the scan'.length });
+  });
+
+  test('a plan made to be executed keeps every allowed file\'s indexed BLAKE3, scanned whole or by subtree; a dry-run plan keeps none', () => {
+    // setup: more files than one scan chunk, contents shared between paths, a gap in the content ids
+    const names = Object.fromEntries(Array.from({ length: 4200 }, (_, i) => [`${i % 2 ? 'a' : 'b'}/${String(i).padStart(4, '0')}.jpg`, `bytes ${i % 3000}`]));
+    const w = world();
+    w.index(names);
+    const lastId = w.store.db.prepare('SELECT max(id) FROM contents').pluck().get() as number;
+    w.store.db.prepare('INSERT INTO contents (id, blake3, size, origin_node_id, origin_run_id) VALUES (?, ?, 1, ?, 1)').run(lastId + 10, Buffer.alloc(32, 7), w.laptopId);
+    w.index({ 'c/late.jpg': 'indexed after the gap' });
+    w.sync('nas');
+    w.sync('offsite');
+
+    // act
+    const whole = plan(w, ['.'], { withHashes: true });
+    const subtrees = plan(w, ['a', 'b', 'c'], { withHashes: true });
+    const dry = plan(w, ['.']);
+
+    // expect
+    for (const p of [whole, subtrees]) {
+      expect(p.allowed.length).toBe(4201);
+      for (let i = 0; i < p.allowed.length; i++) expect(p.allowed.blake3(i).equals(w.file(p.allowed.path(i)).blake3)).toBe(true);
+    }
+    expect(() => dry.allowed.blake3(0)).toThrow('keeps no hashes');
   });
 
   test('indexed mtimes come back exact to the nanosecond, before 1970 too', () => {

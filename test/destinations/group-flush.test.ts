@@ -3,7 +3,7 @@
 // one flush.
 
 import { describe, expect, it } from 'vitest';
-import { GroupFlush } from '../../src/destinations/group-flush.js';
+import { GroupFlush } from '../../src/destinations/local/group-flush.js';
 
 /** A flush function whose flushes the test starts and ends by hand. */
 function manualFlushes() {

@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { DESTINATION_MARKER, DestinationUnavailableError } from '../../src/destinations/destination.js';
-import { FileHasher, LocalDestination } from '../../src/destinations/local.js';
-import { createPutPool, PutPool } from '../../src/destinations/put-pool.js';
+import { FileHasher, LocalDestination } from '../../src/destinations/local/local.js';
+import { createPutPool, PutPool } from '../../src/destinations/local/put-pool.js';
 import { hashBytes } from '../../src/hash.js';
 import { cleanupTempDirs, tempDir } from '../helpers.js';
 import { ConformanceHarness, historyFor, listAll, localFile, pseudoRandomBytes, putBytes, readAll, runConformance, stagingFor } from './conformance.js';
@@ -21,7 +21,7 @@ const { createHasher } = (await import('../../dist/core/index/hash-pool.js' as s
 const pool = createHasher();
 afterAll(() => pool.close());
 // The compiled put worker the CLI's local destinations hand their puts to.
-const putPool = createPutPool({ workerUrl: new URL('../../dist/destinations/put-worker.js', import.meta.url) })!;
+const putPool = createPutPool({ workerUrl: new URL('../../dist/destinations/local/put-worker.js', import.meta.url) })!;
 afterAll(() => putPool.close());
 
 function makeLocal(name: string, fileHasher: FileHasher | null = null, puts: PutPool | null = null): LocalHarness {

@@ -4,9 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { Secret } from '../../src/config/types.js';
 import { createDestination } from '../../src/destinations/registry.js';
-import { LocalDestination } from '../../src/destinations/local.js';
-import { S3Destination } from '../../src/destinations/s3.js';
-import { SftpDestination } from '../../src/destinations/sftp.js';
+import { LocalDestination } from '../../src/destinations/local/local.js';
+import { S3Destination } from '../../src/destinations/s3/s3.js';
+import { SftpDestination } from '../../src/destinations/sftp/sftp.js';
 
 describe('createDestination', () => {
   it('a local config gives a local destination at that path', () => {

@@ -15,7 +15,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { S3DestinationConfig, Secret } from '../../src/config/types.js';
 import { DESTINATION_MARKER, DestinationUnavailableError } from '../../src/destinations/destination.js';
-import { S3Destination, S3Options } from '../../src/destinations/s3.js';
+import { S3Options } from '../../src/destinations/s3/client.js';
+import { S3Destination } from '../../src/destinations/s3/s3.js';
 import { hashBytes } from '../../src/hash.js';
 import { cleanupTempDirs } from '../helpers.js';
 import { ConformanceHarness, historyFor, listAll, pseudoRandomBytes, putBytes, readAll, runConformance } from './conformance.js';

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fingerprintOf } from '../../src/destinations/ssh-host-key.js';
+import { fingerprintOf } from '../../src/config/host-key.js';
 import { REPO_ROOT } from '../helpers.js';
 
 export const SSHD = '/usr/sbin/sshd';

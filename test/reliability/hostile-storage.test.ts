@@ -18,7 +18,7 @@ import { restoreFiles } from '../../src/core/restore.js';
 import { verifyVolume } from '../../src/core/verify.js';
 import type { Destination } from '../../src/destinations/destination.js';
 import { Fault, FaultyDestination } from '../../src/destinations/faulty.js';
-import { LocalDestination } from '../../src/destinations/local.js';
+import { LocalDestination } from '../../src/destinations/local/local.js';
 import { Store } from '../../src/store/store.js';
 import { cleanupTempDirs, json, OffloadReport, TEST_NOW_NS } from '../helpers.js';
 import { squirrelAsNobody } from '../other-user.js';
@@ -308,9 +308,9 @@ describe('a destination that lies', () => {
     const result = await withStore(world, async (store, volume, identity) => {
       const nas = faulty(world, 'nas', [{ kind: 'corrupt', path: `${VOLUME}/a.bin` }, { kind: 'reread-differs', path: `${VOLUME}/b.bin` }]);
       await nas.hash(`${VOLUME}/b.bin`);
-      const onlyNas = await restoreFiles(store, { volume, matches: () => true, sources: [nas], toDir: null, dryRun: false, nowNs: TEST_NOW_NS, identity, reporter: silentReporter, hooks: noHooks });
+      const onlyNas = await restoreFiles(store, { volume, matches: () => true, sources: [nas], toDir: null, dryRun: false, clock: fixedClock(TEST_NOW_NS), nowNs: TEST_NOW_NS, identity, reporter: silentReporter, hooks: noHooks });
       const placedAfterNas = world.onDisk();
-      const withOffsite = await restoreFiles(store, { volume, matches: () => true, sources: [nas, new LocalDestination('offsite', world.destinations.offsite)], toDir: null, dryRun: false, nowNs: TEST_NOW_NS, identity, reporter: silentReporter, hooks: noHooks });
+      const withOffsite = await restoreFiles(store, { volume, matches: () => true, sources: [nas, new LocalDestination('offsite', world.destinations.offsite)], toDir: null, dryRun: false, clock: fixedClock(TEST_NOW_NS), nowNs: TEST_NOW_NS, identity, reporter: silentReporter, hooks: noHooks });
       return { onlyNas, placedAfterNas, withOffsite };
     });
     // expect
@@ -337,7 +337,7 @@ async function withStore<T>(world: World, fn: (store: Store, volume: VolumeConfi
 }
 
 function push(store: Store, volume: VolumeConfig, identity: Identity, destination: Destination, init: boolean) {
-  return pushVolume(store, { volume, destination, node: 'laptop', init, dryRun: false, nowNs: TEST_NOW_NS, identity, reporter: silentReporter, hooks: noHooks });
+  return pushVolume(store, { volume, destination, node: 'laptop', init, dryRun: false, clock: fixedClock(TEST_NOW_NS), nowNs: TEST_NOW_NS, identity, reporter: silentReporter, hooks: noHooks });
 }
 
 function faulty(world: World, name: string, faults: Fault[]): FaultyDestination {

@@ -1,11 +1,10 @@
-// `squirrel offload <volume> [path...]`: the durability gate, then re-check and unlink. The
-// plan is made first and a dry run stops there; only a real run takes a run row and deletes.
+// `squirrel offload <volume> [path...]`: the durability gate, then re-check and unlink, all in
+// core (offloadVolume); here the flags, the report and the exit code (3 only with --strict).
 
 import { arg, defineCommand, option } from '../command.js';
 import { parseDurationFlag } from '../parse.js';
-import { parseSelectors, planOffload } from '../../core/offload/plan.js';
-import { executeOffload, OffloadOutcome } from '../../core/offload/execute.js';
-import { beginRun } from '../../core/runs.js';
+import { offloadVolume } from '../../core/offload/offload.js';
+import { parseSelectors } from '../../core/selectors.js';
 import { pullBefore } from './peers.js';
 import { EXIT_OK, EXIT_OPERATIONAL, EXIT_REFUSED_STRICT } from '../../errors.js';
 import { offloadReportJson, renderOffloadReport } from '../render/offload-report.js';
@@ -39,28 +38,21 @@ export const offloadCommand = defineCommand({
     const olderThanMs = olderThan === undefined ? null : parseDurationFlag('--older-than', olderThan);
     const volume = ctx.volume(volumeName);
     const store = ctx.store();
-    const identity = ctx.identity();
     // A dry run changes nothing and reads nothing beyond the index, so it applies no attestation.
     await pullBefore(ctx, [volume], volume.offloadRequires ?? [], offline || dryRun);
-    const plan = planOffload(store, volume, selectors, { olderThanMs, nowNs: ctx.nowNs, thisNodeId: identity.nodeId, perFile, reporter: ctx.reporter });
-    if (plan.candidates === 0 && plan.unmatchedSelectors.length === plan.selectors.length) {
+    const { plan, outcome, nothingSelected } = await offloadVolume(store, {
+      volume,
+      selectors,
+      olderThanMs,
+      dryRun,
+      perFile,
+      node: ctx.config().node,
+      openDestination: (name) => ctx.destination(name),
+      ...ctx.runContext(),
+    });
+    if (nothingSelected) {
       ctx.emit(offloadReportJson(plan, null), () => ['nothing selected; nothing was done']);
       return EXIT_OK;
-    }
-    let outcome: OffloadOutcome | null = null;
-    if (!dryRun) {
-      const runId = beginRun(store, { ...identity, kind: 'offload', volumeId: plan.volumeId, destination: null, nowNs: ctx.nowNs });
-      const destinations = new Map(plan.policy.requiredTargets.map((name) => [name, ctx.destination(name)]));
-      outcome = await executeOffload(store, plan, { runId, nowNs: ctx.nowNs, volume, node: ctx.config().node, destinations, reporter: ctx.reporter, hooks: ctx.deps.hooks });
-      const status = outcome.errors.length > 0 ? 'partial' : 'success';
-      store.runs.finishRun(runId, status, {
-        offloaded: outcome.offloaded.length,
-        not_durable: plan.refusedFiles + new Set(outcome.refused.map((r) => r.path)).size,
-        drift: outcome.drift.length,
-        errors: outcome.errors.length,
-        // files whose evidence changed between the plan and the unlink, judged again on fresh rows
-        reevaluated: outcome.reevaluated,
-      }, ctx.nowNs);
     }
     if (outcome) await ctx.publishCatalog(plan.policy.requiredTargets, { material: outcome.offloaded.length > 0 });
     ctx.emit(offloadReportJson(plan, outcome), () => renderOffloadReport(plan, outcome));

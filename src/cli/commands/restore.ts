@@ -3,7 +3,7 @@
 
 import path from 'node:path';
 import { arg, defineCommand, option } from '../command.js';
-import { parseSelectors, selects } from '../../core/offload/plan.js';
+import { parseSelectors, selects } from '../../core/selectors.js';
 import { restoreFiles } from '../../core/restore.js';
 import { EXIT_OK, EXIT_OPERATIONAL, UsageError } from '../../errors.js';
 
@@ -32,10 +32,7 @@ export const restoreCommand = defineCommand({
       sources: names.map((name) => ctx.destination(name)),
       toDir: to === undefined ? null : path.resolve(to),
       dryRun,
-      nowNs: ctx.nowNs,
-      identity: ctx.identity(),
-      reporter: ctx.reporter,
-      hooks: ctx.deps.hooks,
+      ...ctx.runContext(),
     });
     if (result.runId !== null) await ctx.publishCatalog(names, { material: result.restored.length > 0 });
     ctx.emit(result, () => {

@@ -8,7 +8,7 @@ import { errorMessage, EXIT_OK, EXIT_OPERATIONAL, OperationalError, SquirrelErro
 import { DestinationConfig } from '../../config/types.js';
 import { unmountedFstabMountPoint } from '../../mount-table.js';
 import { pushLines } from '../render/evidence.js';
-import { METHOD_READBACK } from '../../core/methods.js';
+import { METHOD_READBACK } from '../../destinations/destination.js';
 
 /** The --json document of sync. */
 export interface SyncReport {
@@ -40,6 +40,7 @@ export const syncCommand = defineCommand({
             node: ctx.config().node,
             init,
             dryRun,
+            clock: ctx.deps.clock,
             nowNs: ctx.nowNs,
             identity: ctx.identity(),
             reporter: ctx.reporter,

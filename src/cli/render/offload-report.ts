@@ -3,7 +3,7 @@
 // that would go (dry run) or went; and the totals line scripts read:
 // `offloaded=A not_durable=B drift=C errors=D run=ID` (run=- for a dry run).
 
-import type { CopyRefusal } from '../../core/offload/execute.js';
+import type { CopyRefusal } from '../../core/offload/copies.js';
 import type { OffloadPlan, RefusalGroup } from '../../core/offload/plan.js';
 import { formatBytes } from './format.js';
 

@@ -5,6 +5,7 @@
 
 import fs from 'node:fs';
 import { hashFd } from '../../hash.js';
+import { errnoCode, errnoOrMessage } from '../../errors.js';
 
 export interface HashTask {
   absolutePath: string;
@@ -38,10 +39,10 @@ export function hashListedFile(task: HashTask, buffer: Buffer, afterOpen?: () =>
   try {
     fd = fs.openSync(task.absolutePath, OPEN_FLAGS);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errnoCode(err);
     if (code === 'ENOENT') return { ok: false, message: 'vanished while indexing' };
     if (code === 'ELOOP') return { ok: false, message: 'replaced by a symlink while indexing' };
-    return { ok: false, message: `cannot open: ${code ?? (err as Error).message}` };
+    return { ok: false, message: `cannot open: ${errnoOrMessage(err)}` };
   }
   try {
     const before = fs.fstatSync(fd, { bigint: true });
@@ -63,8 +64,7 @@ export function hashListedFile(task: HashTask, buffer: Buffer, afterOpen?: () =>
     if (!sameFile(before, current)) return { ok: false, message: 'replaced while being hashed; not recorded' };
     return { ok: true, hash, sizeBytes, mtimeNs: before.mtimeNs };
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return { ok: false, message: `cannot read: ${code ?? (err as Error).message}` };
+    return { ok: false, message: `cannot read: ${errnoOrMessage(err)}` };
   } finally {
     fs.closeSync(fd);
   }

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { VolumeConfig } from '../../config/types.js';
-import { OperationalError, UsageError } from '../../errors.js';
+import { errnoCode, errnoOrMessage, errorMessage, OperationalError, UsageError } from '../../errors.js';
 import { VOLUME_MARKER } from '../../paths.js';
 import { Store } from '../../store/store.js';
 
@@ -43,8 +43,8 @@ export function readMarker(root: string): VolumeMarker | null {
   try {
     text = fs.readFileSync(markerPath(root), 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new OperationalError(`cannot read ${markerPath(root)}: ${(err as Error).message}; nothing was changed`, 'volume-marker-unreadable');
+    if (errnoCode(err) === 'ENOENT') return null;
+    throw new OperationalError(`cannot read ${markerPath(root)}: ${errorMessage(err)}; nothing was changed`, 'volume-marker-unreadable');
   }
   let parsed: unknown;
   try {
@@ -92,7 +92,7 @@ export function writeMarker(root: string, marker: VolumeMarker): void {
   } catch (err) {
     fs.rmSync(temp, { force: true });
     throw new OperationalError(
-      `cannot write the volume marker ${target}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}. ` +
+      `cannot write the volume marker ${target}: ${errnoOrMessage(err)}. ` +
         `squirrel needs it to recognise this directory later; make the volume root writable and index again.`,
       'volume-marker-unwritable',
     );
@@ -116,11 +116,10 @@ export function checkVolumeRoot(store: Store | null, volume: VolumeConfig, optio
   try {
     rootStat = fs.statSync(root, { bigint: true });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
     throw new OperationalError(
-      code === 'ENOENT'
+      errnoCode(err) === 'ENOENT'
         ? `volume '${volume.name}': ${root} does not exist. Is the drive mounted? Nothing was changed.`
-        : `volume '${volume.name}': cannot look at ${root}: ${code ?? (err as Error).message}. Nothing was changed.`,
+        : `volume '${volume.name}': cannot look at ${root}: ${errnoOrMessage(err)}. Nothing was changed.`,
       'volume-root-unavailable',
     );
   }

@@ -4,79 +4,21 @@
 // for a million files: rows are streamed, refusals kept as counted groups with a bounded
 // sample of paths, and the allowed files stored column-wise.
 
-import path from 'node:path';
 import { NS_PER_MS, NS_PER_SECOND } from '../../clock.js';
 import { excludeMatcher } from '../../config/exclude.js';
 import type { VolumeConfig } from '../../config/types.js';
+import { formatExactDurationMs } from '../../duration.js';
 import { OperationalError, UsageError } from '../../errors.js';
 import { isReservedPath, RESERVED_PREFIX, VOLUME_MARKER } from '../../paths.js';
+import { selects, Selector, WHOLE_VOLUME } from '../selectors.js';
 import type { Store } from '../../store/store.js';
 import type { OffloadCandidateRow } from '../../store/types.js';
 import { checkVolumeRoot } from '../index/volume-root.js';
 import type { Reporter } from '../reporter.js';
-import {
-  describeLimitNs,
-  evidenceVersionsFor,
-  Gate,
-  GateEvidence,
-  GateSubject,
-  loadGateEvidence,
-  REFUSAL_REASONS,
-  RefusalReason,
-  TargetEvidenceVersion,
-} from './gate.js';
+import { evidenceVersionsFor, GateEvidence, GateSubject, loadGateEvidence, TargetEvidenceVersion } from './evidence.js';
+import { Gate } from './gate.js';
+import { describeRefusal, REFUSAL_REASONS, RefusalReason } from './refusals.js';
 import { OffloadPolicy, policyFromVolume } from './policy.js';
-
-/** A volume-relative path or prefix; `.` is the whole volume. */
-export interface Selector {
-  /** As the user typed it. */
-  raw: string;
-  /** Normalised: no empty or `.` segments, no trailing slash; `.` for the whole volume. */
-  path: string;
-}
-
-const WHOLE_VOLUME = '.';
-
-/**
- * Parse offload selectors. Segment-bounded prefixes: `Photos/2019` selects `Photos/2019` and
- * everything under it, never `Photos/2019-extra`. Anything that could reach outside the
- * volume, or that names squirrel's own reserved files, is a usage error.
- */
-export function parseSelectors(raw: string[]): Selector[] {
-  if (raw.length === 0) {
-    throw new UsageError(
-      "offload needs at least one path: give volume-relative paths or prefixes (e.g. 'Photos/2019'), or '.' for the whole volume",
-      'no-selector',
-    );
-  }
-  const selectors: Selector[] = [];
-  const seen = new Set<string>();
-  for (const text of raw) {
-    const selector = { raw: text, path: normaliseSelector(text) };
-    if (seen.has(selector.path)) continue;
-    seen.add(selector.path);
-    selectors.push(selector);
-  }
-  return selectors;
-}
-
-function normaliseSelector(text: string): string {
-  const bad = (problem: string) =>
-    new UsageError(`selector ${JSON.stringify(text)} ${problem}; selectors are paths relative to the volume root (e.g. 'Photos/2019'), or '.' for the whole volume`, 'bad-selector');
-  if (text === '') throw bad('is empty');
-  if (text.includes('\0')) throw bad('contains a NUL byte');
-  if (/[\n\r]/.test(text)) throw bad('contains a line break');
-  if (text.startsWith('/') || path.isAbsolute(text)) throw bad('is absolute');
-  const segments = text.split('/').filter((segment) => segment !== '' && segment !== '.');
-  if (segments.includes('..')) throw bad("contains '..'");
-  if (segments.some((segment) => segment.startsWith(RESERVED_PREFIX))) throw bad(`names squirrel's own reserved '${RESERVED_PREFIX}*' files, which are never offloaded`);
-  return segments.length === 0 ? WHOLE_VOLUME : segments.join('/');
-}
-
-/** Whether a normalised selector path selects a volume-relative file path (segment-bounded). */
-export function selects(selector: string, filePath: string): boolean {
-  return selector === WHOLE_VOLUME || filePath === selector || (filePath.startsWith(selector) && filePath.charCodeAt(selector.length) === 47 /* '/' */);
-}
 
 export interface PlanOptions {
   /** Only files whose indexed mtime is older than now minus this; null: any age. */
@@ -87,6 +29,8 @@ export interface PlanOptions {
   perFile?: boolean;
   /** Paths kept per refusal group without perFile. */
   samplePaths?: number;
+  /** Keep each allowed file's BLAKE3, for the execute step; a dry run or a count needs none. */
+  withHashes?: boolean;
   reporter?: Reporter;
 }
 
@@ -105,9 +49,9 @@ export interface AllowedFile {
 }
 
 /**
- * Allowed files stored column-wise (typed arrays plus the path strings): ~150 bytes a file
- * instead of ~400 for objects with their own Buffer and bigint. Read with `at(i)` or iterate;
- * each `at(i)` builds a fresh object.
+ * Allowed files stored column-wise (typed arrays plus the path strings): ~150 bytes a file,
+ * and 32 more with its hash, instead of ~400 for objects with their own Buffer and bigint. Read
+ * with `at(i)` or iterate; each `at(i)` builds a fresh object.
  */
 export class AllowedFiles implements Iterable<AllowedFile> {
   private count = 0;
@@ -119,8 +63,15 @@ export class AllowedFiles implements Iterable<AllowedFile> {
   private mtimeSeconds = new Float64Array(1024);
   private mtimeNanos = new Float64Array(1024);
   private origins = new Float64Array(1024);
+  /** 32 bytes a file, or null when the plan keeps no hashes. */
+  private hashes: Uint8Array | null;
 
-  constructor(private readonly versionsByOrigin: (originNodeId: number) => readonly TargetEvidenceVersion[]) {}
+  constructor(
+    private readonly versionsByOrigin: (originNodeId: number) => readonly TargetEvidenceVersion[],
+    withHashes: boolean,
+  ) {
+    this.hashes = withHashes ? new Uint8Array(32 * 1024) : null;
+  }
 
   get length(): number {
     return this.count;
@@ -140,6 +91,8 @@ export class AllowedFiles implements Iterable<AllowedFile> {
     this.mtimeSeconds[i] = file.mtimeSeconds;
     this.mtimeNanos[i] = file.mtimeNanos;
     this.origins[i] = file.originNodeId;
+    const hashes = this.hashes;
+    if (hashes !== null) for (let b = 0, from = file.blake3Offset, to = 32 * i; b < 32; b++) hashes[to + b] = file.blake3[from + b];
     this.bytes += file.size;
   }
 
@@ -160,6 +113,12 @@ export class AllowedFiles implements Iterable<AllowedFile> {
     };
   }
 
+  /** The indexed BLAKE3 of file i, which its bytes on disk must still hash to. */
+  blake3(i: number): Buffer {
+    if (this.hashes === null) throw new Error('this offload plan keeps no hashes (made for a dry run): it cannot be executed');
+    return Buffer.from(this.hashes.subarray(32 * i, 32 * i + 32));
+  }
+
   *[Symbol.iterator](): Iterator<AllowedFile> {
     for (let i = 0; i < this.count; i++) yield this.at(i);
   }
@@ -177,6 +136,11 @@ export class AllowedFiles implements Iterable<AllowedFile> {
     this.mtimeSeconds = grown(this.mtimeSeconds);
     this.mtimeNanos = grown(this.mtimeNanos);
     this.origins = grown(this.origins);
+    if (this.hashes !== null) {
+      const hashes = new Uint8Array(32 * capacity);
+      hashes.set(this.hashes);
+      this.hashes = hashes;
+    }
   }
 }
 
@@ -284,11 +248,12 @@ function scan(store: Store, volume: VolumeConfig, volumeId: number, selectors: S
   const cutoffNanos = cutoffNs === null ? 0 : Number(cutoffNs % NS_PER_SECOND);
   const targetCount = policy.requiredTargets.length;
   const versionsByOrigin = new Map<number, readonly TargetEvidenceVersion[]>();
+  const withHashes = options.withHashes === true;
   const allowed = new AllowedFiles((originNodeId) => {
     let versions = versionsByOrigin.get(originNodeId);
     if (!versions) versionsByOrigin.set(originNodeId, (versions = Object.freeze(evidenceVersionsFor(evidence, originNodeId))));
     return versions;
-  });
+  }, withHashes);
   const satisfied = new Array<number>(targetCount).fill(0);
   const builders = new Array<GroupBuilder | undefined>(targetCount * REFUSAL_REASONS.length);
   const reasonIndex = new Map(REFUSAL_REASONS.map((reason, i) => [reason, i]));
@@ -310,7 +275,7 @@ function scan(store: Store, volume: VolumeConfig, volumeId: number, selectors: S
     // [top, top + '0') in byte order holds `top` and `top/...` ('0' follows '/'), plus
     // siblings like `top-extra` that the segment check below drops.
     const range = top === WHOLE_VOLUME ? null : { fromPath: top, toPath: `${top}0` };
-    const rows = store.files.iterateOffloadCandidates(volumeId, range);
+    const rows = store.files.iterateOffloadCandidates(volumeId, range, withHashes);
     for (const file of rows) {
       if (++seen % PROGRESS_EVERY_FILES === 0) options.reporter?.progress({ phase: `plan offload ${volume.name}`, doneFiles: seen, totalFiles: null, doneBytes: 0, totalBytes: null });
       if (!selects(top, file.path)) continue;
@@ -366,7 +331,7 @@ function scan(store: Store, volume: VolumeConfig, volumeId: number, selectors: S
   const groups: RefusalGroup[] = [];
   for (const builder of builders) {
     if (!builder) continue;
-    const described = [...builder.byKey.values()].map((a) => gate.describe(builder.targetIndex, builder.reason, a.exemplar, a));
+    const described = [...builder.byKey.values()].map((a) => describeRefusal(gate, builder.targetIndex, builder.reason, a.exemplar, a));
     groups.push({
       target: policy.requiredTargets[builder.targetIndex],
       reason: builder.reason,
@@ -385,7 +350,7 @@ function scan(store: Store, volume: VolumeConfig, volumeId: number, selectors: S
     if (m.present > 0) continue;
     const message =
       m.tooRecent > 0
-        ? `'${s.raw}': none of its ${m.tooRecent} indexed file(s) is older than ${describeLimitNs(BigInt(options.olderThanMs!) * NS_PER_MS)}; nothing selected there`
+        ? `'${s.raw}': none of its ${m.tooRecent} indexed file(s) is older than ${formatExactDurationMs(options.olderThanMs!)}; nothing selected there`
         : `'${s.raw}' matches no present file in the index of volume '${volume.name}'; nothing selected there ` +
           `(offloaded and missing files are never selected; run \`squirrel index ${volume.name}\` if files were added)`;
     unmatchedSelectors.push({ selector: s.raw, tooRecentFiles: m.tooRecent, message });

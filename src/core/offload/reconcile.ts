@@ -8,6 +8,7 @@ import { resolveInside, VOLUME_MARKER } from '../../paths.js';
 import { Store } from '../../store/store.js';
 import { readMarker } from '../index/volume-root.js';
 import { lstatOrNull, offloadAsidePath, putBack } from '../fs-safety.js';
+import { errnoCode, errnoOrMessage } from '../../errors.js';
 
 export function reconcileOpenIntents(store: Store, nowNs: bigint): string[] {
   const outcomes: string[] = [];
@@ -39,9 +40,9 @@ export function reconcileOpenIntents(store: Store, nowNs: bigint): string[] {
       fs.lstatSync(absolute);
       exists = true;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
+      const code = errnoCode(err);
       if (code !== 'ENOENT' && code !== 'ENOTDIR') {
-        outcomes.push(`offload intent ${intent.id} for '${intent.path}' left open: cannot check the disk (${code ?? (err as Error).message})`);
+        outcomes.push(`offload intent ${intent.id} for '${intent.path}' left open: cannot check the disk (${errnoOrMessage(err)})`);
         continue;
       }
       exists = false;

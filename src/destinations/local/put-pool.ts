@@ -1,15 +1,13 @@
-// Local puts on worker threads. A put is a dozen blocking calls (open, copy, link, unlink, the
-// flushes) and a sync makes thousands; on the main thread they queue behind each other and
-// behind the read-backs and ledger writes. Here each worker runs LocalDestination.put itself,
-// several at a time, so a put keeps its exact contract and errors. The worker script is
-// compiled next to this module; without it (tests running the TypeScript sources)
-// createPutPool returns null and local destinations put in-thread.
+// Local puts on worker threads: a put is a dozen blocking calls and a sync makes thousands, which
+// on the main thread queue behind each other and behind the read-backs. Each worker runs
+// LocalDestination.put itself, so a put keeps its exact contract and errors. Without the compiled
+// worker script (tests of the TypeScript sources) createPutPool returns null: puts run in-thread.
 
 import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { DestinationUnavailableError, LocalSourceError, SourceExpectation, UnsafeDestinationPathError } from './destination.js';
+import { DestinationUnavailableError, LocalSourceError, SourceExpectation, UnsafeDestinationPathError } from '../destination.js';
 
 /** One put, addressed by the destination's name and absolute root (a worker keeps one LocalDestination per root). */
 export interface PutTask {

@@ -1,43 +1,11 @@
 // SSH host key verification for the sftp destination. A server is trusted only when its key
-// matches the pinned `host_key` (a SHA256 fingerprint or a public key line) or an entry for
-// the host in a known_hosts file. An unknown or changed key is refused, and the message
-// shows the offered fingerprint so the user can check it out of band and pin it.
+// matches the pinned `host_key` or an entry for the host in a known_hosts file. An unknown or
+// changed key is refused, showing the offered fingerprint so the user can check and pin it.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-
-/** `SHA256:<base64 without padding>`, as `ssh-keygen -lf` and OpenSSH's prompts print it. */
-export function fingerprintOf(keyBlob: Buffer): string {
-  return `SHA256:${crypto.createHash('sha256').update(keyBlob).digest('base64').replace(/=+$/, '')}`;
-}
-
-/** The key type named inside an SSH wire-format public key blob ('ssh-ed25519', ...). */
-export function keyTypeOf(keyBlob: Buffer): string {
-  if (keyBlob.length < 4) return 'unknown';
-  const length = keyBlob.readUInt32BE(0);
-  return length > 0 && 4 + length <= keyBlob.length ? keyBlob.subarray(4, 4 + length).toString('latin1') : 'unknown';
-}
-
-const FINGERPRINT_PATTERN = /^SHA256:([A-Za-z0-9+/]{43})=?$/;
-const PUBLIC_KEY_PATTERN = /^((?:ssh|ecdsa|sk)-[A-Za-z0-9@.-]+)\s+([A-Za-z0-9+/]+={0,2})(?:\s.*)?$/;
-
-/** Why a configured `host_key` is not usable, or null. Config validation uses this. */
-export function hostKeyProblem(value: string): string | null {
-  const text = value.trim();
-  if (FINGERPRINT_PATTERN.test(text)) return null;
-  const match = PUBLIC_KEY_PATTERN.exec(text);
-  if (match && keyTypeOf(Buffer.from(match[2], 'base64')) === match[1]) return null;
-  return `'${value}' is not a host key; give its SHA256 fingerprint (SHA256:..., as \`ssh-keyscan HOST | ssh-keygen -lf -\` prints it) or its public key line (ssh-ed25519 AAAA...)`;
-}
-
-/** The fingerprint a pinned `host_key` stands for. */
-function pinnedFingerprint(pinned: string): string {
-  const text = pinned.trim();
-  const fingerprint = FINGERPRINT_PATTERN.exec(text);
-  if (fingerprint) return `SHA256:${fingerprint[1]}`;
-  const publicKey = PUBLIC_KEY_PATTERN.exec(text);
-  return publicKey ? fingerprintOf(Buffer.from(publicKey[2], 'base64')) : text;
-}
+import { fingerprintOf, keyTypeOf, pinnedFingerprint, pinnedKeyType } from '../../config/host-key.js';
+import { errnoCode } from '../../errors.js';
 
 /** One usable known_hosts line: host patterns (or a hashed name) and a key. */
 interface KnownHost {
@@ -53,7 +21,7 @@ export function readKnownHosts(file: string): KnownHost[] {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if (errnoCode(err) === 'ENOENT') return [];
     throw err;
   }
   const entries: KnownHost[] = [];
@@ -163,8 +131,8 @@ export function judgeHostKey(policy: HostKeyPolicy, offered: Buffer, knownHosts:
 export function preferredHostKeyTypes(policy: HostKeyPolicy, knownHosts: KnownHost[]): string[] {
   let types: string[];
   if (policy.pinned !== null) {
-    const publicKey = PUBLIC_KEY_PATTERN.exec(policy.pinned.trim());
-    types = publicKey ? [publicKey[1]] : [];
+    const pinnedType = pinnedKeyType(policy.pinned);
+    types = pinnedType ? [pinnedType] : [];
   } else {
     const name = knownHostsName(policy.host, policy.port);
     types = [...new Set(knownHosts.filter((entry) => !entry.revoked && hostMatches(entry.patterns, name)).map((entry) => entry.keyType))];
