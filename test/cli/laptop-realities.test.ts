@@ -2,11 +2,12 @@
 // restore writes, photos dated before 1970 or past 2262. Each case was a way to lose a file (or
 // to stop backing one up) that a user's-eye attempt found.
 
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hashBytes, hashFile } from '../../src/hash.js';
-import { bin, cleanupTempDirs, CliResult, json, makeSandbox, RestoreReport, rowStatuses, Sandbox, StatusReport, withConfig, withStore } from '../helpers.js';
+import { bin, cleanupTempDirs, CliResult, json, makeSandbox, OffloadReport, RestoreReport, rowStatuses, Sandbox, StatusReport, withConfig, withStore } from '../helpers.js';
 import { mountSupport, smallDisk, unmountAll } from '../mounts.js';
 import { NOW, setup } from '../scenarios.js';
 
@@ -104,5 +105,34 @@ describe('photos dated outside 1970 to 2262', () => {
     expect(rowStatuses(sb)).toEqual({ 'a.jpg': 'present', 'b.jpg': 'present' });
     expect(sync.code, sync.stderr).toBe(0);
     expect(json<StatusReport>(status).volumes[0].light).toBe('red');
+  });
+});
+
+describe('a file another program holds open', () => {
+  it('is kept, naming the program, while the rest is offloaded; once closed it goes', async () => {
+    // setup: a mail client keeps its mailbox open for appending; a photo beside it
+    const sb = makeSandbox({ 'mail/inbox.mbox': 'From a\n', 'p1.jpg': 'photo' });
+    await setup(sb, ['index', 'photos']);
+    await setup(sb, ['sync', 'photos', '--init']);
+    const mailbox = path.join(sb.volumePath, 'mail/inbox.mbox');
+    const holder = spawn(process.execPath, ['-e', `require('fs').openSync(${JSON.stringify(mailbox)}, 'a'); console.log('open'); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+      // act
+      const offload = squirrel(sb, '--json', 'offload', 'photos', '.');
+      // expect: the mailbox is drift, named with the program holding it; the photo is gone
+      expect(offload.code, offload.stderr).toBe(0);
+      const report = json<OffloadReport>(offload);
+      expect(report.execution?.offloaded).toEqual(['p1.jpg']);
+      expect(report.execution?.drift).toEqual([{ path: 'mail/inbox.mbox', reason: expect.stringMatching(new RegExp(`open in another program \\(node, pid ${holder.pid}\\)`)) }]);
+      expect(fs.readFileSync(mailbox, 'utf8')).toBe('From a\n');
+    } finally {
+      holder.kill();
+      await new Promise((resolve) => holder.once('exit', resolve));
+    }
+    // once the program has closed it, the next offload takes it
+    const again = squirrel(sb, '--json', 'offload', 'photos', '.');
+    expect(json<OffloadReport>(again).execution?.offloaded).toEqual(['mail/inbox.mbox']);
+    expect(fs.existsSync(mailbox)).toBe(false);
   });
 });

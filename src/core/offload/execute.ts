@@ -15,6 +15,7 @@ import { RunContext } from '../runs.js';
 import { CopyFinder, copyFinder, CopyFinderOptions, CopyRefusal } from './copies.js';
 import { checkOnDisk, DiskCheck, sameIdentity } from './disk.js';
 import { sameEvidenceVersions } from './evidence.js';
+import { openFiles } from './open-files.js';
 import { AllowedFile, OffloadPlan } from './plan.js';
 import { Recheck, Rechecker } from './recheck.js';
 
@@ -155,11 +156,17 @@ class CommitBatch {
     }
   }
 
-  /** Phase 1: what the disk check (run ahead) found; a file that changed is drift. */
+  /**
+   * Phase 1: what the disk check (run ahead) found; a file that changed is drift, and so is one
+   * another program holds open (its next write through that descriptor would be lost).
+   */
   private unchangedOnDisk(batch: Checked[]): OnDisk[] {
     const onDisk: OnDisk[] = [];
+    const holders = batch.some(({ disk }) => disk.ok) ? openFiles() : null;
     for (const { file, disk } of batch) {
+      const holder = disk.ok ? holders?.get(`${disk.seen.dev}:${disk.seen.ino}`) : undefined;
       if (!disk.ok) this.verdicts.set(file, { kind: 'drift', reason: disk.reason });
+      else if (holder) this.verdicts.set(file, { kind: 'drift', reason: `open in another program (${holder.command}, pid ${holder.pid}); close it and run offload again` });
       else {
         this.o.hooks.at('offload.after-disk-check');
         onDisk.push({ file, absolute: disk.absolute, seen: disk.seen });
