@@ -73,13 +73,13 @@ interface PendingCopy {
   contentId: number;
 }
 
-export async function pushVolume(store: Store, o: PushOptions): Promise<PushResult> {
-  const volumeRow = store.volume(o.volume.name);
-  const result: PushResult = {
-    volume: o.volume.name,
-    destination: o.destination.name,
+/** A result with nothing done yet (a push that fails before it starts keeps it, with a message). */
+export function emptyPushResult(volume: string, destination: string, status: PushResult['status'], message: string | null = null): PushResult {
+  return {
+    volume,
+    destination,
     runId: null,
-    status: o.dryRun ? 'dry-run' : 'success',
+    status,
     sentFiles: 0,
     sentBytes: 0,
     alreadyThereFiles: 0,
@@ -90,8 +90,13 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
     notes: [],
     coverage: [],
     vector: [],
-    message: null,
+    message,
   };
+}
+
+export async function pushVolume(store: Store, o: PushOptions): Promise<PushResult> {
+  const volumeRow = store.volume(o.volume.name);
+  const result = emptyPushResult(o.volume.name, o.destination.name, o.dryRun ? 'dry-run' : 'success');
   if (!volumeRow) {
     result.status = o.dryRun ? 'dry-run' : 'failed';
     result.message = `volume '${o.volume.name}' has never been indexed; run \`squirrel index ${o.volume.name}\` first`;

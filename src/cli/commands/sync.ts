@@ -3,7 +3,7 @@
 
 import { arg, defineCommand, option } from '../command.js';
 import { resolveTargets } from '../targets.js';
-import { pushVolume, PushResult } from '../../core/push.js';
+import { emptyPushResult, pushVolume, PushResult } from '../../core/push.js';
 import { errorMessage, EXIT_OK, EXIT_OPERATIONAL, OperationalError, SquirrelError } from '../../errors.js';
 import { DestinationConfig } from '../../config/types.js';
 import { unmountedFstabMountPoint } from '../../mount-table.js';
@@ -51,7 +51,7 @@ export const syncCommand = defineCommand({
         if (!(err instanceof SquirrelError)) throw err;
         // A place that is not this volume's (exit 2) outranks an operational failure (exit 1).
         exitCode = Math.max(exitCode, err.exitCode);
-        results.push(failedResult(target.volume.name, target.destination, errorMessage(err)));
+        results.push(emptyPushResult(target.volume.name, target.destination, 'failed', errorMessage(err)));
       }
     }
     const report: SyncReport = { results };
@@ -68,26 +68,6 @@ export const syncCommand = defineCommand({
     return exitCode;
   },
 });
-
-function failedResult(volume: string, destination: string, message: string): PushResult {
-  return {
-    volume,
-    destination,
-    runId: null,
-    status: 'failed',
-    sentFiles: 0,
-    sentBytes: 0,
-    alreadyThereFiles: 0,
-    movedAsideFiles: 0,
-    failures: [],
-    refused: [],
-    clearedFindings: 0,
-    notes: [],
-    coverage: [],
-    vector: [],
-    message,
-  };
-}
 
 /** `--init` on an fstab mount point with nothing mounted would mark the disk below it as the drive. */
 function refuseUnmountedDrive(destination: DestinationConfig): void {
