@@ -29,7 +29,7 @@ export interface Namespace {
   nameRules: NameRules | null;
   /** False when a lenient reader met a namespace no sync of this version has claimed yet. */
   claimed: boolean;
-  /** `adopt`: the namespace's write count to record as this index's once the verify is complete. */
+  /** `adopt`: the namespace's write count to record as this index's once the verify is complete (0: forget the claim; the next sync marks it anew). */
   adoptWrites: number | null;
 }
 
@@ -228,10 +228,17 @@ async function claimNamespace(store: Store, destination: Destination, destinatio
   const markerPath = `${name}/${NAMESPACE_MARKER}`;
   const where = `namespace '${name}' at destination '${destination.name}' (${destination.location})`;
   const choose = `choose another namespace for this volume there: \`namespace: { ${destination.name}: <name> }\` under volumes.${o.volume.name}, or \`namespace_prefix: ${o.node}-\` for every volume of this node`;
-  let ownWrites = store.places.namespaceWrites(volumeRow.id, destination.name, name);
+  const claim = store.places.namespaceClaim(volumeRow.id, destination.name, name);
+  let ownWrites = claim?.writes ?? null;
+  const confirmed = claim?.confirmed ?? 0;
+  const confirm = (writes: number) => store.immediate(() => store.places.confirmNamespaceWrites(volumeRow.id, destination.name, name, writes));
   const mine = (writes: number) => encodeNamespaceMarker({ destination: destinationId, node: o.node, volume: volumeRow.uid, volumeName: o.volume.name, writes });
   let bytes = await destination.readSmall(markerPath);
   if (bytes === null) {
+    if (confirmed > 0) {
+      if (o.adopt && !o.write) return { adoptWrites: 0 };
+      throw rewound(where, 0, confirmed, o.volume.name, destination.name);
+    }
     if (!o.write && o.lenient) return false;
     if (!o.write) {
       throw new OperationalError(
@@ -243,6 +250,7 @@ async function claimNamespace(store: Store, destination: Destination, destinatio
     store.immediate(() => store.places.setNamespaceWrites(volumeRow.id, destination.name, name, writes));
     if (await destination.writeSmall(markerPath, mine(writes), 'create')) {
       ownWrites = writes;
+      confirm(writes);
       o.notes.push(`destination '${destination.name}': namespace '${name}' claimed for volume '${o.volume.name}' of node '${o.node}'`);
     }
     bytes = await destination.readSmall(markerPath);
@@ -266,6 +274,10 @@ async function claimNamespace(store: Store, destination: Destination, destinatio
       'namespace-owned',
     );
   }
+  if (marker.writes < confirmed) {
+    if (o.adopt && !o.write) return { adoptWrites: marker.writes };
+    throw rewound(where, marker.writes, confirmed, o.volume.name, destination.name);
+  }
   if (ownWrites !== null && marker.writes > ownWrites) {
     if (o.adopt && !o.write) return { adoptWrites: marker.writes };
     throw new UsageError(
@@ -281,5 +293,15 @@ async function claimNamespace(store: Store, destination: Destination, destinatio
   const writes = Math.max(marker.writes, ownWrites ?? 0) + 1;
   store.immediate(() => store.places.setNamespaceWrites(volumeRow.id, destination.name, name, writes));
   await destination.writeSmall(markerPath, mine(writes), 'replace');
+  confirm(writes);
   return true;
+}
+
+function rewound(where: string, found: number, confirmed: number, volume: string, destination: string): UsageError {
+  return new UsageError(
+    `${where} shows ${found === 0 ? 'no namespace marker' : `${found} write(s)`} where this index wrote it ${confirmed} time(s): the destination was rolled back to an older state ` +
+      `(a file-system snapshot, a NAS restore, a disk image) or an older copy of it is mounted there, so the copies this index recorded there may be older versions or gone, and none is assumed. ` +
+      `\`squirrel verify ${volume} --to ${destination} --adopt\` re-reads every copy it records there (one that no longer holds the recorded bytes is marked, and the next sync sends it again), then takes the namespace on as it is.`,
+    'namespace-rewound',
+  );
 }

@@ -162,7 +162,11 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
     // Adopted only when every copy the ledger records there was read: the ledger is true again.
     const everyCopyRead = !result.stoppedEarly && o.samplePercent === null && result.problems.every((p) => p.state !== 'unreadable');
     if (namespace.adoptWrites !== null && everyCopyRead) {
-      store.places.setNamespaceWrites(volumeRow.id, o.destination.name, namespace.name, namespace.adoptWrites);
+      if (namespace.adoptWrites === 0) store.places.forgetNamespaceClaim(volumeRow.id, o.destination.name);
+      else {
+        store.places.setNamespaceWrites(volumeRow.id, o.destination.name, namespace.name, namespace.adoptWrites);
+        store.places.confirmNamespaceWrites(volumeRow.id, o.destination.name, namespace.name, namespace.adoptWrites);
+      }
       result.adoptedWrites = namespace.adoptWrites;
     }
     result.status = result.problems.length === 0 ? 'success' : result.ok > 0 ? 'partial' : 'failed';

@@ -22,7 +22,9 @@ export class PlaceStore {
   private readonly refusedPathsOf;
   private readonly claimOf;
   private readonly claimSet;
+  private readonly claimConfirm;
   private readonly claimsClear;
+  private readonly claimForget;
   private readonly destinationNamesOf;
 
   constructor(db: Db) {
@@ -35,10 +37,13 @@ export class PlaceStore {
     this.refusalsOf = prep(`SELECT volume_id, destination, path, reason, detail, run_id FROM name_refusals
       WHERE volume_id = ? AND destination = ? ORDER BY path`);
     this.refusedPathsOf = db.prepare('SELECT path, reason FROM name_refusals WHERE volume_id = ? AND destination = ?').raw(true);
-    this.claimOf = prep('SELECT writes FROM namespace_claims WHERE volume_id = ? AND destination = ? AND namespace = ?');
+    this.claimOf = prep('SELECT writes, confirmed FROM namespace_claims WHERE volume_id = ? AND destination = ? AND namespace = ?');
     this.claimSet = prep(`INSERT INTO namespace_claims (volume_id, destination, namespace, writes) VALUES (?, ?, ?, ?)
-      ON CONFLICT (volume_id, destination) DO UPDATE SET namespace = excluded.namespace, writes = excluded.writes`);
+      ON CONFLICT (volume_id, destination) DO UPDATE SET namespace = excluded.namespace, writes = excluded.writes,
+        confirmed = CASE WHEN namespace = excluded.namespace THEN confirmed ELSE 0 END`);
+    this.claimConfirm = prep('UPDATE namespace_claims SET confirmed = ? WHERE volume_id = ? AND destination = ? AND namespace = ?');
     this.claimsClear = prep('DELETE FROM namespace_claims');
+    this.claimForget = prep('DELETE FROM namespace_claims WHERE volume_id = ? AND destination = ?');
   }
 
   /** The destination id recorded for a destination name, or null if this index never met it. */
@@ -72,14 +77,26 @@ export class PlaceStore {
     return new Map(this.refusedPathsOf.all(volumeId, destination) as [string, string][]);
   }
 
-  /** How many times this index wrote its namespace marker at the destination; null: never. */
-  /** How many times this index wrote that namespace's marker; null: never (or another namespace was counted). */
-  namespaceWrites(volumeId: number, destination: string, namespace: string): number | null {
-    return one<{ writes: number }>(this.claimOf, volumeId, destination, namespace)?.writes ?? null;
+  /**
+   * How many times this index wrote that namespace's marker (counted before each write), and
+   * how many of those writes it saw land; null: never (or another namespace was counted).
+   */
+  namespaceClaim(volumeId: number, destination: string, namespace: string): { writes: number; confirmed: number } | null {
+    return one<{ writes: number; confirmed: number }>(this.claimOf, volumeId, destination, namespace) ?? null;
   }
 
   setNamespaceWrites(volumeId: number, destination: string, namespace: string, writes: number): void {
     this.claimSet.run(volumeId, destination, namespace, writes);
+  }
+
+  /** The marker now says `writes`: a marker found behind this count was rolled back. */
+  confirmNamespaceWrites(volumeId: number, destination: string, namespace: string, writes: number): void {
+    this.claimConfirm.run(writes, volumeId, destination, namespace);
+  }
+
+  /** Forget one claim (its marker is gone and every copy was re-read): the next sync marks it anew. */
+  forgetNamespaceClaim(volumeId: number, destination: string): void {
+    this.claimForget.run(volumeId, destination);
   }
 
   /**

@@ -402,6 +402,43 @@ describe('case 4b: one index, put back from a backup', () => {
   });
 });
 
+describe('case 4c: a destination rolled back to an older snapshot', () => {
+  it('is refused until a full verify re-reads it; the newest version is never offloaded onto the old one', () => {
+    // setup: version 1 backed up; the NAS snapshots; version 2 (same size) backed up; the NAS is rolled back
+    const dir = tempDir();
+    const nas = path.join(dir, 'nas');
+    const m = machine({ dir, destinations: { nas }, files: { 'F.txt': 'version-1' } });
+    ok(m.run('index', 'photos'), 'index');
+    ok(m.run('sync', '--init'), 'sync --init');
+    fs.cpSync(nas, path.join(dir, 'snapshot'), { recursive: true, preserveTimestamps: true });
+    write(m, 'F.txt', 'version-2');
+    ok(m.run('index', 'photos'), 'index version 2');
+    ok(m.run('sync'), 'sync version 2');
+    fs.rmSync(nas, { recursive: true });
+    fs.cpSync(path.join(dir, 'snapshot'), nas, { recursive: true, preserveTimestamps: true });
+    // act
+    ok(m.run('index', 'photos'), 'index after the rollback');
+    const sync = m.run('sync');
+    const offload = m.run('offload', 'photos', '.');
+    const adopt = m.run('verify', 'photos', '--to', 'nas', '--adopt');
+    const resync = m.run('sync');
+    const offloadAfter = m.run('offload', 'photos', '.');
+    const restore = m.run('restore', 'photos', '.');
+    // expect: sync and offload refuse, naming the rollback and the way out; after it, version 2 is what comes back
+    expect(sync.code, sync.stdout + sync.stderr).toBe(2);
+    expect(sync.stdout).toMatch(/rolled back to an older state.*squirrel verify photos --to nas --adopt/s);
+    expect(offload.stdout + offload.stderr).toMatch(/rolled back/);
+    expect(fs.readFileSync(path.join(m.volumeRoot, 'F.txt'), 'utf8')).toBe('version-2');
+    expect(adopt.stdout).toMatch(/CORRUPT.*F\.txt/s);
+    expect(adopt.stdout).toMatch(/adopted/);
+    ok(resync, 'sync after adopting');
+    expect(ok(offloadAfter, 'offload').stdout).toMatch(/offloaded=1/);
+    ok(restore, 'restore');
+    expect(fs.readFileSync(path.join(m.volumeRoot, 'F.txt'), 'utf8')).toBe('version-2');
+    expect(lost(m)).toEqual([]);
+  });
+});
+
 describe('case 5: the ledger only records what was read', () => {
   it('a hand-deleted history copy does not block the evidence forever once the content has a sound copy again', () => {
     // setup: a.jpg = X, synced; then a.jpg = Y, synced (X moved to history); then a.jpg = X again
