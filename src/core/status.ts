@@ -62,7 +62,7 @@ export async function volumeStatus(store: Store, volume: VolumeConfig, destinati
     }
     const lastIndex = store.runs.lastFinished(row.id, 'index');
     if (lastIndex && lastIndex.status !== 'success') flagVolume('red', `the last index (run ${lastIndex.id}) was ${lastIndex.status}: some files may not be backed up; \`squirrel index ${volume.name}\` again once fixed`);
-  }
+  } else flagVolume('amber', `never indexed: nothing of it is backed up yet; \`squirrel index ${volume.name}\``);
   const publications = new Map(store.catalog.publications().map((p) => [p.destination, p]));
   const counts = row ? store.files.statusCounts(row.id) : [];
   for (const c of counts) {
@@ -118,6 +118,15 @@ export async function volumeStatus(store: Store, volume: VolumeConfig, destinati
     if (row && target.root === 'ok' && publication?.error) flag('amber', `the catalog could not be published there last time: ${publication.error}`);
     if (refusedNames.length > 0) flag('amber', `${refusedNames.length} path(s) not placed at '${name}' because two local names are one name there (name-collision): ${refusedNames[0].detail}`);
     if (status.presentFiles > 0 && target.lastPushRunId === null) flag('amber', 'never pushed successfully');
+    // A verify or sync that went wrong after the last good push: its problems may be ones no copy row records (a copy it could not read).
+    const lastVerify = row ? store.runs.lastFinished(row.id, 'verify', name) : undefined;
+    if (lastVerify && (lastVerify.status === 'partial' || lastVerify.status === 'failed') && lastVerify.id > (target.lastPushRunId ?? 0)) {
+      flag('red', `the last verify (run ${lastVerify.id}) was ${lastVerify.status}${lastVerify.note ? `: ${lastVerify.note}` : ''}; \`squirrel verify ${volume.name} --to ${name}\` shows each copy`);
+    }
+    const lastSync = row ? store.runs.lastFinished(row.id, 'sync', name) : undefined;
+    if (lastSync && lastSync.status !== 'success' && lastSync.id > (target.lastPushRunId ?? 0)) {
+      flag('amber', `the last sync (run ${lastSync.id}) was ${lastSync.status}${lastSync.note ? `: ${lastSync.note}` : ''}`);
+    }
     for (const [originNodeId, runId] of needed) {
       const c = target.components.find((x) => x.originNodeId === originNodeId);
       if (!c) flag('amber', `no evidence for origin ${store.nodeName(originNodeId)} (needs run ${runId})`);
@@ -141,6 +150,18 @@ export async function volumeStatus(store: Store, volume: VolumeConfig, destinati
     }
   }
   return status;
+}
+
+/**
+ * Volumes the index holds offloaded files of that the config no longer lists (renamed or
+ * removed): nothing watches or restores them until they are listed again, so amber.
+ */
+export function unlistedVolumes(store: Store, configured: readonly string[]): { volume: string; rootPath: string; offloadedFiles: number }[] {
+  return store
+    .volumes()
+    .filter((v) => !configured.includes(v.name))
+    .map((v) => ({ volume: v.name, rootPath: v.rootPath, offloadedFiles: store.files.statusCounts(v.id).find((c) => c.status === 'offloaded')?.files ?? 0 }))
+    .filter((v) => v.offloadedFiles > 0);
 }
 
 /**

@@ -141,10 +141,10 @@ export class RunStore {
     return all<RunRow>(this.db.prepare(sql).safeIntegers(true), ...params, filter.limit);
   }
 
-  /** The newest finished run of a kind on a volume, or undefined. */
-  lastFinished(volumeId: number, kind: RunKind): RunRow | undefined {
+  /** The newest finished run of a kind on a volume (to one destination, if named), or undefined. */
+  lastFinished(volumeId: number, kind: RunKind, destination: string | null = null): RunRow | undefined {
     return one<RunRow>(this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs r LEFT JOIN volumes v ON v.id = r.volume_id
-      WHERE r.volume_id = ? AND r.kind = ? AND r.status <> 'running' ORDER BY r.id DESC LIMIT 1`).safeIntegers(true), volumeId, kind);
+      WHERE r.volume_id = ? AND r.kind = ? AND r.status <> 'running' AND (? IS NULL OR r.destination = ?) ORDER BY r.id DESC LIMIT 1`).safeIntegers(true), volumeId, kind, destination, destination);
   }
 
   /** The newest successful sync run of a volume to a destination: its last whole-volume push. */

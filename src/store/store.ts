@@ -26,6 +26,7 @@ export class Store {
   private readonly nodeById;
   private readonly nodeList;
   private readonly volumeByName;
+  private readonly volumeList;
   private readonly volumeInsert;
   private readonly volumeId;
   private readonly beginImmediate;
@@ -42,6 +43,7 @@ export class Store {
     this.nodeById = prep('SELECT name FROM nodes WHERE id = ?');
     this.nodeList = prep('SELECT id, name FROM nodes');
     this.volumeByName = prep('SELECT id, name, root_path, uid FROM volumes WHERE name = ?');
+    this.volumeList = prep('SELECT id, name, root_path, uid FROM volumes ORDER BY name');
     this.volumeId = prep('SELECT id, name, root_path, uid FROM volumes WHERE id = ?');
     this.volumeInsert = prep('INSERT INTO volumes (name, root_path, uid) VALUES (?, ?, lower(hex(randomblob(16)))) ON CONFLICT (name) DO NOTHING');
     this.beginImmediate = db.prepare('BEGIN IMMEDIATE');
@@ -108,6 +110,11 @@ export class Store {
 
   volume(name: string): VolumeRow | undefined {
     return one<VolumeRow>(this.volumeByName, name);
+  }
+
+  /** Every volume this index has met, by name. */
+  volumes(): VolumeRow[] {
+    return all<VolumeRow>(this.volumeList);
   }
 
   volumeById(volumeId: number): VolumeRow | undefined {

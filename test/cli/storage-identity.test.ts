@@ -439,6 +439,48 @@ describe('case 4c: a destination rolled back to an older snapshot', () => {
   });
 });
 
+describe('status never shows green over a file with no backup', () => {
+  it('copies a dedup tool replaced by links back to the local files: verify finds them unreadable, and status is red until a good push', () => {
+    // setup
+    const dir = tempDir();
+    const m = machine({ dir, destinations: { nas: path.join(dir, 'nas') }, files: { 'a.jpg': 'alpha' } });
+    ok(m.run('index', 'photos'), 'index');
+    ok(m.run('sync', '--init'), 'sync');
+    const copy = path.join(dir, 'nas', 'photos', 'a.jpg');
+    fs.rmSync(copy);
+    fs.symlinkSync(path.join(m.volumeRoot, 'a.jpg'), copy);
+    // act
+    const verify = m.run('verify', 'photos');
+    const status = m.run('status', '--check');
+    // expect
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toMatch(/UNREADABLE/);
+    expect(status.code, status.stdout).toBe(2);
+    expect(status.stdout).toMatch(/the last verify \(run \d+\) was failed/);
+  });
+
+  it('a volume renamed in the config: the new name is amber (never indexed) and the old one, with its offloaded file, is named', () => {
+    // setup
+    const dir = tempDir();
+    const m = machine({ dir, destinations: { nas: path.join(dir, 'nas') }, files: { 'a.jpg': 'alpha' } });
+    ok(m.run('index', 'photos'), 'index');
+    ok(m.run('sync', '--init'), 'sync');
+    ok(m.run('offload', 'photos', '.'), 'offload');
+    m.writeConfig((c) => {
+      c.volumes.pictures = c.volumes.photos;
+      delete c.volumes.photos;
+    });
+    // act
+    const index = m.run('index', 'pictures');
+    const status = m.run('status', '--check');
+    // expect
+    expect(index.code).toBe(2);
+    expect(status.code, status.stdout).toBe(1);
+    expect(status.stdout).toMatch(/pictures: AMBER.*never indexed/s);
+    expect(status.stdout).toMatch(/unlisted volume 'photos'.*1 offloaded file/);
+  });
+});
+
 describe('case 5: the ledger only records what was read', () => {
   it('a hand-deleted history copy does not block the evidence forever once the content has a sound copy again', () => {
     // setup: a.jpg = X, synced; then a.jpg = Y, synced (X moved to history); then a.jpg = X again

@@ -2,7 +2,7 @@
 // turns the traffic light into a monitoring plugin's exit code, for cron.
 
 import { arg, defineCommand, option } from '../command.js';
-import { catalogStatus, Light, volumeStatus, VolumeStatus } from '../../core/status.js';
+import { catalogStatus, Light, unlistedVolumes, volumeStatus, VolumeStatus } from '../../core/status.js';
 import { formatAge } from '../../duration.js';
 import { EXIT_OPERATIONAL, EXIT_USAGE } from '../../errors.js';
 import { formatBytes } from '../render/format.js';
@@ -17,6 +17,8 @@ export interface StatusReport {
   volumes: VolumeStatus[];
   /** Whether the newest catalog published anywhere covers the last change. */
   catalog: { light: Light; reason: string | null };
+  /** Volumes with offloaded files that the config no longer lists (amber). */
+  unlisted: ReturnType<typeof unlistedVolumes>;
 }
 
 export const statusCommand = defineCommand({
@@ -48,12 +50,18 @@ export const statusCommand = defineCommand({
     const statuses: VolumeStatus[] = [];
     for (const volume of volumes) statuses.push(await volumeStatus(store, volume, destinations, ctx.nowNs, ctx.nodeId(), config.node));
     const catalog = catalogStatus(store);
-    const light = [...statuses.map((s) => s.light), catalog.light].reduce<Light>((acc, l) => (acc === 'red' || l === 'red' ? 'red' : acc === 'amber' || l === 'amber' ? 'amber' : 'green'), 'green');
-    const report: StatusReport = { light, volumes: statuses, catalog };
+    const unlisted = unlistedVolumes(store, [...config.volumes.keys()]);
+    const light = [...statuses.map((s) => s.light), catalog.light, ...unlisted.map((): Light => 'amber')].reduce<Light>((acc, l) => (acc === 'red' || l === 'red' ? 'red' : acc === 'amber' || l === 'amber' ? 'amber' : 'green'), 'green');
+    const report: StatusReport = { light, volumes: statuses, catalog, unlisted };
     ctx.emit(report, () =>
       statuses
         .flatMap((s) => statusLines(s, ctx.nowNs, config.node))
         .concat(catalog.reason ? [`catalog: ${catalog.light.toUpperCase()} ${catalog.reason}`] : [])
+        .concat(
+          unlisted.map(
+            (u) => `unlisted volume '${u.volume}' (${u.rootPath}): AMBER ${u.offloadedFiles} offloaded file(s) in the index, but the config no longer lists it (renamed or removed?); list it again under volumes: to watch and restore them`,
+          ),
+        )
         .concat([`overall: ${light.toUpperCase()}`]),
     );
     return check ? CHECK_EXIT[light] : 0;
