@@ -231,3 +231,15 @@ describe('publishing at once', () => {
     }
   });
 });
+
+describe('node show', () => {
+  it('prints a peers: snippet that pastes into a config as it is', () => {
+    // setup
+    const w = twoNodes({ trustNasbox: false });
+    // act
+    const shown = ok(w.nasbox(TEST_NOW_NS, 'node', 'show'), 'node show').stdout;
+    // expect: the lines from `peers:` on are YAML naming the node and its key
+    const snippet = shown.slice(shown.indexOf('peers:'));
+    expect(YAML.parse(snippet)).toEqual({ peers: { nasbox: { public_key: publicKeyOf(w.nasbox) } } });
+  });
+});

@@ -16,7 +16,7 @@ const showCommand = defineCommand({
   action: (ctx) => {
     const key = ctx.nodeKey();
     const node = ctx.config().node;
-    ctx.emit({ node, public_key: key.publicKey }, () => [`node: ${node}`, `public_key: ${key.publicKey}`, '', 'On a node that should trust this one, add to its config:', `peers:\n  ${node}:\n    public_key: ${key.publicKey}`]);
+    ctx.emit({ node, public_key: key.publicKey }, () => [`node: ${node}`, `public_key: ${key.publicKey}`, '', 'On a node that should trust this one, add to its config:', 'peers:', `  ${node}:`, `    public_key: ${key.publicKey}`]);
   },
 });
 
