@@ -22,16 +22,20 @@ import { Hooks, Reporter } from './reporter.js';
 
 export const DEFAULT_CATALOG_KEEP = 7;
 
-const NAME = /^run-(\d{12})-([0-9a-f]{64})\.db\.gz$/;
+/** The index id was added later: a snapshot named without one is an older squirrel's. */
+const NAME = /^run-(\d{12})-(?:([0-9a-f]{32})-)?([0-9a-f]{64})\.db\.gz$/;
 
-/** `run-000000000042-<blake3 of the compressed bytes>.db.gz`: sorted by name is sorted by run. */
-export function snapshotName(coversRunId: number, blake3Hex: string): string {
-  return `run-${String(coversRunId).padStart(12, '0')}-${blake3Hex}.db.gz`;
+/**
+ * `run-000000000042-<index id>-<blake3 of the compressed bytes>.db.gz`: sorted by name is
+ * sorted by run; the index id tells apart two machines (or databases) publishing as one node.
+ */
+export function snapshotName(coversRunId: number, indexId: string, blake3Hex: string): string {
+  return `run-${String(coversRunId).padStart(12, '0')}-${indexId}-${blake3Hex}.db.gz`;
 }
 
-export function parseSnapshotName(name: string): { coversRunId: number; blake3Hex: string } | null {
+export function parseSnapshotName(name: string): { coversRunId: number; indexId: string | null; blake3Hex: string } | null {
   const m = NAME.exec(name);
-  return m ? { coversRunId: Number(m[1]), blake3Hex: m[2] } : null;
+  return m ? { coversRunId: Number(m[1]), indexId: m[2] ?? null, blake3Hex: m[3] } : null;
 }
 
 /** Where a node's snapshots live at a destination. */
@@ -67,7 +71,8 @@ export async function publishCatalog(store: Store, destinations: Destination[], 
   try {
     store.catalog.snapshotTo(`${scratch}.db`);
     const blake3Hex = await compress(`${scratch}.db`, `${scratch}.db.gz`);
-    const name = snapshotName(coversRunId, blake3Hex);
+    const indexId = store.catalog.indexId();
+    const name = snapshotName(coversRunId, indexId, blake3Hex);
     for (const destination of destinations) {
       const outcome: PublishOutcome = { destination: destination.name, snapshot: null, removed: [], error: null };
       try {
@@ -75,7 +80,13 @@ export async function publishCatalog(store: Store, destinations: Destination[], 
         o.hooks.at('catalog.before-place');
         await placeSnapshot(destination, o.node, name, `${scratch}.db.gz`, o.key);
         outcome.snapshot = name;
-        outcome.removed = await prune(destination, o.node, o.keep);
+        const pruned = await prune(destination, o.node, o.keep, indexId);
+        outcome.removed = pruned.removed;
+        if (pruned.otherIndexes > 0) {
+          // Published, but recovery from here would have to be told which index is this one's.
+          outcome.error = `.squirrel-catalog/${o.node}/ there also holds snapshots of ${pruned.otherIndexes} other index(es): two machines (or databases) publish as node '${o.node}'; give each its own \`node:\` name (theirs are never pruned from here)`;
+          o.reporter.warn(`destination '${destination.name}': ${outcome.error}`);
+        }
       } catch (err) {
         outcome.error = errorMessage(err);
         o.reporter.warn(`the catalog could not be published to '${destination.name}': ${outcome.error}; status shows it until a later command publishes one`);
@@ -124,25 +135,33 @@ async function placeSnapshot(destination: Destination, node: string, name: strin
 /** A snapshot's signature: the node's signature over the snapshot's name. */
 export const SIGNATURE_SUFFIX = '.sig';
 
-/** Keep the newest `keep` snapshots of this node's own catalog; remove the older ones. */
-async function prune(destination: Destination, node: string, keep: number): Promise<string[]> {
+/**
+ * Keep the newest `keep` snapshots of this index (and an older squirrel's, named without an
+ * index id); remove the older ones. Another index's snapshots in the folder are never touched.
+ */
+async function prune(destination: Destination, node: string, keep: number, indexId: string): Promise<{ removed: string[]; otherIndexes: number }> {
   const names: string[] = [];
+  const others = new Set<string>();
   for await (const file of destination.list(catalogFolder(node))) {
     const name = file.path.slice(catalogFolder(node).length + 1);
-    if (!name.includes('/') && parseSnapshotName(name)) names.push(name);
+    const parsed = name.includes('/') ? null : parseSnapshotName(name);
+    if (parsed && parsed.indexId !== null && parsed.indexId !== indexId) others.add(parsed.indexId);
+    else if (parsed) names.push(name);
   }
   const older = names.sort().reverse().slice(keep);
   for (const name of older) {
     await destination.removeCatalogFile(`${catalogFolder(node)}/${name}`);
     await destination.removeCatalogFile(`${catalogFolder(node)}/${name}${SIGNATURE_SUFFIX}`);
   }
-  return older;
+  return { removed: older, otherIndexes: others.size };
 }
 
 /** A snapshot at a destination, as listed. */
 export interface SnapshotInfo {
   name: string;
   coversRunId: number;
+  /** The index that published it; null for an older squirrel's snapshot. */
+  indexId: string | null;
   sizeBytes: number;
 }
 
@@ -152,7 +171,7 @@ export async function listSnapshots(destination: Destination, node: string): Pro
   for await (const file of destination.list(folder)) {
     const name = file.path.slice(folder.length + 1);
     const parsed = name.includes('/') ? null : parseSnapshotName(name);
-    if (parsed) found.push({ name, coversRunId: parsed.coversRunId, sizeBytes: file.sizeBytes });
+    if (parsed) found.push({ name, coversRunId: parsed.coversRunId, indexId: parsed.indexId, sizeBytes: file.sizeBytes });
   }
   return found.sort((a, b) => (a.name < b.name ? 1 : -1));
 }

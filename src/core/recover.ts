@@ -61,6 +61,18 @@ export async function recoverIndex(o: RecoverOptions): Promise<RecoverResult> {
       'catalog-missing',
     );
   }
+  const indexes = new Set(result.snapshots.map((s) => s.indexId).filter((id) => id !== null));
+  if (o.snapshot === null && indexes.size > 1) {
+    const ambiguous = new UsageError(
+      `destination '${o.destination.name}' holds snapshots of ${indexes.size} different indexes published as node '${o.node}' (two machines, or two databases, with one node name): ` +
+        `which is this machine's cannot be told from here. \`squirrel recover --from ${o.destination.name} --dry-run\` lists them with their index ids; ` +
+        `choose one with --snapshot (the index id is in a volume's .squirrel-volume marker on this machine: "index"), and give each machine its own \`node:\` name.`,
+      'catalog-ambiguous',
+    );
+    if (!o.dryRun) throw ambiguous;
+    o.reporter.warn(ambiguous.message);
+    return result;
+  }
   const candidates = o.snapshot === null ? result.snapshots : result.snapshots.filter((s) => s.name === o.snapshot || String(s.coversRunId) === o.snapshot);
   if (candidates.length === 0) throw new UsageError(`--snapshot ${o.snapshot}: no such snapshot of node '${o.node}' at '${o.destination.name}'; run \`squirrel recover --from ${o.destination.name} --dry-run\` to list them`);
 

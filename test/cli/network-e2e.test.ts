@@ -219,7 +219,7 @@ describe('network destinations through the real binary', () => {
     const recovered = ok(sb, 'recover', '--from', from);
     const restored = ok(sb, 'restore', 'photos', '.', '--from', from);
     // expect (sha256, not squirrel's BLAKE3)
-    expect(recovered.stdout).toMatch(/installed run-\d{12}-[0-9a-f]{64}\.db\.gz/);
+    expect(recovered.stdout).toMatch(/installed run-\d{12}-[0-9a-f]{32}-[0-9a-f]{64}\.db\.gz/);
     expect(restored.stdout).toMatch(/restored=3 failed=0/);
     for (const [relative, bytes] of Object.entries(FILES)) {
       expect(sha256(fs.readFileSync(path.join(sb.volumePath, relative)))).toBe(sha256(bytes));

@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { bin, binSpawn, cleanupTempDirs, CliResult, json, makeSandbox, Sandbox, TEST_NOW_NS, waitForFile, withConfig } from '../helpers.js';
+import YAML from 'yaml';
+import { bin, binSpawn, cleanupTempDirs, CliResult, json, makeSandbox, Sandbox, tempDir, TEST_NOW_NS, waitForFile, withConfig } from '../helpers.js';
 import { sha256 } from '../physical.js';
 import { Store } from '../../src/store/store.js';
 
@@ -62,7 +63,7 @@ describe('the catalog is published with the data', () => {
       // each with its signature beside it, and nothing else
       expect(fs.readdirSync(path.join(sb.destinations[destination], '.squirrel-catalog', 'laptop')).sort()).toEqual(names.flatMap((n) => [n, `${n}.sig`]).sort());
       for (const name of names) {
-        expect(name).toMatch(/^run-\d{12}-[0-9a-f]{64}\.db\.gz$/);
+        expect(name).toMatch(/^run-\d{12}-[0-9a-f]{32}-[0-9a-f]{64}\.db\.gz$/);
         const stat = fs.statSync(path.join(sb.destinations[destination], '.squirrel-catalog', 'laptop', name));
         expect(stat.mode & 0o077).toBe(0);
       }
@@ -115,7 +116,7 @@ describe('recover', () => {
     const runsAfter = json<{ runs: { id: number }[] }>(ok(sb, '--json', 'runs')).runs.map((r) => r.id);
     const restore = ok(sb, 'restore', 'photos', '.');
     // expect
-    expect(recover.stdout).toMatch(/installed run-\d{12}-[0-9a-f]{64}\.db\.gz/);
+    expect(recover.stdout).toMatch(/installed run-\d{12}-[0-9a-f]{32}-[0-9a-f]{64}\.db\.gz/);
     expect(fs.statSync(sb.dbPath).mode & 0o777).toBe(0o600);
     expect(evidence.components).toHaveLength(2);
     expect(runsAfter).toEqual(runsBefore);
@@ -302,5 +303,58 @@ describe('status tells the truth', () => {
     expect(lagging.code, lagging.stdout).toBe(1);
     expect(lagging.stdout).toMatch(/catalog: AMBER the newest catalog published \(covering run \d+\) is older than the last change/);
     expect(json<{ catalog: { light: string } }>(current).catalog.light).toBe('green');
+  });
+});
+
+describe('two machines that publish as one node name', () => {
+  it("never prune each other's snapshots; recover refuses to guess, and the one chosen by index id brings the laptop's file back", () => {
+    // setup: laptop and desktop both `node: laptop` (a copied config), one NAS, the desktop with its own namespace prefix
+    const dir = tempDir();
+    const nas = path.join(dir, 'nas');
+    const machines = ['a', 'b'].map((name) => {
+      const volume = path.join(dir, `vol-${name}`);
+      fs.mkdirSync(volume);
+      fs.writeFileSync(path.join(volume, `${name}.jpg`), `${name} photo bytes`);
+      const configPath = path.join(dir, `${name}.yaml`);
+      const config = {
+        node: 'laptop',
+        db: path.join(dir, `${name}.db`),
+        ...(name === 'b' ? { namespace_prefix: 'desktop-' } : {}),
+        volumes: { pics: { path: volume, sync_to: ['nas'], offload_requires: ['nas'] } },
+        destinations: { nas: { type: 'local', path: nas } },
+      };
+      fs.writeFileSync(configPath, YAML.stringify(config));
+      return { volume, db: config.db, run: (...args: string[]) => bin(['--config', configPath, '--no-progress', ...args], { nowNs: TEST_NOW_NS }) };
+    });
+    const [laptop, desktop] = machines;
+    const okOn = (result: CliResult, what: string) => {
+      expect(result.code, `${what}\n${result.stdout}\n${result.stderr}`).toBe(0);
+      return result;
+    };
+    okOn(laptop.run('index', 'pics'), 'laptop index');
+    okOn(laptop.run('sync', '--init'), 'laptop sync');
+    okOn(laptop.run('offload', 'pics', '.'), 'laptop offload');
+    let warned = '';
+    okOn(desktop.run('index', 'pics'), 'desktop index');
+    for (let i = 0; i < 8; i++) {
+      fs.writeFileSync(path.join(desktop.volume, `new-${i}.jpg`), `new ${i}`);
+      okOn(desktop.run('index', 'pics'), 'desktop index');
+      warned += okOn(desktop.run('sync'), 'desktop sync').stderr;
+    }
+    for (const suffix of ['', '-wal', '-shm']) fs.rmSync(laptop.db + suffix, { force: true });
+    // act
+    const guessed = laptop.run('recover', '--from', 'nas');
+    const laptopIndex = JSON.parse(fs.readFileSync(path.join(laptop.volume, '.squirrel-volume'), 'utf8')).index as string;
+    const own = fs.readdirSync(path.join(nas, '.squirrel-catalog', 'laptop')).filter((n) => n.endsWith('.db.gz') && n.includes(`-${laptopIndex}-`)).sort();
+    const chosen = laptop.run('recover', '--from', 'nas', '--snapshot', own[own.length - 1]);
+    const restore = laptop.run('restore', 'pics', '.');
+    // expect
+    expect(warned).toMatch(/two machines \(or databases\) publish as node 'laptop'/);
+    expect(own.length).toBeGreaterThan(0);
+    expect(guessed.code).toBe(2);
+    expect(guessed.stderr).toMatch(/2 different indexes published as node 'laptop'/);
+    okOn(chosen, 'recover --snapshot');
+    okOn(restore, 'restore');
+    expect(fs.readFileSync(path.join(laptop.volume, 'a.jpg'), 'utf8')).toBe('a photo bytes');
   });
 });

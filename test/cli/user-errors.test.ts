@@ -89,14 +89,14 @@ describe('errno names are said in words', () => {
   });
 
   it.skipIf(mountSupport().bind !== null)('a read-only destination says read-only (EROFS), not ENOENT', async () => {
-    // setup: the offsite destination is a mount, marked and synced while writable; then its
-    // namespace folder is gone and it is remounted read-only
+    // setup: the offsite destination is a mount, marked and synced while writable; then a copy
+    // is gone and it is remounted read-only
     const sb = await seeded({ 'a.jpg': 'alpha' }, { seed: ['nas'] });
     const backing = path.join(sb.dir, 'backing');
     fs.mkdirSync(backing);
     bindMount(backing, sb.destinations.offsite);
     expect(squirrel(sb, 'sync', 'photos', '--to', 'offsite', '--init').code).toBe(0);
-    fs.rmSync(path.join(backing, 'photos'), { recursive: true });
+    fs.rmSync(path.join(backing, 'photos', 'a.jpg'));
     expect(spawnSync('mount', ['-o', 'remount,ro,bind', sb.destinations.offsite]).status).toBe(0);
     // act
     const result = squirrel(sb, 'sync', 'photos', '--to', 'offsite');

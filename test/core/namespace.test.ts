@@ -165,7 +165,22 @@ describe('openNamespace', () => {
     await expect(read).rejects.toMatchObject({ code: 'namespace-diverged' });
   });
 
-  it('a marker behind the index (an interrupted write, a destination restored from an older copy) is accepted and moved on', async () => {
+  it('a marker one behind a write that was counted but never landed (a crash between the two) is accepted and moved on', async () => {
+    // setup: the index counted a write the marker never got
+    const store = index();
+    const shared = memoryStore();
+    await open(store, new MemoryDestination('nas', shared), { init: true });
+    const marker = JSON.parse(shared.files.get(`photos/${NAMESPACE_MARKER}`)!.toString());
+    const volumeId = store.volume('photos')!.id;
+    store.places.setNamespaceWrites(volumeId, 'nas', 'photos', marker.writes + 1);
+    // act
+    const ns = await open(store, new MemoryDestination('nas', shared));
+    // expect
+    expect(ns.claimed).toBe(true);
+    expect(JSON.parse(shared.files.get(`photos/${NAMESPACE_MARKER}`)!.toString()).writes).toBe(marker.writes + 2);
+  });
+
+  it('a marker behind a write seen to land (a destination rolled back to an older copy) is refused; a verify --adopt reader is given its count', async () => {
     // setup
     const store = index();
     const shared = memoryStore();
@@ -174,9 +189,11 @@ describe('openNamespace', () => {
     const marker = JSON.parse(shared.files.get(`photos/${NAMESPACE_MARKER}`)!.toString());
     shared.files.set(`photos/${NAMESPACE_MARKER}`, Buffer.from(JSON.stringify({ ...marker, writes: 1 })));
     // act
-    const ns = await open(store, new MemoryDestination('nas', shared));
+    const writer = open(store, new MemoryDestination('nas', shared));
+    const adopter = await open(store, new MemoryDestination('nas', shared), { write: false, lenient: true, adopt: true });
     // expect
-    expect(ns.claimed).toBe(true);
-    expect(JSON.parse(shared.files.get(`photos/${NAMESPACE_MARKER}`)!.toString()).writes).toBe(marker.writes + 1);
+    await expect(writer).rejects.toMatchObject({ code: 'namespace-rewound' });
+    expect(adopter.adoptWrites).toBe(1);
+    expect(JSON.parse(shared.files.get(`photos/${NAMESPACE_MARKER}`)!.toString()).writes).toBe(1);
   });
 });

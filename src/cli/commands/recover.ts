@@ -42,7 +42,7 @@ export const recoverCommand = defineCommand({
 });
 
 function lines(r: RecoverResult): string[] {
-  const out = r.snapshots.map((s) => `${s.name === r.installed ? '*' : ' '} ${s.name} (covers run ${s.coversRunId}, ${formatBytes(s.sizeBytes)})`);
+  const out = r.snapshots.map((s) => `${s.name === r.installed ? '*' : ' '} ${s.name} (covers run ${s.coversRunId}, ${s.indexId === null ? '' : `index ${s.indexId}, `}${formatBytes(s.sizeBytes)})`);
   for (const d of r.damaged) out.push(`damaged: ${d.name}: ${d.reason}`);
   out.push(
     r.dryRun
