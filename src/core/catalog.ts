@@ -176,6 +176,16 @@ export async function listSnapshots(destination: Destination, node: string): Pro
   return found.sort((a, b) => (a.name < b.name ? 1 : -1));
 }
 
+/**
+ * A snapshot this very index published at the destination that covers a run newer than any
+ * it holds: the index was put back from a backup, and the catalog knows more than it does.
+ */
+export async function newerSnapshotOfThisIndex(store: Store, destination: Destination, node: string): Promise<SnapshotInfo | null> {
+  const indexId = store.catalog.indexId();
+  const newestRun = store.catalog.newestFinishedRunId();
+  return (await listSnapshots(destination, node)).find((s) => s.indexId === indexId && s.coversRunId > newestRun) ?? null;
+}
+
 export async function listNodes(destination: Destination): Promise<string[]> {
   const nodes = new Set<string>();
   for await (const file of destination.list(CATALOG_DIR)) {

@@ -17,6 +17,7 @@ import {
   readDestinationMarker,
 } from '../destinations/markers.js';
 import { OperationalError, UsageError } from '../errors.js';
+import { newerSnapshotOfThisIndex } from './catalog.js';
 import { VOLUME_MARKER } from '../paths.js';
 import { Store } from '../store/store.js';
 
@@ -279,6 +280,15 @@ async function claimNamespace(store: Store, destination: Destination, destinatio
     throw rewound(where, marker.writes, confirmed, o.volume.name, destination.name);
   }
   if (ownWrites !== null && marker.writes > ownWrites) {
+    const newer = await newerSnapshotOfThisIndex(store, destination, o.node).catch(() => null);
+    if (newer !== null) {
+      throw new UsageError(
+        `${where} was written ${marker.writes - ownWrites} more time(s) than this index remembers, and the catalog this same index published there covers run ${newer.coversRunId}, ` +
+          `newer than any run this database holds (${store.catalog.newestFinishedRunId()}): this database was put back from a backup, and the catalog knows what happened since (newer versions, offloads). ` +
+          `Move the database (and its -wal and -shm files) aside and \`squirrel recover --from ${destination.name}\`; taking the namespace on with this older ledger would count newer versions as corrupt.`,
+        'index-older-than-catalog',
+      );
+    }
     if (o.adopt && !o.write) return { adoptWrites: marker.writes };
     throw new UsageError(
       `${where} was written ${marker.writes - ownWrites} more time(s) than this index remembers: another copy of this index ` +

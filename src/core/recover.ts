@@ -27,6 +27,8 @@ export interface RecoverOptions {
   dryRun: boolean;
   /** Where the database goes (the config's db). */
   dbPath: string;
+  /** The config's other destinations: one holding a newer snapshot of the same index is named. */
+  others: Destination[];
   nowNs: bigint;
   reporter: Reporter;
 }
@@ -76,6 +78,18 @@ export async function recoverIndex(o: RecoverOptions): Promise<RecoverResult> {
   const candidates = o.snapshot === null ? result.snapshots : result.snapshots.filter((s) => s.name === o.snapshot || String(s.coversRunId) === o.snapshot);
   if (candidates.length === 0) throw new UsageError(`--snapshot ${o.snapshot}: no such snapshot of node '${o.node}' at '${o.destination.name}'; run \`squirrel recover --from ${o.destination.name} --dry-run\` to list them`);
 
+  if (o.snapshot === null) {
+    const newer = await newerElsewhere(o, candidates[0]);
+    if (newer !== null) {
+      const refusal = new UsageError(
+        `destination '${newer.destination}' holds a newer snapshot of this index (covering run ${newer.snapshot.coversRunId}; the newest at '${o.destination.name}' covers run ${candidates[0].coversRunId}): ` +
+          `what happened after run ${candidates[0].coversRunId} (newer versions, offloads) is only known there. \`squirrel recover --from ${newer.destination}\`; to install the older one anyway, name it with --snapshot.`,
+        'catalog-newer-elsewhere',
+      );
+      if (!o.dryRun) throw refusal;
+      o.reporter.warn(refusal.message);
+    }
+  }
   fs.mkdirSync(path.dirname(o.dbPath), { recursive: true, mode: 0o700 });
   for (const snapshot of candidates) {
     const scratch = `${o.dbPath}.recover-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -103,6 +117,22 @@ export async function recoverIndex(o: RecoverOptions): Promise<RecoverResult> {
     );
   }
   return result;
+}
+
+/** The newest snapshot of the same index at another destination, if newer than `newest`; unreachable ones are a warning. */
+async function newerElsewhere(o: RecoverOptions, newest: SnapshotInfo): Promise<{ destination: string; snapshot: SnapshotInfo } | null> {
+  let found: { destination: string; snapshot: SnapshotInfo } | null = null;
+  for (const other of o.others) {
+    try {
+      if ((await other.rootState()) !== 'ok') continue;
+      for (const snapshot of await listSnapshots(other, o.node)) {
+        if (snapshot.indexId === newest.indexId && snapshot.coversRunId > (found?.snapshot ?? newest).coversRunId) found = { destination: other.name, snapshot };
+      }
+    } catch (err) {
+      o.reporter.warn(`could not look for a newer snapshot at '${other.name}': ${errorMessage(err)}`);
+    }
+  }
+  return found;
 }
 
 /**

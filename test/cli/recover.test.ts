@@ -358,3 +358,29 @@ describe('two machines that publish as one node name', () => {
     expect(fs.readFileSync(path.join(laptop.volume, 'a.jpg'), 'utf8')).toBe('a photo bytes');
   });
 });
+
+describe('recover from the drive at hand', () => {
+  it('is refused when another destination holds a newer snapshot of the same index, naming it; from there the newest version comes back', () => {
+    // setup: both destinations hold v1; v2 goes only to the NAS (the USB drive unplugged), then is offloaded
+    const sb = makeSandbox({ 'F.txt': 'v1' }, { volume: { offload_requires: ['nas'] } });
+    ok(sb, 'index', 'photos');
+    ok(sb, 'sync', '--init');
+    fs.writeFileSync(path.join(sb.volumePath, 'F.txt'), 'v2 important edit');
+    ok(sb, 'index', 'photos');
+    ok(sb, 'sync', '--to', 'nas');
+    expect(ok(sb, 'offload', 'photos', '.').stdout).toMatch(/offloaded=1 /);
+    deleteDatabase(sb);
+    // act
+    const stale = run(sb, 'recover', '--from', 'offsite');
+    const nothingInstalled = !fs.existsSync(sb.dbPath);
+    const fresh = run(sb, 'recover', '--from', 'nas');
+    const restore = run(sb, 'restore', 'photos', '.');
+    // expect
+    expect(stale.code).toBe(2);
+    expect(stale.stderr).toMatch(/destination 'nas' holds a newer snapshot of this index.*squirrel recover --from nas/s);
+    expect(nothingInstalled).toBe(true);
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(restore.code, restore.stdout + restore.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(sb.volumePath, 'F.txt'), 'utf8')).toBe('v2 important edit');
+  });
+});

@@ -352,8 +352,8 @@ describe('case 4: two machines, one destination', () => {
 });
 
 describe('case 4b: one index, put back from a backup', () => {
-  it('a day-old copy of the database is refused with a way out; verify --adopt re-reads the copies and sync works again', () => {
-    // setup: last night's copy of the database; today a sync writes the namespace once more; the disk dies
+  /** Last night's copy of the database; today a sync writes the namespace once more; the disk dies and the copy is put back. */
+  function putBackFromBackup(): { dir: string; m: Node } {
     const dir = tempDir();
     const m = machine({ dir, destinations: { nas: path.join(dir, 'nas') }, files: { 'a.jpg': 'alpha' } });
     ok(m.run('index', 'photos'), 'index');
@@ -367,6 +367,35 @@ describe('case 4b: one index, put back from a backup', () => {
     for (const suffix of ['', '-wal', '-shm']) fs.rmSync(db + suffix, { force: true });
     fs.copyFileSync(path.join(dir, 'backup.db'), db);
     ok(m.run('index', 'photos'), 'index with the old database');
+    return { dir, m };
+  }
+
+  it('a day-old copy of the database, with a newer catalog of its own at the destination, is sent to recover; after it, sync and restore work', () => {
+    // setup
+    const { dir, m } = putBackFromBackup();
+    // act
+    const refused = m.run('sync');
+    const adopt = m.run('verify', 'photos', '--to', 'nas', '--adopt');
+    for (const suffix of ['', '-wal', '-shm']) fs.rmSync(path.join(dir, 'laptop.db') + suffix, { force: true });
+    const recover = m.run('recover', '--from', 'nas');
+    const sync = m.run('sync');
+    const restore = m.run('restore', 'photos', '.');
+    // expect: the way out named is recover; adopt is refused the same way
+    expect(refused.code).toBe(2);
+    expect(refused.stdout + refused.stderr).toMatch(/put back from a backup.*squirrel recover --from nas/s);
+    expect(adopt.code).not.toBe(0);
+    expect(adopt.stdout + adopt.stderr).toMatch(/squirrel recover --from nas/);
+    ok(recover, 'recover');
+    ok(sync, 'sync after recover');
+    ok(restore, 'restore');
+    expect(fs.readFileSync(path.join(m.volumeRoot, 'a.jpg'), 'utf8')).toBe('alpha');
+    expect(lost(m)).toEqual([]);
+  });
+
+  it('with no newer catalog there (an older squirrel published none): verify --adopt re-reads the copies and sync works again', () => {
+    // setup
+    const { dir, m } = putBackFromBackup();
+    fs.rmSync(path.join(dir, 'nas', '.squirrel-catalog'), { recursive: true });
     // act
     const refused = m.run('sync');
     const sampled = m.run('verify', 'photos', '--to', 'nas', '--adopt', '--sample', '10');

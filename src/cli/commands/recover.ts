@@ -34,6 +34,7 @@ export const recoverCommand = defineCommand({
       snapshot: snapshot ?? null,
       dryRun,
       dbPath: ctx.dbPath(),
+      others: [...config.destinations.keys()].filter((name) => name !== from).map((name) => ctx.destination(name)),
       nowNs: ctx.nowNs,
       reporter: ctx.reporter,
     });
