@@ -151,6 +151,15 @@ const TABLE: Record<string, Row[]> = {
       prepare: async () => {
         const sb = await pushed();
         fs.rmSync(sb.dbPath);
+        return { sb, args: ['recover', '--from', 'offsite'] };
+      },
+    },
+    {
+      what: 'another destination holds a newer snapshot',
+      code: 2,
+      prepare: async () => {
+        const sb = await pushed();
+        fs.rmSync(sb.dbPath);
         return { sb, args: ['recover', '--from', 'nas'] };
       },
     },

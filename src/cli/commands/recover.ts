@@ -23,7 +23,7 @@ export const recoverCommand = defineCommand({
     dryRun: option.flag('--dry-run', 'list the snapshots and check the one that would be installed; install nothing'),
   },
   help: HELP,
-  exitCodes: { also: { 1: 'when no intact snapshot was found (each damaged one is named)', 2: 'when a database already exists at the config\'s db path' } },
+  exitCodes: { also: { 1: 'when no intact snapshot was found (each damaged one is named)', 2: 'when a database already exists at the config\'s db path, another destination holds a newer snapshot of this index, or two indexes publish as this node there' } },
   action: async (ctx, { from, node, snapshot, dryRun }) => {
     const config = ctx.config();
     if (from === undefined) throw new UsageError(`recover needs --from <destination>; destinations: ${[...config.destinations.keys()].join(', ') || '(none)'}`);
