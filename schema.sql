@@ -80,7 +80,7 @@ CREATE TABLE namespace_claims (
   volume_id   INTEGER NOT NULL REFERENCES volumes(id),
   destination TEXT NOT NULL,
   namespace   TEXT NOT NULL,
-  writes      INTEGER NOT NULL CHECK (writes >= 1), confirmed INTEGER NOT NULL DEFAULT 0,
+  writes      INTEGER NOT NULL CHECK (writes >= 1), confirmed INTEGER NOT NULL DEFAULT 0, recovered INTEGER NOT NULL DEFAULT 0 CHECK (recovered IN (0, 1)),
   PRIMARY KEY (volume_id, destination)
 ) STRICT;
 

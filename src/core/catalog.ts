@@ -177,13 +177,16 @@ export async function listSnapshots(destination: Destination, node: string): Pro
 }
 
 /**
- * A snapshot this very index published at the destination that covers a run newer than any
- * it holds: the index was put back from a backup, and the catalog knows more than it does.
+ * A snapshot this very index published at the destination that covers a later run than any
+ * publication this database recorded: the database is older than that catalog (put back from
+ * a backup, or recovered from an older snapshot), and the catalog knows more than it does.
+ * Run ids are not compared with the database's own: an older database numbers its new runs
+ * again from where it stood.
  */
 export async function newerSnapshotOfThisIndex(store: Store, destination: Destination, node: string): Promise<SnapshotInfo | null> {
   const indexId = store.catalog.indexId();
-  const newestRun = store.catalog.newestFinishedRunId();
-  return (await listSnapshots(destination, node)).find((s) => s.indexId === indexId && s.coversRunId > newestRun) ?? null;
+  const known = Math.max(0, ...store.catalog.publications().map((p) => (p.snapshot !== null ? p.coversRunId ?? 0 : 0)));
+  return (await listSnapshots(destination, node)).find((s) => s.indexId === indexId && s.coversRunId > known) ?? null;
 }
 
 export async function listNodes(destination: Destination): Promise<string[]> {

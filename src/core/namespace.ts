@@ -232,6 +232,7 @@ async function claimNamespace(store: Store, destination: Destination, destinatio
   const claim = store.places.namespaceClaim(volumeRow.id, destination.name, name);
   let ownWrites = claim?.writes ?? null;
   const confirmed = claim?.confirmed ?? 0;
+  const recovered = claim?.recovered ?? false;
   const confirm = (writes: number) => store.immediate(() => store.places.confirmNamespaceWrites(volumeRow.id, destination.name, name, writes));
   const mine = (writes: number) => encodeNamespaceMarker({ destination: destinationId, node: o.node, volume: volumeRow.uid, volumeName: o.volume.name, writes });
   let bytes = await destination.readSmall(markerPath);
@@ -283,12 +284,14 @@ async function claimNamespace(store: Store, destination: Destination, destinatio
     const newer = await newerSnapshotOfThisIndex(store, destination, o.node).catch(() => null);
     if (newer !== null) {
       throw new UsageError(
-        `${where} was written ${marker.writes - ownWrites} more time(s) than this index remembers, and the catalog this same index published there covers run ${newer.coversRunId}, ` +
-          `newer than any run this database holds (${store.catalog.newestFinishedRunId()}): this database was put back from a backup, and the catalog knows what happened since (newer versions, offloads). ` +
+        `${where} was written ${marker.writes - ownWrites} more time(s) than this index remembers, and this same index published a catalog there (${newer.name}) ` +
+          `newer than any this database knows of: this database is older than that catalog (put back from a backup, or recovered from an older snapshot), and the catalog knows what happened since (newer versions, offloads). ` +
           `Move the database (and its -wal and -shm files) aside and \`squirrel recover --from ${destination.name}\`; taking the namespace on with this older ledger would count newer versions as corrupt.`,
         'index-older-than-catalog',
       );
     }
+    // Recovered from a snapshot: the syncs after it counted further; the next write takes the count on.
+    if (recovered) return o.write ? writeClaim() : true;
     if (o.adopt && !o.write) return { adoptWrites: marker.writes };
     throw new UsageError(
       `${where} was written ${marker.writes - ownWrites} more time(s) than this index remembers: another copy of this index ` +
@@ -300,11 +303,15 @@ async function claimNamespace(store: Store, destination: Destination, destinatio
   }
   if (!o.write) return true;
   if (marker.node !== o.node) o.notes.push(`destination '${destination.name}': namespace '${name}' was claimed as node '${marker.node}'; it is this index's (same volume id), now recorded as node '${o.node}'`);
-  const writes = Math.max(marker.writes, ownWrites ?? 0) + 1;
-  store.immediate(() => store.places.setNamespaceWrites(volumeRow.id, destination.name, name, writes));
-  await destination.writeSmall(markerPath, mine(writes), 'replace');
-  confirm(writes);
-  return true;
+  return writeClaim();
+
+  async function writeClaim(): Promise<true> {
+    const writes = Math.max(marker!.writes, ownWrites ?? 0) + 1;
+    store.immediate(() => store.places.setNamespaceWrites(volumeRow!.id, destination.name, name, writes));
+    await destination.writeSmall(markerPath, mine(writes), 'replace');
+    confirm(writes);
+    return true;
+  }
 }
 
 function rewound(where: string, found: number, confirmed: number, volume: string, destination: string): UsageError {

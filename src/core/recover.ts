@@ -77,25 +77,19 @@ export async function recoverIndex(o: RecoverOptions): Promise<RecoverResult> {
   }
   const candidates = o.snapshot === null ? result.snapshots : result.snapshots.filter((s) => s.name === o.snapshot || String(s.coversRunId) === o.snapshot);
   if (candidates.length === 0) throw new UsageError(`--snapshot ${o.snapshot}: no such snapshot of node '${o.node}' at '${o.destination.name}'; run \`squirrel recover --from ${o.destination.name} --dry-run\` to list them`);
-
-  if (o.snapshot === null) {
-    const newer = await newerElsewhere(o, candidates[0]);
-    if (newer !== null) {
-      const refusal = new UsageError(
-        `destination '${newer.destination}' holds a newer snapshot of this index (covering run ${newer.snapshot.coversRunId}; the newest at '${o.destination.name}' covers run ${candidates[0].coversRunId}): ` +
-          `what happened after run ${candidates[0].coversRunId} (newer versions, offloads) is only known there. \`squirrel recover --from ${newer.destination}\`; to install the older one anyway, name it with --snapshot.`,
-        'catalog-newer-elsewhere',
-      );
-      if (!o.dryRun) throw refusal;
-      o.reporter.warn(refusal.message);
-    }
+  if (new Set(candidates.map((s) => s.indexId)).size > 1) {
+    throw new UsageError(`--snapshot ${o.snapshot}: run ${o.snapshot} has a snapshot of more than one index here; name the snapshot itself (\`squirrel recover --from ${o.destination.name} --dry-run\` lists them)`, 'catalog-ambiguous');
   }
+
   fs.mkdirSync(path.dirname(o.dbPath), { recursive: true, mode: 0o700 });
   for (const snapshot of candidates) {
     const scratch = `${o.dbPath}.recover-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
       await fetchSnapshot(o.destination, o.node, snapshot, scratch);
-      if (!o.dryRun) install(`${scratch}.db`, o.dbPath, o.nowNs);
+      if (o.snapshot === null) await refuseNewerElsewhere(o, snapshot);
+      // What recover saw here, damaged snapshots included, is no news to the index it installs.
+      const seen = Math.max(...result.snapshots.filter((s) => s.indexId === snapshot.indexId).map((s) => s.coversRunId));
+      if (!o.dryRun) install(`${scratch}.db`, o.dbPath, { destination: o.destination.name, snapshot: snapshot.name, coversRunId: seen }, o.nowNs);
       result.installed = snapshot.name;
       break;
     } catch (err) {
@@ -119,32 +113,46 @@ export async function recoverIndex(o: RecoverOptions): Promise<RecoverResult> {
   return result;
 }
 
-/** The newest snapshot of the same index at another destination, if newer than `newest`; unreachable ones are a warning. */
-async function newerElsewhere(o: RecoverOptions, newest: SnapshotInfo): Promise<{ destination: string; snapshot: SnapshotInfo } | null> {
+/**
+ * Another destination holding a newer snapshot of the same index than the one about to be
+ * installed (the newest here, or the one left after damaged ones) refuses: what happened since
+ * is only known there. One that cannot be looked at is named, so its silence is not news.
+ */
+async function refuseNewerElsewhere(o: RecoverOptions, chosen: SnapshotInfo): Promise<void> {
   let found: { destination: string; snapshot: SnapshotInfo } | null = null;
   for (const other of o.others) {
     try {
-      if ((await other.rootState()) !== 'ok') continue;
+      const state = await other.rootState();
+      if (state !== 'ok') throw new Error(`its root is ${state}`);
       for (const snapshot of await listSnapshots(other, o.node)) {
-        if (snapshot.indexId === newest.indexId && snapshot.coversRunId > (found?.snapshot ?? newest).coversRunId) found = { destination: other.name, snapshot };
+        if (snapshot.indexId === chosen.indexId && snapshot.coversRunId > (found?.snapshot ?? chosen).coversRunId) found = { destination: other.name, snapshot };
       }
     } catch (err) {
-      o.reporter.warn(`could not look for a newer snapshot at '${other.name}': ${errorMessage(err)}`);
+      o.reporter.warn(`could not look for a newer snapshot at '${other.name}' (${errorMessage(err)}); if it may hold one, recover once it can be reached`);
     }
   }
-  return found;
+  if (found === null) return;
+  const refusal = new UsageError(
+    `destination '${found.destination}' holds a newer snapshot of this index (covering run ${found.snapshot.coversRunId}; the one at '${o.destination.name}' to be installed covers run ${chosen.coversRunId}): ` +
+      `what happened after run ${chosen.coversRunId} (newer versions, offloads) is only known there. \`squirrel recover --from ${found.destination}\`; to install the older one anyway, name it with --snapshot.`,
+    'catalog-newer-elsewhere',
+  );
+  if (!o.dryRun) throw refusal;
+  o.reporter.warn(refusal.message);
 }
 
 /**
  * Migrate the checked snapshot forward, make it this machine's (no runs left running, write
  * counts to adopt), and give it the database's name, never over an existing file.
  */
-function install(snapshotDb: string, dbPath: string, nowNs: bigint): void {
+function install(snapshotDb: string, dbPath: string, from: { destination: string; snapshot: string; coversRunId: number }, nowNs: bigint): void {
   const store = Store.open(snapshotDb, { create: false });
   try {
     store.immediate(() => {
+      // The snapshot was taken before it was published: the index now knows it is there.
+      store.catalog.recordPublication({ destination: from.destination, snapshot: from.snapshot, coversRunId: from.coversRunId, publishedAtNs: nowNs, error: null });
       store.runs.abortAllRunning(nowNs, 'aborted: its database was recovered from a catalog snapshot');
-      store.places.forgetNamespaceWrites();
+      store.places.markNamespaceClaimsRecovered();
       store.catalog.forgetMarkerGenerations();
     });
     store.db.pragma('wal_checkpoint(TRUNCATE)');

@@ -17,7 +17,7 @@ import { isReservedPath, RESTORE_HISTORY_DIR } from '../paths.js';
 import { hashFile } from '../hash.js';
 import { Store } from '../store/store.js';
 import { FileWithContent, RemoteCopyRow } from '../store/types.js';
-import { namespaceOf } from './namespace.js';
+import { namespaceOf, openNamespace } from './namespace.js';
 import { lstatOrNull, placeNoClobber, safeVolumePath } from './fs-safety.js';
 import { checkVolumeRoot } from './index/volume-root.js';
 import { Hooks, Reporter } from './reporter.js';
@@ -29,6 +29,8 @@ export interface RestoreOptions {
   matches: (relativePath: string) => boolean;
   /** Destinations to take bytes from, in order of preference. */
   sources: Destination[];
+  /** This node's name: a namespace owned by another node is never read. */
+  node: string;
   /** Restore under this directory instead of the volume (rows are then left as they are). */
   toDir: string | null;
   dryRun: boolean;
@@ -98,6 +100,7 @@ export async function restoreFiles(store: Store, o: RestoreOptions): Promise<Res
     result.status = 'nothing-to-do';
     return result;
   }
+  o = { ...o, sources: await usableSources(store, o) };
   if (o.dryRun) {
     result.status = 'dry-run';
     for (const file of candidates) {
@@ -133,6 +136,27 @@ export async function restoreFiles(store: Store, o: RestoreOptions): Promise<Res
   result.status = result.failures.length === 0 ? 'success' : result.restored.length > 0 ? 'partial' : 'failed';
   store.runs.finishRun(runId, result.status, { restored: result.restored.length, failed: result.failures.length }, o.clock.nowNs());
   return result;
+}
+
+/**
+ * Each source's namespace is checked as verify checks it. One that is another's or was rolled
+ * back is left out, saying why; a database older than its own catalog there, or one a copy of
+ * which writes there too, refuses the restore: its ledger would call newer versions corrupt and
+ * bring back older ones. A source unreachable now stays: each file's attempt says so.
+ */
+async function usableSources(store: Store, o: RestoreOptions): Promise<Destination[]> {
+  const usable: Destination[] = [];
+  for (const dest of o.sources) {
+    try {
+      await openNamespace(store, dest, { volume: o.volume, node: o.node, write: false, lenient: true, init: false, nowNs: o.nowNs, notes: [] });
+      usable.push(dest);
+    } catch (err) {
+      if (!(err instanceof UsageError)) usable.push(dest);
+      else if (err.code === 'index-older-than-catalog' || err.code === 'namespace-diverged') throw err;
+      else o.reporter.warn(`not restoring from '${dest.name}': ${err.message}`);
+    }
+  }
+  return usable;
 }
 
 /**

@@ -26,7 +26,6 @@ export class CatalogStore {
   private readonly publicationList;
   private readonly lastChange;
   private readonly newestRun;
-  private readonly newestFinished;
 
   constructor(private readonly db: Db) {
     const prep = (sql: string) => db.prepare(sql).safeIntegers(true);
@@ -40,7 +39,6 @@ export class CatalogStore {
     this.publicationList = prep('SELECT destination, snapshot, covers_run_id, published_at_ns, error FROM catalog_publications ORDER BY destination');
     this.lastChange = prep(`SELECT max(id) AS id FROM runs WHERE kind IN ${PUBLISHING_KINDS} AND status <> 'running'`);
     this.newestRun = prep('SELECT max(id) AS id FROM runs');
-    this.newestFinished = prep(`SELECT max(id) AS id FROM runs WHERE status <> 'running'`);
   }
 
   /** This index's random id (written into the markers of the volumes it owns). */
@@ -70,11 +68,6 @@ export class CatalogStore {
   /** The newest run id of all: what a snapshot taken now covers. */
   newestRunId(): number {
     return one<{ id: number | null }>(this.newestRun)?.id ?? 0;
-  }
-
-  /** The newest run that has ended (a command's own run, still going, is not counted); 0 when none. */
-  newestFinishedRunId(): number {
-    return one<{ id: number | null }>(this.newestFinished)?.id ?? 0;
   }
 
   /** The newest finished run of a kind after which catalogs are published; 0 when none. */

@@ -23,7 +23,7 @@ export class PlaceStore {
   private readonly claimOf;
   private readonly claimSet;
   private readonly claimConfirm;
-  private readonly claimsClear;
+  private readonly claimsRecovered;
   private readonly claimForget;
   private readonly destinationNamesOf;
 
@@ -37,12 +37,12 @@ export class PlaceStore {
     this.refusalsOf = prep(`SELECT volume_id, destination, path, reason, detail, run_id FROM name_refusals
       WHERE volume_id = ? AND destination = ? ORDER BY path`);
     this.refusedPathsOf = db.prepare('SELECT path, reason FROM name_refusals WHERE volume_id = ? AND destination = ?').raw(true);
-    this.claimOf = prep('SELECT writes, confirmed FROM namespace_claims WHERE volume_id = ? AND destination = ? AND namespace = ?');
+    this.claimOf = prep('SELECT writes, confirmed, recovered FROM namespace_claims WHERE volume_id = ? AND destination = ? AND namespace = ?');
     this.claimSet = prep(`INSERT INTO namespace_claims (volume_id, destination, namespace, writes) VALUES (?, ?, ?, ?)
       ON CONFLICT (volume_id, destination) DO UPDATE SET namespace = excluded.namespace, writes = excluded.writes,
-        confirmed = CASE WHEN namespace = excluded.namespace THEN confirmed ELSE 0 END`);
+        confirmed = CASE WHEN namespace = excluded.namespace THEN confirmed ELSE 0 END, recovered = 0`);
     this.claimConfirm = prep('UPDATE namespace_claims SET confirmed = ? WHERE volume_id = ? AND destination = ? AND namespace = ?');
-    this.claimsClear = prep('DELETE FROM namespace_claims');
+    this.claimsRecovered = prep('UPDATE namespace_claims SET recovered = 1');
     this.claimForget = prep('DELETE FROM namespace_claims WHERE volume_id = ? AND destination = ?');
   }
 
@@ -81,8 +81,9 @@ export class PlaceStore {
    * How many times this index wrote that namespace's marker (counted before each write), and
    * how many of those writes it saw land; null: never (or another namespace was counted).
    */
-  namespaceClaim(volumeId: number, destination: string, namespace: string): { writes: number; confirmed: number } | null {
-    return one<{ writes: number; confirmed: number }>(this.claimOf, volumeId, destination, namespace) ?? null;
+  namespaceClaim(volumeId: number, destination: string, namespace: string): { writes: number; confirmed: number; recovered: boolean } | null {
+    const claim = one<{ writes: number; confirmed: number; recovered: number }>(this.claimOf, volumeId, destination, namespace);
+    return claim ? { ...claim, recovered: claim.recovered === 1 } : null;
   }
 
   setNamespaceWrites(volumeId: number, destination: string, namespace: string, writes: number): void {
@@ -100,10 +101,11 @@ export class PlaceStore {
   }
 
   /**
-   * Forget the write counts (a database recovered from a snapshot: syncs after the snapshot
-   * counted further). The next sync adopts each namespace marker's count as its own.
+   * A database recovered from a snapshot: syncs after the snapshot counted further, so a
+   * marker ahead of a count is taken on by the next sync; one behind what was seen to land is
+   * still refused.
    */
-  forgetNamespaceWrites(): void {
-    this.claimsClear.run();
+  markNamespaceClaimsRecovered(): void {
+    this.claimsRecovered.run();
   }
 }

@@ -139,6 +139,7 @@ describe('recover', () => {
     const bytes = fs.readFileSync(second);
     bytes[bytes.length >> 1] ^= 0x40;
     fs.writeFileSync(second, bytes);
+    fs.rmSync(path.join(sb.destinations.offsite, '.squirrel-catalog'), { recursive: true });
     deleteDatabase(sb);
     // act
     const recover = run(sb, 'recover', '--from', 'nas');
@@ -382,5 +383,28 @@ describe('recover from the drive at hand', () => {
     expect(fresh.code, fresh.stderr).toBe(0);
     expect(restore.code, restore.stdout + restore.stderr).toBe(0);
     expect(fs.readFileSync(path.join(sb.volumePath, 'F.txt'), 'utf8')).toBe('v2 important edit');
+  });
+});
+
+describe('recover when the newest snapshot here is damaged', () => {
+  it('and another destination holds it intact: sent there instead of silently installing an older one', () => {
+    // setup: the newest snapshot at nas is truncated; offsite has the same one whole
+    const { sb, hashes } = offloadedSandbox();
+    const names = catalog(sb, 'nas');
+    const newest = path.join(sb.destinations.nas, '.squirrel-catalog', 'laptop', names[names.length - 1]);
+    fs.truncateSync(newest, Math.floor(fs.statSync(newest).size / 2));
+    deleteDatabase(sb);
+    // act
+    const sent = run(sb, 'recover', '--from', 'nas');
+    const nothingInstalled = !fs.existsSync(sb.dbPath);
+    const recover = run(sb, 'recover', '--from', 'offsite');
+    const restore = run(sb, 'restore', 'photos', '.');
+    // expect
+    expect(sent.code).toBe(2);
+    expect(sent.stderr).toMatch(/is damaged.*destination 'offsite' holds a newer snapshot of this index.*squirrel recover --from offsite/s);
+    expect(nothingInstalled).toBe(true);
+    expect(recover.code, recover.stderr).toBe(0);
+    expect(restore.stdout).toMatch(/restored=3 failed=0/);
+    for (const [relative, hash] of Object.entries(hashes)) expect(sha256(fs.readFileSync(path.join(sb.volumePath, relative)))).toBe(hash);
   });
 });

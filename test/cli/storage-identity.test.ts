@@ -392,6 +392,21 @@ describe('case 4b: one index, put back from a backup', () => {
     expect(lost(m)).toEqual([]);
   });
 
+  it('the advice to recover does not wear off as cron runs index, and restore is refused the same way, never bringing back the older version', () => {
+    // setup
+    const { m } = putBackFromBackup();
+    for (let i = 0; i < 3; i++) ok(m.run('index', 'photos'), 'cron index');
+    // act
+    const sync = m.run('sync');
+    const restore = m.run('restore', 'photos', '.');
+    // expect
+    expect(sync.code).toBe(2);
+    expect(sync.stdout + sync.stderr).toMatch(/squirrel recover --from nas/);
+    expect(restore.code).toBe(2);
+    expect(restore.stderr).toMatch(/squirrel recover --from nas/);
+    expect(lost(m)).toEqual([]);
+  });
+
   it('with no newer catalog there (an older squirrel published none): verify --adopt re-reads the copies and sync works again', () => {
     // setup
     const { dir, m } = putBackFromBackup();
@@ -463,6 +478,35 @@ describe('case 4c: a destination rolled back to an older snapshot', () => {
     ok(resync, 'sync after adopting');
     expect(ok(offloadAfter, 'offload').stdout).toMatch(/offloaded=1/);
     ok(restore, 'restore');
+    expect(fs.readFileSync(path.join(m.volumeRoot, 'F.txt'), 'utf8')).toBe('version-2');
+    expect(lost(m)).toEqual([]);
+  });
+});
+
+describe('case 4d: the laptop lost, the NAS rolled back the same night', () => {
+  it('recover keeps the write counts it knew: the rolled-back NAS is refused, never counted as the second copy', () => {
+    // setup: version 2 went to both; the NAS is put back to before it; the database is lost
+    const dir = tempDir();
+    const [nas, usb] = [path.join(dir, 'nas'), path.join(dir, 'usb')];
+    const m = machine({ dir, destinations: { nas, usb }, files: { 'F.txt': 'version-1' } });
+    ok(m.run('index', 'photos'), 'index');
+    ok(m.run('sync', '--init'), 'sync --init');
+    fs.cpSync(nas, path.join(dir, 'snapshot'), { recursive: true, preserveTimestamps: true });
+    write(m, 'F.txt', 'version-2');
+    ok(m.run('index', 'photos'), 'index version 2');
+    ok(m.run('sync'), 'sync version 2');
+    fs.rmSync(nas, { recursive: true });
+    fs.cpSync(path.join(dir, 'snapshot'), nas, { recursive: true, preserveTimestamps: true });
+    for (const suffix of ['', '-wal', '-shm']) fs.rmSync(path.join(dir, 'laptop.db') + suffix, { force: true });
+    // act
+    ok(m.run('recover', '--from', 'usb'), 'recover');
+    ok(m.run('index', 'photos'), 'index');
+    const sync = m.run('sync');
+    const offload = m.run('offload', 'photos', '.');
+    // expect: nas refused as rolled back; F.txt stays
+    expect(sync.code).toBe(2);
+    expect(sync.stdout).toMatch(/nas.*rolled back to an older state/s);
+    expect(offload.stdout + offload.stderr).toMatch(/rolled back/);
     expect(fs.readFileSync(path.join(m.volumeRoot, 'F.txt'), 'utf8')).toBe('version-2');
     expect(lost(m)).toEqual([]);
   });

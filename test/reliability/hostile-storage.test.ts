@@ -308,9 +308,9 @@ describe('a destination that lies', () => {
     const result = await withStore(world, async (store, volume, identity) => {
       const nas = faulty(world, 'nas', [{ kind: 'corrupt', path: `${VOLUME}/a.bin` }, { kind: 'reread-differs', path: `${VOLUME}/b.bin` }]);
       await nas.hash(`${VOLUME}/b.bin`);
-      const onlyNas = await restoreFiles(store, { volume, matches: () => true, sources: [nas], toDir: null, dryRun: false, clock: fixedClock(TEST_NOW_NS), nowNs: TEST_NOW_NS, identity, reporter: silentReporter, hooks: noHooks });
+      const onlyNas = await restoreFiles(store, { volume, matches: () => true, sources: [nas], node: 'laptop', toDir: null, dryRun: false, clock: fixedClock(TEST_NOW_NS), nowNs: TEST_NOW_NS, identity, reporter: silentReporter, hooks: noHooks });
       const placedAfterNas = world.onDisk();
-      const withOffsite = await restoreFiles(store, { volume, matches: () => true, sources: [nas, new LocalDestination('offsite', world.destinations.offsite)], toDir: null, dryRun: false, clock: fixedClock(TEST_NOW_NS), nowNs: TEST_NOW_NS, identity, reporter: silentReporter, hooks: noHooks });
+      const withOffsite = await restoreFiles(store, { volume, matches: () => true, sources: [nas, new LocalDestination('offsite', world.destinations.offsite)], node: 'laptop', toDir: null, dryRun: false, clock: fixedClock(TEST_NOW_NS), nowNs: TEST_NOW_NS, identity, reporter: silentReporter, hooks: noHooks });
       return { onlyNas, placedAfterNas, withOffsite };
     });
     // expect

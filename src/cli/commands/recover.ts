@@ -48,7 +48,7 @@ function lines(r: RecoverResult): string[] {
   out.push(
     r.dryRun
       ? `dry run: would install ${r.installed} at ${r.dbPath}; nothing was written`
-      : `recovered node '${r.node}' from '${r.destination}': installed ${r.installed} at ${r.dbPath}. Next: squirrel restore <volume> .`,
+      : `recovered node '${r.node}' from '${r.destination}': installed ${r.installed} at ${r.dbPath}. Next: \`squirrel index <volume>\` (add --restore-marker where the volume's folder is new or empty), then \`squirrel restore <volume> .\``,
   );
   return out;
 }

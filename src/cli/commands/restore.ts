@@ -30,6 +30,7 @@ export const restoreCommand = defineCommand({
       volume,
       matches: (p) => selectors.some((s) => selects(s.path, p)),
       sources: names.map((name) => ctx.destination(name)),
+      node: ctx.config().node,
       toDir: to === undefined ? null : path.resolve(to),
       dryRun,
       ...ctx.runContext(),
