@@ -117,7 +117,7 @@ CREATE TABLE remote_copies (
   state          TEXT NOT NULL CHECK (state IN ('ok', 'missing', 'corrupt')),
   pushed_run_id  INTEGER NOT NULL REFERENCES runs(id),
   verified_at_ns INTEGER,
-  version        INTEGER NOT NULL DEFAULT 1, verified_run_id INTEGER,
+  version        INTEGER NOT NULL DEFAULT 1, verified_run_id INTEGER, fingerprint TEXT,
   PRIMARY KEY (volume_id, destination, path)
 ) STRICT;
 

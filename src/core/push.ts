@@ -71,6 +71,7 @@ export interface PushResult {
 interface PendingCopy {
   remotePath: string;
   contentId: number;
+  fingerprint: string | null;
 }
 
 /** A result with nothing done yet (a push that fails before it starts keeps it, with a message). */
@@ -208,7 +209,7 @@ async function transferAll(store: Store, volumeId: number, root: string, files: 
   const flush = () => {
     if (pending.length === 0) return;
     store.immediate(() => {
-      for (const copy of pending) store.evidence.recordVerifiedCopy(volumeId, dest.name, copy.remotePath, copy.contentId, runId, o.nowNs);
+      for (const copy of pending) store.evidence.recordVerifiedCopy(volumeId, dest.name, copy.remotePath, copy.contentId, runId, o.nowNs, copy.fingerprint);
     });
     pending.length = 0;
   };
@@ -220,7 +221,7 @@ async function transferAll(store: Store, volumeId: number, root: string, files: 
   let stoppedBy: unknown = null;
   const pushCounted = async (file: FileWithContent) => {
     try {
-      const { outcome, method } = await pushOne(store, volumeId, root, file, runId, o);
+      const { outcome, method, fingerprint } = await pushOne(store, volumeId, root, file, runId, o);
       if (method !== null) methods.add(method);
       consecutiveUnavailable = 0;
       if (outcome === 'recorded' || outcome === 'same-bytes') result.alreadyThereFiles++;
@@ -230,7 +231,7 @@ async function transferAll(store: Store, volumeId: number, root: string, files: 
         if (outcome === 'sent-after-move') result.movedAsideFiles++;
       }
       // A read-back established these bytes just now: record it (a ledger hit needs nothing).
-      if (outcome !== 'recorded') pending.push({ remotePath: remotePathOf(namespaceOf(o.volume, dest.name), file.path), contentId: file.contentId });
+      if (outcome !== 'recorded') pending.push({ remotePath: remotePathOf(namespaceOf(o.volume, dest.name), file.path), contentId: file.contentId, fingerprint });
     } catch (err) {
       result.failures.push({ path: file.path, reason: errorMessage(err) });
       if (err instanceof DestinationUnavailableError && ++consecutiveUnavailable >= MAX_CONSECUTIVE_UNAVAILABLE) stoppedBy ??= err;
@@ -268,14 +269,16 @@ async function pushOne(
   file: FileWithContent,
   runId: number,
   o: PushOptions,
-): Promise<{ outcome: 'recorded' | 'same-bytes' | 'sent' | 'sent-after-move'; method: string | null }> {
+): Promise<{ outcome: 'recorded' | 'same-bytes' | 'sent' | 'sent-after-move'; method: string | null; fingerprint: string | null }> {
   const dest = o.destination;
   const namespace = namespaceOf(o.volume, dest.name);
   const remotePath = remotePathOf(namespace, file.path);
   const recorded = store.evidence.copy(volumeId, dest.name, remotePath);
   if (recorded && recorded.contentId === file.contentId && recorded.state === 'ok') {
     const stat = await dest.stat(remotePath);
-    if (stat.kind === 'present' && stat.sizeBytes === file.size) return { outcome: 'recorded', method: null };
+    // A file put back at the path since it was read (a rolled-back snapshot, a cloned drive) has the size but not the fingerprint: read it again.
+    const sameVersion = !recorded.fingerprint || stat.kind !== 'present' || stat.fingerprint === undefined || stat.fingerprint === recorded.fingerprint;
+    if (stat.kind === 'present' && stat.sizeBytes === file.size && sameVersion) return { outcome: 'recorded', method: null, fingerprint: null };
   }
   // Whatever is at the path now: the same bytes (keep), different bytes (move aside), or nothing.
   const obstacle = { store, volumeId, destination: dest, namespace, runId, nowNs: o.nowNs };
@@ -287,7 +290,7 @@ async function pushOne(
     o.reporter.warn(`${file.path}: '${moved}' stood in its way at '${dest.name}'; moved into this run's history there`);
     return dest.hash(remotePath);
   });
-  if (existing.kind === 'present' && existing.sizeBytes === file.size && existing.blake3.equals(file.blake3)) return { outcome: 'same-bytes', method: existing.method };
+  if (existing.kind === 'present' && existing.sizeBytes === file.size && existing.blake3.equals(file.blake3)) return { outcome: 'same-bytes', method: existing.method, fingerprint: existing.fingerprint ?? null };
   // Checked before anything moves: the very file the index saw, reached without a link.
   const source = sourceToSend(root, file);
   let moved = false;
@@ -312,7 +315,7 @@ async function pushOne(
       `${file.path}: the bytes read back from '${dest.name}' do not match the index (the local file may have changed since \`squirrel index\`; run it again)`,
     );
   }
-  return { outcome: moved ? 'sent-after-move' : 'sent', method: landed.method };
+  return { outcome: moved ? 'sent-after-move' : 'sent', method: landed.method, fingerprint: landed.fingerprint ?? null };
 }
 
 /** --dry-run: what a sync would send, from the ledger alone; touches nothing. */

@@ -59,6 +59,8 @@ interface Finding {
   path: string;
   state: CopyState;
   version: number;
+  /** What the copy read as sound is, for offload's last look (local destinations). */
+  fingerprint?: string;
 }
 
 export async function verifyVolume(store: Store, o: VerifyOptions): Promise<VerifyResult> {
@@ -109,7 +111,7 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
     store.immediate(() => {
       for (const f of findings) {
         const stamp = f.state === 'ok' ? o.nowNs : null;
-        if (!store.evidence.markCopy(volumeRow.id, o.destination.name, f.path, f.state, stamp, f.version, runId)) result.raced++;
+        if (!store.evidence.markCopy(volumeRow.id, o.destination.name, f.path, f.state, stamp, f.version, runId, f.fingerprint ?? null)) result.raced++;
       }
     });
     findings.length = 0;
@@ -127,7 +129,7 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
         findings.push({ path: copy.path, state: 'corrupt', version: copy.version });
         result.problems.push({ path: copy.path, state: 'corrupt', detail: `bytes differ from the indexed BLAKE3 (${read.sizeBytes} bytes, expected ${copy.size})` });
       } else {
-        findings.push({ path: copy.path, state: 'ok', version: copy.version });
+        findings.push({ path: copy.path, state: 'ok', version: copy.version, fingerprint: read.fingerprint });
         result.ok++;
       }
     } catch (err) {

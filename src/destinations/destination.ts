@@ -125,10 +125,15 @@ export type RootState = 'ok' | 'missing' | 'unmarked';
  * `identity` (local destinations only): `${st_dev}:${st_ino}`, so a caller can tell one
  * physical file reached under two names from two copies.
  */
-export type StatResult = { kind: 'present'; sizeBytes: number; identity?: string } | { kind: 'absent' };
+/**
+ * `identity`: the physical file (local: device and inode), to tell two places apart.
+ * `fingerprint`: this very version of it (local: inode and mtime), to tell a file put back at
+ * the path since it was read (a snapshot rollback, a cloned drive) from the one that was read.
+ */
+export type StatResult = { kind: 'present'; sizeBytes: number; identity?: string; fingerprint?: string } | { kind: 'absent' };
 
 export type HashResult =
-  | { kind: 'present'; blake3: Buffer; sizeBytes: number; method: string }
+  | { kind: 'present'; blake3: Buffer; sizeBytes: number; method: string; fingerprint?: string }
   | { kind: 'absent' };
 
 export interface ListedFile {

@@ -84,18 +84,19 @@ export class EvidenceStore {
     this.historyOf = prep(`SELECT id, volume_id, destination, origin_node_id, origin_run_id, verify_method, source_node_id,
       updated_at_ns, verified_at_ns, version, run_id, change FROM destination_run_ids_history
       WHERE volume_id = ? ORDER BY destination, origin_node_id, version, id`);
-    this.copyAt = prep(`SELECT volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version
+    this.copyAt = prep(`SELECT volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version, fingerprint
       FROM remote_copies WHERE volume_id = ? AND destination = ? AND path = ?`);
-    this.copyUpsert = prep(`INSERT INTO remote_copies (volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version, verified_run_id)
-      VALUES (?, ?, ?, ?, 'ok', ?, ?, 1, ?)
+    this.copyUpsert = prep(`INSERT INTO remote_copies (volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version, verified_run_id, fingerprint)
+      VALUES (?, ?, ?, ?, 'ok', ?, ?, 1, ?, ?)
       ON CONFLICT (volume_id, destination, path) DO UPDATE SET content_id = excluded.content_id, state = 'ok',
-        pushed_run_id = excluded.pushed_run_id, verified_at_ns = excluded.verified_at_ns, verified_run_id = excluded.verified_run_id, version = version + 1`);
+        pushed_run_id = excluded.pushed_run_id, verified_at_ns = excluded.verified_at_ns, verified_run_id = excluded.verified_run_id, version = version + 1,
+        fingerprint = excluded.fingerprint`);
     this.copyMark = prep(`UPDATE remote_copies SET state = ?, verified_at_ns = coalesce(?, verified_at_ns),
-        verified_run_id = CASE WHEN ? IS NULL THEN verified_run_id ELSE ? END, version = version + 1
+        verified_run_id = CASE WHEN ? IS NULL THEN verified_run_id ELSE ? END, version = version + 1, fingerprint = coalesce(?, fingerprint)
       WHERE volume_id = ? AND destination = ? AND path = ? AND version = ?`);
     // Named: left to itself the planner walks the primary key to skip the sort, which reads the
     // destination's whole ledger for every file offload re-checks.
-    this.copiesOfContent = prep(`SELECT volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version
+    this.copiesOfContent = prep(`SELECT volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version, fingerprint
       FROM remote_copies INDEXED BY remote_copies_by_content WHERE volume_id = ? AND destination = ? AND content_id = ? ORDER BY path`);
     this.copiesOfDestination = prep(`SELECT volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version
       FROM remote_copies WHERE volume_id = ? AND destination = ?`);
@@ -256,13 +257,13 @@ export class EvidenceStore {
   }
 
   /** Record a copy that was just written or read back and matched, by run `runId`. */
-  recordVerifiedCopy(volumeId: number, destination: string, remotePath: string, contentId: number, runId: number, verifiedAtNs: bigint): void {
-    this.copyUpsert.run(volumeId, destination, remotePath, contentId, runId, verifiedAtNs, runId);
+  recordVerifiedCopy(volumeId: number, destination: string, remotePath: string, contentId: number, runId: number, verifiedAtNs: bigint, fingerprint: string | null = null): void {
+    this.copyUpsert.run(volumeId, destination, remotePath, contentId, runId, verifiedAtNs, runId, fingerprint);
   }
 
   /** Record what a verify (run `runId`) found, only if nobody rewrote the copy since it was read. */
-  markCopy(volumeId: number, destination: string, remotePath: string, state: CopyState, verifiedAtNs: bigint | null, expectedVersion: number, runId: number | null = null): boolean {
-    return this.copyMark.run(state, verifiedAtNs, runId, runId, volumeId, destination, remotePath, expectedVersion).changes === 1;
+  markCopy(volumeId: number, destination: string, remotePath: string, state: CopyState, verifiedAtNs: bigint | null, expectedVersion: number, runId: number | null = null, fingerprint: string | null = null): boolean {
+    return this.copyMark.run(state, verifiedAtNs, runId, runId, fingerprint, volumeId, destination, remotePath, expectedVersion).changes === 1;
   }
 
   /** Least recently verified first; a copy stamped after `latestNs` (a clock that ran ahead) counts as never verified. */

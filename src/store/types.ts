@@ -120,6 +120,8 @@ export interface RemoteCopyRow {
   pushedRunId: number;
   verifiedAtNs: bigint | null;
   version: number;
+  /** This very version of the copy as it was read (local: inode and mtime); read only by copy() and copiesOf(). Null: unknown. */
+  fingerprint?: string | null;
 }
 
 export interface OffloadIntentRow {

@@ -483,6 +483,36 @@ describe('case 4c: a destination rolled back to an older snapshot', () => {
   });
 });
 
+describe("case 4e: one folder at the destination put back to a previous version", () => {
+  it('its same-size old file is not counted by offload, and sync reads it again and re-sends the newest', () => {
+    // setup: sub/F.txt version 1 backed up; the folder saved; version 2 (same size) backed up; the folder put back
+    const dir = tempDir();
+    const nas = path.join(dir, 'nas');
+    const m = machine({ dir, destinations: { nas }, files: { 'sub/F.txt': 'version-1', 'other.txt': 'other' } });
+    ok(m.run('index', 'photos'), 'index');
+    ok(m.run('sync', '--init'), 'sync --init');
+    const folder = path.join(nas, 'photos', 'sub');
+    fs.cpSync(folder, path.join(dir, 'previous'), { recursive: true, preserveTimestamps: true });
+    write(m, 'sub/F.txt', 'version-2');
+    ok(m.run('index', 'photos'), 'index version 2');
+    ok(m.run('sync'), 'sync version 2');
+    fs.rmSync(folder, { recursive: true });
+    fs.cpSync(path.join(dir, 'previous'), folder, { recursive: true, preserveTimestamps: true });
+    // act
+    const offload = m.run('offload', 'photos', '.');
+    const kept = fs.existsSync(path.join(m.volumeRoot, 'sub', 'F.txt'));
+    const sync = m.run('sync');
+    const offloadAfter = m.run('offload', 'photos', '.');
+    // expect: the first offload keeps F.txt, naming why; sync re-sends it; then it goes, with version 2 at nas
+    expect(offload.stdout + offload.stderr).toMatch(/not the file whose bytes were read there/);
+    expect(kept).toBe(true);
+    expect(ok(sync, 'sync').stdout).toMatch(/sent=1 .*moved_aside=1/);
+    expect(ok(offloadAfter, 'offload').stdout).toMatch(/offloaded=1 /);
+    expect(fs.readFileSync(path.join(folder, 'F.txt'), 'utf8')).toBe('version-2');
+    expect(lost(m)).toEqual([]);
+  });
+});
+
 describe('case 4d: the laptop lost, the NAS rolled back the same night', () => {
   it('recover keeps the write counts it knew: the rolled-back NAS is refused, never counted as the second copy', () => {
     // setup: version 2 went to both; the NAS is put back to before it; the database is lost

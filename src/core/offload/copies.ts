@@ -35,8 +35,9 @@ export interface CopyFinder {
 /**
  * Checks each required destination once (its marker, this volume's namespace), then for each
  * file looks for a copy the ledger records as sound there: present, of the indexed size, and,
- * where the destination can tell (local), a physical file other than the one being deleted
- * and other than the copy counted for another destination. The file's own path is tried first.
+ * where the destination can tell (local), the very file whose bytes were read (its fingerprint),
+ * a physical file other than the one being deleted and other than the copy counted for another
+ * destination. The file's own path is tried first.
  */
 export async function copyFinder(store: Store, plan: OffloadPlan, o: CopyFinderOptions): Promise<CopyFinder> {
   const problems = new Map<string, string>();
@@ -76,7 +77,11 @@ export async function copyFinder(store: Store, plan: OffloadPlan, o: CopyFinderO
             const stat = await destination.stat(copy.path);
             if (stat.kind === 'absent') misses.push(`${copy.path} is absent`);
             else if (stat.sizeBytes !== file.sizeBytes) misses.push(`${copy.path} has ${stat.sizeBytes} bytes, not ${file.sizeBytes}`);
-            else if (stat.identity !== undefined && counted.has(stat.identity)) {
+            else if (copy.fingerprint && stat.fingerprint !== undefined && stat.fingerprint !== copy.fingerprint) {
+              misses.push(
+                `${copy.path} is not the file whose bytes were read there (another file of the same size was put at that path since: a snapshot rolled back, a folder's previous version restored, another drive); \`squirrel verify ${o.volume.name} --to ${target}\` reads it again`,
+              );
+            } else if (stat.identity !== undefined && counted.has(stat.identity)) {
               misses.push(`${copy.path} is the same physical file as ${stat.identity === localIdentity ? 'the local file' : "another destination's copy"}`);
             } else {
               if (stat.identity !== undefined) counted.add(stat.identity);

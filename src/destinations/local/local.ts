@@ -106,7 +106,7 @@ export class LocalDestination implements Destination {
       throw this.unavailable('stat', relativePath, err);
     }
     if (!stats.isFile()) throw this.notAFile('stat', relativePath, stats);
-    return { kind: 'present', sizeBytes: Number(stats.size), identity: `${stats.dev}:${stats.ino}` };
+    return { kind: 'present', sizeBytes: Number(stats.size), identity: `${stats.dev}:${stats.ino}`, fingerprint: fingerprintOf(stats) };
   }
 
   read(relativePath: string): AsyncIterable<Uint8Array> {
@@ -121,7 +121,7 @@ export class LocalDestination implements Destination {
       if (listed?.isFile() && listed.size >= OFF_THREAD_MIN_BYTES) {
         const task = { absolutePath: absolute, ino: listed.ino, dev: listed.dev, sizeBytes: Number(listed.size) };
         const outcome = await this.fileHasher.hash(task).catch(() => null);
-        if (outcome?.ok) return { kind: 'present', blake3: outcome.hash, sizeBytes: outcome.sizeBytes, method: METHOD_READBACK };
+        if (outcome?.ok) return { kind: 'present', blake3: outcome.hash, sizeBytes: outcome.sizeBytes, method: METHOD_READBACK, fingerprint: fingerprintOf(listed) };
       }
     }
     // In-thread: small files, and every case the off-thread read could not settle (absent,
@@ -137,7 +137,7 @@ export class LocalDestination implements Destination {
         hasher.update(bytesRead === this.hashBuffer.length ? this.hashBuffer : this.hashBuffer.subarray(0, bytesRead));
         sizeBytes += bytesRead;
       }
-      return { kind: 'present', blake3: hasher.digestBuffer(), sizeBytes, method: METHOD_READBACK };
+      return { kind: 'present', blake3: hasher.digestBuffer(), sizeBytes, method: METHOD_READBACK, fingerprint: fingerprintOf(fs.fstatSync(fd, { bigint: true })) };
     } catch (err) {
       throw this.unavailable('hash', relativePath, err);
     } finally {
@@ -395,4 +395,9 @@ export class LocalDestination implements Destination {
   private unavailable(operation: string, subject: string, err: unknown): DestinationUnavailableError {
     return localUnavailable(this.name, operation, subject, err);
   }
+}
+
+/** This version of a file: its inode and mtime (a rollback or a clone puts another inode, or the old mtime, at the path). */
+function fingerprintOf(stats: fs.BigIntStats): string {
+  return `${stats.ino}:${stats.mtimeNs}`;
 }
