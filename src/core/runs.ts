@@ -46,9 +46,21 @@ export function isProcessAlive(pid: number, processStart: string | null = null):
   } catch (err) {
     if (errnoCode(err) !== 'EPERM') return false;
   }
+  // A zombie (killed, its parent not yet told) has ended: it writes nothing any more.
+  if (processState(pid) === 'Z') return false;
   if (processStart === null) return true;
   const now = processStartOf(pid);
   return now === null || now === processStart;
+}
+
+/** The process's state letter (R, S, D, Z, ...) from /proc, or null where it cannot be read. */
+function processState(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? null;
+  } catch {
+    return null;
+  }
 }
 
 /**

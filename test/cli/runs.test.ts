@@ -1,7 +1,7 @@
 // Runs: the monotonic sequence, the per-volume writer slot (verify takes none), dead runs
 // reaped as aborted, terminal states that never change, and `squirrel runs` listing them.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -88,6 +88,20 @@ describe('the writer slot', () => {
     expect(store.runs.get(crashed)!.note).toMatch(/^aborted: process \d+ on .+ is no longer running$/);
     expect(store.runs.get(next)!.status).toBe('running');
     store.close();
+  });
+
+  it('a process killed but not yet reaped (a zombie) holds no slot', async () => {
+    // setup: a child whose parent never waits for it stays a zombie once it ends
+    const holder = spawn('bash', ['-c', 'sleep 0.1 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const pid = Number((await new Promise<Buffer>((resolve) => holder.stdout.once('data', resolve))).toString().trim());
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // act / expect
+      expect(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/\) Z /);
+      expect(isProcessAlive(pid)).toBe(false);
+    } finally {
+      holder.kill();
+    }
   });
 
   it("another host's running row is never judged dead from here: it blocks", () => {
