@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Stats } from 'ssh2';
 import { SftpDestinationConfig } from '../../config/types.js';
 import { parseBlake3Hex, StreamingBlake3 } from '../../hash.js';
-import { ABSENT, checkCatalogFilePath, checkDestinationPath, checkStagingPath, checkStagingRemoval, Destination, DESTINATION_MARKER, DestinationUnavailableError, HashResult, ListedFile, listPrefix, METHOD_READBACK, METHOD_REMOTE_B3SUM, nameTaken, nonFileKind, notAFile, requireMarkedRootState, RootState, SMALL_FILE_MAX_BYTES, SourceExpectation, StatResult } from '../destination.js';
+import { ABSENT, checkCatalogFilePath, checkDestinationPath, checkStagingPath, checkStagingRemoval, Destination, DESTINATION_MARKER, DestinationUnavailableError, HashResult, inListingOrder, ListedFile, listPrefix, METHOD_READBACK, METHOD_REMOTE_B3SUM, nameTaken, nonFileKind, notAFile, requireMarkedRootState, RootState, SMALL_FILE_MAX_BYTES, SourceExpectation, StatResult } from '../destination.js';
 import { openLocalSource } from '../local-source.js';
 import { checkMarker, encodeMarker, markedRootState } from '../markers.js';
 import { DEFAULT_SFTP_OPTIONS, Session, SftpConnection, SftpOptions } from './connection.js';
@@ -307,35 +307,45 @@ export class SftpDestination implements Destination {
   }
 
   private async *listFrom(prefix: string): AsyncGenerator<ListedFile> {
-    // Collected first, so a retry after a dropped connection never lists a file twice.
-    const files = await this.connection.withRetry('list', prefix || this.root, async (s) => {
+    // One directory at a time, each read whole (a retry after a dropped connection reads it
+    // again, so no file is listed twice), visited in listing order: files come out sorted.
+    const top = await this.connection.withRetry('list', prefix || this.root, async (s) => {
       // Even an empty answer needs the marker: an unmounted disk's mount point is empty too.
       await this.requireMarkedRoot(s, 'list');
-      const found: ListedFile[] = [];
       if (prefix !== '') {
         const stats = await this.requests.lstat(s, path.posix.join(this.root, prefix));
-        if (stats === null) return found;
+        if (stats === null) return null;
         if (stats.isSymbolicLink()) throw new DestinationUnavailableError(this.name, 'list', `${prefix} is a symbolic link; squirrel does not follow links on a destination`);
-        if (!stats.isDirectory()) return found;
+        if (!stats.isDirectory()) return null;
       }
-      const pending = [prefix];
-      while (pending.length > 0) {
-        const directory = pending.pop()!;
-        const entries = await this.requests.readDirectory(s, directory === '' ? this.root : path.posix.join(this.root, directory));
-        if (entries === null) {
-          // Removed while we walked: nothing under it any more. The root itself must answer.
-          if (directory !== '') continue;
-          throw new DestinationUnavailableError(this.name, 'list', `${this.root} vanished from ${this.where} while listing`);
-        }
-        for (const entry of entries) {
-          const relativePath = directory === '' ? entry.filename : `${directory}/${entry.filename}`;
-          if (entry.attrs.isDirectory()) pending.push(relativePath);
-          else if (entry.attrs.isFile()) found.push({ path: relativePath, sizeBytes: entry.attrs.size });
-        }
-      }
-      return found;
+      return this.readInOrder(s, prefix);
     });
-    yield* files;
+    if (top === null) return;
+    const levels = [{ directory: prefix, entries: top, next: 0 }];
+    while (levels.length > 0) {
+      const level = levels[levels.length - 1];
+      if (level.next === level.entries.length) {
+        levels.pop();
+        continue;
+      }
+      const entry = level.entries[level.next++];
+      const relativePath = level.directory === '' ? entry.filename : `${level.directory}/${entry.filename}`;
+      if (entry.attrs.isDirectory()) {
+        const entries = await this.connection.withRetry('list', relativePath, (s) => this.readInOrder(s, relativePath));
+        if (entries !== null) levels.push({ directory: relativePath, entries, next: 0 });
+      } else if (entry.attrs.isFile()) yield { path: relativePath, sizeBytes: entry.attrs.size };
+    }
+  }
+
+  /** A directory's entries in listing order; null when a directory below the root vanished while we walked. */
+  private async readInOrder(s: Session, directory: string): Promise<{ filename: string; attrs: Stats }[] | null> {
+    const entries = await this.requests.readDirectory(s, directory === '' ? this.root : path.posix.join(this.root, directory));
+    if (entries === null) {
+      if (directory !== '') return null;
+      throw new DestinationUnavailableError(this.name, 'list', `${this.root} vanished from ${this.where} while listing`);
+    }
+    const named = entries.filter((entry) => entry.filename !== '.' && entry.filename !== '..');
+    return inListingOrder(named, (entry) => entry.filename, (entry) => entry.attrs.isDirectory());
   }
 
   /** Writers and "absent" answers need the marker: without it this may be an empty mount point. */
