@@ -27,6 +27,7 @@ import { beginRun, RunContext } from './runs.js';
 import { restampComponents, RestampOutcome } from './restamp.js';
 import { removeDeadStaging, removeOwnStaging } from './staging.js';
 import { isContentVerified } from './methods.js';
+import { CopyVerdict, RecordedCopies } from './recorded-copies.js';
 
 const LEDGER_BATCH = 200;
 /** Consecutive "could not check" failures after which the destination is treated as gone. */
@@ -198,6 +199,7 @@ interface TransferOutcome {
 
 async function transferAll(store: Store, volumeId: number, root: string, files: FileWithContent[], runId: number, o: PushOptions, result: PushResult): Promise<TransferOutcome> {
   const dest = o.destination;
+  const namespace = namespaceOf(o.volume, dest.name);
   const methods = new Set<string>();
   const pending: PendingCopy[] = [];
   const flush = () => {
@@ -213,9 +215,14 @@ async function transferAll(store: Store, volumeId: number, root: string, files: 
   let doneBytes = 0;
   let consecutiveUnavailable = 0;
   let stoppedBy: unknown = null;
-  const pushCounted = async (file: FileWithContent) => {
+  const fileDone = (file: FileWithContent) => {
+    doneBytes += file.size;
+    o.reporter.progress({ phase: `sync ${o.volume.name} -> ${dest.name}`, doneFiles: ++doneFiles, totalFiles: files.length, doneBytes, totalBytes });
+    o.hooks.at('sync.after-file');
+  };
+  const pushCounted = async ({ file, verdict }: { file: FileWithContent; verdict: CopyVerdict }) => {
     try {
-      const { outcome, method } = await pushOne(store, volumeId, root, file, runId, o);
+      const { outcome, method } = await pushOne(store, volumeId, root, file, verdict, runId, o);
       if (method !== null) methods.add(method);
       consecutiveUnavailable = 0;
       if (outcome === 'recorded' || outcome === 'same-bytes') result.alreadyThereFiles++;
@@ -225,24 +232,39 @@ async function transferAll(store: Store, volumeId: number, root: string, files: 
         if (outcome === 'sent-after-move') result.movedAsideFiles++;
       }
       // A read-back established these bytes just now: record it (a ledger hit needs nothing).
-      if (outcome !== 'recorded') pending.push({ remotePath: remotePathOf(namespaceOf(o.volume, dest.name), file.path), contentId: file.contentId });
+      if (outcome !== 'recorded') pending.push({ remotePath: remotePathOf(namespace, file.path), contentId: file.contentId });
     } catch (err) {
       result.failures.push({ path: file.path, reason: errorMessage(err) });
       if (err instanceof DestinationUnavailableError && ++consecutiveUnavailable >= MAX_CONSECUTIVE_UNAVAILABLE) stoppedBy ??= err;
     }
-    doneBytes += file.size;
-    o.reporter.progress({ phase: `sync ${o.volume.name} -> ${dest.name}`, doneFiles: ++doneFiles, totalFiles: files.length, doneBytes, totalBytes });
-    o.hooks.at('sync.after-file');
+    fileDone(file);
   };
   // Up to `concurrentPuts` files in flight (the destination says how many it takes), a ledger
   // batch at a time: the batch is recorded only once every put in it has settled, so a
   // directory one put created has been flushed before a file another put placed in it is recorded.
+  // Copies the ledger and the namespace's listing both show are counted on the spot; only the
+  // rest go out to the lanes.
   const lanes = Math.max(1, dest.concurrentPuts ?? 1);
-  for (let batchStart = 0; batchStart < files.length && stoppedBy === null; batchStart += LEDGER_BATCH) {
-    const batchSize = Math.min(files.length, batchStart + LEDGER_BATCH) - batchStart;
-    started = batchStart + (await inLanes(batchSize, lanes, (i) => pushCounted(files[batchStart + i]), () => stoppedBy === null));
-    flush();
+  const recordedCopies = new RecordedCopies(store, volumeId, dest, namespace);
+  try {
+    for (let batchStart = 0; batchStart < files.length && stoppedBy === null; batchStart += LEDGER_BATCH) {
+      const work: { file: FileWithContent; verdict: CopyVerdict }[] = [];
+      for (const file of files.slice(batchStart, batchStart + LEDGER_BATCH)) {
+        const verdict = await recordedCopies.verdict(file, remotePathOf(namespace, file.path));
+        if (verdict !== 'there') work.push({ file, verdict });
+        else {
+          result.alreadyThereFiles++;
+          fileDone(file);
+        }
+      }
+      const batchSize = Math.min(files.length, batchStart + LEDGER_BATCH) - batchStart;
+      started = batchStart + batchSize - work.length + (await inLanes(work.length, lanes, (i) => pushCounted(work[i]), () => stoppedBy === null));
+      flush();
+    }
+  } finally {
+    await recordedCopies.close();
   }
+  if (recordedCopies.listingProblem !== null) o.reporter.info(`'${dest.name}': the listing stopped answering (${recordedCopies.listingProblem}); recorded copies were asked about one by one`);
   if (stoppedBy !== null) {
     return {
       stoppedBecause: `destination '${dest.name}' stopped answering (${errorMessage(stoppedBy)}); sync stopped with ${files.length - started} file(s) not tried. Check it and run sync again`,
@@ -261,14 +283,15 @@ async function pushOne(
   volumeId: number,
   root: string,
   file: FileWithContent,
+  verdict: CopyVerdict,
   runId: number,
   o: PushOptions,
 ): Promise<{ outcome: 'recorded' | 'same-bytes' | 'sent' | 'sent-after-move'; method: string | null }> {
   const dest = o.destination;
   const namespace = namespaceOf(o.volume, dest.name);
   const remotePath = remotePathOf(namespace, file.path);
-  const recorded = store.evidence.copy(volumeId, dest.name, remotePath);
-  if (recorded && recorded.contentId === file.contentId && recorded.state === 'ok') {
+  // Recorded as these bytes, but the listing could not say whether the copy is still there.
+  if (verdict === 'ask') {
     const stat = await dest.stat(remotePath);
     if (stat.kind === 'present' && stat.sizeBytes === file.size) return { outcome: 'recorded', method: null };
   }

@@ -122,6 +122,13 @@ export interface RemoteCopyRow {
   version: number;
 }
 
+/** What sync needs of a ledger row to tell whether a file's copy is already recorded. */
+export interface CopyStateRow {
+  path: string;
+  contentId: number;
+  state: CopyState;
+}
+
 export interface OffloadIntentRow {
   id: number;
   runId: number;
