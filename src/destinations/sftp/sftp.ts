@@ -8,20 +8,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Stats } from 'ssh2';
 import { SftpDestinationConfig } from '../../config/types.js';
-import { parseBlake3Hex, StreamingBlake3 } from '../../hash.js';
-import { ABSENT, checkCatalogFilePath, checkDestinationPath, checkStagingPath, checkStagingRemoval, Destination, DESTINATION_MARKER, DestinationUnavailableError, HashResult, inListingOrder, ListedFile, listPrefix, METHOD_READBACK, METHOD_REMOTE_B3SUM, nameTaken, nonFileKind, notAFile, requireMarkedRootState, RootState, SMALL_FILE_MAX_BYTES, SourceExpectation, StatResult } from '../destination.js';
+import { StreamingBlake3 } from '../../hash.js';
+import { ABSENT, checkCatalogFilePath, checkDestinationPath, checkStagingPath, checkStagingRemoval, Destination, DESTINATION_MARKER, DestinationUnavailableError, HashResult, inListingOrder, ListedFile, listPrefix, METHOD_READBACK, nameTaken, nonFileKind, notAFile, requireMarkedRootState, RootState, SMALL_FILE_MAX_BYTES, SourceExpectation, StatResult } from '../destination.js';
 import { openLocalSource } from '../local-source.js';
 import { checkMarker, encodeMarker, markedRootState } from '../markers.js';
 import { DEFAULT_SFTP_OPTIONS, Session, SftpConnection, SftpOptions } from './connection.js';
+import { RemoteB3sum } from './remote-b3sum.js';
 import { SftpRequests } from './requests.js';
-
-/** remote b3sum gets this much extra time per byte of the file (a slow NAS disk: 20 MB/s). */
-const B3SUM_MS_PER_MIB = 50;
-
-/** One argument for a POSIX shell: single-quoted, with embedded quotes closed and escaped. */
-function shellQuote(text: string): string {
-  return `'${text.replace(/'/g, `'\\''`)}'`;
-}
 
 export class SftpDestination implements Destination {
   readonly type = 'sftp';
@@ -33,9 +26,11 @@ export class SftpDestination implements Destination {
   private readonly markerPath: string;
   private readonly connection: SftpConnection;
   private readonly requests: SftpRequests;
+  /** With `remote_hash: b3sum`: hashes run on the server, many files per exec. */
+  private readonly remoteB3sum: RemoteB3sum | null;
 
   constructor(
-    private readonly config: SftpDestinationConfig,
+    config: SftpDestinationConfig,
     options: Partial<SftpOptions> & Pick<SftpOptions, 'homeDir' | 'agentSocket'>,
   ) {
     this.name = config.name;
@@ -44,6 +39,17 @@ export class SftpDestination implements Destination {
     this.connection = new SftpConnection(config, { ...DEFAULT_SFTP_OPTIONS, ...options });
     this.requests = new SftpRequests(this.connection, this.name, this.root);
     this.location = `sftp://${this.where}${this.root}`;
+    this.remoteB3sum =
+      config.remoteHash === 'b3sum'
+        ? new RemoteB3sum({
+            name: this.name,
+            where: this.where,
+            connection: this.connection,
+            requests: this.requests,
+            absent: (s) => this.absent(s, 'hash'),
+            notAFile: (relativePath, stats) => this.notAFile('hash', relativePath, stats),
+          })
+        : null;
   }
 
   /** `user@host:port`, for messages. */
@@ -99,8 +105,8 @@ export class SftpDestination implements Destination {
 
   async hash(relativePath: string): Promise<HashResult> {
     const absolute = this.resolve('hash', relativePath);
+    if (this.remoteB3sum !== null) return this.remoteB3sum.hash(relativePath, absolute);
     return this.connection.withRetry('hash', relativePath, async (s) => {
-      if (this.config.remoteHash === 'b3sum') return this.remoteB3sum(s, relativePath, absolute);
       const opened = await this.openForRead(s, 'hash', relativePath, absolute);
       if (opened === null) return this.absent(s, 'hash');
       try {
@@ -256,24 +262,6 @@ export class SftpDestination implements Destination {
       if (opened !== null) await this.requests.closeQuietly(s, opened);
       throw err;
     }
-  }
-
-  private async remoteB3sum(s: Session, relativePath: string, absolute: string): Promise<HashResult> {
-    const stats = await this.requests.lstat(s, absolute);
-    if (stats === null) return this.absent(s, 'hash');
-    if (!stats.isFile()) throw this.notAFile('hash', relativePath, stats);
-    const timeoutMs = this.connection.options.requestTimeoutMs + Math.ceil(stats.size / (1024 * 1024)) * B3SUM_MS_PER_MIB;
-    const result = await this.requests.exec(s, `b3sum --no-names -- ${shellQuote(absolute)}`, timeoutMs);
-    if (result.exitCode === 127) {
-      throw new DestinationUnavailableError(this.name, 'hash', `b3sum is not installed on ${this.where} (the config says remote_hash: b3sum); install it there or remove remote_hash`);
-    }
-    const hex = result.stdout.trim();
-    const blake3 = parseBlake3Hex(hex);
-    if (result.exitCode !== 0 || blake3 === null) {
-      const said = (result.stderr.trim() || hex).split('\n')[0].slice(0, 200);
-      throw new DestinationUnavailableError(this.name, 'hash', `${relativePath}: b3sum on ${this.where} exited ${result.exitCode ?? 'on a signal'}: ${said}`);
-    }
-    return { kind: 'present', blake3, sizeBytes: stats.size, method: METHOD_REMOTE_B3SUM };
   }
 
   private async *readChunks(relativePath: string, absolute: string): AsyncGenerator<Uint8Array> {
