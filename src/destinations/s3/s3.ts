@@ -13,8 +13,8 @@ import { encodeMarker, markedRootState } from '../markers.js';
 import { DEFAULT_S3_OPTIONS, isNotFound, S3Options, S3Service, sdkError, TRANSIENT_STREAM_CODES } from './client.js';
 import { S3Writes } from './writes.js';
 
-/** Puts a caller may keep in flight: requests are latency-bound, so a few overlap well. */
-const CONCURRENT_PUTS = 4;
+/** Puts (each with its read-back) in flight: latency-bound requests overlap well; memory is bounded by writes.ts's byte budget. */
+const CONCURRENT_PUTS = 16;
 
 export class S3Destination implements Destination {
   readonly type = 's3';
@@ -375,8 +375,7 @@ export class S3Destination implements Destination {
         if (relativePath.endsWith('/') || unsafeDestinationPath(relativePath) !== null) continue;
         files.push({ path: relativePath, sizeBytes: object.Size ?? 0 });
       }
-      // S3 lists keys in UTF-8 byte order; some compatible services (s3rver) walk their folders
-      // instead. Each page is put in order here; across pages, callers must not depend on it.
+      // S3 lists in UTF-8 byte order, s3rver by folder: each page is sorted (not across pages).
       yield* files.sort((a, b) => compareByCodePoint(a.path, b.path));
       continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (continuationToken !== undefined);
