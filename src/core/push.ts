@@ -295,6 +295,19 @@ async function pushOne(
     const stat = await dest.stat(remotePath);
     if (stat.kind === 'present' && stat.sizeBytes === file.size) return { outcome: 'recorded', method: null };
   }
+  // The listing shows nothing at the path: put straight away. put() never replaces anything, so
+  // should something be there after all, it refuses and the path is looked at as below.
+  if (verdict === 'free') {
+    const source = sourceToSend(root, file);
+    const placed = await dest.put(remotePath, source.absolute, stagingPathOf(namespace, runId, file.path), source.expected).then(
+      () => true,
+      (err: unknown) => {
+        if (err instanceof DestinationUnavailableError && !(err instanceof UnsafeDestinationPathError)) return false;
+        throw err;
+      },
+    );
+    if (placed) return { outcome: 'sent', method: await readBack(dest, remotePath, file) };
+  }
   // Whatever is at the path now: the same bytes (keep), different bytes (move aside), or nothing.
   const obstacle = { store, volumeId, destination: dest, namespace, runId, nowNs: o.nowNs };
   const existing = await dest.hash(remotePath).catch(async (err: unknown) => {
@@ -323,6 +336,11 @@ async function pushOne(
     moved = true;
   }
   await dest.put(remotePath, source.absolute, stagingPathOf(namespace, runId, file.path), source.expected);
+  return { outcome: moved ? 'sent-after-move' : 'sent', method: await readBack(dest, remotePath, file) };
+}
+
+/** Read a file just put back from the destination; its method, or a throw unless the bytes are the indexed ones. */
+async function readBack(dest: Destination, remotePath: string, file: FileWithContent): Promise<string> {
   const landed = await dest.hash(remotePath);
   if (landed.kind !== 'present') throw new OperationalError(`${file.path}: not found at '${dest.name}' right after it was written`);
   if (landed.sizeBytes !== file.size || !landed.blake3.equals(file.blake3)) {
@@ -330,7 +348,7 @@ async function pushOne(
       `${file.path}: the bytes read back from '${dest.name}' do not match the index (the local file may have changed since \`squirrel index\`; run it again)`,
     );
   }
-  return { outcome: moved ? 'sent-after-move' : 'sent', method: landed.method };
+  return landed.method;
 }
 
 /** --dry-run: what a sync would send, from the ledger alone; touches nothing. */

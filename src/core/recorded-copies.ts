@@ -11,9 +11,10 @@ import { PathCursor } from './path-cursor.js';
 /**
  * there: recorded as these bytes and listed with their size. ask: recorded, but the listing
  * cannot tell (out of order, failed): stat the copy. check: not recorded as these bytes, or not
- * listed with their size: read what is there, exactly as for a copy stat() finds absent.
+ * listed with their size: read what is there, exactly as for a copy stat() finds absent. free:
+ * not recorded and not listed: put it (put never replaces; if it refuses, check).
  */
-export type CopyVerdict = 'there' | 'ask' | 'check';
+export type CopyVerdict = 'there' | 'ask' | 'check' | 'free';
 
 export class RecordedCopies {
   private readonly ledger: PathCursor<CopyStateRow>;
@@ -26,7 +27,6 @@ export class RecordedCopies {
     namespace: string,
   ) {
     this.ledger = new PathCursor(() => store.evidence.copyStatesUnder(volumeId, destination.name, namespace));
-    // Started only when a recorded copy needs it: a first sync never lists.
     this.listing = new PathCursor(() => destination.list(namespace)[Symbol.asyncIterator]());
   }
 
@@ -34,8 +34,8 @@ export class RecordedCopies {
   async verdict(file: FileWithContent, remotePath: string): Promise<CopyVerdict> {
     const row = await this.ledger.find(remotePath);
     const recorded = row === undefined ? this.store.evidence.copy(this.volumeId, this.destination.name, remotePath) : row;
-    if (!recorded || recorded.contentId !== file.contentId || recorded.state !== 'ok') return 'check';
     const listed = await this.listing.find(remotePath);
+    if (!recorded || recorded.contentId !== file.contentId || recorded.state !== 'ok') return listed === null ? 'free' : 'check';
     if (listed === undefined) return 'ask';
     return listed !== null && listed.sizeBytes === file.size ? 'there' : 'check';
   }

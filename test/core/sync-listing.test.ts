@@ -146,4 +146,27 @@ describe('sync with nothing new', () => {
     expect(fs.existsSync(copyAt(world, last))).toBe(true);
     expect(formatViolations(world.check({ settled: true }))).toBe('');
   });
+
+  it('a path the listing shows free but is taken after all: put refuses, the bytes there are moved aside, the file is sent', async () => {
+    // setup: a listing blind to a file placed behind its back
+    const world = new World({ seed: 65, files: 6 });
+    expect((await world.cli(['index', VOLUME])).code).toBe(0);
+    const destination = nas(world, [{ kind: 'stale-list' }]);
+    await destination.init();
+    for await (const file of destination.list('')) expect(file.path).not.toMatch(/^photos\//);
+    const [taken] = world.onDisk();
+    fs.mkdirSync(path.dirname(copyAt(world, taken)), { recursive: true });
+    fs.writeFileSync(copyAt(world, taken), 'foreign bytes');
+
+    // act
+    const result = await sync(world, destination, true);
+
+    // expect
+    expect(result.status).toBe('success');
+    expect(result.sentFiles).toBe(6);
+    expect(result.movedAsideFiles).toBe(1);
+    expect(fs.readFileSync(copyAt(world, taken))).toEqual(fs.readFileSync(path.join(world.root, taken)));
+    const history = fs.readdirSync(path.join(world.destinations.nas, VOLUME, '.squirrel-history'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    expect(history.map((e) => fs.readFileSync(path.join(e.parentPath, e.name), 'utf8'))).toEqual(['foreign bytes']);
+  });
 });
