@@ -72,6 +72,25 @@ function copyAt(world: World, relativePath: string): string {
   return path.join(world.destinations.nas, VOLUME, relativePath);
 }
 
+describe('a first sync', () => {
+  it('puts what the listing shows free without reading the path first: one hash per file, its read-back', async () => {
+    // setup
+    const world = new World({ seed: 60, files: 12 });
+    expect((await world.cli(['index', VOLUME])).code).toBe(0);
+    const destination = nas(world);
+
+    // act
+    const result = await sync(world, destination, true);
+
+    // expect
+    expect(result.status).toBe('success');
+    expect(result.sentFiles).toBe(12);
+    expect(destination.callCounts.get('put')).toBe(12);
+    expect(destination.callCounts.get('hash')).toBe(12);
+    expect(formatViolations(world.check({ settled: true }))).toBe('');
+  });
+});
+
 describe('sync with nothing new', () => {
   it('asks the destination nothing per file: no stat, hash or put, only listings', async () => {
     // setup

@@ -16,10 +16,36 @@ import { DEFAULT_SFTP_OPTIONS, Session, SftpConnection, SftpOptions } from './co
 import { RemoteB3sum } from './remote-b3sum.js';
 import { SftpRequests } from './requests.js';
 
+const UPLOADS_AT_ONCE = 4;
+const PUTS_WITH_REMOTE_B3SUM = 64;
+
+/** At most `count` bodies running at once; the rest wait their turn in order. */
+class Turns {
+  private readonly waiting: (() => void)[] = [];
+  constructor(private free: number) {}
+
+  async take<T>(body: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await body();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
+}
+
 export class SftpDestination implements Destination {
   readonly type = 'sftp';
   /** Puts in flight at once, multiplexed on the one connection: they hide each other's round trips. */
-  readonly concurrentPuts = 4;
+  /**
+   * Puts in flight: four uploads multiplexed on the one connection hide each other's round
+   * trips. With remote b3sum many more may wait on their read-back, so one exec hashes a crowd.
+   */
+  readonly concurrentPuts: number;
+  private readonly uploads = new Turns(UPLOADS_AT_ONCE);
   readonly name: string;
   readonly location: string;
   private readonly root: string;
@@ -39,6 +65,7 @@ export class SftpDestination implements Destination {
     this.connection = new SftpConnection(config, { ...DEFAULT_SFTP_OPTIONS, ...options });
     this.requests = new SftpRequests(this.connection, this.name, this.root);
     this.location = `sftp://${this.where}${this.root}`;
+    this.concurrentPuts = config.remoteHash === 'b3sum' ? PUTS_WITH_REMOTE_B3SUM : UPLOADS_AT_ONCE;
     this.remoteB3sum =
       config.remoteHash === 'b3sum'
         ? new RemoteB3sum({
@@ -125,7 +152,7 @@ export class SftpDestination implements Destination {
     const staging = path.posix.join(this.root, stagingPath);
     const source = openLocalSource(localFile, expected);
     try {
-      await this.connection.withRetry('put', relativePath, async (s) => {
+      await this.uploads.take(() => this.connection.withRetry('put', relativePath, async (s) => {
         const [, existing] = await Promise.all([this.requireMarkedRoot(s, 'put'), this.requests.lstat(s, target)]);
         if (existing !== null) throw nameTaken(this.name, 'put', relativePath);
         await this.requests.upload(s, source, localFile, staging);
@@ -136,7 +163,7 @@ export class SftpDestination implements Destination {
         } finally {
           await this.requests.unlinkQuietly(s, staging);
         }
-      });
+      }));
     } finally {
       fs.closeSync(source.fd);
     }
