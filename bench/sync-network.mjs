@@ -134,6 +134,8 @@ export async function run(argv) {
     const fresh = () => {
       round++;
       fs.rmSync(serverRoot, { recursive: true, force: true });
+      // sync --init creates the destination's own folder, never the folders above it.
+      fs.mkdirSync(serverRoot, { recursive: true });
       for (const entry of fs.existsSync(s3.dir) ? fs.readdirSync(s3.dir) : []) fs.rmSync(path.join(s3.dir, entry), { recursive: true, force: true });
       return { sftpPath: path.join(serverRoot, `round-${round}`), bucket: `bench-${round}` };
     };
@@ -154,7 +156,8 @@ export async function run(argv) {
       const { sftpPath, bucket } = fresh();
       writeConfig(sftpPath, bucket, remoteHash);
       for (const suffix of ['', '-wal', '-shm']) fs.rmSync(dbPath + suffix, { force: true });
-      squirrel('index', 'bench');
+      // A fresh database over a volume whose marker names the last round's index.
+      squirrel('index', 'bench', '--new-index');
     };
     let rcloneTarget = null;
     const rcloneEnv = {

@@ -35,3 +35,23 @@ export function resolveInside(root: string, relativePath: string): string {
   if (back === '' || back.startsWith('..') || path.isAbsolute(back)) throw new Error(`refusing path '${relativePath}': it leaves ${root}`);
   return absolute;
 }
+
+/**
+ * Orders paths by code point: SQLite's byte order of UTF-8 text, and S3's listing order. JS's
+ * `<` compares UTF-16 units, which sorts U+E000..U+FFFF after the characters beyond U+FFFF.
+ */
+export function compareByCodePoint(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
+}
+
+/** Surrogates (U+D800..U+DFFF) rank above every other UTF-16 unit, as the code points they encode do. */
+function codePointRank(unit: number): number {
+  if (unit < 0xd800) return unit;
+  return unit >= 0xe000 ? unit - 0x800 : unit + 0x2000;
+}

@@ -27,6 +27,7 @@ import { beginRun, RunContext } from './runs.js';
 import { restampComponents, RestampOutcome } from './restamp.js';
 import { removeDeadStaging, removeOwnStaging } from './staging.js';
 import { isContentVerified } from './methods.js';
+import { CopyVerdict, RecordedCopies } from './recorded-copies.js';
 
 const LEDGER_BATCH = 200;
 /** Consecutive "could not check" failures after which the destination is treated as gone. */
@@ -204,6 +205,7 @@ interface TransferOutcome {
 
 async function transferAll(store: Store, volumeId: number, root: string, files: FileWithContent[], runId: number, o: PushOptions, result: PushResult): Promise<TransferOutcome> {
   const dest = o.destination;
+  const namespace = namespaceOf(o.volume, dest.name);
   const methods = new Set<string>();
   const pending: PendingCopy[] = [];
   const flush = () => {
@@ -219,9 +221,14 @@ async function transferAll(store: Store, volumeId: number, root: string, files: 
   let doneBytes = 0;
   let consecutiveUnavailable = 0;
   let stoppedBy: unknown = null;
-  const pushCounted = async (file: FileWithContent) => {
+  const fileDone = (file: FileWithContent) => {
+    doneBytes += file.size;
+    o.reporter.progress({ phase: `sync ${o.volume.name} -> ${dest.name}`, doneFiles: ++doneFiles, totalFiles: files.length, doneBytes, totalBytes });
+    o.hooks.at('sync.after-file');
+  };
+  const pushCounted = async ({ file, verdict }: { file: FileWithContent; verdict: CopyVerdict }) => {
     try {
-      const { outcome, method, fingerprint } = await pushOne(store, volumeId, root, file, runId, o);
+      const { outcome, method, fingerprint } = await pushOne(store, volumeId, root, file, verdict, runId, o);
       if (method !== null) methods.add(method);
       consecutiveUnavailable = 0;
       if (outcome === 'recorded' || outcome === 'same-bytes') result.alreadyThereFiles++;
@@ -231,24 +238,39 @@ async function transferAll(store: Store, volumeId: number, root: string, files: 
         if (outcome === 'sent-after-move') result.movedAsideFiles++;
       }
       // A read-back established these bytes just now: record it (a ledger hit needs nothing).
-      if (outcome !== 'recorded') pending.push({ remotePath: remotePathOf(namespaceOf(o.volume, dest.name), file.path), contentId: file.contentId, fingerprint });
+      if (outcome !== 'recorded') pending.push({ remotePath: remotePathOf(namespace, file.path), contentId: file.contentId, fingerprint });
     } catch (err) {
       result.failures.push({ path: file.path, reason: errorMessage(err) });
       if (err instanceof DestinationUnavailableError && ++consecutiveUnavailable >= MAX_CONSECUTIVE_UNAVAILABLE) stoppedBy ??= err;
     }
-    doneBytes += file.size;
-    o.reporter.progress({ phase: `sync ${o.volume.name} -> ${dest.name}`, doneFiles: ++doneFiles, totalFiles: files.length, doneBytes, totalBytes });
-    o.hooks.at('sync.after-file');
+    fileDone(file);
   };
   // Up to `concurrentPuts` files in flight (the destination says how many it takes), a ledger
   // batch at a time: the batch is recorded only once every put in it has settled, so a
   // directory one put created has been flushed before a file another put placed in it is recorded.
+  // Copies the ledger and the namespace's listing both show are counted on the spot; only the
+  // rest go out to the lanes.
   const lanes = Math.max(1, dest.concurrentPuts ?? 1);
-  for (let batchStart = 0; batchStart < files.length && stoppedBy === null; batchStart += LEDGER_BATCH) {
-    const batchSize = Math.min(files.length, batchStart + LEDGER_BATCH) - batchStart;
-    started = batchStart + (await inLanes(batchSize, lanes, (i) => pushCounted(files[batchStart + i]), () => stoppedBy === null));
-    flush();
+  const recordedCopies = new RecordedCopies(store, volumeId, dest, namespace);
+  try {
+    for (let batchStart = 0; batchStart < files.length && stoppedBy === null; batchStart += LEDGER_BATCH) {
+      const work: { file: FileWithContent; verdict: CopyVerdict }[] = [];
+      for (const file of files.slice(batchStart, batchStart + LEDGER_BATCH)) {
+        const verdict = await recordedCopies.verdict(file, remotePathOf(namespace, file.path));
+        if (verdict !== 'there') work.push({ file, verdict });
+        else {
+          result.alreadyThereFiles++;
+          fileDone(file);
+        }
+      }
+      const batchSize = Math.min(files.length, batchStart + LEDGER_BATCH) - batchStart;
+      started = batchStart + batchSize - work.length + (await inLanes(work.length, lanes, (i) => pushCounted(work[i]), () => stoppedBy === null));
+      flush();
+    }
+  } finally {
+    await recordedCopies.close();
   }
+  if (recordedCopies.listingProblem !== null) o.reporter.info(`'${dest.name}': the listing stopped answering (${recordedCopies.listingProblem}); recorded copies were asked about one by one`);
   if (stoppedBy !== null) {
     return {
       stoppedBecause: `destination '${dest.name}' stopped answering (${errorMessage(stoppedBy)}); sync stopped with ${files.length - started} file(s) not tried. Check it and run sync again`,
@@ -267,18 +289,33 @@ async function pushOne(
   volumeId: number,
   root: string,
   file: FileWithContent,
+  verdict: CopyVerdict,
   runId: number,
   o: PushOptions,
 ): Promise<{ outcome: 'recorded' | 'same-bytes' | 'sent' | 'sent-after-move'; method: string | null; fingerprint: string | null }> {
   const dest = o.destination;
   const namespace = namespaceOf(o.volume, dest.name);
   const remotePath = remotePathOf(namespace, file.path);
-  const recorded = store.evidence.copy(volumeId, dest.name, remotePath);
-  if (recorded && recorded.contentId === file.contentId && recorded.state === 'ok') {
+  // Recorded as these bytes, but the listing could not say whether the copy is still there.
+  if (verdict === 'ask') {
+    const recorded = store.evidence.copy(volumeId, dest.name, remotePath);
     const stat = await dest.stat(remotePath);
     // A file put back at the path since it was read (a rolled-back snapshot, a cloned drive) has the size but not the fingerprint: read it again.
-    const sameVersion = !recorded.fingerprint || stat.kind !== 'present' || stat.fingerprint === undefined || stat.fingerprint === recorded.fingerprint;
+    const sameVersion = !recorded?.fingerprint || stat.kind !== 'present' || stat.fingerprint === undefined || stat.fingerprint === recorded.fingerprint;
     if (stat.kind === 'present' && stat.sizeBytes === file.size && sameVersion) return { outcome: 'recorded', method: null, fingerprint: null };
+  }
+  // The listing shows nothing at the path: put straight away. put() never replaces anything, so
+  // should something be there after all, it refuses and the path is looked at as below.
+  if (verdict === 'free') {
+    const source = sourceToSend(root, file);
+    const placed = await dest.put(remotePath, source.absolute, stagingPathOf(namespace, runId, file.path), source.expected).then(
+      () => true,
+      (err: unknown) => {
+        if (err instanceof DestinationUnavailableError && !(err instanceof UnsafeDestinationPathError)) return false;
+        throw err;
+      },
+    );
+    if (placed) return { outcome: 'sent', ...(await readBack(dest, remotePath, file)) };
   }
   // Whatever is at the path now: the same bytes (keep), different bytes (move aside), or nothing.
   const obstacle = { store, volumeId, destination: dest, namespace, runId, nowNs: o.nowNs };
@@ -308,6 +345,11 @@ async function pushOne(
     moved = true;
   }
   await dest.put(remotePath, source.absolute, stagingPathOf(namespace, runId, file.path), source.expected);
+  return { outcome: moved ? 'sent-after-move' : 'sent', ...(await readBack(dest, remotePath, file)) };
+}
+
+/** Read a file just put back from the destination; its method and fingerprint, or a throw unless the bytes are the indexed ones. */
+async function readBack(dest: Destination, remotePath: string, file: FileWithContent): Promise<{ method: string; fingerprint: string | null }> {
   const landed = await dest.hash(remotePath);
   if (landed.kind !== 'present') throw new OperationalError(`${file.path}: not found at '${dest.name}' right after it was written`);
   if (landed.sizeBytes !== file.size || !landed.blake3.equals(file.blake3)) {
@@ -315,7 +357,7 @@ async function pushOne(
       `${file.path}: the bytes read back from '${dest.name}' do not match the index (the local file may have changed since \`squirrel index\`; run it again)`,
     );
   }
-  return { outcome: moved ? 'sent-after-move' : 'sent', method: landed.method, fingerprint: landed.fingerprint ?? null };
+  return { method: landed.method, fingerprint: landed.fingerprint ?? null };
 }
 
 /** --dry-run: what a sync would send, from the ledger alone; touches nothing. */

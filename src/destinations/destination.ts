@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { OperationalError } from '../errors.js';
 import { hashBytes } from '../hash.js';
+import { compareByCodePoint } from '../paths.js';
 
 /** Reserved top-level names inside `<root>/<volume>/`. */
 export const STAGING_DIR = '.squirrel-staging';
@@ -139,6 +140,8 @@ export type HashResult =
 export interface ListedFile {
   path: string;
   sizeBytes: number;
+  /** As in StatResult: this very version of the file, where the destination can tell (local). */
+  fingerprint?: string;
 }
 
 export interface DestinationReader {
@@ -149,8 +152,11 @@ export interface DestinationReader {
   /** Is the root there and marked? Throws DestinationUnavailableError if it cannot tell. */
   rootState(): Promise<RootState>;
   /**
-   * Files under a directory prefix ('' for all), recursively, as root-relative paths in no
-   * particular order. 'vol' lists 'vol/**', never 'vol-extra'. Only regular files are listed
+   * Files under a directory prefix ('' for all), recursively, as root-relative paths. Every
+   * type lists in code point order of the path (sorted walks; S3's own key order), so a caller
+   * can merge a listing with the index without holding either, but a caller must stay correct
+   * when a listing (some S3-compatible service) is not in order: it treats what it cannot
+   * match as unlisted. 'vol' lists 'vol/**', never 'vol-extra'. Only regular files are listed
    * (symlinks are neither followed nor listed); reserved names are not filtered. Absent
    * prefix: empty, but a missing or unmarked root throws (an unmounted drive is not empty).
    */
@@ -263,6 +269,17 @@ export function listPrefix(destination: string, prefix: string): string {
   const start = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
   checkDestinationPath(destination, 'list', start, true);
   return start;
+}
+
+/**
+ * One directory's entries in the order a depth-first walk must visit them for the files to come
+ * out in code point order of their paths: a directory sorts as `name/`, so `a-b` (a file) comes
+ * before everything in `a/`.
+ */
+export function inListingOrder<T>(entries: T[], nameOf: (entry: T) => string, isDirectory: (entry: T) => boolean): T[] {
+  const keyed = entries.map((entry) => ({ entry, key: isDirectory(entry) ? `${nameOf(entry)}/` : nameOf(entry) }));
+  keyed.sort((a, b) => compareByCodePoint(a.key, b.key));
+  return keyed.map(({ entry }) => entry);
 }
 
 /** How a destination type words the two refusals of a root that is not ready, for its kind of place. */

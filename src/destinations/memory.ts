@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { errorDetail } from '../errors.js';
 import { READ_CHUNK_BYTES, hashBytes } from '../hash.js';
+import { compareByCodePoint } from '../paths.js';
 import { ABSENT, checkCatalogFilePath, checkDestinationPath, checkStagingPath, checkStagingRemoval, Destination, DESTINATION_MARKER, DestinationUnavailableError, HashResult, ListedFile, listPrefix, LocalSourceError, METHOD_READBACK, nameTaken, notAFile, requireMarkedRootState, RootState, SourceExpectation, StatResult } from './destination.js';
 import { openLocalSource } from './local-source.js';
 import { checkMarker, encodeMarker, markedRootState } from './markers.js';
@@ -174,6 +175,7 @@ export class MemoryDestination implements Destination {
     this.requireMarkedRoot('list');
     const under = prefix === '' ? '' : `${prefix}/`;
     const listed = [...this.store.files].filter(([filePath]) => filePath.startsWith(under)).map(([filePath, bytes]) => ({ path: filePath, sizeBytes: bytes.length }));
+    listed.sort((a, b) => compareByCodePoint(a.path, b.path));
     for (const file of listed) yield file;
   }
 

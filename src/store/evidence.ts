@@ -6,8 +6,10 @@
 
 import type { Db } from './db.js';
 import { all, one } from './rows.js';
-import { CopyState, RemoteCopyRow, VectorComponent, VectorHistoryRow } from './types.js';
+import { CopyState, CopyStateRow, RemoteCopyRow, VectorComponent, VectorHistoryRow } from './types.js';
 
+/** Ledger rows per page when sync walks a namespace. */
+const COPY_STATES_PAGE = 1000;
 const COMPONENT_COLUMNS = `d.volume_id, d.destination, d.origin_node_id, o.name AS origin_node_name, d.origin_run_id,
   d.verify_method, d.source_node_id, s.name AS source_node_name, d.updated_at_ns, d.verified_at_ns, d.version`;
 
@@ -63,6 +65,7 @@ export class EvidenceStore {
   private readonly highestOrigin;
   private readonly copiesOfDestination;
   private readonly copiedContentIdList;
+  private readonly copyStatesPage;
 
   constructor(db: Db) {
     const prep = (sql: string) => db.prepare(sql).safeIntegers(true);
@@ -102,6 +105,10 @@ export class EvidenceStore {
       FROM remote_copies WHERE volume_id = ? AND destination = ?`);
     // One string per destination instead of one row per copy: crossing into JS costs ~1 us a
     // row, and the (volume, destination, content) index answers this without touching the table.
+    // Raw rows, a page at a time, by the primary key: sync walks a namespace's ledger in path order.
+    this.copyStatesPage = db
+      .prepare('SELECT path, content_id, state, fingerprint FROM remote_copies WHERE volume_id = ? AND destination = ? AND path > ? AND path < ? ORDER BY path LIMIT ?')
+      .raw(true);
     this.copiedContentIdList = prep(`SELECT group_concat(content_id, ',') AS ids FROM remote_copies WHERE volume_id = ? AND destination = ?`);
     // Every copy the ledger records, least recently verified first. Also those of files that are
     // missing or deleted now: a later sync trusts an 'ok' row when the file comes back, so rot
@@ -220,6 +227,21 @@ export class EvidenceStore {
 
   copy(volumeId: number, destination: string, remotePath: string): RemoteCopyRow | undefined {
     return one<RemoteCopyRow>(this.copyAt, volumeId, destination, remotePath);
+  }
+
+  /**
+   * The ledger rows under `<folder>/`, in path order (SQLite's byte order of UTF-8, which is
+   * code point order), read a page at a time so memory stays flat however big the namespace.
+   */
+  *copyStatesUnder(volumeId: number, destination: string, folder: string): Generator<CopyStateRow> {
+    const end = `${folder}0`;
+    let after = `${folder}/`;
+    for (;;) {
+      const page = this.copyStatesPage.all(volumeId, destination, after, end, COPY_STATES_PAGE) as [string, number, CopyState, string | null][];
+      for (const [path, contentId, state, fingerprint] of page) yield { path, contentId, state, fingerprint };
+      if (page.length < COPY_STATES_PAGE) return;
+      after = page[page.length - 1][0];
+    }
   }
 
   copies(volumeId: number, destination: string): RemoteCopyRow[] {

@@ -124,6 +124,14 @@ export interface RemoteCopyRow {
   fingerprint?: string | null;
 }
 
+/** What sync needs of a ledger row to tell whether a file's copy is already recorded. */
+export interface CopyStateRow {
+  path: string;
+  contentId: number;
+  state: CopyState;
+  fingerprint: string | null;
+}
+
 export interface OffloadIntentRow {
   id: number;
   runId: number;

@@ -313,6 +313,30 @@ describe('network destinations through the real binary', () => {
     expect(fs.existsSync(boxRoot)).toBe(false);
   });
 
+  it('copies deleted or truncated behind squirrel on the sftp server and in the bucket: the next sync, judging by listings, re-sends exactly those', async () => {
+    // setup
+    const { sb, boxRoot, bucket } = networkSandbox(FILES);
+    ok(sb, 'index', 'photos');
+    ok(sb, 'sync', 'photos', '--init');
+    fs.rmSync(path.join(boxRoot, 'photos/a.jpg'));
+    fs.truncateSync(path.join(boxRoot, 'photos/c.raw'), 1000);
+    await raw.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'squirrel/photos/a.jpg' }));
+    await raw.send(new PutObjectCommand({ Bucket: bucket, Key: 'squirrel/photos/c.raw', Body: (FILES['c.raw'] as Buffer).subarray(0, 1000) }));
+
+    // act
+    const synced = ok(sb, '--json', 'sync', 'photos');
+
+    // expect
+    expect(json<SyncReport>(synced).results).toEqual([
+      expect.objectContaining({ destination: 'box', status: 'success', sentFiles: 2, alreadyThereFiles: 1, movedAsideFiles: 1 }),
+      expect.objectContaining({ destination: 'cloud', status: 'success', sentFiles: 2, alreadyThereFiles: 1, movedAsideFiles: 1 }),
+    ]);
+    expect(fs.readFileSync(path.join(boxRoot, 'photos/a.jpg'), 'utf8')).toBe('alpha');
+    expect(fs.readFileSync(path.join(boxRoot, 'photos/c.raw')).equals(FILES['c.raw'] as Buffer)).toBe(true);
+    expect(await objectBytes(raw, bucket, 'squirrel/photos/a.jpg')).toEqual(Buffer.from('alpha'));
+    expect((await objectBytes(raw, bucket, 'squirrel/photos/c.raw')).equals(FILES['c.raw'] as Buffer)).toBe(true);
+  });
+
   it('an s3 copy deleted behind squirrel is found missing by verify', async () => {
     // setup
     const { sb, bucket } = networkSandbox({ 'a.jpg': 'alpha' });

@@ -17,6 +17,7 @@ import {
   stagingPathOf,
 } from '../../src/destinations/destination.js';
 import { READ_CHUNK_BYTES, hashBytes } from '../../src/hash.js';
+import { compareByCodePoint } from '../../src/paths.js';
 import { cleanupTempDirs, tempDir } from '../helpers.js';
 
 export interface ConformanceHarness {
@@ -230,6 +231,19 @@ export function runConformance<H extends ConformanceHarness>(label: string, subj
         expect(await listedPaths(destination, '')).toEqual([DESTINATION_MARKER, ...samplePaths, `${VOLUME}-extra/x.txt`].sort());
         expect(await listedPaths(destination, `${VOLUME}/no-such-dir`)).toEqual([]);
         expect(await listedPaths(destination, `${VOLUME}/one-byte.bin`)).toEqual([]);
+      });
+
+      it('list comes in code point order of the path, a folder sorting as its name and a slash', async () => {
+        // setup: '-' and '.' sort before '/', and U+FF21 before U+1F600 though not in UTF-16 units
+        const names = ['a-b.txt', 'a/b.txt', 'a.txt', 'a0/c.txt', 'B.txt', 'é.txt', '\uFF21.txt', '\u{1F600}.txt', 'a/b/c.txt', 'a/b-c.txt'];
+        for (const name of names) await putBytes(destination, `${VOLUME}/${name}`, Buffer.from(name));
+
+        // act
+        const listed: string[] = [];
+        for await (const file of destination.list(VOLUME)) listed.push(file.path);
+
+        // expect
+        expect(listed).toEqual(names.map((name) => `${VOLUME}/${name}`).sort(compareByCodePoint));
       });
 
       it('a put leaves no staging file behind, and a staging path can be reused', async () => {

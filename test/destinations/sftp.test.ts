@@ -6,10 +6,11 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Secret, SftpDestinationConfig } from '../../src/config/types.js';
 import { DESTINATION_MARKER, DestinationUnavailableError, METHOD_REMOTE_B3SUM } from '../../src/destinations/destination.js';
 import { SftpOptions } from '../../src/destinations/sftp/connection.js';
+import { SftpRequests } from '../../src/destinations/sftp/requests.js';
 import { SftpDestination } from '../../src/destinations/sftp/sftp.js';
 import { hashBytes } from '../../src/hash.js';
 import { cleanupTempDirs, tempDir } from '../helpers.js';
@@ -369,6 +370,26 @@ describe('sftp destination: remote_hash b3sum', () => {
     expect(rotted).toMatchObject({ kind: 'present', sizeBytes: bytes.length + 1 });
     expect(rotted.kind === 'present' && rotted.blake3.equals(hashBytes(bytes))).toBe(false);
     expect(await destination.hash('vol/absent.bin')).toEqual({ kind: 'absent' });
+  });
+
+  it('hashes many files per exec, awkward names included, and answers each caller with its own file', async () => {
+    // setup: names a careless parser would split, merge or shift
+    const root = freshRoot();
+    const destination = sftp(sftpConfig('box', root, { remoteHash: 'b3sum' }), { requestTimeoutMs: 30_000 });
+    await destination.init();
+    const names = ['plain.bin', 'with space.bin', "it's \"quoted\".bin", 'new\nline.bin', 'back\\slash.bin', 'ünïcödé 日本.bin', '-dash.bin', '$(touch pwned).bin', 'cr\rreturn.bin'];
+    const bytesOf = new Map(names.map((name, i) => [`vol/${name}`, pseudoRandomBytes(1000 + i * 17, 40 + i)]));
+    for (const [remotePath, bytes] of bytesOf) await putBytes(destination, remotePath, bytes);
+    const execs = vi.spyOn(SftpRequests.prototype, 'exec');
+
+    // act: asked all at once, as sync's lanes do
+    const hashed = await Promise.all([...bytesOf.keys(), 'vol/absent.bin'].map((remotePath) => destination.hash(remotePath)));
+
+    // expect
+    expect(hashed).toEqual([...[...bytesOf.values()].map((bytes) => ({ kind: 'present', blake3: hashBytes(bytes), sizeBytes: bytes.length, method: METHOD_REMOTE_B3SUM })), { kind: 'absent' }]);
+    expect(execs.mock.calls.length).toBeLessThan(names.length);
+    expect(fs.existsSync(path.join(root, 'vol', 'pwned'))).toBe(false);
+    execs.mockRestore();
   });
 });
 

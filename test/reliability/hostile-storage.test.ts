@@ -236,7 +236,7 @@ describe('a destination that lies', () => {
     expect(formatViolations(world.check({ settled: true }))).toBe('');
   });
 
-  it('answers list() from a stale snapshot: nothing trusts the listing, verify still finds a copy gone, offload refuses that file', async () => {
+  it('answers list() from a stale snapshot: verify still finds a copy gone, offload refuses that file, and the next sync re-sends it though the listing still shows it', async () => {
     // setup
     const world = new World({ seed: 9, files: 0 });
     world.write('a.bin', Buffer.from('alpha'));
@@ -257,10 +257,14 @@ describe('a destination that lies', () => {
       await listed();
       fs.rmSync(path.join(world.destinations.nas, VOLUME, 'a.bin'));
       const afterRemoval = await listed();
-      return { afterRemoval, verify: await verifyVolume(store, { volume, destination: nas, node: 'laptop', samplePercent: null, maxDurationMs: null, clock: fixedClock(TEST_NOW_NS), nowNs: TEST_NOW_NS, identity, reporter: silentReporter, hooks: noHooks }) };
+      return { nas, afterRemoval, verify: await verifyVolume(store, { volume, destination: nas, node: 'laptop', samplePercent: null, maxDurationMs: null, clock: fixedClock(TEST_NOW_NS), nowNs: TEST_NOW_NS, identity, reporter: silentReporter, hooks: noHooks }) };
     });
     const offload = await world.cli(['--json', 'offload', VOLUME, '.']);
+    // sync judges by the listing, which still shows a.bin: the ledger's finding sends it anyway
+    const resynced = await withStore(world, (store, volume, identity) => push(store, volume, identity, verified.nas, false));
     // expect
+    expect(resynced.sentFiles).toBe(1);
+    expect(fs.readFileSync(path.join(world.destinations.nas, VOLUME, 'a.bin'), 'utf8')).toBe('alpha');
     expect(verified.afterRemoval).toContain(`${VOLUME}/a.bin`);
     expect(verified.verify.problems.map((p) => `${p.state} ${p.path}`)).toEqual([`missing ${VOLUME}/a.bin`]);
     const report = json<OffloadReport>(offload);
@@ -275,8 +279,11 @@ describe('a destination that lies', () => {
     expect((await world.cli(['index', VOLUME])).code).toBe(0);
     // act
     const outcome = await withStore(world, async (store, volume, identity) => {
-      // a push whose own read-back already differs records nothing
-      const unstable = await push(store, volume, identity, faulty(world, 'nas', [{ kind: 'reread-differs' }]), true);
+      // a push whose own read-back already differs records nothing (a path the listing shows
+      // free is put without a look first, so the first read, the true one, is spent here)
+      const unstableNas = faulty(world, 'nas', [{ kind: 'reread-differs' }]);
+      for (const relativePath of world.onDisk()) await unstableNas.hash(`${VOLUME}/${relativePath}`).catch(() => null);
+      const unstable = await push(store, volume, identity, unstableNas, true);
       const honest = await push(store, volume, identity, new LocalDestination('nas', world.destinations.nas), false);
       await push(store, volume, identity, new LocalDestination('offsite', world.destinations.offsite), true);
       // a copy that read back fine once, then differs: verify's read is the later one

@@ -12,6 +12,7 @@ import { READ_CHUNK_BYTES } from '../../hash.js';
 import { ABSENT, checkCatalogFilePath, checkDestinationPath, checkStagingPath, checkStagingRemoval, Destination, DESTINATION_MARKER, DestinationUnavailableError, HashResult, ListedFile, listPrefix, METHOD_READBACK, nameTaken, nonFileKind, notAFile, requireMarkedRootState, RootState, SourceExpectation, StatResult } from '../destination.js';
 import { checkMarker, encodeMarker, markedRootState } from '../markers.js';
 import { DurableFiles, localUnavailable } from './durable.js';
+import { fingerprintOf, walkInOrder } from './listing.js';
 import { PutPool, PUTS_IN_FLIGHT_PER_WORKER } from './put-pool.js';
 
 /**
@@ -352,32 +353,7 @@ export class LocalDestination implements Destination {
       if (stats.isSymbolicLink()) throw new DestinationUnavailableError(this.name, 'list', `${prefix} is a symbolic link; squirrel does not follow links on a destination`);
       if (!stats.isDirectory()) return;
     }
-    const pending = [prefix];
-    while (pending.length > 0) {
-      const directory = pending.pop()!;
-      let entries: fs.Dirent[];
-      try {
-        entries = fs.readdirSync(path.join(this.location, directory), { withFileTypes: true });
-      } catch (err) {
-        // Removed while we walked: nothing under it any more. The root itself must answer.
-        if (directory !== '' && errnoCode(err) === 'ENOENT') continue;
-        throw this.unavailable('list', directory || this.location, err);
-      }
-      for (const entry of entries) {
-        const relativePath = directory === '' ? entry.name : `${directory}/${entry.name}`;
-        if (entry.isDirectory()) pending.push(relativePath);
-        else if (entry.isFile()) {
-          let sizeBytes: number;
-          try {
-            sizeBytes = fs.lstatSync(path.join(this.location, relativePath)).size;
-          } catch (err) {
-            if (errnoCode(err) === 'ENOENT') continue;
-            throw this.unavailable('list', relativePath, err);
-          }
-          yield { path: relativePath, sizeBytes };
-        }
-      }
-    }
+    yield* walkInOrder(this.name, this.location, prefix);
   }
 
   private readMarkerFile(operation: string): Buffer {
@@ -395,9 +371,4 @@ export class LocalDestination implements Destination {
   private unavailable(operation: string, subject: string, err: unknown): DestinationUnavailableError {
     return localUnavailable(this.name, operation, subject, err);
   }
-}
-
-/** This version of a file: its inode and mtime (a rollback or a clone puts another inode, or the old mtime, at the path). */
-function fingerprintOf(stats: fs.BigIntStats): string {
-  return `${stats.ino}:${stats.mtimeNs}`;
 }

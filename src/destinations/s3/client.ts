@@ -21,8 +21,8 @@ export interface S3Options {
   /** Parts of one file uploaded at once. */
   partConcurrency: number;
   /**
-   * Bodies and parts held in memory at once, across every put in flight: memory stays below
-   * this many times the larger of multipartThresholdBytes and partSizeBytes.
+   * Upload memory across every put in flight: bodies and parts held at once stay below this
+   * many times the larger of multipartThresholdBytes and partSizeBytes (many small files fit).
    */
   bufferSlots: number;
 }

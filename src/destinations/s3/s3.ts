@@ -6,14 +6,15 @@
 import fs from 'node:fs';
 import { S3DestinationConfig } from '../../config/types.js';
 import { READ_CHUNK_BYTES, StreamingBlake3 } from '../../hash.js';
+import { compareByCodePoint } from '../../paths.js';
 import { ABSENT, checkCatalogFilePath, checkDestinationPath, checkStagingPath, checkStagingRemoval, Destination, DESTINATION_MARKER, DestinationUnavailableError, HashResult, leftUntouched, ListedFile, listPrefix, MARKER_MAX_BYTES, METHOD_READBACK, nameTaken, notAFile, requireMarkedRootState, RootState, SMALL_FILE_MAX_BYTES, SourceExpectation, StatResult, unsafeDestinationPath } from '../destination.js';
 import { openLocalSource } from '../local-source.js';
 import { encodeMarker, markedRootState } from '../markers.js';
 import { DEFAULT_S3_OPTIONS, isNotFound, S3Options, S3Service, sdkError, TRANSIENT_STREAM_CODES } from './client.js';
 import { S3Writes } from './writes.js';
 
-/** Puts a caller may keep in flight: requests are latency-bound, so a few overlap well. */
-const CONCURRENT_PUTS = 4;
+/** Puts (each with its read-back) in flight: latency-bound requests overlap well; memory is bounded by writes.ts's byte budget. */
+const CONCURRENT_PUTS = 16;
 
 export class S3Destination implements Destination {
   readonly type = 's3';
@@ -367,12 +368,15 @@ export class S3Destination implements Destination {
       } catch (err) {
         throw this.unavailable('list', start || this.location, err);
       }
+      const files: ListedFile[] = [];
       for (const object of page.Contents ?? []) {
         const relativePath = (object.Key ?? '').slice(this.keyPrefix.length);
         // Folder placeholders ('a/') and keys no path maps to ('a//b') are not squirrel's files.
         if (relativePath.endsWith('/') || unsafeDestinationPath(relativePath) !== null) continue;
-        yield { path: relativePath, sizeBytes: object.Size ?? 0 };
+        files.push({ path: relativePath, sizeBytes: object.Size ?? 0 });
       }
+      // S3 lists in UTF-8 byte order, s3rver by folder: each page is sorted (not across pages).
+      yield* files.sort((a, b) => compareByCodePoint(a.path, b.path));
       continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (continuationToken !== undefined);
   }

@@ -11,21 +11,40 @@ const MAX_PARTS = 10_000;
 const MAX_SINGLE_COPY_BYTES = 5 * 1024 ** 3;
 const COPY_PART_BYTES = 512 * 1024 ** 2;
 
-/** A counting semaphore: at most `count` holders at once, the rest wait in order. */
-class Slots {
-  private readonly waiting: (() => void)[] = [];
-  constructor(private free: number) {}
+/**
+ * A budget of bytes held at once: a holder waits, in order, until its bytes fit beside the
+ * others' (one holder alone may exceed it, so a large part is never stuck). Small files then
+ * go up many at a time while memory stays under the same bound as a few large ones.
+ */
+export class ByteBudget {
+  private inUse = 0;
+  private holders = 0;
+  private readonly waiting: { bytes: number; start: () => void }[] = [];
+  constructor(private readonly limitBytes: number) {}
 
-  async use<T>(body: () => Promise<T>): Promise<T> {
-    if (this.free > 0) this.free--;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+  async use<T>(bytes: number, body: () => Promise<T>): Promise<T> {
+    if (this.waiting.length > 0 || !this.fits(bytes)) await new Promise<void>((start) => this.waiting.push({ bytes, start }));
+    else this.take(bytes);
     try {
       return await body();
     } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.free++;
+      this.inUse -= bytes;
+      this.holders--;
+      while (this.waiting.length > 0 && this.fits(this.waiting[0].bytes)) {
+        const next = this.waiting.shift()!;
+        this.take(next.bytes);
+        next.start();
+      }
     }
+  }
+
+  private fits(bytes: number): boolean {
+    return this.holders === 0 || this.inUse + bytes <= this.limitBytes;
+  }
+
+  private take(bytes: number): void {
+    this.inUse += bytes;
+    this.holders++;
   }
 }
 
@@ -33,14 +52,15 @@ export class S3Writes {
   /** Cleared when the service rejects If-None-Match on writes; the HEAD check still runs. */
   private conditionalWrites = true;
   /** Upload bytes buffered in memory, bounded across concurrent puts. */
-  private readonly buffers: Slots;
+  private readonly buffers: ByteBudget;
 
   constructor(
     private readonly service: S3Service,
     /** The destination's name, for refusals. */
     private readonly name: string,
   ) {
-    this.buffers = new Slots(Math.max(1, service.options.bufferSlots));
+    const { bufferSlots, multipartThresholdBytes, partSizeBytes } = service.options;
+    this.buffers = new ByteBudget(Math.max(1, bufferSlots) * Math.max(multipartThresholdBytes, partSizeBytes));
   }
 
   private get config() {
@@ -58,7 +78,7 @@ export class S3Writes {
   /** Upload a local file to `key` unless the key exists; false when the service says it does. */
   async putFile(relativePath: string, key: string, source: LocalSource, localFile: string): Promise<boolean> {
     if (source.sizeBytes > this.service.options.multipartThresholdBytes) return this.putMultipart(relativePath, key, source, localFile);
-    return this.buffers.use(() => this.putIfAbsent('put', relativePath, key, readLocal(source, localFile, 0, source.sizeBytes)));
+    return this.buffers.use(source.sizeBytes, () => this.putIfAbsent('put', relativePath, key, readLocal(source, localFile, 0, source.sizeBytes)));
   }
 
   /** PutObject unless the key exists; false when the service says it does. */
@@ -116,8 +136,9 @@ export class S3Writes {
         while (nextPart < partCount) {
           const index = nextPart++;
           const offset = index * partSize;
-          const uploaded = await this.buffers.use(() => {
-            const bytes = readLocal(source, localFile, offset, Math.min(partSize, source.sizeBytes - offset));
+          const partBytes = Math.min(partSize, source.sizeBytes - offset);
+          const uploaded = await this.buffers.use(partBytes, () => {
+            const bytes = readLocal(source, localFile, offset, partBytes);
             return client.send(
               new s3.UploadPartCommand({ Bucket: this.config.bucket, Key: key, UploadId: uploadId, PartNumber: index + 1, Body: bytes, ContentLength: bytes.length, ...this.service.checksumAlgorithm }),
             );

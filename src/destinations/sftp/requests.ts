@@ -169,14 +169,15 @@ export class SftpRequests {
       (done) => {
         s.client.exec(command, (err, channel) => {
           if (err) return done(err);
-          let stdout = '';
-          let stderr = '';
+          // Decoded once whole: a character split across two chunks must not become two U+FFFDs.
+          const stdout: Buffer[] = [];
+          const stderr: Buffer[] = [];
           let exitCode: number | null = null;
-          channel.on('data', (data: Buffer) => (stdout += data.toString('utf8')));
-          channel.stderr.on('data', (data: Buffer) => (stderr += data.toString('utf8')));
+          channel.on('data', (data: Buffer) => stdout.push(data));
+          channel.stderr.on('data', (data: Buffer) => stderr.push(data));
           channel.on('exit', (code: number | null) => (exitCode = code));
           channel.on('error', (channelErr: Error) => done(channelErr));
-          channel.on('close', () => done(undefined, { exitCode, stdout, stderr }));
+          channel.on('close', () => done(undefined, { exitCode, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') }));
         });
       },
       timeoutMs,

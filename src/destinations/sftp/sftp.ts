@@ -8,34 +8,55 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Stats } from 'ssh2';
 import { SftpDestinationConfig } from '../../config/types.js';
-import { parseBlake3Hex, StreamingBlake3 } from '../../hash.js';
-import { ABSENT, checkCatalogFilePath, checkDestinationPath, checkStagingPath, checkStagingRemoval, Destination, DESTINATION_MARKER, DestinationUnavailableError, HashResult, ListedFile, listPrefix, METHOD_READBACK, METHOD_REMOTE_B3SUM, nameTaken, nonFileKind, notAFile, requireMarkedRootState, RootState, SMALL_FILE_MAX_BYTES, SourceExpectation, StatResult } from '../destination.js';
+import { StreamingBlake3 } from '../../hash.js';
+import { ABSENT, checkCatalogFilePath, checkDestinationPath, checkStagingPath, checkStagingRemoval, Destination, DESTINATION_MARKER, DestinationUnavailableError, HashResult, inListingOrder, ListedFile, listPrefix, METHOD_READBACK, nameTaken, nonFileKind, notAFile, requireMarkedRootState, RootState, SMALL_FILE_MAX_BYTES, SourceExpectation, StatResult } from '../destination.js';
 import { openLocalSource } from '../local-source.js';
 import { checkMarker, encodeMarker, markedRootState } from '../markers.js';
 import { DEFAULT_SFTP_OPTIONS, Session, SftpConnection, SftpOptions } from './connection.js';
+import { RemoteB3sum } from './remote-b3sum.js';
 import { SftpRequests } from './requests.js';
 
-/** remote b3sum gets this much extra time per byte of the file (a slow NAS disk: 20 MB/s). */
-const B3SUM_MS_PER_MIB = 50;
+const UPLOADS_AT_ONCE = 4;
+const PUTS_WITH_REMOTE_B3SUM = 64;
 
-/** One argument for a POSIX shell: single-quoted, with embedded quotes closed and escaped. */
-function shellQuote(text: string): string {
-  return `'${text.replace(/'/g, `'\\''`)}'`;
+/** At most `count` bodies running at once; the rest wait their turn in order. */
+class Turns {
+  private readonly waiting: (() => void)[] = [];
+  constructor(private free: number) {}
+
+  async take<T>(body: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await body();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
 }
 
 export class SftpDestination implements Destination {
   readonly type = 'sftp';
   /** Puts in flight at once, multiplexed on the one connection: they hide each other's round trips. */
-  readonly concurrentPuts = 4;
+  /**
+   * Puts in flight: four uploads multiplexed on the one connection hide each other's round
+   * trips. With remote b3sum many more may wait on their read-back, so one exec hashes a crowd.
+   */
+  readonly concurrentPuts: number;
+  private readonly uploads = new Turns(UPLOADS_AT_ONCE);
   readonly name: string;
   readonly location: string;
   private readonly root: string;
   private readonly markerPath: string;
   private readonly connection: SftpConnection;
   private readonly requests: SftpRequests;
+  /** With `remote_hash: b3sum`: hashes run on the server, many files per exec. */
+  private readonly remoteB3sum: RemoteB3sum | null;
 
   constructor(
-    private readonly config: SftpDestinationConfig,
+    config: SftpDestinationConfig,
     options: Partial<SftpOptions> & Pick<SftpOptions, 'homeDir' | 'agentSocket'>,
   ) {
     this.name = config.name;
@@ -44,6 +65,18 @@ export class SftpDestination implements Destination {
     this.connection = new SftpConnection(config, { ...DEFAULT_SFTP_OPTIONS, ...options });
     this.requests = new SftpRequests(this.connection, this.name, this.root);
     this.location = `sftp://${this.where}${this.root}`;
+    this.concurrentPuts = config.remoteHash === 'b3sum' ? PUTS_WITH_REMOTE_B3SUM : UPLOADS_AT_ONCE;
+    this.remoteB3sum =
+      config.remoteHash === 'b3sum'
+        ? new RemoteB3sum({
+            name: this.name,
+            where: this.where,
+            connection: this.connection,
+            requests: this.requests,
+            absent: (s) => this.absent(s, 'hash'),
+            notAFile: (relativePath, stats) => this.notAFile('hash', relativePath, stats),
+          })
+        : null;
   }
 
   /** `user@host:port`, for messages. */
@@ -99,8 +132,8 @@ export class SftpDestination implements Destination {
 
   async hash(relativePath: string): Promise<HashResult> {
     const absolute = this.resolve('hash', relativePath);
+    if (this.remoteB3sum !== null) return this.remoteB3sum.hash(relativePath, absolute);
     return this.connection.withRetry('hash', relativePath, async (s) => {
-      if (this.config.remoteHash === 'b3sum') return this.remoteB3sum(s, relativePath, absolute);
       const opened = await this.openForRead(s, 'hash', relativePath, absolute);
       if (opened === null) return this.absent(s, 'hash');
       try {
@@ -119,7 +152,7 @@ export class SftpDestination implements Destination {
     const staging = path.posix.join(this.root, stagingPath);
     const source = openLocalSource(localFile, expected);
     try {
-      await this.connection.withRetry('put', relativePath, async (s) => {
+      await this.uploads.take(() => this.connection.withRetry('put', relativePath, async (s) => {
         const [, existing] = await Promise.all([this.requireMarkedRoot(s, 'put'), this.requests.lstat(s, target)]);
         if (existing !== null) throw nameTaken(this.name, 'put', relativePath);
         await this.requests.upload(s, source, localFile, staging);
@@ -130,7 +163,7 @@ export class SftpDestination implements Destination {
         } finally {
           await this.requests.unlinkQuietly(s, staging);
         }
-      });
+      }));
     } finally {
       fs.closeSync(source.fd);
     }
@@ -258,24 +291,6 @@ export class SftpDestination implements Destination {
     }
   }
 
-  private async remoteB3sum(s: Session, relativePath: string, absolute: string): Promise<HashResult> {
-    const stats = await this.requests.lstat(s, absolute);
-    if (stats === null) return this.absent(s, 'hash');
-    if (!stats.isFile()) throw this.notAFile('hash', relativePath, stats);
-    const timeoutMs = this.connection.options.requestTimeoutMs + Math.ceil(stats.size / (1024 * 1024)) * B3SUM_MS_PER_MIB;
-    const result = await this.requests.exec(s, `b3sum --no-names -- ${shellQuote(absolute)}`, timeoutMs);
-    if (result.exitCode === 127) {
-      throw new DestinationUnavailableError(this.name, 'hash', `b3sum is not installed on ${this.where} (the config says remote_hash: b3sum); install it there or remove remote_hash`);
-    }
-    const hex = result.stdout.trim();
-    const blake3 = parseBlake3Hex(hex);
-    if (result.exitCode !== 0 || blake3 === null) {
-      const said = (result.stderr.trim() || hex).split('\n')[0].slice(0, 200);
-      throw new DestinationUnavailableError(this.name, 'hash', `${relativePath}: b3sum on ${this.where} exited ${result.exitCode ?? 'on a signal'}: ${said}`);
-    }
-    return { kind: 'present', blake3, sizeBytes: stats.size, method: METHOD_REMOTE_B3SUM };
-  }
-
   private async *readChunks(relativePath: string, absolute: string): AsyncGenerator<Uint8Array> {
     // A dropped connection resumes at the byte it reached; the caller hashes what it gets.
     let offset = 0;
@@ -307,35 +322,45 @@ export class SftpDestination implements Destination {
   }
 
   private async *listFrom(prefix: string): AsyncGenerator<ListedFile> {
-    // Collected first, so a retry after a dropped connection never lists a file twice.
-    const files = await this.connection.withRetry('list', prefix || this.root, async (s) => {
+    // One directory at a time, each read whole (a retry after a dropped connection reads it
+    // again, so no file is listed twice), visited in listing order: files come out sorted.
+    const top = await this.connection.withRetry('list', prefix || this.root, async (s) => {
       // Even an empty answer needs the marker: an unmounted disk's mount point is empty too.
       await this.requireMarkedRoot(s, 'list');
-      const found: ListedFile[] = [];
       if (prefix !== '') {
         const stats = await this.requests.lstat(s, path.posix.join(this.root, prefix));
-        if (stats === null) return found;
+        if (stats === null) return null;
         if (stats.isSymbolicLink()) throw new DestinationUnavailableError(this.name, 'list', `${prefix} is a symbolic link; squirrel does not follow links on a destination`);
-        if (!stats.isDirectory()) return found;
+        if (!stats.isDirectory()) return null;
       }
-      const pending = [prefix];
-      while (pending.length > 0) {
-        const directory = pending.pop()!;
-        const entries = await this.requests.readDirectory(s, directory === '' ? this.root : path.posix.join(this.root, directory));
-        if (entries === null) {
-          // Removed while we walked: nothing under it any more. The root itself must answer.
-          if (directory !== '') continue;
-          throw new DestinationUnavailableError(this.name, 'list', `${this.root} vanished from ${this.where} while listing`);
-        }
-        for (const entry of entries) {
-          const relativePath = directory === '' ? entry.filename : `${directory}/${entry.filename}`;
-          if (entry.attrs.isDirectory()) pending.push(relativePath);
-          else if (entry.attrs.isFile()) found.push({ path: relativePath, sizeBytes: entry.attrs.size });
-        }
-      }
-      return found;
+      return this.readInOrder(s, prefix);
     });
-    yield* files;
+    if (top === null) return;
+    const levels = [{ directory: prefix, entries: top, next: 0 }];
+    while (levels.length > 0) {
+      const level = levels[levels.length - 1];
+      if (level.next === level.entries.length) {
+        levels.pop();
+        continue;
+      }
+      const entry = level.entries[level.next++];
+      const relativePath = level.directory === '' ? entry.filename : `${level.directory}/${entry.filename}`;
+      if (entry.attrs.isDirectory()) {
+        const entries = await this.connection.withRetry('list', relativePath, (s) => this.readInOrder(s, relativePath));
+        if (entries !== null) levels.push({ directory: relativePath, entries, next: 0 });
+      } else if (entry.attrs.isFile()) yield { path: relativePath, sizeBytes: entry.attrs.size };
+    }
+  }
+
+  /** A directory's entries in listing order; null when a directory below the root vanished while we walked. */
+  private async readInOrder(s: Session, directory: string): Promise<{ filename: string; attrs: Stats }[] | null> {
+    const entries = await this.requests.readDirectory(s, directory === '' ? this.root : path.posix.join(this.root, directory));
+    if (entries === null) {
+      if (directory !== '') return null;
+      throw new DestinationUnavailableError(this.name, 'list', `${this.root} vanished from ${this.where} while listing`);
+    }
+    const named = entries.filter((entry) => entry.filename !== '.' && entry.filename !== '..');
+    return inListingOrder(named, (entry) => entry.filename, (entry) => entry.attrs.isDirectory());
   }
 
   /** Writers and "absent" answers need the marker: without it this may be an empty mount point. */
