@@ -49,7 +49,8 @@ export function hashListedFile(task: HashTask, buffer: Buffer, afterOpen?: () =>
     if (!before.isFile()) return { ok: false, message: 'no longer a regular file' };
     if (before.ino !== task.ino || before.dev !== task.dev) return { ok: false, message: 'replaced while indexing' };
     afterOpen?.();
-    const { hash, sizeBytes } = hashFd(fd, buffer);
+    // The second fstat below catches a file that grew past the size read here.
+    const { hash, sizeBytes } = hashFd(fd, buffer, Number(before.size));
     const after = fs.fstatSync(fd, { bigint: true });
     if (!sameFile(before, after) || BigInt(sizeBytes) !== before.size) {
       return { ok: false, message: 'changed while being hashed; not recorded (index again when it is quiet)' };
