@@ -14,7 +14,11 @@ export interface IndexRow {
   blake3: Buffer;
   sizeBytes: number;
   mtimeNs: bigint;
+  mode: number | null;
 }
+
+/** Ids bound as one JSON array: a statement a batch instead of one a row. */
+const JSON_IDS = 'SELECT value FROM json_each(?)';
 
 /** A live row as `ls` lists it, with the ledger's word on its content at each destination (in order). */
 export interface ListedRow {
@@ -47,7 +51,9 @@ export class FileStore {
   private readonly liveTotal;
   private readonly contentIdByHash;
   private readonly liveForIndex;
+  private readonly liveForIndexMany;
   private readonly touchIfPresent;
+  private readonly seenIfPresent;
   private readonly copiesOfContentEverywhere;
   private readonly countsByStatus;
   private readonly presentUnderFolder;
@@ -84,11 +90,17 @@ export class FileStore {
     // The index's hot path: lean statements (raw rows, no column-name mapping), once per file.
     this.contentIdByHash = db.prepare('SELECT id FROM contents WHERE blake3 = ?').pluck(true);
     this.liveForIndex = db
-      .prepare(`SELECT f.id, f.status, c.blake3, c.size, f.mtime_ns FROM files f JOIN contents c ON c.id = f.content_id
+      .prepare(`SELECT f.id, f.status, c.blake3, c.size, f.mtime_ns, f.mode FROM files f JOIN contents c ON c.id = f.content_id
         WHERE f.volume_id = ? AND f.path = ? AND f.status <> 'superseded'`)
       .raw(true)
       .safeIntegers(true);
+    this.liveForIndexMany = db
+      .prepare(`SELECT f.id, f.status, c.blake3, c.size, f.mtime_ns, f.mode, f.path FROM files f JOIN contents c ON c.id = f.content_id
+        WHERE f.volume_id = ? AND f.path IN (${JSON_IDS}) AND f.status <> 'superseded'`)
+      .raw(true)
+      .safeIntegers(true);
     this.touchIfPresent = prep(`UPDATE files SET last_seen_run_id = ?, mtime_ns = ?, mode = coalesce(?, mode) WHERE id = ? AND status = 'present'`);
+    this.seenIfPresent = db.prepare(`UPDATE files SET last_seen_run_id = ? WHERE id IN (${JSON_IDS}) AND status = 'present'`);
     this.liveTotal = prep(`SELECT count(*) AS n FROM files WHERE volume_id = ? AND status <> 'superseded'`);
     this.replacedAfterOffload = prep(`SELECT DISTINCT ${FILE_WITH_CONTENT}, f.status_changed_run_id AS replaced_in_run_id
       FROM offload_intents i JOIN files f ON f.id = i.file_id JOIN contents c ON c.id = f.content_id
@@ -220,14 +232,27 @@ export class FileStore {
 
   /** The live row at a path, reduced to what the index decides on. */
   indexRow(volumeId: number, filePath: string): IndexRow | undefined {
-    const row = this.liveForIndex.get(volumeId, filePath) as [bigint, FileStatus, Buffer, bigint, bigint] | undefined;
-    if (!row) return undefined;
-    return { id: Number(row[0]), status: row[1], blake3: row[2], sizeBytes: Number(row[3]), mtimeNs: row[4] };
+    const row = this.liveForIndex.get(volumeId, filePath) as IndexRowColumns | undefined;
+    return row && indexRowOf(row);
+  }
+
+  /** The live rows at these paths (a directory's files), by path: one query for them all. */
+  indexRows(volumeId: number, filePaths: readonly string[]): Map<string, IndexRow> {
+    const rows = this.liveForIndexMany.all(volumeId, JSON.stringify(filePaths)) as [...IndexRowColumns, string][];
+    return new Map(rows.map((row) => [row[6], indexRowOf(row)]));
   }
 
   /** Mark a present row seen by this run; false when the row is no longer present. */
   touchPresent(fileId: number, runId: number, mtimeNs: bigint, mode: number | null = null): boolean {
     return this.touchIfPresent.run(runId, mtimeNs, mode, fileId).changes === 1;
+  }
+
+  /**
+   * Mark present rows seen by this run, their mtime and mode as recorded: one statement for
+   * them all. Returns how many were still present (the caller finds which were not).
+   */
+  seenPresent(fileIds: readonly number[], runId: number): number {
+    return this.seenIfPresent.run(runId, JSON.stringify(fileIds)).changes;
   }
 
   /**
@@ -269,6 +294,12 @@ export class FileStore {
   existingContent(contentId: number): ContentRow {
     return this.contentRow(contentId) ?? vanished('content', contentId);
   }
+}
+
+type IndexRowColumns = [bigint, FileStatus, Buffer, bigint, bigint, bigint | null];
+
+function indexRowOf(row: IndexRowColumns | [...IndexRowColumns, string]): IndexRow {
+  return { id: Number(row[0]), status: row[1], blake3: row[2], sizeBytes: Number(row[3]), mtimeNs: row[4], mode: row[5] === null ? null : Number(row[5]) };
 }
 
 export function vanished(table: 'file' | 'content', id: number): never {
