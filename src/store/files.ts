@@ -48,6 +48,7 @@ export class FileStore {
   private readonly byId;
   private readonly presentRows;
   private readonly offloadedPathRows;
+  private readonly goneRows;
   private readonly liveTotal;
   private readonly contentIdByHash;
   private readonly liveForIndex;
@@ -77,6 +78,8 @@ export class FileStore {
       WHERE f.volume_id = ? AND f.status <> 'superseded' ORDER BY f.path`);
     this.presentRows = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.volume_id = ? AND f.status = 'present' ORDER BY f.path`);
+    this.goneRows = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
+      WHERE f.volume_id = ? AND f.status IN ('offloaded', 'missing') ORDER BY f.path`);
     this.offloadedPathRows = prep(`SELECT path FROM files WHERE volume_id = ? AND status = 'offloaded' ORDER BY path`).pluck();
     this.liveByPath = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.volume_id = ? AND f.path = ? AND f.status <> 'superseded'`);
@@ -202,6 +205,11 @@ export class FileStore {
     for (const row of this.presentRows.iterate(volumeId) as IterableIterator<Record<string, unknown>>) {
       yield mapFile(row);
     }
+  }
+
+  /** Offloaded and missing rows of a volume (what restore can bring back), streamed in path order. */
+  *iterateGone(volumeId: number): IterableIterator<FileWithContent> {
+    for (const row of this.goneRows.iterate(volumeId) as IterableIterator<Record<string, unknown>>) yield mapFile(row);
   }
 
   present(volumeId: number): FileWithContent[] {
