@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { MIB, SQUIRREL_BIN, WORK_DIR, ensureTool, loadAverage, parseArgs, printTable, requireBuild, settleDisk, settleSecondsFor } from './lib.mjs';
 
 export const description =
-  'every everyday command over 10k..1M files of 1 KiB vs find, b3sum, rclone (--sizes 10000,100000 --steps a,b --baseline-bin PATH --mixed --settle S)';
+  'every everyday command over 10k..1M files of 1 KiB vs find, b3sum, rclone (--sizes 10000,100000 --steps a,b --squirrel-bin PATH --baseline-bin PATH --baseline-label L --mixed --settle S)';
 
 const FILE_BYTES = 1024;
 const FILES_PER_FOLDER = 100;
@@ -193,10 +193,11 @@ export async function run(argv) {
   const sizes = String(args.sizes ?? '10000,100000').split(',').map(Number);
   if (sizes.some((n) => !(n >= FILES_PER_FOLDER))) throw new Error(`--sizes expects file counts of at least ${FILES_PER_FOLDER}, got '${args.sizes}'`);
   const stepNames = args.steps === undefined ? null : new Set(String(args.steps).split(','));
-  requireBuild();
+  const squirrelBin = args.squirrelBin === undefined ? SQUIRREL_BIN : path.resolve(String(args.squirrelBin));
+  if (squirrelBin === SQUIRREL_BIN) requireBuild();
   ensureTool('b3sum');
   ensureTool('rclone');
-  const builds = [{ label: 'squirrel', bin: SQUIRREL_BIN }];
+  const builds = [{ label: 'squirrel', bin: squirrelBin }];
   if (args.baselineBin !== undefined) builds.push({ label: String(args.baselineLabel ?? 'baseline'), bin: path.resolve(String(args.baselineBin)) });
   const settleSeconds = settleSecondsFor(WORK_DIR, args);
   console.log(`${os.availableParallelism()} cores; builds: ${builds.map((b) => `${b.label}=${b.bin}`).join(', ')}; one timed run per step (each a cold process), builds interleaved step by step`);
