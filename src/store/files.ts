@@ -17,6 +17,21 @@ export interface IndexRow {
   mode: number | null;
 }
 
+/** A file row the index inserts (present, first seen in `runId`). */
+export interface NewFileRow {
+  volumeId: number;
+  path: string;
+  contentId: number;
+  mtimeNs: bigint;
+  runId: number;
+  mode: number | null;
+}
+
+/** Rows a multi-row INSERT writes: one call into SQLite instead of 64. */
+const INSERT_ROWS = 64;
+const FILE_COLUMNS = '(volume_id, path, content_id, mtime_ns, status, first_seen_run_id, last_seen_run_id, status_changed_run_id, mode)';
+const FILE_VALUES = "(?, ?, ?, ?, 'present', ?, ?, ?, ?)";
+
 /** Ids bound as one JSON array: a statement a batch instead of one a row. */
 const JSON_IDS = 'SELECT value FROM json_each(?)';
 
@@ -35,8 +50,9 @@ const FILE_WITH_CONTENT = `f.id, f.volume_id, f.path, f.content_id, f.mtime_ns, 
 export class FileStore {
   private readonly contentByHash;
   private readonly contentById;
-  private readonly contentInsert;
   private readonly fileInsert;
+  private readonly fileInsertMany;
+  private readonly contentInsertNew;
   private readonly fileSupersede;
   private readonly fileTouch;
   private readonly fileStatus;
@@ -66,9 +82,9 @@ export class FileStore {
     const prep = (sql: string) => db.prepare(sql).safeIntegers(true);
     this.contentByHash = prep('SELECT id, blake3, size, origin_node_id, origin_run_id FROM contents WHERE blake3 = ?');
     this.contentById = prep('SELECT id, blake3, size, origin_node_id, origin_run_id FROM contents WHERE id = ?');
-    this.contentInsert = prep('INSERT INTO contents (blake3, size, origin_node_id, origin_run_id) VALUES (?, ?, ?, ?)');
-    this.fileInsert = prep(`INSERT INTO files (volume_id, path, content_id, mtime_ns, status, first_seen_run_id, last_seen_run_id, status_changed_run_id, mode)
-      VALUES (?, ?, ?, ?, 'present', ?, ?, ?, ?)`);
+    this.fileInsert = prep(`INSERT INTO files ${FILE_COLUMNS} VALUES ${FILE_VALUES}`);
+    this.fileInsertMany = prep(`INSERT INTO files ${FILE_COLUMNS} VALUES ${Array(INSERT_ROWS).fill(FILE_VALUES).join(', ')}`);
+    this.contentInsertNew = db.prepare('INSERT INTO contents (blake3, size, origin_node_id, origin_run_id) VALUES (?, ?, ?, ?) ON CONFLICT (blake3) DO NOTHING');
     this.fileSupersede = prep(`UPDATE files SET status = 'superseded', status_changed_run_id = ? WHERE id = ? AND status <> 'superseded'`);
     this.fileTouch = prep('UPDATE files SET last_seen_run_id = ?, mtime_ns = ?, mode = coalesce(?, mode) WHERE id = ?');
     this.fileStatus = prep('UPDATE files SET status = ?, status_changed_run_id = ?, last_seen_run_id = max(last_seen_run_id, ?) WHERE id = ?');
@@ -166,15 +182,37 @@ export class FileStore {
     return one<ContentRow>(this.contentById, contentId);
   }
 
-  /** The content id for these bytes, inserting it with this origin if new. */
+  /**
+   * The content id for these bytes, inserting it with this origin if new. The insert is tried
+   * first (the index calls this for bytes it has not seen at that path, mostly new ones); a
+   * content already known keeps its row and origin.
+   */
   ensureContent(blake3: Buffer, sizeBytes: number, originNodeId: number, originRunId: number): number {
-    const existing = this.contentIdByHash.get(blake3) as number | undefined;
-    if (existing !== undefined) return existing;
-    return Number(this.contentInsert.run(blake3, sizeBytes, originNodeId, originRunId).lastInsertRowid);
+    const inserted = this.contentInsertNew.run(blake3, sizeBytes, originNodeId, originRunId);
+    if (inserted.changes === 1) return Number(inserted.lastInsertRowid);
+    return this.contentIdByHash.get(blake3) as number;
   }
 
   insertFile(volumeId: number, filePath: string, contentId: number, mtimeNs: bigint, runId: number, mode: number | null = null): number {
     return Number(this.fileInsert.run(volumeId, filePath, contentId, mtimeNs, runId, runId, runId, mode).lastInsertRowid);
+  }
+
+  /** Insert present rows, 64 to a statement. */
+  insertFiles(rows: readonly NewFileRow[]): void {
+    const params: unknown[] = [];
+    let i = 0;
+    for (; i + INSERT_ROWS <= rows.length; i += INSERT_ROWS) {
+      params.length = 0;
+      for (let j = i; j < i + INSERT_ROWS; j++) {
+        const r = rows[j];
+        params.push(r.volumeId, r.path, r.contentId, r.mtimeNs, r.runId, r.runId, r.runId, r.mode);
+      }
+      this.fileInsertMany.run(params);
+    }
+    for (; i < rows.length; i++) {
+      const r = rows[i];
+      this.fileInsert.run(r.volumeId, r.path, r.contentId, r.mtimeNs, r.runId, r.runId, r.runId, r.mode);
+    }
   }
 
   supersede(fileId: number, runId: number): void {

@@ -4,7 +4,7 @@
 // make it present again.
 
 import { Store } from '../../store/store.js';
-import { IndexRow } from '../../store/files.js';
+import { IndexRow, NewFileRow } from '../../store/files.js';
 import { Reporter } from '../reporter.js';
 import { ListedFile } from './walk.js';
 
@@ -64,6 +64,8 @@ export class IndexPass {
   readonly seen = new Set<string>();
   private pending: Applied[] = [];
   private pendingBytes = 0;
+  /** Rows this batch inserts, written together at its end. */
+  private newRows: NewFileRow[] = [];
   private doneFiles = 0;
   private listedFiles = 0;
   private listedBytes = 0;
@@ -141,6 +143,11 @@ export class IndexPass {
    * statement; should any of them no longer be present, each is applied alone to find which.
    */
   private applyBatch(batch: Applied[]): void {
+    const files = this.store!.files;
+    // The live rows at the hashed paths, read inside this transaction in one query.
+    const hashedPaths = batch.flatMap((a) => (a.kind === 'hashed' ? [a.relativePath] : []));
+    const liveRows = hashedPaths.length > 0 ? files.indexRows(this.volumeId!, hashedPaths) : new Map<string, IndexRow>();
+    const live = (relativePath: string) => liveRows.get(relativePath);
     const seenIds: number[] = [];
     const seen: Applied[] = [];
     for (const a of batch) {
@@ -148,15 +155,18 @@ export class IndexPass {
         seenIds.push(a.fileId);
         seen.push(a);
       } else {
-        this.apply(a);
+        this.apply(a, live);
       }
     }
+    // New rows go in together, after every supersede of this batch (a path is walked once).
+    files.insertFiles(this.newRows);
+    this.newRows = [];
     if (seenIds.length === 0) return;
-    if (this.store!.files.seenPresent(seenIds, this.runId!) === seenIds.length) this.counts.unchanged += seenIds.length;
-    else seen.forEach((a) => this.apply(a));
+    if (files.seenPresent(seenIds, this.runId!) === seenIds.length) this.counts.unchanged += seenIds.length;
+    else seen.forEach((a) => this.apply(a, live));
   }
 
-  private apply(a: Applied): void {
+  private apply(a: Applied, liveAt: (relativePath: string) => IndexRow | undefined = (relativePath) => this.live(relativePath)): void {
     const files = this.store?.files;
     const runId = this.runId!;
     if (a.kind === 'touch') {
@@ -169,7 +179,7 @@ export class IndexPass {
       return;
     }
     // Re-read inside the transaction: the row, not a snapshot, is the truth.
-    const live = this.live(a.relativePath);
+    const live = liveAt(a.relativePath);
     if (live && live.blake3.equals(a.hash)) {
       if (live.status === 'present') {
         this.counts.unchanged++;
@@ -184,7 +194,7 @@ export class IndexPass {
     if (this.writing) {
       const contentId = files!.ensureContent(a.hash, a.sizeBytes, this.nodeId!, runId);
       if (live) files!.supersede(live.id, runId);
-      files!.insertFile(this.volumeId!, a.relativePath, contentId, a.mtimeNs, runId, a.mode);
+      this.newRows.push({ volumeId: this.volumeId!, path: a.relativePath, contentId, mtimeNs: a.mtimeNs, runId, mode: a.mode });
     }
     if (live) this.counts.changed++;
     else this.counts.new++;
