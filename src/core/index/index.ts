@@ -118,7 +118,7 @@ async function writingRun(options: IndexOptions, deps: IndexDeps, check: VolumeR
   const volumeRow = store.ensureVolume(volume.name, volume.path);
   const runId = beginRun(store, { ...identity, kind: 'index', volumeId: volumeRow.id, destination: null, nowNs: deps.nowNs });
   const result: IndexResult = { ...emptyResult(options), runId };
-  const pass = new IndexPass(store, volumeRow.id, runId, identity.nodeId, deps.reporter);
+  const pass = new IndexPass(store, volumeRow.id, runId, identity.nodeId, deps.reporter, deps.hooks);
   try {
     deps.hooks.at('index.after-begin');
     // Every run writes the marker with the next generation (marker first, index after: a crash
@@ -132,7 +132,7 @@ async function writingRun(options: IndexOptions, deps: IndexDeps, check: VolumeR
     deps.hooks.at('index.before-missing');
     // The last results, the missing rows and the run's end commit together.
     store.immediate(() => {
-      pass.flush();
+      pass.flush(true);
       store.catalog.setMarkerGeneration(volumeRow.id, generation);
       result.missingSkippedReason = endOfWalkProblem(pass, check, volume, true);
       // A pattern is the config's word, not a look at the disk: applied even after a partial walk.

@@ -5,7 +5,7 @@
 
 import { Store } from '../../store/store.js';
 import { IndexRow, NewFileRow } from '../../store/files.js';
-import { Reporter } from '../reporter.js';
+import { Hooks, noHooks, Reporter } from '../reporter.js';
 import { ListedFile } from './walk.js';
 
 /**
@@ -77,6 +77,7 @@ export class IndexPass {
     private readonly runId: number | null,
     private readonly nodeId: number | null,
     private readonly reporter: Reporter,
+    private readonly hooks: Hooks = noHooks,
   ) {}
 
   get writing(): boolean {
@@ -128,14 +129,21 @@ export class IndexPass {
     if (this.pending.length >= APPLY_BATCH_FILES || this.pendingBytes >= APPLY_BATCH_BYTES) this.flush();
   }
 
-  /** Apply pending results in one IMMEDIATE transaction (dry run: only count). Never awaits. */
-  flush(): void {
+  /**
+   * Apply pending results in one IMMEDIATE transaction (dry run: only count). Never awaits.
+   * `last`: the run's final batch, inside the run's closing transaction (no pause point there).
+   */
+  flush(last = false): void {
     const batch = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
     if (batch.length === 0) return;
-    if (this.writing) this.store!.immediate(() => this.applyBatch(batch));
-    else batch.forEach((a) => this.apply(a));
+    if (this.writing) {
+      this.store!.immediate(() => this.applyBatch(batch));
+      if (!last) this.hooks.at('index.after-batch');
+    } else {
+      batch.forEach((a) => this.apply(a));
+    }
   }
 
   /**
