@@ -69,6 +69,7 @@ export class FileStore {
   private readonly contentIdByHash;
   private readonly liveForIndex;
   private readonly liveForIndexMany;
+  private readonly unchangedListed;
   private readonly touchIfPresent;
   private readonly seenIfPresent;
   private readonly copiesOfContentEverywhere;
@@ -118,6 +119,15 @@ export class FileStore {
         WHERE f.volume_id = ? AND f.path IN (${JSON_IDS}) AND f.status <> 'superseded'`)
       .raw(true)
       .safeIntegers(true);
+    // A shallow index's question for a directory, answered inside SQLite: which of these listed
+    // (path, size, mtime) does a present row record exactly? Only those come back, as plain numbers.
+    // CROSS JOIN keeps the list outside: left to itself the planner scans the volume's rows.
+    this.unchangedListed = db
+      .prepare(`SELECT j.key, f.id, f.mode FROM json_each(?) j
+        CROSS JOIN files f ON f.volume_id = ? AND f.path = json_extract(j.value, '$[0]') AND f.status = 'present'
+        JOIN contents c ON c.id = f.content_id
+        WHERE c.size = json_extract(j.value, '$[1]') AND f.mtime_ns = json_extract(j.value, '$[2]')`)
+      .raw(true);
     this.touchIfPresent = prep(`UPDATE files SET last_seen_run_id = ?, mtime_ns = ?, mode = coalesce(?, mode) WHERE id = ? AND status = 'present'`);
     this.seenIfPresent = db.prepare(`UPDATE files SET last_seen_run_id = ? WHERE id IN (${JSON_IDS}) AND status = 'present'`);
     this.liveTotal = prep(`SELECT count(*) AS n FROM files WHERE volume_id = ? AND status <> 'superseded'`);
@@ -286,6 +296,17 @@ export class FileStore {
   indexRows(volumeId: number, filePaths: readonly string[]): Map<string, IndexRow> {
     const rows = this.liveForIndexMany.all(volumeId, JSON.stringify(filePaths)) as [...IndexRowColumns, string][];
     return new Map(rows.map((row) => [row[6], indexRowOf(row)]));
+  }
+
+  /**
+   * Of these listed files, those a present row records with exactly this size and mtime: the
+   * row's id and mode, by the file's index in the list.
+   */
+  unchangedPresent(volumeId: number, listed: readonly { relativePath: string; sizeBytes: number; mtimeNs: bigint }[]): Map<number, { id: number; mode: number | null }> {
+    // Built by hand: JSON.stringify cannot write a bigint, and SQLite reads this one as int64.
+    const json = `[${listed.map((f) => `[${JSON.stringify(f.relativePath)},${f.sizeBytes},${f.mtimeNs}]`).join(',')}]`;
+    const rows = this.unchangedListed.all(json, volumeId) as [number, number, number | null][];
+    return new Map(rows.map(([index, id, mode]) => [index, { id, mode }]));
   }
 
   /** Mark a present row seen by this run; false when the row is no longer present. */

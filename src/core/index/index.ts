@@ -184,8 +184,10 @@ async function indexTree(pass: IndexPass, options: IndexOptions, hasher: Hasher)
 
   const walk = walkVolume({ root: options.volume.path, excludeAbsolutePaths: new Set(options.excludeAbsolutePaths), excludes: excludeMatcher(options.volume.exclude) });
   for await (const events of walk) {
-    // A shallow index judges a directory's files on their rows, read in one query.
-    const liveRows = options.shallow ? pass.liveRows(events.flatMap((e) => (e.kind === 'file' ? [e.relativePath] : []))) : null;
+    // A shallow index asks of a directory's files at once which are recorded as they are.
+    const listed = options.shallow ? events.filter((e): e is ListedFile => e.kind === 'file') : [];
+    const unchanged = options.shallow ? pass.unchangedPresent(listed) : null;
+    let listedIndex = 0;
     for (const event of events) {
       if (pass.fatal) break;
       if (event.kind === 'error') {
@@ -209,9 +211,9 @@ async function indexTree(pass: IndexPass, options: IndexOptions, hasher: Hasher)
       }
       const file = event;
       pass.listed(file);
-      if (liveRows !== null) {
-        const live = liveRows.get(file.relativePath);
-        if (live && live.status === 'present' && live.sizeBytes === file.sizeBytes && live.mtimeNs === file.mtimeNs) {
+      if (unchanged !== null) {
+        const live = unchanged.get(listedIndex++);
+        if (live) {
           pass.push({ kind: 'touch', relativePath: file.relativePath, fileId: live.id, mtimeNs: file.mtimeNs, mode: file.mode, asRecorded: live.mode === file.mode });
           pass.done(0);
           continue;

@@ -101,9 +101,9 @@ export class IndexPass {
     return this.store && this.volumeId !== null ? this.store.files.indexRow(this.volumeId, relativePath) : undefined;
   }
 
-  /** The live rows at these paths (one directory's files), read in one query. */
-  liveRows(relativePaths: readonly string[]): Map<string, IndexRow> {
-    return this.store && this.volumeId !== null && relativePaths.length > 0 ? this.store.files.indexRows(this.volumeId, relativePaths) : new Map();
+  /** Which of these listed files (one directory's) a present row records as they are: row id and mode by list index. */
+  unchangedPresent(listed: readonly ListedFile[]): Map<number, { id: number; mode: number | null }> {
+    return this.store && this.volumeId !== null && listed.length > 0 ? this.store.files.unchangedPresent(this.volumeId, listed) : new Map();
   }
 
   done(hashedBytes: number): void {
