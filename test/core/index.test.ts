@@ -188,6 +188,18 @@ describe('indexVolume error paths', () => {
     expect(w.store.files.livePath(volumeId, 'a/2.txt')!.lastSeenRunId).not.toBe(result.runId);
   });
 
+  it('a shallow index finds unchanged files whatever their names hold (quotes, backslashes, tabs, non-ASCII)', async () => {
+    // setup: the names travel to SQLite inside a JSON list
+    const names = ['we"ird\\name.txt', 'ünïcødé/日本.txt', 'tab\there.txt', 'emoji 📷.jpg', '[bracket],comma.txt'];
+    const w = world(Object.fromEntries(names.map((name, i) => [name, `bytes ${i}`])));
+    await indexVolume(w.options, w.deps());
+    // act
+    const result = await indexVolume({ ...w.options, shallow: true }, w.deps());
+    // expect
+    expect(result.counts).toMatchObject({ unchanged: names.length, hashedFiles: 0, new: 0, changed: 0, errors: 0 });
+    expect(Object.keys(liveStatus(w)).sort()).toEqual([...names].sort());
+  });
+
   it('a shallow index records a changed mode on a re-seen row', async () => {
     // setup
     const w = world({ 'a.txt': 'alpha', 'b.txt': 'beta' });
