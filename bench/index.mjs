@@ -53,8 +53,10 @@ export async function run(argv) {
   const dbPath = path.join(caseDir, 'index.db');
   const configPath = path.join(caseDir, 'config.yaml');
   fs.writeFileSync(configPath, `node: bench\ndb: ${dbPath}\nvolumes:\n  bench:\n    path: ${volumeDir}\n    sync_to: []\ndestinations: {}\n`);
+  // A new database needs the volume's marker gone too: the marker names the index that owns it.
   const removeDb = () => {
     for (const suffix of ['', '-wal', '-shm']) fs.rmSync(dbPath + suffix, { force: true });
+    fs.rmSync(path.join(volumeDir, '.squirrel-volume'), { force: true });
   };
   const squirrel = (...extra) => runChecked(process.execPath, [squirrelBin, '--config', configPath, '--quiet', '--no-progress', 'index', 'bench', ...extra]);
 

@@ -27,8 +27,13 @@ export interface FdHash {
   sizeBytes: number;
 }
 
-/** Hash everything readable from an open descriptor, from offset 0. */
-export function hashFd(fd: number, buffer: Buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES)): FdHash {
+/**
+ * Hash everything readable from an open descriptor, from offset 0. With `expectedBytes` (the
+ * size an fstat just gave), a short read that reaches it ends the hash without the read that
+ * would return 0: the caller must fstat again and compare, as a file that grew meanwhile is
+ * hashed short.
+ */
+export function hashFd(fd: number, buffer: Buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES), expectedBytes: number | null = null): FdHash {
   const hasher = new Blake3Hasher();
   let position = 0;
   for (;;) {
@@ -36,6 +41,7 @@ export function hashFd(fd: number, buffer: Buffer = Buffer.allocUnsafe(READ_CHUN
     if (read === 0) break;
     hasher.update(read === buffer.length ? buffer : buffer.subarray(0, read));
     position += read;
+    if (read < buffer.length && position === expectedBytes) break;
   }
   return { hash: hasher.digestBuffer(), sizeBytes: position };
 }

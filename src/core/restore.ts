@@ -72,11 +72,11 @@ export interface RestoreResult {
  * superseded the offloaded row): the newest such row per path, when the path's live row is
  * neither offloaded nor missing (else that row is what restore brings back).
  */
-function replacedAfterOffload(store: Store, volumeId: number, liveByPath: Map<string, FileWithContent>, o: RestoreOptions, restorable: (f: FileWithContent) => boolean) {
+function replacedAfterOffload(store: Store, volumeId: number, o: RestoreOptions, restorable: (f: FileWithContent) => boolean) {
   const newest = new Map<string, FileWithContent & { replacedInRunId: number }>();
   for (const row of store.files.offloadedThenReplaced(volumeId)) {
     if (newest.has(row.path) || !o.matches(row.path) || !restorable(row)) continue;
-    const live = liveByPath.get(row.path);
+    const live = store.files.livePath(volumeId, row.path);
     if (live && (live.status === 'offloaded' || live.status === 'missing')) continue;
     newest.set(row.path, row);
   }
@@ -88,11 +88,12 @@ export async function restoreFiles(store: Store, o: RestoreOptions): Promise<Res
   if (!volumeRow) throw new OperationalError(`volume '${o.volume.name}' has never been indexed; nothing to restore`);
   if (o.toDir === null) checkVolumeRoot(store, o.volume, { allowMissingMarker: false });
   const restorable = restorableIn(o);
-  const live = store.files.live(volumeRow.id);
-  const candidates = live.filter((f) => (f.status === 'offloaded' || f.status === 'missing') && o.matches(f.path) && restorable(f));
+  // Only the offloaded and missing rows, streamed: a volume's present rows are never all held.
+  const candidates: FileWithContent[] = [];
+  for (const f of store.files.iterateGone(volumeRow.id)) if (o.matches(f.path) && restorable(f)) candidates.push(f);
   const result: RestoreResult = { volume: o.volume.name, runId: null, status: 'success', restored: [], failures: [], replaced: [] };
   // An offloaded file whose path now holds a new file: its bytes go beside it (--to), never over it.
-  const replaced = replacedAfterOffload(store, volumeRow.id, new Map(live.map((f) => [f.path, f])), o, restorable);
+  const replaced = replacedAfterOffload(store, volumeRow.id, o, restorable);
   const earlier = new Set<FileWithContent>(o.toDir === null ? [] : replaced);
   if (o.toDir === null) result.replaced = replaced.map((f) => ({ path: f.path, replacedInRunId: f.replacedInRunId }));
   else candidates.push(...replaced);

@@ -9,6 +9,7 @@ import { Destination, DestinationUnavailableError, METHOD_READBACK } from '../de
 import { errorMessage } from '../errors.js';
 import { Store } from '../store/store.js';
 import { CopyState } from '../store/types.js';
+import type { CopyToVerify } from '../store/evidence.js';
 import { openNamespace } from './namespace.js';
 import { DEFAULT_SKEW_TOLERANCE_NS } from './offload/policy.js';
 import { inLanes } from './lanes.js';
@@ -17,6 +18,8 @@ import { restampComponents, RestampOutcome } from './restamp.js';
 import { isContentVerified, METHOD_REVERIFY } from './methods.js';
 
 const LEDGER_BATCH = 200;
+/** Copies read from the ledger at a time, in verify order. */
+const VERIFY_CHUNK_COPIES = 1024;
 
 export interface VerifyOptions extends RunContext {
   volume: VolumeConfig;
@@ -98,11 +101,24 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
   }
 
   const versionsSeen = new Map(store.evidence.components(volumeRow.id).filter((c) => c.destination === o.destination.name).map((c) => [c.originNodeId, c]));
-  let copies = store.evidence.copiesForVerify(volumeRow.id, o.destination.name, o.nowNs + DEFAULT_SKEW_TOLERANCE_NS);
-  result.copiesTotal = copies.length;
-  if (o.samplePercent !== null) copies = copies.slice(0, Math.ceil((copies.length * o.samplePercent) / 100));
+  // The order is held as row ids; the rows themselves are read a chunk at a time, as the
+  // reads reach them (a million rows with their hashes would cost hundreds of MB).
+  const order = store.evidence.verifyOrder(volumeRow.id, o.destination.name, o.nowNs + DEFAULT_SKEW_TOLERANCE_NS);
+  result.copiesTotal = order.rowids.length;
+  const count = o.samplePercent === null ? order.rowids.length : Math.ceil((order.rowids.length * o.samplePercent) / 100);
   const deadlineNs = o.maxDurationMs === null ? null : o.clock.nowNs() + BigInt(Math.round(o.maxDurationMs)) * 1_000_000n;
-  const totalBytes = copies.reduce((sum, c) => sum + c.size, 0);
+  let totalBytes = 0;
+  for (let i = 0; i < count; i++) totalBytes += order.sizes[i];
+  let chunkStart = -1;
+  let chunk = new Map<number, CopyToVerify>();
+  const copyAt = (i: number): CopyToVerify | undefined => {
+    const start = i - (i % VERIFY_CHUNK_COPIES);
+    if (start !== chunkStart) {
+      chunk = store.evidence.copiesToVerifyAt(order.rowids.slice(start, Math.min(start + VERIFY_CHUNK_COPIES, count)));
+      chunkStart = start;
+    }
+    return chunk.get(order.rowids[i]);
+  };
   let doneBytes = 0;
   const findings: Finding[] = [];
   const methods = new Set<string>();
@@ -117,7 +133,13 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
     findings.length = 0;
   };
 
-  const check = async (copy: (typeof copies)[number]) => {
+  const check = async (copy: CopyToVerify | undefined) => {
+    // A finding a sync cleared after the order was read (it re-sent that copy): raced, as a
+    // changed version is.
+    if (copy === undefined) {
+      result.raced++;
+      return;
+    }
     try {
       const read = await o.destination.hash(copy.path);
       result.checked++;
@@ -138,7 +160,7 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
     }
     doneBytes += copy.size;
     if (findings.length >= LEDGER_BATCH) flush();
-    o.reporter.progress({ phase: `verify ${o.volume.name} @ ${o.destination.name}`, doneFiles: result.checked, totalFiles: copies.length, doneBytes, totalBytes });
+    o.reporter.progress({ phase: `verify ${o.volume.name} @ ${o.destination.name}`, doneFiles: result.checked, totalFiles: count, doneBytes, totalBytes });
   };
 
   o.hooks.at('verify.before-read');
@@ -147,7 +169,7 @@ export async function verifyVolume(store: Store, o: VerifyOptions): Promise<Veri
     if (deadlineNs !== null && o.clock.nowNs() >= deadlineNs) result.stoppedEarly = true;
     return !result.stoppedEarly;
   };
-  await inLanes(copies.length, o.destination.concurrentHashes ?? 1, (i) => check(copies[i]), withinDeadline);
+  await inLanes(count, o.destination.concurrentHashes ?? 1, (i) => check(copyAt(i)), withinDeadline);
   flush();
   o.hooks.at('verify.before-restamp');
 

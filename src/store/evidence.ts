@@ -45,6 +45,9 @@ export interface CoverageVerification {
   oldestVerifiedAtNs: bigint | null;
 }
 
+/** A copy as verify reads it: the ledger row, its row id, and the content's hash and size. */
+export type CopyToVerify = RemoteCopyRow & { copyRowid: number; blake3: Buffer; size: number };
+
 export class EvidenceStore {
   private readonly componentsOfVolume;
   private readonly componentOne;
@@ -56,6 +59,7 @@ export class EvidenceStore {
   private readonly copyUpsert;
   private readonly copyMark;
   private readonly copiesOfContent;
+  private readonly copyOrderToVerify;
   private readonly copiesToVerify;
   private readonly badCopies;
   private readonly coverage;
@@ -113,11 +117,17 @@ export class EvidenceStore {
     // Every copy the ledger records, least recently verified first. Also those of files that are
     // missing or deleted now: a later sync trusts an 'ok' row when the file comes back, so rot
     // found only then would reach offload unseen.
-    this.copiesToVerify = prep(`SELECT rc.volume_id, rc.destination, rc.path, rc.content_id, rc.state, rc.pushed_run_id,
+    // The order alone (row id and size, 16 bytes a copy), so a million copies are not all held
+    // as rows; the rows are read a chunk at a time as the reads reach them.
+    this.copyOrderToVerify = db
+      .prepare(`SELECT rc.rowid, c.size FROM remote_copies rc JOIN contents c ON c.id = rc.content_id
+        WHERE rc.volume_id = ? AND rc.destination = ?
+        ORDER BY rc.verified_at_ns IS NOT NULL AND rc.verified_at_ns <= ?, rc.verified_at_ns, rc.path`)
+      .raw(true);
+    this.copiesToVerify = prep(`SELECT rc.rowid AS copy_rowid, rc.volume_id, rc.destination, rc.path, rc.content_id, rc.state, rc.pushed_run_id,
         rc.verified_at_ns, rc.version, c.blake3, c.size
       FROM remote_copies rc JOIN contents c ON c.id = rc.content_id
-      WHERE rc.volume_id = ? AND rc.destination = ?
-      ORDER BY rc.verified_at_ns IS NOT NULL AND rc.verified_at_ns <= ?, rc.verified_at_ns, rc.path`);
+      WHERE rc.rowid IN (SELECT value FROM json_each(?))`);
     this.badCopies = prep(`SELECT rc.volume_id, rc.destination, rc.path, rc.content_id, rc.state, rc.pushed_run_id,
         rc.verified_at_ns, rc.version FROM remote_copies rc WHERE rc.volume_id = ? AND rc.state <> 'ok' ORDER BY rc.destination, rc.path`);
     // A copy stamped after @latestNs (now plus the skew tolerance) by a run that began before
@@ -288,9 +298,22 @@ export class EvidenceStore {
     return this.copyMark.run(state, verifiedAtNs, runId, runId, fingerprint, volumeId, destination, remotePath, expectedVersion).changes === 1;
   }
 
-  /** Least recently verified first; a copy stamped after `latestNs` (a clock that ran ahead) counts as never verified. */
-  copiesForVerify(volumeId: number, destination: string, latestNs: bigint): (RemoteCopyRow & { blake3: Buffer; size: number })[] {
-    return all(this.copiesToVerify, volumeId, destination, latestNs);
+  /**
+   * Every copy at a destination, least recently verified first (a copy stamped after
+   * `latestNs`, by a clock that ran ahead, counts as never verified): row ids and sizes only.
+   */
+  verifyOrder(volumeId: number, destination: string, latestNs: bigint): { rowids: number[]; sizes: number[] } {
+    const order = { rowids: [] as number[], sizes: [] as number[] };
+    for (const [rowid, size] of this.copyOrderToVerify.iterate(volumeId, destination, latestNs) as IterableIterator<[number, number]>) {
+      order.rowids.push(rowid);
+      order.sizes.push(size);
+    }
+    return order;
+  }
+
+  /** The copies at these row ids (from verifyOrder), by row id, as they are now. */
+  copiesToVerifyAt(rowids: readonly number[]): Map<number, CopyToVerify> {
+    return new Map(all<CopyToVerify>(this.copiesToVerify, JSON.stringify(rowids)).map((copy) => [copy.copyRowid, copy]));
   }
 
   /** Re-stamp the sound copies under `prefix` a peer verified (those pushed up to `coversRunId`); returns how many. */

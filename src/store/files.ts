@@ -5,7 +5,7 @@
 import Database from 'better-sqlite3';
 import type { Db } from './db.js';
 import { all, one } from './rows.js';
-import { ContentRow, FileRow, FileStatus, FileWithContent, OffloadCandidateRow, RemoteCopyRow } from './types.js';
+import { ContentRow, FileRow, FileStatus, FileWithContent, RemoteCopyRow } from './types.js';
 
 /** A live row as the index sees it. */
 export interface IndexRow {
@@ -14,7 +14,26 @@ export interface IndexRow {
   blake3: Buffer;
   sizeBytes: number;
   mtimeNs: bigint;
+  mode: number | null;
 }
+
+/** A file row the index inserts (present, first seen in `runId`). */
+export interface NewFileRow {
+  volumeId: number;
+  path: string;
+  contentId: number;
+  mtimeNs: bigint;
+  runId: number;
+  mode: number | null;
+}
+
+/** Rows a multi-row INSERT writes: one call into SQLite instead of 64. */
+const INSERT_ROWS = 64;
+const FILE_COLUMNS = '(volume_id, path, content_id, mtime_ns, status, first_seen_run_id, last_seen_run_id, status_changed_run_id, mode)';
+const FILE_VALUES = "(?, ?, ?, ?, 'present', ?, ?, ?, ?)";
+
+/** Ids bound as one JSON array: a statement a batch instead of one a row. */
+const JSON_IDS = 'SELECT value FROM json_each(?)';
 
 /** A live row as `ls` lists it, with the ledger's word on its content at each destination (in order). */
 export interface ListedRow {
@@ -28,26 +47,12 @@ export interface ListedRow {
 const FILE_WITH_CONTENT = `f.id, f.volume_id, f.path, f.content_id, f.mtime_ns, f.status, f.first_seen_run_id,
   f.last_seen_run_id, f.status_changed_run_id, f.mode, c.blake3, c.size, c.origin_node_id, c.origin_run_id`;
 
-const CANDIDATE_CHUNK_ROWS = 4096;
-/** What a candidate row carries as its hash when the caller asked for none. */
-const NO_HASH = new Uint8Array(0);
-/** Above this content id, preloading content facts (56 bytes an id) would cost over 450 MB. */
-const MAX_PRELOADED_CONTENT_ID = 8_000_000;
-
-/** Size and origin (and BLAKE3) of each content by id, read in one sequential pass; origin 0: not loaded. */
-interface ContentFacts {
-  size: Float64Array;
-  originNodeId: Float64Array;
-  originRunId: Float64Array;
-  /** 32 bytes an id; null when the caller needs no hashes. */
-  blake3: Uint8Array | null;
-}
-
 export class FileStore {
   private readonly contentByHash;
   private readonly contentById;
-  private readonly contentInsert;
   private readonly fileInsert;
+  private readonly fileInsertMany;
+  private readonly contentInsertNew;
   private readonly fileSupersede;
   private readonly fileTouch;
   private readonly fileStatus;
@@ -59,16 +64,14 @@ export class FileStore {
   private readonly byId;
   private readonly presentRows;
   private readonly offloadedPathRows;
-  private readonly candidatesAll;
-  private readonly candidatesInRange;
-  private readonly candidatesBare;
-  private readonly contentFactsChunk;
-  private readonly contentHashesChunk;
-  private readonly maxContentId;
+  private readonly goneRows;
   private readonly liveTotal;
   private readonly contentIdByHash;
   private readonly liveForIndex;
+  private readonly liveForIndexMany;
+  private readonly unchangedListed;
   private readonly touchIfPresent;
+  private readonly seenIfPresent;
   private readonly copiesOfContentEverywhere;
   private readonly countsByStatus;
   private readonly presentUnderFolder;
@@ -80,9 +83,9 @@ export class FileStore {
     const prep = (sql: string) => db.prepare(sql).safeIntegers(true);
     this.contentByHash = prep('SELECT id, blake3, size, origin_node_id, origin_run_id FROM contents WHERE blake3 = ?');
     this.contentById = prep('SELECT id, blake3, size, origin_node_id, origin_run_id FROM contents WHERE id = ?');
-    this.contentInsert = prep('INSERT INTO contents (blake3, size, origin_node_id, origin_run_id) VALUES (?, ?, ?, ?)');
-    this.fileInsert = prep(`INSERT INTO files (volume_id, path, content_id, mtime_ns, status, first_seen_run_id, last_seen_run_id, status_changed_run_id, mode)
-      VALUES (?, ?, ?, ?, 'present', ?, ?, ?, ?)`);
+    this.fileInsert = prep(`INSERT INTO files ${FILE_COLUMNS} VALUES ${FILE_VALUES}`);
+    this.fileInsertMany = prep(`INSERT INTO files ${FILE_COLUMNS} VALUES ${Array(INSERT_ROWS).fill(FILE_VALUES).join(', ')}`);
+    this.contentInsertNew = db.prepare('INSERT INTO contents (blake3, size, origin_node_id, origin_run_id) VALUES (?, ?, ?, ?) ON CONFLICT (blake3) DO NOTHING');
     this.fileSupersede = prep(`UPDATE files SET status = 'superseded', status_changed_run_id = ? WHERE id = ? AND status <> 'superseded'`);
     this.fileTouch = prep('UPDATE files SET last_seen_run_id = ?, mtime_ns = ?, mode = coalesce(?, mode) WHERE id = ?');
     this.fileStatus = prep('UPDATE files SET status = ?, status_changed_run_id = ?, last_seen_run_id = max(last_seen_run_id, ?) WHERE id = ?');
@@ -92,31 +95,9 @@ export class FileStore {
       WHERE f.volume_id = ? AND f.status <> 'superseded' ORDER BY f.path`);
     this.presentRows = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.volume_id = ? AND f.status = 'present' ORDER BY f.path`);
+    this.goneRows = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
+      WHERE f.volume_id = ? AND f.status IN ('offloaded', 'missing') ORDER BY f.path`);
     this.offloadedPathRows = prep(`SELECT path FROM files WHERE volume_id = ? AND status = 'offloaded' ORDER BY path`).pluck();
-    // Offload candidates: raw rows without safeIntegers (one bigint a column is the main cost
-    // of a million-row scan), mtime split so it stays exact, the hash only when asked (a Buffer
-    // a row costs a dry run more than its gate), read in path-keyed chunks: one native call per
-    // chunk instead of one per row.
-    const candidates = (hash: string, range: string) =>
-      db.prepare(`SELECT f.id, f.path, f.content_id, f.mtime_ns / 1000000000, f.mtime_ns % 1000000000,
-          f.status_changed_run_id, c.size, c.origin_node_id, c.origin_run_id${hash}
-        FROM files f JOIN contents c ON c.id = f.content_id
-        WHERE f.volume_id = ? AND f.status = 'present' AND f.path >= ? ${range} ORDER BY f.path LIMIT ?`).raw(true);
-    this.candidatesAll = [candidates('', ''), candidates(', c.blake3', '')];
-    this.candidatesInRange = [candidates('', 'AND f.path < ?'), candidates(', c.blake3', 'AND f.path < ?')];
-    // A whole-volume scan skips the join: a million rowid lookups into contents, in path
-    // order, cost more than reading all of contents once in rowid order.
-    this.candidatesBare = db
-      .prepare(`SELECT f.id, f.path, f.content_id, f.mtime_ns / 1000000000, f.mtime_ns % 1000000000, f.status_changed_run_id
-        FROM files f WHERE f.volume_id = ? AND f.status = 'present' AND f.path >= ? ORDER BY f.path LIMIT ?`)
-      .raw(true);
-    this.contentFactsChunk = db.prepare('SELECT id, size, origin_node_id, origin_run_id FROM contents WHERE id > ? ORDER BY id LIMIT ?').raw(true);
-    // The same chunk's hashes as one blob (32 bytes each, in id order): one Buffer a chunk
-    // instead of one a content, which would cost more than the rest of the preload.
-    this.contentHashesChunk = db
-      .prepare("SELECT CAST(group_concat(blake3, '' ORDER BY id) AS BLOB) FROM (SELECT id, blake3 FROM contents WHERE id > ? ORDER BY id LIMIT ?)")
-      .pluck(true);
-    this.maxContentId = db.prepare('SELECT max(id) FROM contents').pluck(true);
     this.liveByPath = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.volume_id = ? AND f.path = ? AND f.status <> 'superseded'`);
     this.historyByPath = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
@@ -129,11 +110,26 @@ export class FileStore {
     // The index's hot path: lean statements (raw rows, no column-name mapping), once per file.
     this.contentIdByHash = db.prepare('SELECT id FROM contents WHERE blake3 = ?').pluck(true);
     this.liveForIndex = db
-      .prepare(`SELECT f.id, f.status, c.blake3, c.size, f.mtime_ns FROM files f JOIN contents c ON c.id = f.content_id
+      .prepare(`SELECT f.id, f.status, c.blake3, c.size, f.mtime_ns, f.mode FROM files f JOIN contents c ON c.id = f.content_id
         WHERE f.volume_id = ? AND f.path = ? AND f.status <> 'superseded'`)
       .raw(true)
       .safeIntegers(true);
+    this.liveForIndexMany = db
+      .prepare(`SELECT f.id, f.status, c.blake3, c.size, f.mtime_ns, f.mode, f.path FROM files f JOIN contents c ON c.id = f.content_id
+        WHERE f.volume_id = ? AND f.path IN (${JSON_IDS}) AND f.status <> 'superseded'`)
+      .raw(true)
+      .safeIntegers(true);
+    // A shallow index's question for a directory, answered inside SQLite: which of these listed
+    // (path, size, mtime) does a present row record exactly? Only those come back, as plain numbers.
+    // CROSS JOIN keeps the list outside: left to itself the planner scans the volume's rows.
+    this.unchangedListed = db
+      .prepare(`SELECT j.key, f.id, f.mode FROM json_each(?) j
+        CROSS JOIN files f ON f.volume_id = ? AND f.path = json_extract(j.value, '$[0]') AND f.status = 'present'
+        JOIN contents c ON c.id = f.content_id
+        WHERE c.size = json_extract(j.value, '$[1]') AND f.mtime_ns = json_extract(j.value, '$[2]')`)
+      .raw(true);
     this.touchIfPresent = prep(`UPDATE files SET last_seen_run_id = ?, mtime_ns = ?, mode = coalesce(?, mode) WHERE id = ? AND status = 'present'`);
+    this.seenIfPresent = db.prepare(`UPDATE files SET last_seen_run_id = ? WHERE id IN (${JSON_IDS}) AND status = 'present'`);
     this.liveTotal = prep(`SELECT count(*) AS n FROM files WHERE volume_id = ? AND status <> 'superseded'`);
     this.replacedAfterOffload = prep(`SELECT DISTINCT ${FILE_WITH_CONTENT}, f.status_changed_run_id AS replaced_in_run_id
       FROM offload_intents i JOIN files f ON f.id = i.file_id JOIN contents c ON c.id = f.content_id
@@ -196,15 +192,37 @@ export class FileStore {
     return one<ContentRow>(this.contentById, contentId);
   }
 
-  /** The content id for these bytes, inserting it with this origin if new. */
+  /**
+   * The content id for these bytes, inserting it with this origin if new. The insert is tried
+   * first (the index calls this for bytes it has not seen at that path, mostly new ones); a
+   * content already known keeps its row and origin.
+   */
   ensureContent(blake3: Buffer, sizeBytes: number, originNodeId: number, originRunId: number): number {
-    const existing = this.contentIdByHash.get(blake3) as number | undefined;
-    if (existing !== undefined) return existing;
-    return Number(this.contentInsert.run(blake3, sizeBytes, originNodeId, originRunId).lastInsertRowid);
+    const inserted = this.contentInsertNew.run(blake3, sizeBytes, originNodeId, originRunId);
+    if (inserted.changes === 1) return Number(inserted.lastInsertRowid);
+    return this.contentIdByHash.get(blake3) as number;
   }
 
   insertFile(volumeId: number, filePath: string, contentId: number, mtimeNs: bigint, runId: number, mode: number | null = null): number {
     return Number(this.fileInsert.run(volumeId, filePath, contentId, mtimeNs, runId, runId, runId, mode).lastInsertRowid);
+  }
+
+  /** Insert present rows, 64 to a statement. */
+  insertFiles(rows: readonly NewFileRow[]): void {
+    const params: unknown[] = [];
+    let i = 0;
+    for (; i + INSERT_ROWS <= rows.length; i += INSERT_ROWS) {
+      params.length = 0;
+      for (let j = i; j < i + INSERT_ROWS; j++) {
+        const r = rows[j];
+        params.push(r.volumeId, r.path, r.contentId, r.mtimeNs, r.runId, r.runId, r.runId, r.mode);
+      }
+      this.fileInsertMany.run(params);
+    }
+    for (; i < rows.length; i++) {
+      const r = rows[i];
+      this.fileInsert.run(r.volumeId, r.path, r.contentId, r.mtimeNs, r.runId, r.runId, r.runId, r.mode);
+    }
   }
 
   supersede(fileId: number, runId: number): void {
@@ -237,88 +255,9 @@ export class FileStore {
     }
   }
 
-  /**
-   * Present rows for offload planning, streamed in path order; with a range, only paths in
-   * [fromPath, toPath) (byte order), so a selector's subtree is one index range. `withHashes`:
-   * each row carries its content's BLAKE3 (else an empty one).
-   */
-  *iterateOffloadCandidates(volumeId: number, range: { fromPath: string; toPath: string } | null, withHashes = false): IterableIterator<OffloadCandidateRow> {
-    const facts = range === null ? this.contentFacts(withHashes) : null;
-    const hashed = withHashes ? 1 : 0;
-    let from = range?.fromPath ?? '';
-    for (;;) {
-      const rows = (facts !== null
-        ? this.candidatesBare.all(volumeId, from, CANDIDATE_CHUNK_ROWS)
-        : range === null
-          ? this.candidatesAll[hashed].all(volumeId, from, CANDIDATE_CHUNK_ROWS)
-          : this.candidatesInRange[hashed].all(volumeId, from, range.toPath, CANDIDATE_CHUNK_ROWS)) as unknown[][];
-      for (const r of rows) {
-        const row: OffloadCandidateRow = {
-          id: r[0] as number,
-          path: r[1] as string,
-          contentId: r[2] as number,
-          mtimeSeconds: r[3] as number,
-          mtimeNanos: r[4] as number,
-          statusChangedRunId: r[5] as number,
-          size: r[6] as number,
-          originNodeId: r[7] as number,
-          originRunId: r[8] as number,
-          blake3: (r[9] as Uint8Array | undefined) ?? NO_HASH,
-          blake3Offset: 0,
-        };
-        if (facts !== null) this.addContentFacts(row, facts);
-        yield row;
-      }
-      if (rows.length < CANDIDATE_CHUNK_ROWS) return;
-      // The next chunk starts just after the last path: no path holds a NUL, so P + NUL is
-      // the smallest string greater than P.
-      from = `${rows[rows.length - 1][1] as string}\0`;
-    }
-  }
-
-  /** Every content's size and origin (and hash), by id; null when the ids are too sparse to hold in arrays. */
-  private contentFacts(withHashes: boolean): ContentFacts | null {
-    const maxId = (this.maxContentId.get() as number | null) ?? 0;
-    if (maxId > MAX_PRELOADED_CONTENT_ID) return null;
-    const facts = {
-      size: new Float64Array(maxId + 1),
-      originNodeId: new Float64Array(maxId + 1),
-      originRunId: new Float64Array(maxId + 1),
-      blake3: withHashes ? new Uint8Array(32 * (maxId + 1)) : null,
-    };
-    for (let after = 0; ; ) {
-      const rows = this.contentFactsChunk.all(after, CANDIDATE_CHUNK_ROWS * 4) as number[][];
-      for (const [id, size, originNodeId, originRunId] of rows) {
-        facts.size[id] = size;
-        facts.originNodeId[id] = originNodeId;
-        facts.originRunId[id] = originRunId;
-      }
-      if (facts.blake3 !== null) {
-        const hashes = this.contentHashesChunk.get(after, CANDIDATE_CHUNK_ROWS * 4) as Buffer | null;
-        if (hashes !== null) placeHashes(facts.blake3, rows, hashes);
-      }
-      if (rows.length < CANDIDATE_CHUNK_ROWS * 4) return facts;
-      after = rows[rows.length - 1][0];
-    }
-  }
-
-  /** Fill a bare candidate's content columns; a content added after the preload is read alone. */
-  private addContentFacts(row: OffloadCandidateRow, facts: ContentFacts): void {
-    if (facts.originNodeId[row.contentId]) {
-      row.size = facts.size[row.contentId];
-      row.originNodeId = facts.originNodeId[row.contentId];
-      row.originRunId = facts.originRunId[row.contentId];
-      if (facts.blake3 !== null) {
-        row.blake3 = facts.blake3;
-        row.blake3Offset = 32 * row.contentId;
-      }
-      return;
-    }
-    const content = this.existingContent(row.contentId);
-    row.size = content.size;
-    row.originNodeId = content.originNodeId;
-    row.originRunId = content.originRunId;
-    if (facts.blake3 !== null) row.blake3 = content.blake3;
+  /** Offloaded and missing rows of a volume (what restore can bring back), streamed in path order. */
+  *iterateGone(volumeId: number): IterableIterator<FileWithContent> {
+    for (const row of this.goneRows.iterate(volumeId) as IterableIterator<Record<string, unknown>>) yield mapFile(row);
   }
 
   present(volumeId: number): FileWithContent[] {
@@ -349,14 +288,38 @@ export class FileStore {
 
   /** The live row at a path, reduced to what the index decides on. */
   indexRow(volumeId: number, filePath: string): IndexRow | undefined {
-    const row = this.liveForIndex.get(volumeId, filePath) as [bigint, FileStatus, Buffer, bigint, bigint] | undefined;
-    if (!row) return undefined;
-    return { id: Number(row[0]), status: row[1], blake3: row[2], sizeBytes: Number(row[3]), mtimeNs: row[4] };
+    const row = this.liveForIndex.get(volumeId, filePath) as IndexRowColumns | undefined;
+    return row && indexRowOf(row);
+  }
+
+  /** The live rows at these paths (a directory's files), by path: one query for them all. */
+  indexRows(volumeId: number, filePaths: readonly string[]): Map<string, IndexRow> {
+    const rows = this.liveForIndexMany.all(volumeId, JSON.stringify(filePaths)) as [...IndexRowColumns, string][];
+    return new Map(rows.map((row) => [row[6], indexRowOf(row)]));
+  }
+
+  /**
+   * Of these listed files, those a present row records with exactly this size and mtime: the
+   * row's id and mode, by the file's index in the list.
+   */
+  unchangedPresent(volumeId: number, listed: readonly { relativePath: string; sizeBytes: number; mtimeNs: bigint }[]): Map<number, { id: number; mode: number | null }> {
+    // Built by hand: JSON.stringify cannot write a bigint, and SQLite reads this one as int64.
+    const json = `[${listed.map((f) => `[${JSON.stringify(f.relativePath)},${f.sizeBytes},${f.mtimeNs}]`).join(',')}]`;
+    const rows = this.unchangedListed.all(json, volumeId) as [number, number, number | null][];
+    return new Map(rows.map(([index, id, mode]) => [index, { id, mode }]));
   }
 
   /** Mark a present row seen by this run; false when the row is no longer present. */
   touchPresent(fileId: number, runId: number, mtimeNs: bigint, mode: number | null = null): boolean {
     return this.touchIfPresent.run(runId, mtimeNs, mode, fileId).changes === 1;
+  }
+
+  /**
+   * Mark present rows seen by this run, their mtime and mode as recorded: one statement for
+   * them all. Returns how many were still present (the caller finds which were not).
+   */
+  seenPresent(fileIds: readonly number[], runId: number): number {
+    return this.seenIfPresent.run(runId, JSON.stringify(fileIds)).changes;
   }
 
   /**
@@ -400,18 +363,13 @@ export class FileStore {
   }
 }
 
-/** The chunk's hashes, in the order of its rows, at their ids' places (ids are dense, not gapless). */
-function placeHashes(target: Uint8Array, rows: number[][], hashes: Buffer): void {
-  if (rows.length === 0) return;
-  const first = rows[0][0];
-  if (rows[rows.length - 1][0] - first === rows.length - 1) {
-    target.set(hashes, 32 * first);
-    return;
-  }
-  rows.forEach(([id], i) => target.set(hashes.subarray(32 * i, 32 * i + 32), 32 * id));
+type IndexRowColumns = [bigint, FileStatus, Buffer, bigint, bigint, bigint | null];
+
+function indexRowOf(row: IndexRowColumns | [...IndexRowColumns, string]): IndexRow {
+  return { id: Number(row[0]), status: row[1], blake3: row[2], sizeBytes: Number(row[3]), mtimeNs: row[4], mode: row[5] === null ? null : Number(row[5]) };
 }
 
-function vanished(table: 'file' | 'content', id: number): never {
+export function vanished(table: 'file' | 'content', id: number): never {
   throw new Database.SqliteError(`${table} row ${id} vanished, and ${table} rows are never deleted`, 'SQLITE_CORRUPT');
 }
 

@@ -6,6 +6,7 @@ import { Db, OpenOptions, openDatabase } from './db.js';
 import { all, one } from './rows.js';
 import { RunStore } from './runs.js';
 import { FileStore } from './files.js';
+import { OffloadCandidateStore } from './offload-candidates.js';
 import { EvidenceStore } from './evidence.js';
 import { IntentStore } from './intents.js';
 import { PlaceStore } from './places.js';
@@ -16,6 +17,7 @@ import { VolumeRow } from './types.js';
 export class Store {
   readonly runs: RunStore;
   readonly files: FileStore;
+  readonly offloadCandidates: OffloadCandidateStore;
   readonly evidence: EvidenceStore;
   readonly intents: IntentStore;
   readonly places: PlaceStore;
@@ -51,6 +53,7 @@ export class Store {
     this.rollback = db.prepare('ROLLBACK');
     this.runs = new RunStore(db);
     this.files = new FileStore(db);
+    this.offloadCandidates = new OffloadCandidateStore(db, this.files);
     this.evidence = new EvidenceStore(db);
     this.intents = new IntentStore(db);
     this.places = new PlaceStore(db);

@@ -2,13 +2,15 @@
 // on real temp trees: every state transition of a file row, what is skipped, the volume root
 // checks, errors that make a run partial, concurrency, and a killed run.
 
+import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FileWithContent, RunRow } from '../../src/store/types.js';
 import { blake3Hex, hashBytes } from '../../src/hash.js';
-import { IndexReport, Sandbox, bin, binSpawn, cleanupTempDirs, json, makeSandbox, tempDir, vectorInput, waitForFile, withConfig, withStore } from '../helpers.js';
+import { APPLY_BATCH_FILES } from '../../src/core/index/pass.js';
+import { IndexReport, Sandbox, bin, binSpawn, cleanupTempDirs, json, makeSandbox, rowStatuses, tempDir, vectorInput, waitForFile, withConfig, withStore } from '../helpers.js';
 
 afterEach(cleanupTempDirs);
 
@@ -456,6 +458,39 @@ describe('index: runs', () => {
     const runs = withStore(sb, (store) => store.runs.list({ limit: 10 }));
     expect(runs.map((r) => `${r.id}:${r.status}`)).toEqual(['1:success']);
   });
+
+  it('a SIGKILL after a committed batch leaves that batch whole and right; the next index completes', async () => {
+    // setup: more files than one batch (8192), so the index commits a batch mid-walk
+    const count = APPLY_BATCH_FILES + 300;
+    const files = Object.fromEntries(Array.from({ length: count }, (_, i) => [`d${String(Math.floor(i / 100)).padStart(3, '0')}/f${i}.txt`, `bytes of ${i}`]));
+    const sb = makeSandbox(files);
+    const pauseFile = path.join(sb.dir, 'pause');
+    const victim = binSpawn(withConfig(sb, 'index', 'photos'), { env: { SQUIRREL_TEST_PAUSE_AT: 'index.after-batch', SQUIRREL_TEST_PAUSE_FILE: pauseFile } });
+    const exited = new Promise((resolve) => victim.on('exit', resolve));
+    await waitForFile(pauseFile, 120_000);
+    // act
+    victim.kill('SIGKILL');
+    await exited;
+    // expect: the first batch is in, every row of it names its file's bytes, the rest is not
+    const db = new Database(sb.dbPath, { readonly: true });
+    const committed = db.prepare('SELECT f.path, f.status, c.blake3 FROM files f JOIN contents c ON c.id = f.content_id').all() as { path: string; status: string; blake3: Buffer }[];
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    db.close();
+    expect(committed).toHaveLength(APPLY_BATCH_FILES);
+    for (const row of committed) {
+      expect(row.status).toBe('present');
+      expect(blake3Hex(row.blake3), row.path).toBe(blake3Hex(hashBytes(Buffer.from(files[row.path]))));
+    }
+    // act: the next index picks up the rest
+    const next = index(sb);
+    // expect
+    expect(next.code).toBe(0);
+    expect(next.report.counts).toMatchObject({ new: count - APPLY_BATCH_FILES, unchanged: APPLY_BATCH_FILES, errors: 0, missing: 0 });
+    expect(run(sb, 1)).toMatchObject({ status: 'aborted' });
+    const statuses = Object.values(rowStatuses(sb));
+    expect(statuses).toHaveLength(count);
+    expect(statuses.every((status) => status === 'present')).toBe(true);
+  }, 180_000);
 
   it('marks a SIGKILLed index aborted at the next command, and the next index proceeds', async () => {
     // setup

@@ -144,6 +144,20 @@ describe('verify', () => {
     expect(status2.volumes[0].targets.find((t) => t.destination === 'nas')).toMatchObject({ light: 'green', alarms: [] });
   });
 
+  it('reads the ledger a chunk at a time: past the first chunk, every copy is read once and a damaged one is named', async () => {
+    // setup: more copies than verify reads from the ledger at once (1024), one damaged late in the order
+    const files = Object.fromEntries(Array.from({ length: 1100 }, (_, i) => [`f/${String(i).padStart(4, '0')}.jpg`, `bytes ${i}`]));
+    const sb = makeSandbox(files);
+    await indexAndSync(sb, TEST_NOW_NS, '--to', 'nas', '--init');
+    fs.writeFileSync(copyAt(sb, 'nas', 'f/1050.jpg'), 'damaged');
+    // act
+    const verified = await cli(withConfig(sb, 'verify', 'photos', '--to', 'nas'), { nowNs: TEST_NOW_NS + DAY_NS });
+    // expect
+    expect(verified.code).toBe(1);
+    expect(verified.stdout).toMatch(/CORRUPT: photos\/f\/1050\.jpg/);
+    expect(verified.stdout).toMatch(/checked=1100\/1100 ok=1099 problems=1/);
+  });
+
   it('an unreadable destination is a failed run that changes no evidence', async () => {
     // setup
     const sb = makeSandbox({ 'a.jpg': 'alpha' });

@@ -165,6 +165,55 @@ describe('indexVolume error paths', () => {
     expect(w.store.files.live(w.store.volume('photos')!.id)).toEqual([]);
   });
 
+  it('a shallow index marks re-seen rows in one statement, and names the one row that changed meanwhile', async () => {
+    // setup: three files indexed; a shallow index reads their rows, then (before its batch
+    // commits) another process offloads one of them
+    const w = world({ 'a/1.txt': 'one', 'a/2.txt': 'two', 'a/3.txt': 'three' });
+    const first = await indexVolume(w.options, w.deps());
+    const volumeId = w.store.volume('photos')!.id;
+    const idOf = (p: string) => w.store.files.livePath(volumeId, p)!.id;
+    const hooks: Hooks = {
+      at: (point) => {
+        if (point === 'index.before-missing') w.store.immediate(() => w.store.files.setStatus(idOf('a/2.txt'), 'offloaded', first.runId!));
+      },
+    };
+    // act
+    const result = await indexVolume({ ...w.options, shallow: true }, w.deps({ hooks }));
+    // expect: the two untouched rows were seen by this run; the changed one is reported, not touched
+    expect(result.counts).toMatchObject({ unchanged: 2, errors: 1, hashedFiles: 0, missing: 0 });
+    expect(result.errors).toEqual([{ path: 'a/2.txt', message: 'its index row changed while indexing; index again' }]);
+    expect(w.store.files.livePath(volumeId, 'a/1.txt')!.lastSeenRunId).toBe(result.runId);
+    expect(w.store.files.livePath(volumeId, 'a/3.txt')!.lastSeenRunId).toBe(result.runId);
+    expect(w.store.files.livePath(volumeId, 'a/2.txt')).toMatchObject({ status: 'offloaded' });
+    expect(w.store.files.livePath(volumeId, 'a/2.txt')!.lastSeenRunId).not.toBe(result.runId);
+  });
+
+  it('a shallow index finds unchanged files whatever their names hold (quotes, backslashes, tabs, non-ASCII)', async () => {
+    // setup: the names travel to SQLite inside a JSON list
+    const names = ['we"ird\\name.txt', 'ünïcødé/日本.txt', 'tab\there.txt', 'emoji 📷.jpg', '[bracket],comma.txt'];
+    const w = world(Object.fromEntries(names.map((name, i) => [name, `bytes ${i}`])));
+    await indexVolume(w.options, w.deps());
+    // act
+    const result = await indexVolume({ ...w.options, shallow: true }, w.deps());
+    // expect
+    expect(result.counts).toMatchObject({ unchanged: names.length, hashedFiles: 0, new: 0, changed: 0, errors: 0 });
+    expect(Object.keys(liveStatus(w)).sort()).toEqual([...names].sort());
+  });
+
+  it('a shallow index records a changed mode on a re-seen row', async () => {
+    // setup
+    const w = world({ 'a.txt': 'alpha', 'b.txt': 'beta' });
+    await indexVolume(w.options, w.deps());
+    fs.chmodSync(path.join(w.sb.volumePath, 'a.txt'), 0o600);
+    // act
+    const result = await indexVolume({ ...w.options, shallow: true }, w.deps());
+    // expect
+    const volumeId = w.store.volume('photos')!.id;
+    expect(result.counts).toMatchObject({ unchanged: 2, errors: 0, hashedFiles: 0 });
+    expect(w.store.files.livePath(volumeId, 'a.txt')).toMatchObject({ mode: 0o600, lastSeenRunId: result.runId });
+    expect(w.store.files.livePath(volumeId, 'b.txt')).toMatchObject({ lastSeenRunId: result.runId });
+  });
+
   it('calls its pause points in order, the run already begun at the first', async () => {
     // setup
     const w = world({ 'a.txt': 'alpha' });

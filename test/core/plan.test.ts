@@ -272,11 +272,11 @@ describe('selection', () => {
       [...rows].map(({ path, contentId, size, originNodeId, originRunId }) => ({ path, contentId, size, originNodeId, originRunId }));
 
     // act: a content indexed after the whole-volume scan preloaded contents, found in a later chunk
-    const whole = w.store.files.iterateOffloadCandidates(w.volumeId, null);
+    const whole = w.store.offloadCandidates.iterate(w.volumeId, null);
     const first = whole.next().value!;
     w.index({ 'c/new.jpg': 'indexed during the scan' });
     const wholeFacts = facts([first, ...whole]);
-    const subtreeFacts = ['a', 'b', 'c'].flatMap((top) => facts(w.store.files.iterateOffloadCandidates(w.volumeId, { fromPath: top, toPath: `${top}0` })));
+    const subtreeFacts = ['a', 'b', 'c'].flatMap((top) => facts(w.store.offloadCandidates.iterate(w.volumeId, { fromPath: top, toPath: `${top}0` })));
 
     // expect
     expect(wholeFacts).toHaveLength(4201);

@@ -49,19 +49,21 @@ export function hashListedFile(task: HashTask, buffer: Buffer, afterOpen?: () =>
     if (!before.isFile()) return { ok: false, message: 'no longer a regular file' };
     if (before.ino !== task.ino || before.dev !== task.dev) return { ok: false, message: 'replaced while indexing' };
     afterOpen?.();
-    const { hash, sizeBytes } = hashFd(fd, buffer);
-    const after = fs.fstatSync(fd, { bigint: true });
-    if (!sameFile(before, after) || BigInt(sizeBytes) !== before.size) {
-      return { ok: false, message: 'changed while being hashed; not recorded (index again when it is quiet)' };
-    }
-    // The path itself must still name the inode we hashed (not renamed over mid-hash).
+    // The lstat below catches a file that grew past the size read here.
+    const { hash, sizeBytes } = hashFd(fd, buffer, Number(before.size));
+    // One lstat answers both questions: does the path still name the inode hashed (not
+    // renamed over mid-hash), and is that inode as it was? While the path names it, its
+    // attributes are the open descriptor's, so no second fstat is needed.
     let current: fs.BigIntStats;
     try {
       current = fs.lstatSync(task.absolutePath, { bigint: true });
     } catch {
       return { ok: false, message: 'vanished while being hashed' };
     }
-    if (!sameFile(before, current)) return { ok: false, message: 'replaced while being hashed; not recorded' };
+    if (current.ino !== before.ino || current.dev !== before.dev) return { ok: false, message: 'replaced while being hashed; not recorded' };
+    if (!sameFile(before, current) || BigInt(sizeBytes) !== before.size) {
+      return { ok: false, message: 'changed while being hashed; not recorded (index again when it is quiet)' };
+    }
     return { ok: true, hash, sizeBytes, mtimeNs: before.mtimeNs };
   } catch (err) {
     return { ok: false, message: `cannot read: ${errnoOrMessage(err)}` };

@@ -9,6 +9,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { HASH_READ_BYTES, HashOutcome, HashTask, hashListedFile } from './hash-file.js';
+import { PackedOutcomes, packTasks, unpackOutcomes } from './hash-wire.js';
 
 const BATCH_MAX_FILES = 64;
 const BATCH_MAX_BYTES = 8 << 20;
@@ -39,8 +40,6 @@ interface Slot {
   dead: boolean;
 }
 
-type WireOutcome = { ok: true; hash: Uint8Array; sizeBytes: number; mtimeNs: bigint } | { ok: false; message: string };
-
 class WorkerPoolHasher implements Hasher {
   private readonly slots: Slot[] = [];
   private readonly queue: Pending[] = [];
@@ -57,15 +56,13 @@ class WorkerPoolHasher implements Hasher {
 
   private spawn(): Slot {
     const slot: Slot = { worker: new Worker(this.workerUrl), batches: new Map(), bytesInFlight: 0, dead: false };
-    slot.worker.on('message', (message: { id: number; results: WireOutcome[] }) => {
+    slot.worker.on('message', (message: PackedOutcomes) => {
       const batch = slot.batches.get(message.id);
       if (!batch) return;
       slot.batches.delete(message.id);
       for (const pending of batch) slot.bytesInFlight -= pending.task.sizeBytes;
-      batch.forEach((pending, i) => {
-        const result = message.results[i];
-        pending.resolve(result.ok ? { ...result, hash: Buffer.from(result.hash.buffer, result.hash.byteOffset, result.hash.byteLength) } : result);
-      });
+      const outcomes = unpackOutcomes(message);
+      batch.forEach((pending, i) => pending.resolve(outcomes[i]));
       this.pump();
     });
     const fail = (err: Error) => {
@@ -108,7 +105,8 @@ class WorkerPoolHasher implements Hasher {
         const id = this.nextBatchId++;
         slot.batches.set(id, batch);
         slot.bytesInFlight += bytes;
-        slot.worker.postMessage({ id, tasks: batch.map((p) => p.task) });
+        const packed = packTasks(id, batch.map((p) => p.task));
+        slot.worker.postMessage(packed, [packed.inos.buffer, packed.devs.buffer] as ArrayBuffer[]);
       }
     }
   }

@@ -1,14 +1,12 @@
-// `index`: walk a volume, hash what needs hashing on all cores, and apply the file state
-// machine in batched IMMEDIATE transactions. New content at a path supersedes the old row;
-// the same content re-seen touches it; bytes back at a missing or offloaded path make it
-// present again. Only a complete, error-free walk of the same root may mark rows missing.
+// `index`: walk a volume, hash what needs hashing on all cores, and hand the results to the
+// pass (pass.ts), which applies the file state machine in batched IMMEDIATE transactions.
+// Only a complete, error-free walk of the same root may mark rows missing.
 
 import fs from 'node:fs';
 import { Clock } from '../../clock.js';
 import { VolumeConfig } from '../../config/types.js';
 import { errorMessage, UsageError } from '../../errors.js';
 import { Store } from '../../store/store.js';
-import { IndexRow } from '../../store/files.js';
 import { excludeMatcher } from '../../config/exclude.js';
 import { excludedPresentRows, retireExcluded } from '../exclude.js';
 import { Hooks, Reporter } from '../reporter.js';
@@ -17,13 +15,12 @@ import { HashOutcome } from './hash-file.js';
 import { createHasher, Hasher } from './hash-pool.js';
 import { checkVolumeRoot, MARKER_FORMAT, readMarker, VolumeRootCheck, writeMarker } from './volume-root.js';
 import { ListedFile, walkVolume } from './walk.js';
+import { IndexCounts, IndexError, IndexPass, MAX_REPORTED_ERRORS, zeroCounts } from './pass.js';
 
-/** Results applied per IMMEDIATE transaction: few commits for a huge tree, short write locks. */
-export const APPLY_BATCH_FILES = 500;
+export type { IndexCounts, IndexError } from './pass.js';
+
 /** Files handed to the hasher and not yet back: bounds memory, keeps every worker busy. */
 const MAX_FILES_IN_FLIGHT = 1024;
-/** Errors kept for the report; all are counted. */
-const MAX_REPORTED_ERRORS = 1000;
 
 export interface IndexOptions {
   volume: VolumeConfig;
@@ -55,30 +52,6 @@ export interface IndexDeps {
   hasher?: Hasher;
 }
 
-export interface IndexCounts {
-  new: number;
-  changed: number;
-  unchanged: number;
-  reappeared: number;
-  missing: number;
-  errors: number;
-  hashedFiles: number;
-  hashedBytes: number;
-  skippedSymlinks: number;
-  skippedOther: number;
-  /** Files and folders the volume's `exclude:` patterns skipped (a folder counts once, unentered). */
-  excluded: number;
-  /** Present rows a pattern now excludes, marked missing by this run (nothing deleted). */
-  newlyExcluded: number;
-  /** Other reserved `.squirrel-*` names skipped (squirrel's own scratch, or a user file so named). */
-  skippedReserved: number;
-}
-
-export interface IndexError {
-  path: string;
-  message: string;
-}
-
 export interface IndexResult {
   volume: string;
   root: string;
@@ -93,124 +66,6 @@ export interface IndexResult {
   markerWritten: boolean;
   /** Why rows were not marked missing, when they were not. */
   missingSkippedReason: string | null;
-}
-
-type Applied =
-  | { kind: 'touch'; relativePath: string; fileId: number; mtimeNs: bigint; mode: number }
-  | { kind: 'hashed'; relativePath: string; hash: Buffer; sizeBytes: number; mtimeNs: bigint; mode: number };
-
-function zeroCounts(): IndexCounts {
-  return { new: 0, changed: 0, unchanged: 0, reappeared: 0, missing: 0, errors: 0, hashedFiles: 0, hashedBytes: 0, skippedSymlinks: 0, skippedOther: 0, excluded: 0, newlyExcluded: 0, skippedReserved: 0 };
-}
-
-/** What one index invocation carries around. */
-class IndexPass {
-  readonly counts = zeroCounts();
-  readonly errors: IndexError[] = [];
-  readonly reservedSkipped: string[] = [];
-  /** A failure that must end the run (the database refused a batch). */
-  fatal: unknown = null;
-  /** Paths seen by a dry run, to count what would go missing. */
-  readonly seen = new Set<string>();
-  private pending: Applied[] = [];
-  private doneFiles = 0;
-  private listedFiles = 0;
-  private listedBytes = 0;
-  private doneBytes = 0;
-
-  constructor(
-    private readonly store: Store | null,
-    private readonly volumeId: number | null,
-    private readonly runId: number | null,
-    private readonly nodeId: number | null,
-    private readonly reporter: Reporter,
-  ) {}
-
-  get writing(): boolean {
-    return this.runId !== null;
-  }
-
-  error(relativePath: string, message: string): void {
-    this.counts.errors++;
-    if (this.errors.length < MAX_REPORTED_ERRORS) this.errors.push({ path: relativePath, message });
-    this.reporter.warn(`${relativePath}: ${message}`);
-  }
-
-  listed(file: ListedFile): void {
-    this.listedFiles++;
-    this.listedBytes += file.sizeBytes;
-    if (!this.writing) this.seen.add(file.relativePath);
-  }
-
-  /** The live row at a path, or undefined (always undefined without a database). */
-  live(relativePath: string): IndexRow | undefined {
-    return this.store && this.volumeId !== null ? this.store.files.indexRow(this.volumeId, relativePath) : undefined;
-  }
-
-  done(hashedBytes: number): void {
-    this.doneFiles++;
-    this.doneBytes += hashedBytes;
-    if (this.doneFiles % 32 === 0 || hashedBytes >= 1 << 20) this.progress();
-  }
-
-  progress(): void {
-    this.reporter.progress({
-      phase: 'indexing',
-      doneFiles: this.doneFiles,
-      // Totals grow as the walk runs ahead: "of the files found so far".
-      totalFiles: this.listedFiles,
-      doneBytes: this.doneBytes,
-      totalBytes: this.listedBytes,
-    });
-  }
-
-  push(applied: Applied): void {
-    this.pending.push(applied);
-    if (this.pending.length >= APPLY_BATCH_FILES) this.flush();
-  }
-
-  /** Apply pending results in one IMMEDIATE transaction (dry run: only count). Never awaits. */
-  flush(): void {
-    const batch = this.pending;
-    this.pending = [];
-    if (batch.length === 0) return;
-    if (this.writing) this.store!.immediate(() => batch.forEach((a) => this.apply(a)));
-    else batch.forEach((a) => this.apply(a));
-  }
-
-  private apply(a: Applied): void {
-    const files = this.store?.files;
-    const runId = this.runId!;
-    if (a.kind === 'touch') {
-      // Decided on the row read moments ago; the update itself re-checks it is still present.
-      if (this.writing && !files!.touchPresent(a.fileId, runId, a.mtimeNs, a.mode)) {
-        this.error(a.relativePath, 'its index row changed while indexing; index again');
-        return;
-      }
-      this.counts.unchanged++;
-      return;
-    }
-    // Re-read inside the transaction: the row, not a snapshot, is the truth.
-    const live = this.live(a.relativePath);
-    if (live && live.blake3.equals(a.hash)) {
-      if (live.status === 'present') {
-        this.counts.unchanged++;
-      } else {
-        // Same bytes back at a missing or offloaded path: same row, first_seen_run_id kept.
-        if (this.writing) files!.setStatus(live.id, 'present', runId);
-        this.counts.reappeared++;
-      }
-      if (this.writing) files!.touch(live.id, runId, a.mtimeNs, a.mode);
-      return;
-    }
-    if (this.writing) {
-      const contentId = files!.ensureContent(a.hash, a.sizeBytes, this.nodeId!, runId);
-      if (live) files!.supersede(live.id, runId);
-      files!.insertFile(this.volumeId!, a.relativePath, contentId, a.mtimeNs, runId, a.mode);
-    }
-    if (live) this.counts.changed++;
-    else this.counts.new++;
-  }
 }
 
 /** Walk, hash and record. Throws typed errors for a root that is not this volume. */
@@ -263,7 +118,7 @@ async function writingRun(options: IndexOptions, deps: IndexDeps, check: VolumeR
   const volumeRow = store.ensureVolume(volume.name, volume.path);
   const runId = beginRun(store, { ...identity, kind: 'index', volumeId: volumeRow.id, destination: null, nowNs: deps.nowNs });
   const result: IndexResult = { ...emptyResult(options), runId };
-  const pass = new IndexPass(store, volumeRow.id, runId, identity.nodeId, deps.reporter);
+  const pass = new IndexPass(store, volumeRow.id, runId, identity.nodeId, deps.reporter, deps.hooks);
   try {
     deps.hooks.at('index.after-begin');
     // Every run writes the marker with the next generation (marker first, index after: a crash
@@ -277,7 +132,7 @@ async function writingRun(options: IndexOptions, deps: IndexDeps, check: VolumeR
     deps.hooks.at('index.before-missing');
     // The last results, the missing rows and the run's end commit together.
     store.immediate(() => {
-      pass.flush();
+      pass.flush(true);
       store.catalog.setMarkerGeneration(volumeRow.id, generation);
       result.missingSkippedReason = endOfWalkProblem(pass, check, volume, true);
       // A pattern is the config's word, not a look at the disk: applied even after a partial walk.
@@ -329,6 +184,10 @@ async function indexTree(pass: IndexPass, options: IndexOptions, hasher: Hasher)
 
   const walk = walkVolume({ root: options.volume.path, excludeAbsolutePaths: new Set(options.excludeAbsolutePaths), excludes: excludeMatcher(options.volume.exclude) });
   for await (const events of walk) {
+    // A shallow index asks of a directory's files at once which are recorded as they are.
+    const listed = options.shallow ? events.filter((e): e is ListedFile => e.kind === 'file') : [];
+    const unchanged = options.shallow ? pass.unchangedPresent(listed) : null;
+    let listedIndex = 0;
     for (const event of events) {
       if (pass.fatal) break;
       if (event.kind === 'error') {
@@ -352,10 +211,10 @@ async function indexTree(pass: IndexPass, options: IndexOptions, hasher: Hasher)
       }
       const file = event;
       pass.listed(file);
-      if (options.shallow) {
-        const live = pass.live(file.relativePath);
-        if (live && live.status === 'present' && live.sizeBytes === file.sizeBytes && live.mtimeNs === file.mtimeNs) {
-          pass.push({ kind: 'touch', relativePath: file.relativePath, fileId: live.id, mtimeNs: file.mtimeNs, mode: file.mode });
+      if (unchanged !== null) {
+        const live = unchanged.get(listedIndex++);
+        if (live) {
+          pass.push({ kind: 'touch', relativePath: file.relativePath, fileId: live.id, mtimeNs: file.mtimeNs, mode: file.mode, asRecorded: live.mode === file.mode });
           pass.done(0);
           continue;
         }

@@ -117,7 +117,9 @@ function listDirectory(dir: Directory, options: WalkOptions): Listing {
       continue;
     }
     const relative = relativeDir === '' ? name : `${relativeDir}/${name}`;
-    const absolute = path.join(absoluteDir, name);
+    // The directory is normalised and a listed name is never '.', '..' nor holds a '/': a
+    // concatenation is path.join's answer, without its cost a file.
+    const absolute = absoluteDir.endsWith('/') ? `${absoluteDir}${name}` : `${absoluteDir}/${name}`;
     if (name.startsWith(RESERVED_PREFIX) && !(relativeDir === '' && name === RESTORE_HISTORY_DIR)) {
       if (DESTINATION_MARKERS.has(name)) events.push({ kind: 'destination-inside', relativePath: relative });
       // The volume's own marker is not news; any other reserved name is counted, so a file of
@@ -171,7 +173,7 @@ function listDirectory(dir: Directory, options: WalkOptions): Listing {
  */
 export async function* walkVolume(options: WalkOptions): AsyncGenerator<WalkEvent[]> {
   const rootStat = fs.statSync(options.root, { bigint: true });
-  const stack: Directory[] = [{ absolute: options.root, relative: '', stat: rootStat }];
+  const stack: Directory[] = [{ absolute: path.normalize(options.root), relative: '', stat: rootStat }];
   while (stack.length > 0) {
     const { events, subdirectories } = listDirectory(stack.pop()!, options);
     if (events.length > 0) yield events;

@@ -275,7 +275,7 @@ function scan(store: Store, volume: VolumeConfig, volumeId: number, selectors: S
     // [top, top + '0') in byte order holds `top` and `top/...` ('0' follows '/'), plus
     // siblings like `top-extra` that the segment check below drops.
     const range = top === WHOLE_VOLUME ? null : { fromPath: top, toPath: `${top}0` };
-    const rows = store.files.iterateOffloadCandidates(volumeId, range, withHashes);
+    const rows = store.offloadCandidates.iterate(volumeId, range, withHashes);
     for (const file of rows) {
       if (++seen % PROGRESS_EVERY_FILES === 0) options.reporter?.progress({ phase: `plan offload ${volume.name}`, doneFiles: seen, totalFiles: null, doneBytes: 0, totalBytes: null });
       if (!selects(top, file.path)) continue;
