@@ -26,7 +26,12 @@ export function clockFromEnv(env: NodeJS.ProcessEnv): Clock {
 export const NS_PER_MS = 1_000_000n;
 export const NS_PER_SECOND = 1_000_000_000n;
 
+/** A nanosecond timestamp as a Date, to the millisecond (conversion only; reads no clock). */
+export function dateFromNs(ns: bigint): Date {
+  return new Date(Number(ns / NS_PER_MS));
+}
+
 /** An ISO-8601 rendering of a nanosecond timestamp (formatting only; reads no clock). */
 export function isoFromNs(ns: bigint): string {
-  return new Date(Number(ns / NS_PER_MS)).toISOString();
+  return dateFromNs(ns).toISOString();
 }

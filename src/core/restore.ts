@@ -7,7 +7,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { Clock } from '../clock.js';
+import { Clock, dateFromNs } from '../clock.js';
 import { VolumeConfig } from '../config/types.js';
 import { Destination, DestinationUnavailableError, HISTORY_DIR, remotePathOf } from '../destinations/destination.js';
 import { errorMessage, errorWithPath, OperationalError, UsageError } from '../errors.js';
@@ -305,7 +305,7 @@ function placeRestored(targetRoot: string, file: FileWithContent, target: string
     const movedAside = placeWithoutClobbering(targetRoot, file, temp, target, runId);
     // Node takes a negative number of seconds for "now", so a time before 1970 goes as a Date.
     const seconds = Number(file.mtimeNs / 1_000_000_000n) + Number(file.mtimeNs % 1_000_000_000n) / 1e9;
-    const time = seconds < 0 ? new Date(Number(file.mtimeNs / 1_000_000n)) : seconds;
+    const time = seconds < 0 ? dateFromNs(file.mtimeNs) : seconds;
     fs.lutimesSync(target, time, time);
     // utimes takes (double) seconds, so the mtime can land a microsecond or so off the indexed
     // one; the row records what is on disk, or the next offload would call the file drift.
