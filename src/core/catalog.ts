@@ -140,15 +140,12 @@ export const SIGNATURE_SUFFIX = '.sig';
  * index id); remove the older ones. Another index's snapshots in the folder are never touched.
  */
 async function prune(destination: Destination, node: string, keep: number, indexId: string): Promise<{ removed: string[]; otherIndexes: number }> {
-  const names: string[] = [];
-  const others = new Set<string>();
-  for await (const file of destination.list(catalogFolder(node))) {
-    const name = file.path.slice(catalogFolder(node).length + 1);
-    const parsed = name.includes('/') ? null : parseSnapshotName(name);
-    if (parsed && parsed.indexId !== null && parsed.indexId !== indexId) others.add(parsed.indexId);
-    else if (parsed) names.push(name);
-  }
-  const older = names.sort().reverse().slice(keep);
+  const snapshots = await listSnapshots(destination, node);
+  const others = new Set(snapshots.map((s) => s.indexId).filter((id) => id !== null && id !== indexId));
+  const older = snapshots
+    .filter((s) => s.indexId === null || s.indexId === indexId)
+    .slice(keep)
+    .map((s) => s.name);
   for (const name of older) {
     await destination.removeCatalogFile(`${catalogFolder(node)}/${name}`);
     await destination.removeCatalogFile(`${catalogFolder(node)}/${name}${SIGNATURE_SUFFIX}`);
