@@ -16,7 +16,7 @@ import {
   KIB, MIB, REPO_ROOT, SQUIRREL_BIN, WORK_DIR, bestOfInterleaved, ensureTool, generateTree, numberArg, parseArgs, printTable, requireBuild, runChecked,
 } from './lib.mjs';
 
-export const description = 'sync to sftp (sshd) and s3 (s3rver) on loopback vs rclone copy to the same servers (--files N --total-mib M)';
+export const description = 'sync to sftp (sshd) and s3 (s3rver) on loopback vs rclone copy to the same servers (--files N --total-mib M --only sftp|s3 --squirrel-bin PATH)';
 
 async function freePort() {
   return new Promise((resolve, reject) => {
@@ -112,6 +112,10 @@ export async function run(argv) {
   const args = parseArgs(argv);
   const fileCount = Math.round(numberArg(args, 'files', 200));
   const totalMib = numberArg(args, 'totalMib', 256);
+  // One kind of server alone (`--only s3`): the sftp legs with rclone's md5sum per file take minutes.
+  const only = args.only === undefined ? null : String(args.only);
+  if (only !== null && only !== 'sftp' && only !== 's3') throw new Error(`--only expects sftp or s3, got '${only}'`);
+  const squirrelBin = args.squirrelBin === undefined ? SQUIRREL_BIN : path.resolve(String(args.squirrelBin));
   requireBuild();
   ensureTool('rclone');
   ensureTool('b3sum');
@@ -151,7 +155,7 @@ export async function run(argv) {
         ].join('\n'),
       );
     };
-    const squirrel = (...extra) => runChecked(process.execPath, [SQUIRREL_BIN, '--config', configPath, '--quiet', '--no-progress', ...extra], { env });
+    const squirrel = (...extra) => runChecked(process.execPath, [squirrelBin, '--config', configPath, '--quiet', '--no-progress', ...extra], { env });
     const freshIndex = (remoteHash = false) => () => {
       const { sftpPath, bucket } = fresh();
       writeConfig(sftpPath, bucket, remoteHash);
@@ -192,7 +196,7 @@ export async function run(argv) {
       { name: 'squirrel sync -> sftp (remote b3sum)', before: freshIndex(true), fn: () => squirrel('sync', 'bench', '--to', 'box', '--init') },
       { name: 'rclone copy -> s3', before: freshRclone, fn: () => rclone(`cloud:${rcloneTarget.bucket}`) },
       { name: 'squirrel sync -> s3 (GET + BLAKE3)', before: freshIndex(false), fn: () => squirrel('sync', 'bench', '--to', 'cloud', '--init') },
-    ];
+    ].filter((c) => only === null || c.name.includes(`-> ${only}`));
     const best = bestOfInterleaved(cases);
     const mibps = (name) => totalBytes / MIB / best.get(name);
     const reference = (name) => (name.includes('sftp') ? 'rclone copy -> sftp' : 'rclone copy -> s3');
