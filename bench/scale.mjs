@@ -1,6 +1,6 @@
 // Bench case `scale`: every everyday command over trees of many small files (1 KiB, in folders of
 // 100), at several sizes, beside the reference tools on the same tree in the same run: `find
-// -printf` (a walk with stat), `b3sum` (hash every byte), `rclone copy` (first, and with nothing
+// -printf` (a walk with stat), `node-walk` (the same walk in Node, floor-walk.mjs), `b3sum` (hash every byte), `rclone copy` (first, and with nothing
 // new) and `rclone check --download`. Each step is one cold process, timed for wall time and
 // peak RSS (GNU time's %M). With --baseline-bin, a second squirrel build runs each step right
 // after this one, on its own database and destination, so a busy machine slows both alike.
@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { MIB, SQUIRREL_BIN, WORK_DIR, ensureTool, loadAverage, parseArgs, printTable, requireBuild, settleDisk, settleSecondsFor } from './lib.mjs';
+import { BENCH_DIR, MIB, SQUIRREL_BIN, WORK_DIR, ensureTool, loadAverage, parseArgs, printTable, requireBuild, settleDisk, settleSecondsFor } from './lib.mjs';
 
 export const description =
   'every everyday command over 10k..1M files of 1 KiB vs find, b3sum, rclone (--sizes 10000,100000 --steps a,b --squirrel-bin PATH --baseline-bin PATH --baseline-label L --mixed --settle S)';
@@ -134,6 +134,8 @@ function runSize(count, args, builds, stepNames, settleSeconds) {
   // million files just written may not all be cached: b3sum over a cold 1M tree took 104 s).
   for (const build of builds) measure('find . -type f -print0 | xargs -0 cat > /dev/null', [], { cwd: build.volumeDir, shell: true });
   if (wants('find')) record('find', 'reference', measure(`find . -type f -printf '%s %T@\\n' > /dev/null`, [], { cwd: volumeDir, shell: true }));
+  // The floor for a Node program: readdir and a BigInt lstat per entry, nothing kept (floor-walk.mjs).
+  if (wants('node-walk')) record('node-walk', 'reference', measure(process.execPath, [path.join(BENCH_DIR, 'floor-walk.mjs'), volumeDir]));
   if (wants('b3sum')) record('b3sum', 'reference', measure('find . -type f -print0 | xargs -0 b3sum > /dev/null', [], { cwd: volumeDir, shell: true }));
   for (const build of builds) build.reset();
   const runStep = (step, build) =>
@@ -164,13 +166,15 @@ function runSize(count, args, builds, stepNames, settleSeconds) {
 
 function growthTable(sizes, resultsBySize, builds) {
   const rows = [['step', 'build', ...sizes.flatMap((n) => [`${n} s`, 'µs/file', 'MB', 'vs ref'])]];
-  const referenceNames = ['find', 'b3sum', 'rclone-copy', 'rclone-check-download', 'rclone-copy+check', 'rclone-copy-nothing-new'];
+  const referenceNames = ['find', 'node-walk', 'b3sum', 'rclone-copy', 'rclone-check-download', 'rclone-copy+check', 'rclone-copy-nothing-new'];
   const perFile = (figures, n) => ((figures.seconds * 1e6) / n).toFixed(1);
   for (const name of referenceNames) {
     if (!sizes.some((n) => resultsBySize.get(n).has(`${name}|reference`))) continue;
     rows.push([name, 'reference', ...sizes.flatMap((n) => {
       const f = resultsBySize.get(n).get(`${name}|reference`);
-      return f ? [f.seconds.toFixed(2), perFile(f, n), f.rssMb.toFixed(0), '-'] : ['-', '-', '-', '-'];
+      if (!f) return ['-', '-', '-', '-'];
+      const find = resultsBySize.get(n).get('find|reference');
+      return [f.seconds.toFixed(2), perFile(f, n), f.rssMb.toFixed(0), name === 'node-walk' && find ? `${(f.seconds / find.seconds).toFixed(2)}x find` : '-'];
     })]);
   }
   for (const step of SQUIRREL_STEPS) {
