@@ -16,7 +16,7 @@ import {
   KIB, MIB, REPO_ROOT, SQUIRREL_BIN, WORK_DIR, bestOfInterleaved, ensureTool, generateTree, numberArg, parseArgs, printTable, requireBuild, runChecked,
 } from './lib.mjs';
 
-export const description = 'sync to sftp (sshd) and s3 (s3rver) on loopback vs rclone copy to the same servers (--files N --total-mib M --only sftp|s3 --squirrel-bin PATH)';
+export const description = 'sync to sftp (sshd) and s3 (s3rver) on loopback vs rclone copy to the same servers (--files N --total-mib M --only sftp|s3 --nothing-new --squirrel-bin PATH)';
 
 async function freePort() {
   return new Promise((resolve, reject) => {
@@ -190,16 +190,26 @@ export async function run(argv) {
     const rclone = (remote) => runChecked('rclone', ['copy', volumeDir, remote], { env: rcloneEnv });
 
     console.log(`tree: ${files.length} files, ${(totalBytes / MIB).toFixed(0)} MiB (4 KiB - 48 MiB); servers on loopback; ${os.availableParallelism()} cores, load ${os.loadavg()[0].toFixed(1)}`);
+    // --nothing-new: each timed run finds everything already there (the first copy runs untimed in `before`).
+    const nothingNew = args.nothingNew === true;
+    const squirrelCase = (name, to, remoteHash) => {
+      const sync = () => squirrel('sync', 'bench', '--to', to, '--init');
+      return nothingNew
+        ? { name: `${name}, nothing new`, before: () => (freshIndex(remoteHash)(), sync()), fn: () => squirrel('sync', 'bench', '--to', to) }
+        : { name, before: freshIndex(remoteHash), fn: sync };
+    };
+    const rcloneCase = (name, remote) =>
+      nothingNew ? { name: `${name}, nothing new`, before: () => (freshRclone(), rclone(remote())), fn: () => rclone(remote()) } : { name, before: freshRclone, fn: () => rclone(remote()) };
     const cases = [
-      { name: 'rclone copy -> sftp', before: freshRclone, fn: () => rclone(`box:${rcloneTarget.sftpPath}`) },
-      { name: 'squirrel sync -> sftp (download + BLAKE3)', before: freshIndex(false), fn: () => squirrel('sync', 'bench', '--to', 'box', '--init') },
-      { name: 'squirrel sync -> sftp (remote b3sum)', before: freshIndex(true), fn: () => squirrel('sync', 'bench', '--to', 'box', '--init') },
-      { name: 'rclone copy -> s3', before: freshRclone, fn: () => rclone(`cloud:${rcloneTarget.bucket}`) },
-      { name: 'squirrel sync -> s3 (GET + BLAKE3)', before: freshIndex(false), fn: () => squirrel('sync', 'bench', '--to', 'cloud', '--init') },
+      rcloneCase('rclone copy -> sftp', () => `box:${rcloneTarget.sftpPath}`),
+      squirrelCase('squirrel sync -> sftp (download + BLAKE3)', 'box', false),
+      squirrelCase('squirrel sync -> sftp (remote b3sum)', 'box', true),
+      rcloneCase('rclone copy -> s3', () => `cloud:${rcloneTarget.bucket}`),
+      squirrelCase('squirrel sync -> s3 (GET + BLAKE3)', 'cloud', false),
     ].filter((c) => only === null || c.name.includes(`-> ${only}`));
     const best = bestOfInterleaved(cases);
     const mibps = (name) => totalBytes / MIB / best.get(name);
-    const reference = (name) => (name.includes('sftp') ? 'rclone copy -> sftp' : 'rclone copy -> s3');
+    const reference = (name) => cases.find((c) => c.name.startsWith('rclone') && c.name.includes(name.includes('sftp') ? 'sftp' : 's3')).name;
     printTable([
       ['leg', 'best s', 'MiB/s', 'files/s', 'vs rclone'],
       ...cases.map((c) => [
