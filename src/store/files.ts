@@ -35,6 +35,9 @@ const FILE_VALUES = "(?, ?, ?, ?, 'present', ?, ?, ?, ?)";
 /** Ids bound as one JSON array: a statement a batch instead of one a row. */
 const JSON_IDS = 'SELECT value FROM json_each(?)';
 
+/** Present rows sync reads at a time: a page is held, never the volume. */
+export const PRESENT_PAGE = 1000;
+
 const FILE_WITH_CONTENT = `f.id, f.volume_id, f.path, f.content_id, f.mtime_ns, f.status, f.first_seen_run_id,
   f.last_seen_run_id, f.status_changed_run_id, f.mode, c.blake3, c.size, c.origin_node_id, c.origin_run_id`;
 
@@ -54,6 +57,9 @@ export class FileStore {
   private readonly byContent;
   private readonly byId;
   private readonly presentRows;
+  private readonly presentRowsAfter;
+  private readonly presentPathRows;
+  private readonly presentTotal;
   private readonly offloadedPathRows;
   private readonly goneRows;
   private readonly liveTotal;
@@ -84,6 +90,13 @@ export class FileStore {
       WHERE f.volume_id = ? AND f.status <> 'superseded' ORDER BY f.path`);
     this.presentRows = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.volume_id = ? AND f.status = 'present' ORDER BY f.path`);
+    // Keyset paging on the present-rows index: each page is its own statement, run to the end,
+    // so no read stays open across the ledger writes a sync makes between pages.
+    this.presentRowsAfter = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
+      WHERE f.volume_id = ? AND f.status = 'present' AND f.path > ? ORDER BY f.path LIMIT ?`);
+    this.presentPathRows = prep(`SELECT path FROM files WHERE volume_id = ? AND status = 'present' ORDER BY path`).pluck();
+    this.presentTotal = prep(`SELECT count(*) AS files, coalesce(sum(c.size), 0) AS bytes FROM files f JOIN contents c ON c.id = f.content_id
+      WHERE f.volume_id = ? AND f.status = 'present' AND f.path NOT IN (${JSON_IDS})`);
     this.goneRows = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.volume_id = ? AND f.status IN ('offloaded', 'missing') ORDER BY f.path`);
     this.offloadedPathRows = prep(`SELECT path FROM files WHERE volume_id = ? AND status = 'offloaded' ORDER BY path`).pluck();
@@ -206,6 +219,34 @@ export class FileStore {
 
   present(volumeId: number): FileWithContent[] {
     return all<FileWithContent>(this.presentRows, volumeId);
+  }
+
+  /** At most `limit` present rows after `afterPath` ('' for the first), in path order (SQLite's byte order: code point order). */
+  presentPage(volumeId: number, afterPath: string, limit: number): FileWithContent[] {
+    return all<FileWithContent>(this.presentRowsAfter, volumeId, afterPath, limit);
+  }
+
+  /**
+   * Present rows in path order, read a page at a time: memory stays flat at any size, and the
+   * caller may await and write between rows (no statement is held open in between).
+   */
+  *presentInPages(volumeId: number, pageSize = PRESENT_PAGE): Generator<FileWithContent> {
+    for (let after = ''; ; ) {
+      const page = this.presentPage(volumeId, after, pageSize);
+      yield* page;
+      if (page.length < pageSize) return;
+      after = page[page.length - 1].path;
+    }
+  }
+
+  /** Paths of a volume's present files, in path order: names only, for checks that need them all at once. */
+  presentPaths(volumeId: number): string[] {
+    return this.presentPathRows.all(volumeId) as string[];
+  }
+
+  /** How many present files and bytes a volume has, leaving out those at `exceptPaths`. */
+  presentTotals(volumeId: number, exceptPaths: readonly string[] = []): { files: number; bytes: number } {
+    return one<{ files: number; bytes: number }>(this.presentTotal, volumeId, JSON.stringify(exceptPaths))!;
   }
 
   /** Paths of a volume's offloaded files (their copies are all that is left of them). */
