@@ -7,7 +7,7 @@
 import { excludeMatcher } from '../config/exclude.js';
 import type { VolumeConfig } from '../config/types.js';
 import type { Store } from '../store/store.js';
-import type { ListedRow } from '../store/files.js';
+import type { ListedRow } from '../store/listing.js';
 import { DEFAULT_SKEW_TOLERANCE_NS } from './offload/policy.js';
 
 /** What `ls` calls a file: its index status, or `excluded` for a row missing only because a pattern matches it. */
@@ -98,7 +98,7 @@ export function listFolder(store: Store, volume: VolumeConfig, folder: string, o
   const wanted = (state: ListedState) => options.only === null || state === options.only;
 
   if (folder !== '') {
-    for (const row of store.files.iterateListing(volumeRow.id, { exactPath: folder }, destinations)) {
+    for (const row of store.listing.iterate(volumeRow.id, { exactPath: folder }, destinations)) {
       listing.found = true;
       const file: ListedFile = { kind: 'file', name: folder.split('/').pop()!, path: row.path, state: stateOf(row), sizeBytes: row.sizeBytes, mtimeNs: row.mtimeNs, copies: copiesOf(row, destinations, options.nowNs) };
       if (wanted(file.state)) {
@@ -111,7 +111,7 @@ export function listFolder(store: Store, volume: VolumeConfig, folder: string, o
 
   const prefixLength = folder === '' ? 0 : folder.length + 1;
   const folders = new Map<string, ListedFolder>();
-  for (const row of store.files.iterateListing(volumeRow.id, { folder }, destinations)) {
+  for (const row of store.listing.iterate(volumeRow.id, { folder }, destinations)) {
     listing.found = true;
     const rest = row.path.slice(prefixLength);
     const slash = rest.indexOf('/');

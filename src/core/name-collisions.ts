@@ -26,6 +26,11 @@ function describeRules(rules: NameRules): string {
 /** What FAT, exFAT and SMB shares refuse in a name: these printable characters and control characters. */
 const RESTRICTED = /["*:<>?\\|\x00-\x1f]/;
 
+/** True when the rules can refuse a name: otherwise every name lands as it is, and none need be looked at. */
+export function nameRulesApply(rules: NameRules): boolean {
+  return rules.caseFolding || rules.unicodeNormalization || rules.restrictedCharacters;
+}
+
 /** Every path the destination's rules refuse, with why: collisions, then names it cannot store. */
 export function findNameRefusals(paths: readonly string[], rules: NameRules, destination: string, offloaded: readonly string[] = []): NameRefusal[] {
   const refused = new Map<string, NameRefusal>();

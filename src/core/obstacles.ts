@@ -29,7 +29,7 @@ async function recordBeforeMove(c: ObstacleContext, remotePath: string, historyP
 
 /** The ledger's rows at `remotePath` or under it are gone from there: missing. */
 function markGone(c: ObstacleContext, remotePath: string): void {
-  const gone = c.store.evidence.copies(c.volumeId, c.destination.name).filter((copy) => copy.path === remotePath || copy.path.startsWith(`${remotePath}/`));
+  const gone = c.store.evidence.copiesAtOrUnder(c.volumeId, c.destination.name, remotePath);
   c.store.immediate(() => {
     for (const copy of gone) c.store.evidence.markCopy(c.volumeId, c.destination.name, copy.path, 'missing', null, copy.version, c.runId);
   });

@@ -21,13 +21,14 @@ import { retireExcluded } from './exclude.js';
 import { moveObstacleAside } from './obstacles.js';
 import { realRoot, sourceToSend } from './fs-safety.js';
 import { inLanes } from './lanes.js';
-import { findNameRefusals } from './name-collisions.js';
+import { findNameRefusals, nameRulesApply } from './name-collisions.js';
 import { namespaceOf, openNamespace } from './namespace.js';
 import { beginRun, RunContext } from './runs.js';
 import { restampComponents, RestampOutcome } from './restamp.js';
 import { removeDeadStaging, removeOwnStaging } from './staging.js';
 import { isContentVerified } from './methods.js';
 import { CopyVerdict, RecordedCopies } from './recorded-copies.js';
+import { planPush } from './push-plan.js';
 
 const LEDGER_BATCH = 200;
 /** Consecutive "could not check" failures after which the destination is treated as gone. */
@@ -104,7 +105,7 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
     result.message = `volume '${o.volume.name}' has never been indexed; run \`squirrel index ${o.volume.name}\` first`;
     return result;
   }
-  if (o.dryRun) return planPush(store, volumeRow.id, o, result);
+  if (o.dryRun) return { ...result, ...(await planPush(store, volumeRow.id, namespaceOf(o.volume, o.destination.name), o.destination.name)) };
 
   const namespace = await openNamespace(store, o.destination, { volume: o.volume, node: o.node, write: true, init: o.init, nowNs: o.nowNs, notes: result.notes });
   const runId = beginRun(store, { ...o.identity, kind: 'sync', volumeId: volumeRow.id, destination: o.destination.name, nowNs: o.nowNs });
@@ -118,14 +119,14 @@ export async function pushVolume(store: Store, o: PushOptions): Promise<PushResu
     const claims = store.evidence.highestPresentOrigins(volumeRow.id);
     const versionsSeen = new Map(claims.map((c) => [c.originNodeId, store.evidence.component(volumeRow.id, o.destination.name, c.originNodeId)?.version ?? null]));
     result.coverage = claims.map((c) => ({ originNode: store.nodeName(c.originNodeId), originRunId: c.originRunId }));
-    const present = store.files.present(volumeRow.id);
-    result.refused = findNameRefusals(present.map((f) => f.path), namespace.nameRules!, o.destination.name, store.files.offloadedPaths(volumeRow.id));
+    const rules = namespace.nameRules!;
+    // Only rules that make names clash or refuse them need every path at once (names alone, not rows).
+    result.refused = nameRulesApply(rules) ? findNameRefusals(store.files.presentPaths(volumeRow.id), rules, o.destination.name, store.files.offloadedPaths(volumeRow.id)) : [];
     store.immediate(() => store.places.replaceNameRefusals(volumeRow.id, o.destination.name, result.refused, runId));
     for (const r of result.refused) o.reporter.warn(`not sent to '${o.destination.name}': ${r.detail}`);
     const refusedPaths = new Set(result.refused.map((r) => r.path));
-    const files = refusedPaths.size === 0 ? present : present.filter((f) => !refusedPaths.has(f.path));
     await cleanStaging(store, o, namespace.name, result);
-    const transfer = await transferAll(store, volumeRow.id, realRoot(volumeRow.rootPath), files, runId, o, result);
+    const transfer = await transferAll(store, volumeRow.id, realRoot(volumeRow.rootPath), refusedPaths, runId, o, result);
     const ownStaging = await removeOwnStaging(o.destination, namespace.name, runId);
     if (ownStaging !== null) o.reporter.warn(ownStaging);
     o.hooks.at('sync.before-record');
@@ -203,7 +204,11 @@ interface TransferOutcome {
   methods: Set<string>;
 }
 
-async function transferAll(store: Store, volumeId: number, root: string, files: FileWithContent[], runId: number, o: PushOptions, result: PushResult): Promise<TransferOutcome> {
+/**
+ * Every present file not refused, read a page at a time in path order (never the whole volume
+ * at once): the volume holds its writer slot for this run, so the pages are the rows it began with.
+ */
+async function transferAll(store: Store, volumeId: number, root: string, refusedPaths: ReadonlySet<string>, runId: number, o: PushOptions, result: PushResult): Promise<TransferOutcome> {
   const dest = o.destination;
   const namespace = namespaceOf(o.volume, dest.name);
   const methods = new Set<string>();
@@ -215,7 +220,17 @@ async function transferAll(store: Store, volumeId: number, root: string, files: 
     });
     pending.length = 0;
   };
-  const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
+  const total = store.files.presentTotals(volumeId, [...refusedPaths]);
+  const rows = store.files.presentInPages(volumeId);
+  const nextBatch = (): FileWithContent[] => {
+    const batch: FileWithContent[] = [];
+    while (batch.length < LEDGER_BATCH) {
+      const next = rows.next();
+      if (next.done) break;
+      if (!refusedPaths.has(next.value.path)) batch.push(next.value);
+    }
+    return batch;
+  };
   let started = 0;
   let doneFiles = 0;
   let doneBytes = 0;
@@ -223,7 +238,7 @@ async function transferAll(store: Store, volumeId: number, root: string, files: 
   let stoppedBy: unknown = null;
   const fileDone = (file: FileWithContent) => {
     doneBytes += file.size;
-    o.reporter.progress({ phase: `sync ${o.volume.name} -> ${dest.name}`, doneFiles: ++doneFiles, totalFiles: files.length, doneBytes, totalBytes });
+    o.reporter.progress({ phase: `sync ${o.volume.name} -> ${dest.name}`, doneFiles: ++doneFiles, totalFiles: total.files, doneBytes, totalBytes: total.bytes });
     o.hooks.at('sync.after-file');
   };
   const pushCounted = async ({ file, verdict }: { file: FileWithContent; verdict: CopyVerdict }) => {
@@ -253,9 +268,11 @@ async function transferAll(store: Store, volumeId: number, root: string, files: 
   const lanes = Math.max(1, dest.concurrentPuts ?? 1);
   const recordedCopies = new RecordedCopies(store, volumeId, dest, namespace);
   try {
-    for (let batchStart = 0; batchStart < files.length && stoppedBy === null; batchStart += LEDGER_BATCH) {
+    for (let batchStart = 0; stoppedBy === null; ) {
+      const batch = nextBatch();
+      if (batch.length === 0) break;
       const work: { file: FileWithContent; verdict: CopyVerdict }[] = [];
-      for (const file of files.slice(batchStart, batchStart + LEDGER_BATCH)) {
+      for (const file of batch) {
         const verdict = await recordedCopies.verdict(file, remotePathOf(namespace, file.path));
         if (verdict !== 'there') work.push({ file, verdict });
         else {
@@ -263,8 +280,8 @@ async function transferAll(store: Store, volumeId: number, root: string, files: 
           fileDone(file);
         }
       }
-      const batchSize = Math.min(files.length, batchStart + LEDGER_BATCH) - batchStart;
-      started = batchStart + batchSize - work.length + (await inLanes(work.length, lanes, (i) => pushCounted(work[i]), () => stoppedBy === null));
+      started = batchStart + batch.length - work.length + (await inLanes(work.length, lanes, (i) => pushCounted(work[i]), () => stoppedBy === null));
+      batchStart += batch.length;
       flush();
     }
   } finally {
@@ -273,7 +290,7 @@ async function transferAll(store: Store, volumeId: number, root: string, files: 
   if (recordedCopies.listingProblem !== null) o.reporter.info(`'${dest.name}': the listing stopped answering (${recordedCopies.listingProblem}); recorded copies were asked about one by one`);
   if (stoppedBy !== null) {
     return {
-      stoppedBecause: `destination '${dest.name}' stopped answering (${errorMessage(stoppedBy)}); sync stopped with ${files.length - started} file(s) not tried. Check it and run sync again`,
+      stoppedBecause: `destination '${dest.name}' stopped answering (${errorMessage(stoppedBy)}); sync stopped with ${total.files - started} file(s) not tried. Check it and run sync again`,
       methods,
     };
   }
@@ -358,19 +375,4 @@ async function readBack(dest: Destination, remotePath: string, file: FileWithCon
     );
   }
   return { method: landed.method, fingerprint: landed.fingerprint ?? null };
-}
-
-/** --dry-run: what a sync would send, from the ledger alone; touches nothing. */
-function planPush(store: Store, volumeId: number, o: PushOptions, result: PushResult): PushResult {
-  const recorded = new Map(store.evidence.copies(volumeId, o.destination.name).map((c) => [c.path, c]));
-  for (const file of store.files.iteratePresent(volumeId)) {
-    const copy = recorded.get(remotePathOf(namespaceOf(o.volume, o.destination.name), file.path));
-    if (copy && copy.contentId === file.contentId && copy.state === 'ok') result.alreadyThereFiles++;
-    else {
-      result.sentFiles++;
-      result.sentBytes += file.size;
-    }
-  }
-  result.coverage = store.evidence.highestPresentOrigins(volumeId).map((c) => ({ originNode: store.nodeName(c.originNodeId), originRunId: c.originRunId }));
-  return result;
 }

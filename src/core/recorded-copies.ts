@@ -31,7 +31,7 @@ export class RecordedCopies {
     this.listing = new PathCursor(() => destination.list(namespace)[Symbol.asyncIterator]());
   }
 
-  /** Files must be judged in path order (the order `store.files.present` returns them in). */
+  /** Files must be judged in path order (the order `store.files.presentInPages` returns them in). */
   async verdict(file: FileWithContent, remotePath: string): Promise<CopyVerdict> {
     const row = await this.ledger.find(remotePath);
     const recorded = row === undefined ? this.store.evidence.copy(this.volumeId, this.destination.name, remotePath) : row;

@@ -68,6 +68,7 @@ export class EvidenceStore {
   private readonly peerMark;
   private readonly highestOrigin;
   private readonly copiesOfDestination;
+  private readonly copiesAtOrUnderPath;
   private readonly copiedContentIdList;
   private readonly copyStatesPage;
 
@@ -107,6 +108,8 @@ export class EvidenceStore {
       FROM remote_copies INDEXED BY remote_copies_by_content WHERE volume_id = ? AND destination = ? AND content_id = ? ORDER BY path`);
     this.copiesOfDestination = prep(`SELECT volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version
       FROM remote_copies WHERE volume_id = ? AND destination = ?`);
+    this.copiesAtOrUnderPath = prep(`SELECT volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version
+      FROM remote_copies WHERE volume_id = @volumeId AND destination = @destination AND (path = @path OR (path >= @path || '/' AND path < @path || '0'))`);
     // One string per destination instead of one row per copy: crossing into JS costs ~1 us a
     // row, and the (volume, destination, content) index answers this without touching the table.
     // Raw rows, a page at a time, by the primary key: sync walks a namespace's ledger in path order.
@@ -256,6 +259,11 @@ export class EvidenceStore {
 
   copies(volumeId: number, destination: string): RemoteCopyRow[] {
     return all<RemoteCopyRow>(this.copiesOfDestination, volumeId, destination);
+  }
+
+  /** The ledger's rows at `remotePath` and under `remotePath/`: two seeks on the primary key, not the destination's whole ledger. */
+  copiesAtOrUnder(volumeId: number, destination: string, remotePath: string): RemoteCopyRow[] {
+    return all<RemoteCopyRow>(this.copiesAtOrUnderPath, { volumeId, destination, path: remotePath });
   }
 
   /**

@@ -35,14 +35,8 @@ const FILE_VALUES = "(?, ?, ?, ?, 'present', ?, ?, ?, ?)";
 /** Ids bound as one JSON array: a statement a batch instead of one a row. */
 const JSON_IDS = 'SELECT value FROM json_each(?)';
 
-/** A live row as `ls` lists it, with the ledger's word on its content at each destination (in order). */
-export interface ListedRow {
-  path: string;
-  status: FileStatus;
-  sizeBytes: number;
-  mtimeNs: bigint;
-  copies: { okCopies: number; newestVerifiedAtNs: bigint | null; lostCopies: number }[];
-}
+/** Present rows sync reads at a time: a page is held, never the volume. */
+export const PRESENT_PAGE = 1000;
 
 const FILE_WITH_CONTENT = `f.id, f.volume_id, f.path, f.content_id, f.mtime_ns, f.status, f.first_seen_run_id,
   f.last_seen_run_id, f.status_changed_run_id, f.mode, c.blake3, c.size, c.origin_node_id, c.origin_run_id`;
@@ -63,6 +57,9 @@ export class FileStore {
   private readonly byContent;
   private readonly byId;
   private readonly presentRows;
+  private readonly presentRowsAfter;
+  private readonly presentPathRows;
+  private readonly presentTotal;
   private readonly offloadedPathRows;
   private readonly goneRows;
   private readonly liveTotal;
@@ -77,9 +74,7 @@ export class FileStore {
   private readonly presentUnderFolder;
   private readonly replacedAfterOffload;
 
-  private readonly listingStatements = new Map<number, Database.Statement>();
-
-  constructor(private readonly db: Db) {
+  constructor(db: Db) {
     const prep = (sql: string) => db.prepare(sql).safeIntegers(true);
     this.contentByHash = prep('SELECT id, blake3, size, origin_node_id, origin_run_id FROM contents WHERE blake3 = ?');
     this.contentById = prep('SELECT id, blake3, size, origin_node_id, origin_run_id FROM contents WHERE id = ?');
@@ -95,6 +90,13 @@ export class FileStore {
       WHERE f.volume_id = ? AND f.status <> 'superseded' ORDER BY f.path`);
     this.presentRows = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.volume_id = ? AND f.status = 'present' ORDER BY f.path`);
+    // Keyset paging on the present-rows index: each page is its own statement, run to the end,
+    // so no read stays open across the ledger writes a sync makes between pages.
+    this.presentRowsAfter = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
+      WHERE f.volume_id = ? AND f.status = 'present' AND f.path > ? ORDER BY f.path LIMIT ?`);
+    this.presentPathRows = prep(`SELECT path FROM files WHERE volume_id = ? AND status = 'present' ORDER BY path`).pluck();
+    this.presentTotal = prep(`SELECT count(*) AS files, coalesce(sum(c.size), 0) AS bytes FROM files f JOIN contents c ON c.id = f.content_id
+      WHERE f.volume_id = ? AND f.status = 'present' AND f.path NOT IN (${JSON_IDS})`);
     this.goneRows = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.volume_id = ? AND f.status IN ('offloaded', 'missing') ORDER BY f.path`);
     this.offloadedPathRows = prep(`SELECT path FROM files WHERE volume_id = ? AND status = 'offloaded' ORDER BY path`).pluck();
@@ -137,51 +139,6 @@ export class FileStore {
     this.presentUnderFolder = prep(`SELECT count(*) AS n FROM files WHERE volume_id = ? AND status = 'present' AND path >= ? AND path < ?`);
     this.copiesOfContentEverywhere = prep(`SELECT volume_id, destination, path, content_id, state, pushed_run_id, verified_at_ns, version
       FROM remote_copies WHERE content_id = ? ORDER BY destination, volume_id, path`);
-  }
-
-  /**
-   * Live rows at `exactPath` or under `folder` ('' for the whole volume), in path order, each
-   * with what the copy ledger says of its content at each destination (any path there): how
-   * many sound copies, the newest verification of one, and how many were found lost.
-   * Streamed, one statement per number of destinations.
-   */
-  *iterateListing(volumeId: number, target: { exactPath: string } | { folder: string }, destinations: readonly string[]): IterableIterator<ListedRow> {
-    const statement = this.listingStatement(destinations.length);
-    const range = 'exactPath' in target ? { from: target.exactPath, to: `${target.exactPath}\0` } : target.folder === '' ? { from: '', to: null } : { from: `${target.folder}/`, to: `${target.folder}0` };
-    const params: Record<string, unknown> = { volumeId, from: range.from, to: range.to };
-    destinations.forEach((name, i) => (params[`d${i}`] = name));
-    for (const r of statement.iterate(params) as IterableIterator<unknown[]>) {
-      yield {
-        path: r[0] as string,
-        status: r[1] as FileStatus,
-        sizeBytes: Number(r[2]),
-        mtimeNs: r[3] as bigint,
-        copies: destinations.map((_, i) => ({
-          okCopies: Number(r[4 + i * 3]),
-          newestVerifiedAtNs: (r[5 + i * 3] as bigint | null) ?? null,
-          lostCopies: Number(r[6 + i * 3]),
-        })),
-      };
-    }
-  }
-
-  private listingStatement(destinationCount: number): Database.Statement {
-    let statement = this.listingStatements.get(destinationCount);
-    if (statement) return statement;
-    const copyColumns = Array.from({ length: destinationCount }, (_, i) => {
-      const where = `rc.volume_id = f.volume_id AND rc.destination = @d${i} AND rc.content_id = f.content_id`;
-      return `(SELECT count(*) FROM remote_copies rc WHERE ${where} AND rc.state = 'ok'),
-        (SELECT max(rc.verified_at_ns) FROM remote_copies rc WHERE ${where} AND rc.state = 'ok'),
-        (SELECT count(*) FROM remote_copies rc WHERE ${where} AND rc.state <> 'ok')`;
-    });
-    statement = this.db
-      .prepare(`SELECT f.path, f.status, c.size, f.mtime_ns${copyColumns.map((columns) => `, ${columns}`).join('')}
-        FROM files f JOIN contents c ON c.id = f.content_id
-        WHERE f.volume_id = @volumeId AND f.status <> 'superseded' AND f.path >= @from AND (@to IS NULL OR f.path < @to) ORDER BY f.path`)
-      .raw(true)
-      .safeIntegers(true);
-    this.listingStatements.set(destinationCount, statement);
-    return statement;
   }
 
   content(blake3: Buffer): ContentRow | undefined {
@@ -262,6 +219,34 @@ export class FileStore {
 
   present(volumeId: number): FileWithContent[] {
     return all<FileWithContent>(this.presentRows, volumeId);
+  }
+
+  /** At most `limit` present rows after `afterPath` ('' for the first), in path order (SQLite's byte order: code point order). */
+  presentPage(volumeId: number, afterPath: string, limit: number): FileWithContent[] {
+    return all<FileWithContent>(this.presentRowsAfter, volumeId, afterPath, limit);
+  }
+
+  /**
+   * Present rows in path order, read a page at a time: memory stays flat at any size, and the
+   * caller may await and write between rows (no statement is held open in between).
+   */
+  *presentInPages(volumeId: number, pageSize = PRESENT_PAGE): Generator<FileWithContent> {
+    for (let after = ''; ; ) {
+      const page = this.presentPage(volumeId, after, pageSize);
+      yield* page;
+      if (page.length < pageSize) return;
+      after = page[page.length - 1].path;
+    }
+  }
+
+  /** Paths of a volume's present files, in path order: names only, for checks that need them all at once. */
+  presentPaths(volumeId: number): string[] {
+    return this.presentPathRows.all(volumeId) as string[];
+  }
+
+  /** How many present files and bytes a volume has, leaving out those at `exceptPaths`. */
+  presentTotals(volumeId: number, exceptPaths: readonly string[] = []): { files: number; bytes: number } {
+    return one<{ files: number; bytes: number }>(this.presentTotal, volumeId, JSON.stringify(exceptPaths))!;
   }
 
   /** Paths of a volume's offloaded files (their copies are all that is left of them). */

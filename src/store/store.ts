@@ -6,6 +6,7 @@ import { Db, OpenOptions, openDatabase } from './db.js';
 import { all, one } from './rows.js';
 import { RunStore } from './runs.js';
 import { FileStore } from './files.js';
+import { ListingStore } from './listing.js';
 import { OffloadCandidateStore } from './offload-candidates.js';
 import { EvidenceStore } from './evidence.js';
 import { IntentStore } from './intents.js';
@@ -17,6 +18,7 @@ import { VolumeRow } from './types.js';
 export class Store {
   readonly runs: RunStore;
   readonly files: FileStore;
+  readonly listing: ListingStore;
   readonly offloadCandidates: OffloadCandidateStore;
   readonly evidence: EvidenceStore;
   readonly intents: IntentStore;
@@ -53,6 +55,7 @@ export class Store {
     this.rollback = db.prepare('ROLLBACK');
     this.runs = new RunStore(db);
     this.files = new FileStore(db);
+    this.listing = new ListingStore(db);
     this.offloadCandidates = new OffloadCandidateStore(db, this.files);
     this.evidence = new EvidenceStore(db);
     this.intents = new IntentStore(db);
