@@ -13,7 +13,11 @@ export class PathCursor<T extends { path: string }> {
   /** Why the sequence can no longer answer (out of order, failed); null while it can. */
   broken: string | null = null;
 
-  constructor(private readonly open: () => AsyncIterator<T> | Iterator<T>) {}
+  constructor(
+    private readonly open: () => AsyncIterator<T> | Iterator<T>,
+    /** Told of every item the cursor moves past, matched or not, in order. */
+    private readonly onPass: (item: T) => void = () => {},
+  ) {}
 
   private source: AsyncIterator<T> | Iterator<T> | null = null;
 
@@ -50,11 +54,22 @@ export class PathCursor<T extends { path: string }> {
       if (order === 0) {
         const found = this.held;
         this.held = null;
+        this.onPass(found);
         return found;
       }
       if (order > 0) return null;
+      this.onPass(this.held);
       this.held = null;
     }
+  }
+
+  /**
+   * Right after find() answered null: the first item after the path asked, null when the
+   * sequence has ended (every item of it having come in order), undefined when it cannot tell.
+   */
+  following(): T | null | undefined {
+    if (this.broken !== null) return undefined;
+    return this.held ?? (this.exhausted ? null : undefined);
   }
 
   /** Let go of the sequence (a listing stopped early releases what it holds). */

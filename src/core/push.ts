@@ -323,9 +323,9 @@ async function pushOne(
   }
   // The listing shows nothing at the path: put straight away. put() never replaces anything, so
   // should something be there after all, it refuses and the path is looked at as below.
-  if (verdict === 'free') {
+  if (verdict === 'free' || verdict === 'clear') {
     const source = sourceToSend(root, file);
-    const placed = await dest.put(remotePath, source.absolute, stagingPathOf(namespace, runId, file.path), source.expected).then(
+    const placed = await dest.put(remotePath, source.absolute, stagingPathOf(namespace, runId, file.path), source.expected, { listedClear: verdict === 'clear' }).then(
       () => true,
       (err: unknown) => {
         if (err instanceof DestinationUnavailableError && !(err instanceof UnsafeDestinationPathError)) return false;

@@ -119,6 +119,16 @@ export interface SourceExpectation {
   identity: string;
 }
 
+/**
+ * What the caller already knows about put()'s target. `listedClear`: a listing of the
+ * namespace, read to its end in order after this node took its writer lock, shows no file at
+ * the path, below it, or at one of its folders. A destination whose own checks would only ask
+ * the same (S3's HEAD and LIST before a put) may skip them; none may skip its never-replace rule.
+ */
+export interface PutHint {
+  listedClear?: boolean;
+}
+
 /** The root exists and carries a marker: usable. Missing: unmounted drive or wrong path. */
 export type RootState = 'ok' | 'missing' | 'unmarked';
 
@@ -199,7 +209,7 @@ export interface DestinationWriter {
    * A local file that cannot be read, is not a regular file, or is not the `expected` inode
    * throws LocalSourceError. The copy is never more readable than the local file.
    */
-  put(path: string, localFile: string, stagingPath: string, expected?: SourceExpectation): Promise<void>;
+  put(path: string, localFile: string, stagingPath: string, expected?: SourceExpectation, hint?: PutHint): Promise<void>;
   /**
    * Durably write a small squirrel file (a marker) under the marked root, creating its
    * directory. 'create' never replaces anything: false when a file is already there (its

@@ -14,7 +14,7 @@ import {
   StatResult,
   checkDestinationPath,
   checkStagingPath,
-  SourceExpectation,
+  PutHint, SourceExpectation,
 } from './destination.js';
 
 export type DestinationMethod = 'rootState' | 'list' | 'stat' | 'read' | 'hash' | 'init' | 'put' | 'moveAside' | 'readSmall' | 'writeSmall' | 'removeCatalogFile' | 'removeStaging';
@@ -143,14 +143,14 @@ export class FaultyDestination implements Destination {
     return this.inner.removeCatalogFile(relativePath);
   }
 
-  async put(relativePath: string, localFile: string, stagingPath: string, expected?: SourceExpectation): Promise<void> {
+  async put(relativePath: string, localFile: string, stagingPath: string, expected?: SourceExpectation, hint?: PutHint): Promise<void> {
     this.throwIfFailing('put', relativePath);
     if (this.active.some(({ fault }) => fault.kind === 'lose' && matches(fault.path, relativePath))) {
       checkDestinationPath(this.name, 'put', relativePath);
       checkStagingPath(this.name, relativePath, stagingPath);
       return;
     }
-    return this.inner.put(relativePath, localFile, stagingPath, expected);
+    return this.inner.put(relativePath, localFile, stagingPath, expected, hint);
   }
 
   async moveAside(relativePath: string, historyPath: string): Promise<void> {

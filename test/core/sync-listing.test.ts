@@ -11,7 +11,8 @@ import { fixedClock } from '../../src/clock.js';
 import type { VolumeConfig } from '../../src/config/types.js';
 import { pushVolume } from '../../src/core/push.js';
 import { noHooks, silentReporter } from '../../src/core/reporter.js';
-import type { ListedFile } from '../../src/destinations/destination.js';
+import type { ListedFile, PutHint, SourceExpectation } from '../../src/destinations/destination.js';
+import { compareByCodePoint } from '../../src/paths.js';
 import { Fault, FaultyDestination } from '../../src/destinations/faulty.js';
 import { LocalDestination } from '../../src/destinations/local/local.js';
 import { Store } from '../../src/store/store.js';
@@ -21,13 +22,33 @@ import { TARGETS, VOLUME, World } from '../reliability/world.js';
 
 afterEach(() => cleanupTempDirs());
 
-/** Counts what is asked about the volume's copies (the marker probes of the namespace check aside). */
+/** Counts what is asked about the volume's copies (the marker probes of the namespace check aside), and which puts were told the path is clear. */
 class Recording extends FaultyDestination {
   readonly statted: string[] = [];
+  readonly clearPuts: string[] = [];
 
   override stat(relativePath: string) {
     if (relativePath.startsWith(`${VOLUME}/`)) this.statted.push(relativePath);
     return super.stat(relativePath);
+  }
+
+  override put(relativePath: string, localFile: string, stagingPath: string, expected?: SourceExpectation, hint?: PutHint) {
+    if (hint?.listedClear === true) this.clearPuts.push(relativePath);
+    return super.put(relativePath, localFile, stagingPath, expected, hint);
+  }
+}
+
+/** A listing sorted within pages of two but not across them, as some S3-compatible services list: the pages come last first. */
+class PagedOutOfOrder extends Recording {
+  override list(prefix: string): AsyncIterable<ListedFile> {
+    const inner = super.list(prefix);
+    return (async function* () {
+      const all: ListedFile[] = [];
+      for await (const file of inner) all.push(file);
+      const pages: ListedFile[][] = [];
+      for (let i = 0; i < all.length; i += 2) pages.push(all.slice(i, i + 2));
+      for (const page of pages.reverse()) yield* page;
+    })();
   }
 }
 
@@ -187,5 +208,89 @@ describe('sync with nothing new', () => {
     expect(fs.readFileSync(copyAt(world, taken))).toEqual(fs.readFileSync(path.join(world.root, taken)));
     const history = fs.readdirSync(path.join(world.destinations.nas, VOLUME, '.squirrel-history'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
     expect(history.map((e) => fs.readFileSync(path.join(e.parentPath, e.name), 'utf8'))).toEqual(['foreign bytes']);
+  });
+});
+
+describe('a put the listing shows clear (put may skip its own checks of the path)', () => {
+  it('a first sync: every file that sorts after the last listed one is put as clear', async () => {
+    // setup
+    const world = new World({ seed: 66, files: 16 });
+    expect((await world.cli(['index', VOLUME])).code).toBe(0);
+    const destination = nas(world);
+    await destination.init();
+
+    // act
+    const result = await sync(world, destination, true);
+
+    // expect: the namespace holds only its marker, which sorts before every file here
+    expect(result.status).toBe('success');
+    expect(destination.clearPuts.sort()).toEqual(world.onDisk().map((p) => `${VOLUME}/${p}`));
+    expect(formatViolations(world.check({ settled: true }))).toBe('');
+  });
+
+  it('a listed file sorting after a path: that path is merely free, and still sent', async () => {
+    // setup
+    const world = new World({ seed: 67, files: 8 });
+    expect((await world.cli(['index', VOLUME])).code).toBe(0);
+    const destination = nas(world);
+    await destination.init();
+    await sync(world, destination, true);
+    world.write('zz-new.bin', Buffer.from('added'));
+    world.write('zzz-later-than-all.bin', Buffer.from('later'));
+    expect((await world.cli(['index', VOLUME])).code).toBe(0);
+    fs.writeFileSync(copyAt(world, 'zzzz-stray.bin'), 'a stray file there');
+    const again = nas(world);
+
+    // act
+    const result = await sync(world, again);
+
+    // expect
+    expect(result.status).toBe('success');
+    expect(result.sentFiles).toBe(2);
+    expect(again.clearPuts).toEqual([]);
+  });
+
+  it('a file there where a folder of the path must be: not clear, moved aside, the file sent', async () => {
+    // setup
+    const world = new World({ seed: 68, files: 4 });
+    world.write('zfolder/inside.bin', Buffer.from('in a folder'));
+    expect((await world.cli(['index', VOLUME])).code).toBe(0);
+    const destination = nas(world);
+    await destination.init();
+    fs.mkdirSync(path.join(world.destinations.nas, VOLUME), { recursive: true });
+    fs.writeFileSync(copyAt(world, 'zfolder'), 'a file where the folder goes');
+
+    // act
+    const result = await sync(world, destination, true);
+
+    // expect
+    expect(result.status).toBe('success');
+    expect(destination.clearPuts).not.toContain(`${VOLUME}/zfolder/inside.bin`);
+    expect(fs.readFileSync(copyAt(world, 'zfolder/inside.bin'), 'utf8')).toBe('in a folder');
+    expect(formatViolations(world.check({ settled: true }))).toBe('');
+  });
+
+  it('a listing sorted only within its pages: no path is called clear that the destination holds', async () => {
+    // setup: files the destination already holds, other bytes, at paths this volume sends
+    const world = new World({ seed: 69, files: 10 });
+    expect((await world.cli(['index', VOLUME])).code).toBe(0);
+    const destination = new PagedOutOfOrder(new LocalDestination('nas', world.destinations.nas));
+    await destination.init();
+    const taken = world.onDisk().filter((_, i) => i % 3 === 0);
+    for (const p of taken) {
+      fs.mkdirSync(path.dirname(copyAt(world, p)), { recursive: true });
+      fs.writeFileSync(copyAt(world, p), `foreign bytes at ${p}`);
+    }
+
+    // act
+    const result = await sync(world, destination, true);
+
+    // expect: the taken paths were never put as clear; their bytes went to history
+    expect(result.status).toBe('success');
+    for (const p of taken) expect(destination.clearPuts).not.toContain(`${VOLUME}/${p}`);
+    const lastTaken = `${VOLUME}/${taken.sort().at(-1)}`;
+    for (const p of destination.clearPuts) expect(compareByCodePoint(p, lastTaken)).toBeGreaterThan(0);
+    expect(result.movedAsideFiles).toBe(taken.length);
+    expect(formatViolations(world.check({ settled: true }))).toBe('');
   });
 });

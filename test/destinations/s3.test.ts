@@ -19,7 +19,7 @@ import { S3Options } from '../../src/destinations/s3/client.js';
 import { S3Destination } from '../../src/destinations/s3/s3.js';
 import { hashBytes } from '../../src/hash.js';
 import { cleanupTempDirs } from '../helpers.js';
-import { ConformanceHarness, historyFor, listAll, pseudoRandomBytes, putBytes, readAll, runConformance } from './conformance.js';
+import { ConformanceHarness, historyFor, listAll, localFile, pseudoRandomBytes, putBytes, readAll, runConformance, stagingFor } from './conformance.js';
 import { S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3Server, TcpProxy, objectBytes, startS3Server } from './servers.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -201,6 +201,51 @@ describe('s3 destination: in the bucket', () => {
 
     // act + expect
     expect((await listAll(destination, 'vol')).map((file) => file.path)).toEqual(['vol/a.txt']);
+  });
+});
+
+describe('s3 destination: requests a put makes', () => {
+  /** An HTTP proxy in front of the server that notes each request's method and whether it lists. */
+  async function countingProxy(): Promise<{ endpoint: string; seen: string[]; close: () => Promise<void> }> {
+    const target = new URL(server.endpoint);
+    const seen: string[] = [];
+    const proxy = http.createServer((request, response) => {
+      seen.push(`${request.method} ${request.url?.includes('list-type=2') ? 'list' : 'key'}`);
+      const upstream = http.request({ host: target.hostname, port: target.port, method: request.method, path: request.url, headers: request.headers }, (answer) => {
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(response);
+      });
+      upstream.on('error', () => response.destroy());
+      request.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const { port } = proxy.address() as { port: number };
+    return { endpoint: `http://127.0.0.1:${port}`, seen, close: () => new Promise((resolve) => proxy.close(() => resolve())) };
+  }
+
+  it('a put told the listing shows its path clear is the PUT alone; otherwise HEAD and LIST go first', async () => {
+    // setup
+    const proxy = await countingProxy();
+    try {
+      const destination = new S3Destination(s3Config('cloud', freshBucket(), { endpoint: proxy.endpoint }), FAST);
+      await destination.init();
+      await putBytes(destination, 'vol/first.txt', Buffer.from('a'));
+
+      // act
+      proxy.seen.length = 0;
+      await putBytes(destination, 'vol/checked.txt', Buffer.from('b'));
+      const checked = [...proxy.seen];
+      proxy.seen.length = 0;
+      await destination.put('vol/clear.txt', localFile(Buffer.from('c')), stagingFor('vol/clear.txt'), undefined, { listedClear: true });
+      const clear = [...proxy.seen];
+
+      // expect
+      expect(checked.sort()).toEqual(['GET list', 'HEAD key', 'PUT key']);
+      expect(clear).toEqual(['PUT key']);
+      expect((await listAll(destination, 'vol')).map((file) => file.path)).toEqual(['vol/checked.txt', 'vol/clear.txt', 'vol/first.txt']);
+    } finally {
+      await proxy.close();
+    }
   });
 });
 

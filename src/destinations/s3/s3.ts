@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { S3DestinationConfig } from '../../config/types.js';
 import { READ_CHUNK_BYTES, StreamingBlake3 } from '../../hash.js';
 import { compareByCodePoint } from '../../paths.js';
-import { ABSENT, checkCatalogFilePath, checkDestinationPath, checkStagingPath, checkStagingRemoval, Destination, DESTINATION_MARKER, DestinationUnavailableError, HashResult, leftUntouched, ListedFile, listPrefix, MARKER_MAX_BYTES, METHOD_READBACK, nameTaken, notAFile, requireMarkedRootState, RootState, SMALL_FILE_MAX_BYTES, SourceExpectation, StatResult, unsafeDestinationPath } from '../destination.js';
+import { ABSENT, checkCatalogFilePath, checkDestinationPath, checkStagingPath, checkStagingRemoval, Destination, DESTINATION_MARKER, DestinationUnavailableError, HashResult, leftUntouched, ListedFile, listPrefix, MARKER_MAX_BYTES, METHOD_READBACK, nameTaken, notAFile, requireMarkedRootState, PutHint, RootState, SMALL_FILE_MAX_BYTES, SourceExpectation, StatResult, unsafeDestinationPath } from '../destination.js';
 import { openLocalSource } from '../local-source.js';
 import { encodeMarker, markedRootState } from '../markers.js';
 import { DEFAULT_S3_OPTIONS, isNotFound, S3Options, S3Service, sdkError, TRANSIENT_STREAM_CODES } from './client.js';
@@ -115,13 +115,14 @@ export class S3Destination implements Destination {
     }
   }
 
-  async put(relativePath: string, localFile: string, stagingPath: string, expected?: SourceExpectation): Promise<void> {
+  async put(relativePath: string, localFile: string, stagingPath: string, expected?: SourceExpectation, hint?: PutHint): Promise<void> {
     const key = this.keyOf('put', relativePath);
     checkStagingPath(this.name, relativePath, stagingPath);
     const source = openLocalSource(localFile, expected);
     try {
       await this.requireMarkedRoot('put');
-      await this.requireFree('put', relativePath, key);
+      // The caller's listing already answered what HEAD and LIST would ask; the PUT stays conditional.
+      if (hint?.listedClear !== true) await this.requireFree('put', relativePath, key);
       if (!(await this.writes.putFile(relativePath, key, source, localFile))) throw nameTaken(this.name, 'put', relativePath);
       this.rememberDirectoriesAbove(relativePath);
     } finally {
