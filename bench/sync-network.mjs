@@ -127,7 +127,7 @@ export async function run(argv) {
   const files = generateTree(volumeDir, { files: fileCount, totalBytes: Math.round(totalMib * MIB), minBytes: 4 * KIB, maxBytes: 48 * MIB, seed: 3 });
   const totalBytes = files.reduce((sum, f) => sum + f.sizeBytes, 0);
   const serverRoot = path.join(caseDir, 'sftp-server');
-  const [sshd, s3] = await Promise.all([startSshd(path.join(caseDir, 'sshd')), startS3rver(path.join(caseDir, 's3rver'))]);
+  const [sshd, s3] = await Promise.all([startSshd(path.join(caseDir, 'sshd')), startS3rver(process.env.BENCH_S3_DIR ?? path.join(caseDir, 's3rver'))]);
   try {
     const dbPath = path.join(caseDir, 'index.db');
     const configPath = path.join(caseDir, 'config.yaml');
@@ -209,7 +209,7 @@ export async function run(argv) {
     ].filter((c) => only === null || c.name.includes(`-> ${only}`));
     const best = bestOfInterleaved(cases);
     const mibps = (name) => totalBytes / MIB / best.get(name);
-    const reference = (name) => cases.find((c) => c.name.startsWith('rclone') && c.name.includes(name.includes('sftp') ? 'sftp' : 's3')).name;
+    const reference = (name) => cases.find((c) => c.name.startsWith('rclone copy') && c.name.includes(name.includes('sftp') ? 'sftp' : 's3')).name;
     printTable([
       ['leg', 'best s', 'MiB/s', 'files/s', 'vs rclone'],
       ...cases.map((c) => [
