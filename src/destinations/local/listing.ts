@@ -3,7 +3,6 @@
 // memory holds one directory per level, however many files the tree has.
 
 import fs from 'node:fs';
-import path from 'node:path';
 import { errnoCode } from '../../errors.js';
 import { inListingOrder, ListedFile } from '../destination.js';
 import { localUnavailable } from './durable.js';
@@ -11,10 +10,12 @@ import { localUnavailable } from './durable.js';
 /** Regular files under `start` ('' for the root), with their sizes; symlinks are neither followed nor listed. */
 export function* walkInOrder(destination: string, location: string, start: string): Generator<ListedFile> {
   const levels: { directory: string; entries: fs.Dirent[]; next: number }[] = [];
+  // Entries are names readdir gave (no '/', '.' or '..'): joined as strings, without path.join's normalising (0.3 s at 100k files).
+  const base = location.endsWith('/') ? location : `${location}/`;
   const enter = (directory: string) => {
     let entries: fs.Dirent[];
     try {
-      entries = fs.readdirSync(path.join(location, directory), { withFileTypes: true });
+      entries = fs.readdirSync(directory === '' ? location : base + directory, { withFileTypes: true });
     } catch (err) {
       // Removed while we walked: nothing under it any more. The root itself must answer.
       if (directory !== '' && errnoCode(err) === 'ENOENT') return;
@@ -35,7 +36,7 @@ export function* walkInOrder(destination: string, location: string, start: strin
     else if (entry.isFile()) {
       let stats: fs.BigIntStats;
       try {
-        stats = fs.lstatSync(path.join(location, relativePath), { bigint: true });
+        stats = fs.lstatSync(base + relativePath, { bigint: true });
       } catch (err) {
         if (errnoCode(err) === 'ENOENT') continue;
         throw localUnavailable(destination, 'list', relativePath, err);
