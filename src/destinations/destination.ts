@@ -138,7 +138,7 @@ export type RootState = 'ok' | 'missing' | 'unmarked';
  */
 /**
  * `identity`: the physical file (local: device and inode), to tell two places apart.
- * `fingerprint`: this very version of it (local: inode and mtime), to tell a file put back at
+ * `fingerprint`: this very version of it (local: inode and mtime; s3: the ETag), to tell a file put back at
  * the path since it was read (a snapshot rollback, a cloned drive) from the one that was read.
  */
 export type StatResult = { kind: 'present'; sizeBytes: number; identity?: string; fingerprint?: string } | { kind: 'absent' };
@@ -150,7 +150,7 @@ export type HashResult =
 export interface ListedFile {
   path: string;
   sizeBytes: number;
-  /** As in StatResult: this very version of the file, where the destination can tell (local). */
+  /** As in StatResult: this very version of the file, where the destination can tell (local, s3). */
   fingerprint?: string;
 }
 

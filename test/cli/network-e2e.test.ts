@@ -53,15 +53,15 @@ interface Network {
   bucket: string;
 }
 
-/** A sandbox whose volume `photos` syncs to (and offloads only with) both network destinations. */
-function networkSandbox(files: Tree, box: Record<string, unknown> = {}): Network {
+/** A sandbox whose volume `photos` syncs to (and offloads only with) both network destinations, or the `targets` named. */
+function networkSandbox(files: Tree, box: Record<string, unknown> = {}, targets = ['box', 'cloud']): Network {
   const n = ++sandboxes;
   const sb = makeSandbox(files, { destinations: [] });
   const boxRoot = path.join(ssh.dataDir, `e2e-${n}`, 'squirrel');
   fs.mkdirSync(path.dirname(boxRoot), { recursive: true });
   const bucket = `e2e-${n}`;
   sb.writeConfig({
-    volumes: { photos: { path: sb.volumePath, sync_to: ['box', 'cloud'], offload_requires: ['box', 'cloud'] } },
+    volumes: { photos: { path: sb.volumePath, sync_to: targets, offload_requires: targets } },
     destinations: {
       box: {
         type: 'sftp',
@@ -352,5 +352,38 @@ describe('network destinations through the real binary', () => {
     expect(json<VerifyReport>(verified).results[0].problems).toEqual([
       expect.objectContaining({ path: 'photos/a.jpg', state: 'missing' }),
     ]);
+  });
+
+  it('an s3 copy replaced by hand with other bytes of the same size: the next sync reads it again and re-sends; offload then deletes only what the bucket holds', async () => {
+    // setup: an outside test's finding (the sync counted the replaced copy as there, offload deleted the last copy of a.jpg)
+    const { sb, bucket } = networkSandbox({ 'a.jpg': 'alpha', 'b.jpg': 'bravo' }, {}, ['cloud']);
+    ok(sb, 'index', 'photos');
+    ok(sb, 'sync', 'photos', '--init');
+    await raw.send(new PutObjectCommand({ Bucket: bucket, Key: 'squirrel/photos/a.jpg', Body: Buffer.from('ALPHA') }));
+
+    // act
+    const synced = ok(sb, '--json', 'sync', 'photos');
+    ok(sb, 'offload', 'photos', '.');
+
+    // expect: the original bytes are back at the key, the replacement kept in history
+    expect(json<SyncReport>(synced).results).toEqual([expect.objectContaining({ destination: 'cloud', status: 'success', sentFiles: 1, alreadyThereFiles: 1, movedAsideFiles: 1 })]);
+    expect(await objectBytes(raw, bucket, 'squirrel/photos/a.jpg')).toEqual(Buffer.from('alpha'));
+    expect(await objectBytes(raw, bucket, 'squirrel/photos/b.jpg')).toEqual(Buffer.from('bravo'));
+    expect(fs.existsSync(path.join(sb.volumePath, 'a.jpg'))).toBe(false);
+  });
+
+  it('an s3 copy replaced by hand with other bytes of the same size after the sync: offload keeps the file', async () => {
+    // setup
+    const { sb, bucket } = networkSandbox({ 'a.jpg': 'alpha', 'b.jpg': 'bravo' }, {}, ['cloud']);
+    ok(sb, 'index', 'photos');
+    ok(sb, 'sync', 'photos', '--init');
+    await raw.send(new PutObjectCommand({ Bucket: bucket, Key: 'squirrel/photos/a.jpg', Body: Buffer.from('ALPHA') }));
+
+    // act
+    squirrel(sb, 'offload', 'photos', '.');
+
+    // expect
+    expect(fs.readFileSync(path.join(sb.volumePath, 'a.jpg'), 'utf8')).toBe('alpha');
+    expect(fs.existsSync(path.join(sb.volumePath, 'b.jpg'))).toBe(false);
   });
 });

@@ -60,6 +60,15 @@ export function isNotFound(err: unknown): boolean {
   return e.name === 'NotFound' || e.name === 'NoSuchKey' || (e.$metadata?.httpStatusCode === 404 && e.name !== 'NoSuchBucket');
 }
 
+/**
+ * An object's version as a copy's fingerprint (destination.ts): its ETag, the same from HEAD, GET
+ * and a listing. Other bytes put at the key get another; the same bytes put the same way may
+ * keep it, which is no harm: they are the bytes that were read.
+ */
+export function etagFingerprint(etag: string | undefined): string | undefined {
+  return etag === undefined || etag === '' ? undefined : `etag:${etag.replace(/^W\//, '').replace(/"/g, '')}`;
+}
+
 export interface Sdk {
   s3: S3Module;
   client: S3Client;

@@ -10,7 +10,7 @@ import { compareByCodePoint } from '../../paths.js';
 import { ABSENT, checkCatalogFilePath, checkDestinationPath, checkStagingPath, checkStagingRemoval, Destination, DESTINATION_MARKER, DestinationUnavailableError, HashResult, leftUntouched, ListedFile, listPrefix, MARKER_MAX_BYTES, METHOD_READBACK, nameTaken, notAFile, requireMarkedRootState, PutHint, RootState, SMALL_FILE_MAX_BYTES, SourceExpectation, StatResult, unsafeDestinationPath } from '../destination.js';
 import { openLocalSource } from '../local-source.js';
 import { encodeMarker, markedRootState } from '../markers.js';
-import { DEFAULT_S3_OPTIONS, isNotFound, S3Options, S3Service, sdkError, TRANSIENT_STREAM_CODES } from './client.js';
+import { DEFAULT_S3_OPTIONS, etagFingerprint, isNotFound, S3Options, S3Service, sdkError, TRANSIENT_STREAM_CODES } from './client.js';
 import { S3Writes } from './writes.js';
 
 /** Puts (each with its read-back) in flight: latency-bound requests overlap well; memory is bounded by writes.ts's byte budget. */
@@ -78,7 +78,7 @@ export class S3Destination implements Destination {
   async stat(relativePath: string): Promise<StatResult> {
     const key = this.keyOf('stat', relativePath);
     const head = await this.head('stat', relativePath, key);
-    if (head !== null) return { kind: 'present', sizeBytes: head.sizeBytes };
+    if (head !== null) return { kind: 'present', sizeBytes: head.sizeBytes, fingerprint: etagFingerprint(head.etag) };
     return this.absent('stat', relativePath, key);
   }
 
@@ -111,7 +111,7 @@ export class S3Destination implements Destination {
         if (attempt < this.service.options.maxAttempts) continue;
         throw new DestinationUnavailableError(this.name, 'hash', `${relativePath} at ${this.where}: the download stopped after ${hasher.sizeBytes} of ${response.ContentLength} bytes`);
       }
-      return { kind: 'present', blake3: hasher.digest(), sizeBytes: hasher.sizeBytes, method: METHOD_READBACK };
+      return { kind: 'present', blake3: hasher.digest(), sizeBytes: hasher.sizeBytes, method: METHOD_READBACK, fingerprint: etagFingerprint(response.ETag) };
     }
   }
 
@@ -374,7 +374,7 @@ export class S3Destination implements Destination {
         const relativePath = (object.Key ?? '').slice(this.keyPrefix.length);
         // Folder placeholders ('a/') and keys no path maps to ('a//b') are not squirrel's files.
         if (relativePath.endsWith('/') || unsafeDestinationPath(relativePath) !== null) continue;
-        files.push({ path: relativePath, sizeBytes: object.Size ?? 0 });
+        files.push({ path: relativePath, sizeBytes: object.Size ?? 0, fingerprint: etagFingerprint(object.ETag) });
       }
       // S3 lists in UTF-8 byte order, s3rver by folder: each page is sorted (not across pages).
       yield* files.sort((a, b) => compareByCodePoint(a.path, b.path));
