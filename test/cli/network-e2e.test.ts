@@ -386,4 +386,25 @@ describe('network destinations through the real binary', () => {
     expect(fs.readFileSync(path.join(sb.volumePath, 'a.jpg'), 'utf8')).toBe('alpha');
     expect(fs.existsSync(path.join(sb.volumePath, 'b.jpg'))).toBe(false);
   });
+
+  it('an older file of the same size put back on the sftp server (a snapshot rolled back): the next sync reads it again; offload before that keeps the file', async () => {
+    // setup: the copy replaced with other bytes of the same size and an hour-old mtime, as a rollback leaves it
+    const { sb, boxRoot } = networkSandbox({ 'a.jpg': 'alpha', 'b.jpg': 'bravo' }, { remote_hash: undefined }, ['box']);
+    ok(sb, 'index', 'photos');
+    ok(sb, 'sync', 'photos', '--init');
+    const copy = path.join(boxRoot, 'photos/a.jpg');
+    fs.writeFileSync(copy, 'ALPHA');
+    const anHourAgo = new Date(fs.statSync(copy).mtimeMs - 3_600_000);
+    fs.utimesSync(copy, anHourAgo, anHourAgo);
+
+    // act
+    squirrel(sb, 'offload', 'photos', 'a.jpg');
+    const keptBeforeSync = fs.readFileSync(path.join(sb.volumePath, 'a.jpg'), 'utf8');
+    const synced = ok(sb, '--json', 'sync', 'photos');
+
+    // expect
+    expect(keptBeforeSync).toBe('alpha');
+    expect(json<SyncReport>(synced).results).toEqual([expect.objectContaining({ destination: 'box', status: 'success', sentFiles: 1, alreadyThereFiles: 1, movedAsideFiles: 1 })]);
+    expect(fs.readFileSync(copy, 'utf8')).toBe('alpha');
+  });
 });

@@ -327,7 +327,7 @@ describe('sftp destination: authentication and failures', () => {
     await server.start();
 
     // expect
-    expect(await destination.stat('vol/a.txt')).toEqual({ kind: 'present', sizeBytes: 6 });
+    expect(await destination.stat('vol/a.txt')).toEqual({ kind: 'present', sizeBytes: 6, fingerprint: expect.stringMatching(/^mtime:\d+$/) });
     await putBytes(destination, 'vol/b.txt', Buffer.from('after'));
     expect(fs.readFileSync(path.join(root, 'vol/b.txt'), 'utf8')).toBe('after');
   });
@@ -366,7 +366,7 @@ describe('sftp destination: remote_hash b3sum', () => {
     const rotted = await destination.hash("vol/it's a \"file\" $(x).bin");
 
     // expect
-    expect(hashed).toEqual({ kind: 'present', blake3: hashBytes(bytes), sizeBytes: bytes.length, method: METHOD_REMOTE_B3SUM });
+    expect(hashed).toEqual({ kind: 'present', blake3: hashBytes(bytes), sizeBytes: bytes.length, method: METHOD_REMOTE_B3SUM, fingerprint: expect.stringMatching(/^mtime:\d+$/) });
     expect(rotted).toMatchObject({ kind: 'present', sizeBytes: bytes.length + 1 });
     expect(rotted.kind === 'present' && rotted.blake3.equals(hashBytes(bytes))).toBe(false);
     expect(await destination.hash('vol/absent.bin')).toEqual({ kind: 'absent' });
@@ -386,7 +386,7 @@ describe('sftp destination: remote_hash b3sum', () => {
     const hashed = await Promise.all([...bytesOf.keys(), 'vol/absent.bin'].map((remotePath) => destination.hash(remotePath)));
 
     // expect
-    expect(hashed).toEqual([...[...bytesOf.values()].map((bytes) => ({ kind: 'present', blake3: hashBytes(bytes), sizeBytes: bytes.length, method: METHOD_REMOTE_B3SUM })), { kind: 'absent' }]);
+    expect(hashed).toEqual([...[...bytesOf.values()].map((bytes) => ({ kind: 'present', blake3: hashBytes(bytes), sizeBytes: bytes.length, method: METHOD_REMOTE_B3SUM, fingerprint: expect.stringMatching(/^mtime:\d+$/) })), { kind: 'absent' }]);
     expect(execs.mock.calls.length).toBeLessThan(names.length);
     expect(fs.existsSync(path.join(root, 'vol', 'pwned'))).toBe(false);
     execs.mockRestore();

@@ -8,7 +8,7 @@ import type { Stats } from 'ssh2';
 import { parseBlake3Hex } from '../../hash.js';
 import { DestinationUnavailableError, HashResult, METHOD_REMOTE_B3SUM } from '../destination.js';
 import type { Session, SftpConnection } from './connection.js';
-import type { SftpRequests } from './requests.js';
+import { mtimeFingerprint, type SftpRequests } from './requests.js';
 
 /** remote b3sum gets this much extra time per byte of the files (a slow NAS disk: 20 MB/s). */
 const B3SUM_MS_PER_MIB = 50;
@@ -107,7 +107,7 @@ export class RemoteB3sum {
     const result = await this.host.requests.exec(s, `b3sum -- ${expected.map(shellQuote).join(' ')}`, timeoutMs);
     const hashes = result.exitCode === 0 ? parseB3sumOutput(result.stdout, expected) : null;
     if (hashes === null) return answers;
-    files.forEach((i, k) => (answers[i] = { kind: 'present', blake3: hashes[k], sizeBytes: stats[i]!.size, method: METHOD_REMOTE_B3SUM }));
+    files.forEach((i, k) => (answers[i] = { kind: 'present', blake3: hashes[k], sizeBytes: stats[i]!.size, method: METHOD_REMOTE_B3SUM, fingerprint: mtimeFingerprint(stats[i]!) }));
     return answers;
   }
 
@@ -126,7 +126,7 @@ export class RemoteB3sum {
       const said = (result.stderr.trim() || hex).split('\n')[0].slice(0, 200);
       throw new DestinationUnavailableError(this.host.name, 'hash', `${relativePath}: b3sum on ${this.host.where} exited ${result.exitCode ?? 'on a signal'}: ${said}`);
     }
-    return { kind: 'present', blake3, sizeBytes: stats.size, method: METHOD_REMOTE_B3SUM };
+    return { kind: 'present', blake3, sizeBytes: stats.size, method: METHOD_REMOTE_B3SUM, fingerprint: mtimeFingerprint(stats) };
   }
 }
 

@@ -345,3 +345,12 @@ export class SftpRequests {
     return true;
   }
 }
+
+/**
+ * A copy's fingerprint over SFTP (destination.ts): its mtime, whole seconds (SFTP has no inode).
+ * squirrel's own put stamps the time it landed; an older file put back (a snapshot rolled back)
+ * carries its own older time. Servers that send no time give none, and only verify can tell.
+ */
+export function mtimeFingerprint(stats: { mtime?: number }): string | undefined {
+  return typeof stats.mtime === 'number' ? `mtime:${stats.mtime}` : undefined;
+}

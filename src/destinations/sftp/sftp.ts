@@ -14,7 +14,7 @@ import { openLocalSource } from '../local-source.js';
 import { checkMarker, encodeMarker, markedRootState } from '../markers.js';
 import { DEFAULT_SFTP_OPTIONS, Session, SftpConnection, SftpOptions } from './connection.js';
 import { RemoteB3sum } from './remote-b3sum.js';
-import { SftpRequests } from './requests.js';
+import { mtimeFingerprint, SftpRequests } from './requests.js';
 
 const UPLOADS_AT_ONCE = 4;
 const PUTS_WITH_REMOTE_B3SUM = 64;
@@ -121,7 +121,7 @@ export class SftpDestination implements Destination {
       const stats = await this.requests.lstat(s, absolute);
       if (stats === null) return this.absent(s, 'stat');
       if (!stats.isFile()) throw this.notAFile('stat', relativePath, stats);
-      return { kind: 'present', sizeBytes: stats.size };
+      return { kind: 'present', sizeBytes: stats.size, fingerprint: mtimeFingerprint(stats) };
     });
   }
 
@@ -139,7 +139,7 @@ export class SftpDestination implements Destination {
       try {
         const hasher = new StreamingBlake3();
         for await (const chunk of this.requests.readBlocks(s, opened.handle, 0, opened.sizeBytes)) hasher.update(chunk);
-        return { kind: 'present', blake3: hasher.digest(), sizeBytes: hasher.sizeBytes, method: METHOD_READBACK };
+        return { kind: 'present', blake3: hasher.digest(), sizeBytes: hasher.sizeBytes, method: METHOD_READBACK, fingerprint: opened.fingerprint };
       } finally {
         await this.requests.closeQuietly(s, opened.handle);
       }
@@ -274,7 +274,7 @@ export class SftpDestination implements Destination {
   }
 
   /** Open a regular file for reading; null when nothing is there. Symlinks are refused. */
-  private async openForRead(s: Session, operation: string, relativePath: string, absolute: string): Promise<{ handle: Buffer; sizeBytes: number } | null> {
+  private async openForRead(s: Session, operation: string, relativePath: string, absolute: string): Promise<{ handle: Buffer; sizeBytes: number; fingerprint?: string } | null> {
     // Both requests go out together: one round trip.
     const [stats, handle] = await Promise.allSettled([this.requests.lstat(s, absolute), this.requests.open(s, absolute, 'r')]);
     const opened = handle.status === 'fulfilled' ? handle.value : null;
@@ -284,7 +284,7 @@ export class SftpDestination implements Destination {
       if (!stats.value.isFile()) throw this.notAFile(operation, relativePath, stats.value);
       if (handle.status === 'rejected') throw handle.reason;
       if (opened === null) return null;
-      return { handle: opened, sizeBytes: stats.value.size };
+      return { handle: opened, sizeBytes: stats.value.size, fingerprint: mtimeFingerprint(stats.value) };
     } catch (err) {
       if (opened !== null) await this.requests.closeQuietly(s, opened);
       throw err;
@@ -348,7 +348,7 @@ export class SftpDestination implements Destination {
       if (entry.attrs.isDirectory()) {
         const entries = await this.connection.withRetry('list', relativePath, (s) => this.readInOrder(s, relativePath));
         if (entries !== null) levels.push({ directory: relativePath, entries, next: 0 });
-      } else if (entry.attrs.isFile()) yield { path: relativePath, sizeBytes: entry.attrs.size };
+      } else if (entry.attrs.isFile()) yield { path: relativePath, sizeBytes: entry.attrs.size, fingerprint: mtimeFingerprint(entry.attrs) };
     }
   }
 
@@ -376,3 +376,4 @@ export class SftpDestination implements Destination {
     return notAFile(this.name, operation, `${relativePath} on ${this.where}`, nonFileKind(stats));
   }
 }
+
