@@ -5,7 +5,7 @@
 
 import { Destination, ListedFile } from '../destinations/destination.js';
 import { Store } from '../store/store.js';
-import { CopyStateRow, FileWithContent } from '../store/types.js';
+import { CopyStateRow, FileWithContent, RemoteCopyRow } from '../store/types.js';
 import { compareByCodePoint } from '../paths.js';
 import { PathCursor } from './path-cursor.js';
 
@@ -23,20 +23,42 @@ const MAX_OPEN_FILES = 256;
  */
 export type CopyVerdict = 'there' | 'ask' | 'check' | 'free' | 'clear';
 
+/**
+ * The ledger's rows under a namespace, walked in path order; where the walk cannot answer
+ * (out of order), the row at the path is looked up on its own.
+ */
+export class LedgerWalk {
+  private readonly cursor: PathCursor<CopyStateRow>;
+
+  constructor(
+    private readonly store: Store,
+    private readonly volumeId: number,
+    private readonly destination: string,
+    namespace: string,
+  ) {
+    this.cursor = new PathCursor(() => store.evidence.copyStatesUnder(volumeId, destination, namespace));
+  }
+
+  /** The ledger's row at `remotePath`, if any. Paths must be asked in increasing code point order. */
+  async at(remotePath: string): Promise<CopyStateRow | RemoteCopyRow | undefined> {
+    const walked = await this.cursor.find(remotePath);
+    return walked === undefined ? this.store.evidence.copy(this.volumeId, this.destination, remotePath) : (walked ?? undefined);
+  }
+
+  close(): Promise<void> {
+    return this.cursor.close();
+  }
+}
+
 export class RecordedCopies {
-  private readonly ledger: PathCursor<CopyStateRow>;
+  private readonly ledger: LedgerWalk;
   private readonly listing: PathCursor<ListedFile>;
   /** Listed files the listing has moved past whose folder-to-be (`path/`) a later path could still be in. */
   private openFiles: string[] = [];
   private tooManyOpenFiles = false;
 
-  constructor(
-    private readonly store: Store,
-    private readonly volumeId: number,
-    private readonly destination: Destination,
-    namespace: string,
-  ) {
-    this.ledger = new PathCursor(() => store.evidence.copyStatesUnder(volumeId, destination.name, namespace));
+  constructor(store: Store, volumeId: number, destination: Destination, namespace: string) {
+    this.ledger = new LedgerWalk(store, volumeId, destination.name, namespace);
     this.listing = new PathCursor(
       () => destination.list(namespace)[Symbol.asyncIterator](),
       (listed) => {
@@ -49,8 +71,7 @@ export class RecordedCopies {
 
   /** Files must be judged in path order (the order `store.files.presentInPages` returns them in). */
   async verdict(file: FileWithContent, remotePath: string): Promise<CopyVerdict> {
-    const row = await this.ledger.find(remotePath);
-    const recorded = row === undefined ? this.store.evidence.copy(this.volumeId, this.destination.name, remotePath) : row;
+    const recorded = await this.ledger.at(remotePath);
     const listed = await this.listing.find(remotePath);
     if (!recorded || recorded.contentId !== file.contentId || recorded.state !== 'ok') return listed === null ? this.freeOrClear(remotePath) : 'check';
     if (listed === undefined) return 'ask';

@@ -43,6 +43,7 @@ function build<T>(plan: RowPlan, values: unknown[]): T {
 /**
  * Rows are read as arrays and named from the statement's columns once: better-sqlite3's named
  * rows cost twice as much on a million-row read (1.13 s against 0.53 s per 100k file rows).
+ * For statements in the default (named-row) mode only: the mode is set back to it afterwards.
  */
 function rawRows(stmt: Statement, read: (raw: Statement) => unknown): unknown {
   stmt.raw(true);
