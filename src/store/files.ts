@@ -38,6 +38,16 @@ const JSON_IDS = 'SELECT value FROM json_each(?)';
 /** Present rows sync reads at a time: a page is held, never the volume. */
 export const PRESENT_PAGE = 1000;
 
+/** A present row as a shallow index compares it with the file on disk. */
+export interface PresentState {
+  path: string;
+  sizeBytes: number;
+  /** Nanoseconds as decimal text: exact beyond 2^53 without a BigInt a row. */
+  mtimeNs: string;
+  id: number;
+  mode: number | null;
+}
+
 const FILE_WITH_CONTENT = `f.id, f.volume_id, f.path, f.content_id, f.mtime_ns, f.status, f.first_seen_run_id,
   f.last_seen_run_id, f.status_changed_run_id, f.mode, c.blake3, c.size, c.origin_node_id, c.origin_run_id`;
 
@@ -66,7 +76,7 @@ export class FileStore {
   private readonly contentIdByHash;
   private readonly liveForIndex;
   private readonly liveForIndexMany;
-  private readonly unchangedListed;
+  private readonly presentStatesAfter;
   private readonly touchIfPresent;
   private readonly seenIfPresent;
   private readonly copiesOfContentEverywhere;
@@ -121,14 +131,10 @@ export class FileStore {
         WHERE f.volume_id = ? AND f.path IN (${JSON_IDS}) AND f.status <> 'superseded'`)
       .raw(true)
       .safeIntegers(true);
-    // A shallow index's question for a directory, answered inside SQLite: which of these listed
-    // (path, size, mtime) does a present row record exactly? Only those come back, as plain numbers.
-    // CROSS JOIN keeps the list outside: left to itself the planner scans the volume's rows.
-    this.unchangedListed = db
-      .prepare(`SELECT j.key, f.id, f.mode FROM json_each(?) j
-        CROSS JOIN files f ON f.volume_id = ? AND f.path = json_extract(j.value, '$[0]') AND f.status = 'present'
-        JOIN contents c ON c.id = f.content_id
-        WHERE c.size = json_extract(j.value, '$[1]') AND f.mtime_ns = json_extract(j.value, '$[2]')`)
+    // A shallow index reads present rows beside its walk, both in path order: what it compares, no more.
+    this.presentStatesAfter = db
+      .prepare(`SELECT f.path, c.size, CAST(f.mtime_ns AS TEXT), f.id, f.mode FROM files f JOIN contents c ON c.id = f.content_id
+        WHERE f.volume_id = ? AND f.status = 'present' AND f.path > ? ORDER BY f.path LIMIT ?`)
       .raw(true);
     this.touchIfPresent = prep(`UPDATE files SET last_seen_run_id = ?, mtime_ns = ?, mode = coalesce(?, mode) WHERE id = ? AND status = 'present'`);
     this.seenIfPresent = db.prepare(`UPDATE files SET last_seen_run_id = ? WHERE id IN (${JSON_IDS}) AND status = 'present'`);
@@ -284,14 +290,17 @@ export class FileStore {
   }
 
   /**
-   * Of these listed files, those a present row records with exactly this size and mtime: the
-   * row's id and mode, by the file's index in the list.
+   * What a shallow index compares of each present row (size, mtime in ns as decimal text, id,
+   * mode), in path order, a page at a time: nothing held open between pages, so the caller may
+   * write in between.
    */
-  unchangedPresent(volumeId: number, listed: readonly { relativePath: string; sizeBytes: number; mtimeNs: bigint }[]): Map<number, { id: number; mode: number | null }> {
-    // Built by hand: JSON.stringify cannot write a bigint, and SQLite reads this one as int64.
-    const json = `[${listed.map((f) => `[${JSON.stringify(f.relativePath)},${f.sizeBytes},${f.mtimeNs}]`).join(',')}]`;
-    const rows = this.unchangedListed.all(json, volumeId) as [number, number, number | null][];
-    return new Map(rows.map(([index, id, mode]) => [index, { id, mode }]));
+  *presentStatesInPages(volumeId: number, pageSize = PRESENT_PAGE): Generator<PresentState> {
+    for (let after = ''; ; ) {
+      const page = this.presentStatesAfter.all(volumeId, after, pageSize) as [string, number, string, number, number | null][];
+      for (const [path, sizeBytes, mtimeNs, id, mode] of page) yield { path, sizeBytes, mtimeNs, id, mode };
+      if (page.length < pageSize) return;
+      after = page[page.length - 1][0];
+    }
   }
 
   /** Mark a present row seen by this run; false when the row is no longer present. */

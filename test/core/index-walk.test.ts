@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WalkEvent, walkVolume } from '../../src/core/index/walk.js';
 import type * as HashPool from '../../src/core/index/hash-pool.js';
@@ -23,15 +24,29 @@ function summary(events: WalkEvent[]): string[] {
 }
 
 describe('walkVolume', () => {
-  it('lists regular files depth first in byte order, each directory before its subdirectories', async () => {
+  it('lists regular files depth first in byte order of the whole path', async () => {
     // setup
     const root = makeVolume({ 'b.txt': 'b', 'a/z.txt': 'z', 'a/b/c.txt': 'c', 'A.txt': 'A', 'a.txt': 'a', 'c/d.txt': 'd' });
     // act
     const events = await walk(root);
     // expect
-    expect(summary(events)).toEqual(['A.txt', 'a.txt', 'b.txt', 'a/z.txt', 'a/b/c.txt', 'c/d.txt']);
+    expect(summary(events)).toEqual(['A.txt', 'a.txt', 'a/b/c.txt', 'a/z.txt', 'b.txt', 'c/d.txt']);
     const first = events[0];
     expect(first.kind === 'file' && first).toMatchObject({ absolutePath: path.join(root, 'A.txt'), sizeBytes: 1 });
+  });
+
+  it('yields paths in the order SQLite sorts them, where a folder name is a prefix of its neighbours', async () => {
+    // setup: '-' and '.' sort before '/', '0' and 'é' after it; 'a' < 'a-b' yet 'a-b/x' < 'a/x'
+    const names = ['a/x', 'a-b/x', 'a.txt', 'a0', 'a/a-b/y', 'a/a/y', 'a/a.y', 'é/z', 'e/z', 'ab', 'a-', 'Z/z/z'];
+    const root = makeVolume(Object.fromEntries(names.map((n) => [n, n])));
+    const db = new Database(':memory:');
+    db.exec('CREATE TABLE t (p TEXT PRIMARY KEY)');
+    for (const n of names) db.prepare('INSERT INTO t VALUES (?)').run(n);
+    // act
+    const events = await walk(root);
+    // expect
+    expect(summary(events)).toEqual(db.prepare('SELECT p FROM t ORDER BY p').pluck().all());
+    db.close();
   });
 
   it('skips reserved names at any depth, excluded paths, symlinks and other non-regular files', async () => {

@@ -188,9 +188,10 @@ describe('indexVolume error paths', () => {
     expect(w.store.files.livePath(volumeId, 'a/2.txt')!.lastSeenRunId).not.toBe(result.runId);
   });
 
-  it('a shallow index finds unchanged files whatever their names hold (quotes, backslashes, tabs, non-ASCII)', async () => {
-    // setup: the names travel to SQLite inside a JSON list
-    const names = ['we"ird\\name.txt', 'ünïcødé/日本.txt', 'tab\there.txt', 'emoji 📷.jpg', '[bracket],comma.txt'];
+  it('a shallow index finds unchanged files whatever their names hold (quotes, backslashes, tabs, non-ASCII, folder names that prefix others)', async () => {
+    // setup: folder names that are prefixes of their neighbours ('a' < 'a-b' yet 'a-b/x' < 'a/x'),
+    // so the walk and the rows read beside it must agree on the order of whole paths
+    const names = ['we"ird\\name.txt', 'ünïcødé/日本.txt', 'tab\there.txt', 'emoji 📷.jpg', '[bracket],comma.txt', 'a/x', 'a-b/x', 'a.txt', 'a0', 'a/a/y', 'a/a.y', 'e/z', 'é/z'];
     const w = world(Object.fromEntries(names.map((name, i) => [name, `bytes ${i}`])));
     await indexVolume(w.options, w.deps());
     // act

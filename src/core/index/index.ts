@@ -183,11 +183,9 @@ async function indexTree(pass: IndexPass, options: IndexOptions, hasher: Hasher)
   };
 
   const walk = walkVolume({ root: options.volume.path, excludeAbsolutePaths: new Set(options.excludeAbsolutePaths), excludes: excludeMatcher(options.volume.exclude) });
+  // A shallow index reads the present rows beside the walk (both in path order).
+  const recorded = options.shallow ? pass.presentStates() : null;
   for await (const events of walk) {
-    // A shallow index asks of a directory's files at once which are recorded as they are.
-    const listed = options.shallow ? events.filter((e): e is ListedFile => e.kind === 'file') : [];
-    const unchanged = options.shallow ? pass.unchangedPresent(listed) : null;
-    let listedIndex = 0;
     for (const event of events) {
       if (pass.fatal) break;
       if (event.kind === 'error') {
@@ -211,13 +209,12 @@ async function indexTree(pass: IndexPass, options: IndexOptions, hasher: Hasher)
       }
       const file = event;
       pass.listed(file);
-      if (unchanged !== null) {
-        const live = unchanged.get(listedIndex++);
-        if (live) {
-          pass.push({ kind: 'touch', relativePath: file.relativePath, fileId: live.id, mtimeNs: file.mtimeNs, mode: file.mode, asRecorded: live.mode === file.mode });
-          pass.done(0);
-          continue;
-        }
+      // Not found (or a cursor that cannot tell): hashed, as a full index would.
+      const live = recorded ? await recorded.find(file.relativePath) : null;
+      if (live && live.sizeBytes === file.sizeBytes && live.mtimeNs === String(file.mtimeNs)) {
+        pass.push({ kind: 'touch', relativePath: file.relativePath, fileId: live.id, mtimeNs: file.mtimeNs, mode: file.mode, asRecorded: live.mode === file.mode });
+        pass.done(0);
+        continue;
       }
       if (inFlight >= MAX_FILES_IN_FLIGHT) await waitUntil(() => inFlight < MAX_FILES_IN_FLIGHT);
       inFlight++;

@@ -4,7 +4,8 @@
 // make it present again.
 
 import { Store } from '../../store/store.js';
-import { IndexRow, NewFileRow } from '../../store/files.js';
+import { IndexRow, NewFileRow, PresentState } from '../../store/files.js';
+import { PathCursor } from '../path-cursor.js';
 import { Hooks, noHooks, Reporter } from '../reporter.js';
 import { ListedFile } from './walk.js';
 
@@ -101,9 +102,13 @@ export class IndexPass {
     return this.store && this.volumeId !== null ? this.store.files.indexRow(this.volumeId, relativePath) : undefined;
   }
 
-  /** Which of these listed files (one directory's) a present row records as they are: row id and mode by list index. */
-  unchangedPresent(listed: readonly ListedFile[]): Map<number, { id: number; mode: number | null }> {
-    return this.store && this.volumeId !== null && listed.length > 0 ? this.store.files.unchangedPresent(this.volumeId, listed) : new Map();
+  /**
+   * The present rows in path order, to be read beside the walk (null without a database): a
+   * shallow index trusts a file its row records with this size and mtime.
+   */
+  presentStates(): PathCursor<PresentState> | null {
+    const { store, volumeId } = this;
+    return store && volumeId !== null ? new PathCursor(() => store.files.presentStatesInPages(volumeId)) : null;
   }
 
   done(hashedBytes: number): void {

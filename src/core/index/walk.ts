@@ -1,4 +1,5 @@
-// Walking a volume: every regular file under the root, depth first in byte order of names.
+// Walking a volume: every regular file under the root, depth first, in byte order of the whole
+// path (SQLite's order of the index's paths, so the two can be read side by side).
 // Symlinks are never followed (so the walk cannot leave the volume), other non-regular files,
 // reserved `.squirrel-*` names (except the restore history at the root, which holds the
 // user's bytes) and what the volume's `exclude:` patterns match are skipped, and a name that
@@ -79,37 +80,54 @@ function sameDirectory(a: fs.BigIntStats, b: fs.BigIntStats): boolean {
   return a.ino === b.ino && a.dev === b.dev;
 }
 
-/**
- * List a directory's entries. The directory is lstat'ed before and after so a directory
- * swapped (for a symlink, say) while it was listed is an error rather than a detour.
- */
 interface Directory {
+  kind: 'directory';
   absolute: string;
   relative: string;
   stat: fs.BigIntStats;
 }
 
-interface Listing {
-  events: WalkEvent[];
-  subdirectories: Directory[];
+/** A directory's entry: what the walk reports, or a subdirectory to walk. */
+type Entry = WalkEvent | Directory;
+
+const SLASH = Buffer.from('/');
+
+/**
+ * The entries in the order of their paths: a subdirectory sorts as its name followed by '/'
+ * (`a.txt` < `a/…` < `a0`, and `a-b/…` < `a/…` although `a` < `a-b`), so the walk yields
+ * paths in the byte order SQLite keeps the index's paths in. `names`: each entry's raw name.
+ */
+function inPathOrder(entries: Entry[], names: Buffer[]): Entry[] {
+  if (!entries.some((e) => e.kind === 'directory')) return entries;
+  const keyed = entries.map((entry, i) => ({ entry, key: entry.kind === 'directory' ? Buffer.concat([names[i], SLASH]) : names[i] }));
+  return keyed.sort((a, b) => Buffer.compare(a.key, b.key)).map((k) => k.entry);
 }
 
-function listDirectory(dir: Directory, options: WalkOptions): Listing {
+/**
+ * List a directory's entries, in path order. The directory is lstat'ed before and after so a
+ * directory swapped (for a symlink, say) while it was listed is an error rather than a detour.
+ */
+function listDirectory(dir: Directory, options: WalkOptions): Entry[] {
   const { absolute: absoluteDir, relative: relativeDir } = dir;
   const shown = relativeDir === '' ? '.' : relativeDir;
   let names: Buffer[];
   try {
     names = fs.readdirSync(absoluteDir, { encoding: 'buffer' });
   } catch (err) {
-    return { events: [{ kind: 'error', relativePath: shown, message: `cannot list directory ${absoluteDir}: ${errorCode(err)}` }], subdirectories: [] };
+    return [{ kind: 'error', relativePath: shown, message: `cannot list directory ${absoluteDir}: ${errorCode(err)}` }];
   }
   names.sort(Buffer.compare);
-  const events: WalkEvent[] = [];
-  const subdirectories: Directory[] = [];
-  for (const rawName of names) {
+  const entries: Entry[] = [];
+  const entryNames: Buffer[] = [];
+  let rawName = names[0];
+  const add = (entry: Entry) => {
+    entries.push(entry);
+    entryNames.push(rawName);
+  };
+  for (rawName of names) {
     const name = decodeName(rawName);
     if (name === null) {
-      events.push({
+      add({
         kind: 'error',
         relativePath: shown,
         message: `directory ${absoluteDir} holds a name that is not valid UTF-8 ('${escapeName(rawName)}'); squirrel cannot index it. Rename it to valid UTF-8`,
@@ -121,14 +139,14 @@ function listDirectory(dir: Directory, options: WalkOptions): Listing {
     // concatenation is path.join's answer, without its cost a file.
     const absolute = absoluteDir.endsWith('/') ? `${absoluteDir}${name}` : `${absoluteDir}/${name}`;
     if (name.startsWith(RESERVED_PREFIX) && !(relativeDir === '' && name === RESTORE_HISTORY_DIR)) {
-      if (DESTINATION_MARKERS.has(name)) events.push({ kind: 'destination-inside', relativePath: relative });
+      if (DESTINATION_MARKERS.has(name)) add({ kind: 'destination-inside', relativePath: relative });
       // The volume's own marker is not news; any other reserved name is counted, so a file of
       // the user's that happens to be called .squirrel-something is not skipped unseen.
-      else if (!(relativeDir === '' && name === VOLUME_MARKER)) events.push({ kind: 'skipped', relativePath: relative, reason: 'reserved' });
+      else if (!(relativeDir === '' && name === VOLUME_MARKER)) add({ kind: 'skipped', relativePath: relative, reason: 'reserved' });
       continue;
     }
     if (options.excludeAbsolutePaths?.has(absolute)) {
-      events.push({ kind: 'skipped', relativePath: relative, reason: 'excluded' });
+      add({ kind: 'skipped', relativePath: relative, reason: 'excluded' });
       continue;
     }
     let stat: fs.BigIntStats;
@@ -137,22 +155,22 @@ function listDirectory(dir: Directory, options: WalkOptions): Listing {
     } catch (err) {
       // Gone between listing and looking: not seen, and not an error.
       if (errorCode(err) === 'ENOENT') continue;
-      events.push({ kind: 'error', relativePath: relative, message: `cannot stat ${absolute}: ${errorCode(err)}` });
+      add({ kind: 'error', relativePath: relative, message: `cannot stat ${absolute}: ${errorCode(err)}` });
       continue;
     }
     if (options.excludes?.(stat.isDirectory() ? `${relative}/` : relative)) {
-      events.push({ kind: 'skipped', relativePath: relative, reason: 'pattern' });
+      add({ kind: 'skipped', relativePath: relative, reason: 'pattern' });
       continue;
     }
-    if (stat.isSymbolicLink()) events.push({ kind: 'skipped', relativePath: relative, reason: 'symlink' });
-    else if (stat.isDirectory()) subdirectories.push({ absolute, relative, stat });
+    if (stat.isSymbolicLink()) add({ kind: 'skipped', relativePath: relative, reason: 'symlink' });
+    else if (stat.isDirectory()) add({ kind: 'directory', absolute, relative, stat });
     else if (stat.isFile()) {
       if (stat.mtimeNs > MAX_STORABLE_NS || stat.mtimeNs < -MAX_STORABLE_NS) {
-        events.push({ kind: 'error', relativePath: relative, message: `${absolute}: its modification time is outside what the index records (1678 to 2262); nothing of it was recorded. Give it a real date (\`touch\` it), then index again` });
+        add({ kind: 'error', relativePath: relative, message: `${absolute}: its modification time is outside what the index records (1678 to 2262); nothing of it was recorded. Give it a real date (\`touch\` it), then index again` });
         continue;
       }
-      events.push({ kind: 'file', relativePath: relative, absolutePath: absolute, sizeBytes: Number(stat.size), mtimeNs: stat.mtimeNs, ino: stat.ino, dev: stat.dev, mode: Number(stat.mode) & 0o7777 });
-    } else events.push({ kind: 'skipped', relativePath: relative, reason: 'not-regular' });
+      add({ kind: 'file', relativePath: relative, absolutePath: absolute, sizeBytes: Number(stat.size), mtimeNs: stat.mtimeNs, ino: stat.ino, dev: stat.dev, mode: Number(stat.mode) & 0o7777 });
+    } else add({ kind: 'skipped', relativePath: relative, reason: 'not-regular' });
   }
   let after: fs.BigIntStats | null = null;
   try {
@@ -162,23 +180,37 @@ function listDirectory(dir: Directory, options: WalkOptions): Listing {
     after = null;
   }
   if (!after || !after.isDirectory() || !sameDirectory(after, dir.stat)) {
-    return { events: [{ kind: 'error', relativePath: shown, message: `directory ${absoluteDir} was replaced or removed while it was listed` }], subdirectories: [] };
+    return [{ kind: 'error', relativePath: shown, message: `directory ${absoluteDir} was replaced or removed while it was listed` }];
   }
-  return { events, subdirectories };
+  return inPathOrder(entries, entryNames);
 }
 
 /**
- * Every regular file under root, one directory's entries at a time, as an async stream so a
- * consumer can hash while the walk goes on. Yields to the event loop after each directory.
+ * Every regular file under root, in path order, as an async stream so a consumer can hash while
+ * the walk goes on: what came before each directory is entered, then the rest. Yields to the
+ * event loop after each directory listed.
  */
 export async function* walkVolume(options: WalkOptions): AsyncGenerator<WalkEvent[]> {
   const rootStat = fs.statSync(options.root, { bigint: true });
-  const stack: Directory[] = [{ absolute: path.normalize(options.root), relative: '', stat: rootStat }];
+  const root: Directory = { kind: 'directory', absolute: path.normalize(options.root), relative: '', stat: rootStat };
+  // The directories being walked, each with the entries it has left, reversed (next one last).
+  const stack: Entry[][] = [listDirectory(root, options).reverse()];
+  let events: WalkEvent[] = [];
   while (stack.length > 0) {
-    const { events, subdirectories } = listDirectory(stack.pop()!, options);
+    const left = stack[stack.length - 1];
+    const entry = left.pop();
+    if (entry === undefined) {
+      stack.pop();
+      continue;
+    }
+    if (entry.kind !== 'directory') {
+      events.push(entry);
+      continue;
+    }
     if (events.length > 0) yield events;
-    // Reversed onto the stack so subdirectories are walked in name order.
-    for (let i = subdirectories.length - 1; i >= 0; i--) stack.push(subdirectories[i]);
+    events = [];
+    stack.push(listDirectory(entry, options).reverse());
     await new Promise((resolve) => setImmediate(resolve));
   }
+  if (events.length > 0) yield events;
 }
