@@ -16,6 +16,7 @@ import {
 import { errorMessage, OperationalError } from '../errors.js';
 import { NameRefusal } from '../store/places.js';
 import { Store } from '../store/store.js';
+import { PresentFile } from '../store/files.js';
 import { FileWithContent } from '../store/types.js';
 import { retireExcluded } from './exclude.js';
 import { moveObstacleAside } from './obstacles.js';
@@ -222,8 +223,8 @@ async function transferAll(store: Store, volumeId: number, root: string, refused
   };
   const total = store.files.presentTotals(volumeId, [...refusedPaths]);
   const rows = store.files.presentInPages(volumeId);
-  const nextBatch = (): FileWithContent[] => {
-    const batch: FileWithContent[] = [];
+  const nextBatch = (): PresentFile[] => {
+    const batch: PresentFile[] = [];
     while (batch.length < LEDGER_BATCH) {
       const next = rows.next();
       if (next.done) break;
@@ -236,7 +237,7 @@ async function transferAll(store: Store, volumeId: number, root: string, refused
   let doneBytes = 0;
   let consecutiveUnavailable = 0;
   let stoppedBy: unknown = null;
-  const fileDone = (file: FileWithContent) => {
+  const fileDone = (file: PresentFile) => {
     doneBytes += file.size;
     o.reporter.progress({ phase: `sync ${o.volume.name} -> ${dest.name}`, doneFiles: ++doneFiles, totalFiles: total.files, doneBytes, totalBytes: total.bytes });
     o.hooks.at('sync.after-file');
@@ -271,12 +272,24 @@ async function transferAll(store: Store, volumeId: number, root: string, refused
     for (let batchStart = 0; stoppedBy === null; ) {
       const batch = nextBatch();
       if (batch.length === 0) break;
-      const work: { file: FileWithContent; verdict: CopyVerdict }[] = [];
+      const toSend: { file: PresentFile; verdict: CopyVerdict }[] = [];
       for (const file of batch) {
         const verdict = await recordedCopies.verdict(file, remotePathOf(namespace, file.path));
-        if (verdict !== 'there') work.push({ file, verdict });
+        if (verdict !== 'there') toSend.push({ file, verdict });
         else {
           result.alreadyThereFiles++;
+          fileDone(file);
+        }
+      }
+      // The whole rows (hash, mtime, mode) of just the files that go out.
+      const rows = store.files.filesByIds(toSend.map(({ file }) => file.id));
+      const work: { file: FileWithContent; verdict: CopyVerdict }[] = [];
+      for (const { file, verdict } of toSend) {
+        const row = rows.get(file.id);
+        if (row?.status === 'present' && row.contentId === file.contentId) work.push({ file: row, verdict });
+        else {
+          // Not while this run holds the volume's writer slot; should it happen, nothing is sent on a stale row.
+          result.failures.push({ path: file.path, reason: 'its index row changed during the sync; sync again' });
           fileDone(file);
         }
       }

@@ -5,7 +5,8 @@
 
 import { Destination, ListedFile } from '../destinations/destination.js';
 import { Store } from '../store/store.js';
-import { CopyStateRow, FileWithContent, RemoteCopyRow } from '../store/types.js';
+import { PresentFile } from '../store/files.js';
+import { CopyStateRow, RemoteCopyRow } from '../store/types.js';
 import { compareByCodePoint } from '../paths.js';
 import { PathCursor } from './path-cursor.js';
 
@@ -70,7 +71,7 @@ export class RecordedCopies {
   }
 
   /** Files must be judged in path order (the order `store.files.presentInPages` returns them in). */
-  async verdict(file: FileWithContent, remotePath: string): Promise<CopyVerdict> {
+  async verdict(file: PresentFile, remotePath: string): Promise<CopyVerdict> {
     const recorded = await this.ledger.at(remotePath);
     const listed = await this.listing.find(remotePath);
     if (!recorded || recorded.contentId !== file.contentId || recorded.state !== 'ok') return listed === null ? this.freeOrClear(remotePath) : 'check';

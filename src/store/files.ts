@@ -38,6 +38,9 @@ const JSON_IDS = 'SELECT value FROM json_each(?)';
 /** Present rows sync reads at a time: a page is held, never the volume. */
 export const PRESENT_PAGE = 1000;
 
+/** A present file as a sync or its plan compares it with the ledger and a listing. */
+export type PresentFile = Pick<FileWithContent, 'id' | 'path' | 'contentId' | 'size'>;
+
 /** A present row as a shallow index compares it with the file on disk. */
 export interface PresentState {
   path: string;
@@ -68,6 +71,7 @@ export class FileStore {
   private readonly byId;
   private readonly presentRows;
   private readonly presentRowsAfter;
+  private readonly byIds;
   private readonly presentPathRows;
   private readonly presentTotal;
   private readonly offloadedPathRows;
@@ -102,8 +106,12 @@ export class FileStore {
       WHERE f.volume_id = ? AND f.status = 'present' ORDER BY f.path`);
     // Keyset paging on the present-rows index: each page is its own statement, run to the end,
     // so no read stays open across the ledger writes a sync makes between pages.
-    this.presentRowsAfter = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
-      WHERE f.volume_id = ? AND f.status = 'present' AND f.path > ? ORDER BY f.path LIMIT ?`);
+    // What a sync compares of each present row: four columns, raw (the whole row is read only for a file it sends).
+    this.presentRowsAfter = db
+      .prepare(`SELECT f.id, f.path, f.content_id, c.size FROM files f JOIN contents c ON c.id = f.content_id
+        WHERE f.volume_id = ? AND f.status = 'present' AND f.path > ? ORDER BY f.path LIMIT ?`)
+      .raw(true);
+    this.byIds = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id WHERE f.id IN (${JSON_IDS})`);
     this.presentPathRows = prep(`SELECT path FROM files WHERE volume_id = ? AND status = 'present' ORDER BY path`).pluck();
     this.presentTotal = prep(`SELECT count(*) AS files, coalesce(sum(c.size), 0) AS bytes FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.volume_id = ? AND f.status = 'present' AND f.path NOT IN (${JSON_IDS})`);
@@ -227,22 +235,29 @@ export class FileStore {
     return all<FileWithContent>(this.presentRows, volumeId);
   }
 
-  /** At most `limit` present rows after `afterPath` ('' for the first), in path order (SQLite's byte order: code point order). */
-  presentPage(volumeId: number, afterPath: string, limit: number): FileWithContent[] {
-    return all<FileWithContent>(this.presentRowsAfter, volumeId, afterPath, limit);
+  /** At most `limit` present files after `afterPath` ('' for the first), in path order (SQLite's byte order: code point order). */
+  presentPage(volumeId: number, afterPath: string, limit: number): PresentFile[] {
+    const rows = this.presentRowsAfter.all(volumeId, afterPath, limit) as [number, string, number, number][];
+    return rows.map(([id, path, contentId, size]) => ({ id, path, contentId, size }));
   }
 
   /**
-   * Present rows in path order, read a page at a time: memory stays flat at any size, and the
+   * Present files in path order, read a page at a time: memory stays flat at any size, and the
    * caller may await and write between rows (no statement is held open in between).
    */
-  *presentInPages(volumeId: number, pageSize = PRESENT_PAGE): Generator<FileWithContent> {
+  *presentInPages(volumeId: number, pageSize = PRESENT_PAGE): Generator<PresentFile> {
     for (let after = ''; ; ) {
       const page = this.presentPage(volumeId, after, pageSize);
       yield* page;
       if (page.length < pageSize) return;
       after = page[page.length - 1].path;
     }
+  }
+
+  /** The whole rows of these ids (those that still exist), by id: one query for them all. */
+  filesByIds(fileIds: readonly number[]): Map<number, FileWithContent> {
+    if (fileIds.length === 0) return new Map();
+    return new Map(all<FileWithContent>(this.byIds, JSON.stringify(fileIds)).map((f) => [f.id, f]));
   }
 
   /** Paths of a volume's present files, in path order: names only, for checks that need them all at once. */

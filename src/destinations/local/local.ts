@@ -13,6 +13,7 @@ import { ABSENT, checkCatalogFilePath, checkDestinationPath, checkStagingPath, c
 import { checkMarker, encodeMarker, markedRootState } from '../markers.js';
 import { DurableFiles, localUnavailable } from './durable.js';
 import { fingerprintOf, walkInOrder } from './listing.js';
+import { listOnThread } from './list-thread.js';
 import { PutPool, PUTS_IN_FLIGHT_PER_WORKER } from './put-pool.js';
 
 /**
@@ -353,7 +354,7 @@ export class LocalDestination implements Destination {
       if (stats.isSymbolicLink()) throw new DestinationUnavailableError(this.name, 'list', `${prefix} is a symbolic link; squirrel does not follow links on a destination`);
       if (!stats.isDirectory()) return;
     }
-    yield* walkInOrder(this.name, this.location, prefix);
+    yield* listOnThread(this.name, this.location, prefix) ?? walkInOrder(this.name, this.location, prefix);
   }
 
   private readMarkerFile(operation: string): Buffer {
