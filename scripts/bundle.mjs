@@ -2,13 +2,13 @@
 // modules, which cuts the start of every command by about 55 ms (a cron verify or a scripted
 // offload pays it each time). Native and lazily loaded packages stay external. The bundle sits
 // two levels below the package root like dist/cli/main.js, so package.json and migrations/
-// resolve the same way, and the hashing, put and listing workers are bundled beside it under the names
+// resolve the same way, and the hashing, put, listing and walking workers are bundled beside it under the names
 // their pools load.
 
 import { build } from 'esbuild';
 
 await build({
-  entryPoints: { main: 'dist/cli/main.js', 'hash-worker': 'dist/core/index/hash-worker.js', 'put-worker': 'dist/destinations/local/put-worker.js', 'list-worker': 'dist/destinations/local/list-worker.js' },
+  entryPoints: { main: 'dist/cli/main.js', 'hash-worker': 'dist/core/index/hash-worker.js', 'put-worker': 'dist/destinations/local/put-worker.js', 'list-worker': 'dist/destinations/local/list-worker.js', 'walk-worker': 'dist/core/index/walk-worker.js' },
   outdir: 'dist/bundle',
   bundle: true,
   platform: 'node',

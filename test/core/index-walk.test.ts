@@ -7,6 +7,8 @@ import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WalkEvent, walkVolume } from '../../src/core/index/walk.js';
+import { walkOnThread, WalkRequest } from '../../src/core/index/walk-thread.js';
+import { excludeMatcher } from '../../src/config/exclude.js';
 import type * as HashPool from '../../src/core/index/hash-pool.js';
 import { blake3Hex, hashBytes } from '../../src/hash.js';
 import { REPO_ROOT, cleanupTempDirs, makeVolume, tempDir } from '../helpers.js';
@@ -32,7 +34,7 @@ describe('walkVolume', () => {
     // expect
     expect(summary(events)).toEqual(['A.txt', 'a.txt', 'a/b/c.txt', 'a/z.txt', 'b.txt', 'c/d.txt']);
     const first = events[0];
-    expect(first.kind === 'file' && first).toMatchObject({ absolutePath: path.join(root, 'A.txt'), sizeBytes: 1 });
+    expect(first.kind === 'file' && first).toMatchObject({ relativePath: 'A.txt', sizeBytes: 1 });
   });
 
   it('yields paths in the order SQLite sorts them, where a folder name is a prefix of its neighbours', async () => {
@@ -109,5 +111,45 @@ describe('the compiled worker pool', () => {
       expect(outcome.ok).toBe(true);
       expect(outcome.ok && blake3Hex(outcome.hash)).toBe(blake3Hex(hashBytes(files[name])));
     }
+  });
+});
+
+describe('the walk on its worker thread (compiled, as the CLI runs it)', () => {
+  const WORKER = new URL('../../dist/core/index/walk-worker.js', import.meta.url);
+
+  async function walkThreaded(request: WalkRequest): Promise<WalkEvent[]> {
+    const events: WalkEvent[] = [];
+    for await (const batch of walkOnThread(request, WORKER)!) events.push(...batch);
+    return events;
+  }
+
+  it('yields exactly the events of the in-thread walk: files, skips, patterns and errors, over several pages', async () => {
+    // setup
+    expect(fs.existsSync(WORKER), 'build first: npm run build').toBe(true);
+    const files: Record<string, string> = { 'keep.txt': 'k', 'sub/.squirrel-tmp/x': 'x', 'db.sqlite': 'db', 'raw/a.cr2': 'raw', 'a-b/x': 'x', 'a.txt': 'a' };
+    for (let i = 0; i < 2300; i++) files[`many/${i % 7}/f${i}.bin`] = String(i);
+    const root = makeVolume(files);
+    fs.symlinkSync('keep.txt', path.join(root, 'alias.txt'));
+    fs.writeFileSync(Buffer.concat([Buffer.from(`${root}/many/`), Buffer.from([0xc3, 0x28])]), 'bad');
+    const request: WalkRequest = { root, excludeAbsolutePaths: [path.join(root, 'db.sqlite')], exclude: ['raw/'] };
+    const inThread: WalkEvent[] = [];
+    for await (const batch of walkVolume({ root, excludeAbsolutePaths: new Set(request.excludeAbsolutePaths), excludes: excludeMatcher(request.exclude) })) inThread.push(...batch);
+    // act
+    const threaded = await walkThreaded(request);
+    // expect
+    expect(threaded.length).toBeGreaterThan(2300);
+    expect(threaded).toEqual(inThread);
+    expect(summary(threaded)).toEqual(expect.arrayContaining(['alias.txt (symlink)', 'db.sqlite (excluded)', 'raw (pattern)', 'many ERROR']));
+  });
+
+  it('fails as the in-thread walk does when the root is gone', async () => {
+    // setup
+    const root = path.join(tempDir(), 'gone');
+    // act
+    const failure = await walkThreaded({ root, excludeAbsolutePaths: [], exclude: [] }).catch((err: unknown) => err as NodeJS.ErrnoException);
+    // expect
+    expect(failure).toBeInstanceOf(Error);
+    expect((failure as NodeJS.ErrnoException).code).toBe('ENOENT');
+    expect((failure as Error).message).toContain(root);
   });
 });

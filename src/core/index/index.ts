@@ -14,7 +14,8 @@ import { beginRun, finishRun, RunIdentity, statusForErrors, TerminalStatus } fro
 import { HashOutcome } from './hash-file.js';
 import { createHasher, Hasher } from './hash-pool.js';
 import { checkVolumeRoot, MARKER_FORMAT, readMarker, VolumeRootCheck, writeMarker } from './volume-root.js';
-import { ListedFile, walkVolume } from './walk.js';
+import { ListedFile, onDisk, walkVolume } from './walk.js';
+import { walkOnThread } from './walk-thread.js';
 import { IndexCounts, IndexError, IndexPass, MAX_REPORTED_ERRORS, zeroCounts } from './pass.js';
 
 export type { IndexCounts, IndexError } from './pass.js';
@@ -182,7 +183,12 @@ async function indexTree(pass: IndexPass, options: IndexOptions, hasher: Hasher)
     settle();
   };
 
-  const walk = walkVolume({ root: options.volume.path, excludeAbsolutePaths: new Set(options.excludeAbsolutePaths), excludes: excludeMatcher(options.volume.exclude) });
+  const root = options.volume.path;
+  const absoluteOf = onDisk(root);
+  const request = { root, excludeAbsolutePaths: options.excludeAbsolutePaths, exclude: options.volume.exclude };
+  const walk =
+    walkOnThread(request) ??
+    walkVolume({ root: request.root, excludeAbsolutePaths: new Set(request.excludeAbsolutePaths), excludes: excludeMatcher(request.exclude) });
   // A shallow index reads the present rows beside the walk (both in path order).
   const recorded = options.shallow ? pass.presentStates() : null;
   for await (const events of walk) {
@@ -218,7 +224,7 @@ async function indexTree(pass: IndexPass, options: IndexOptions, hasher: Hasher)
       }
       if (inFlight >= MAX_FILES_IN_FLIGHT) await waitUntil(() => inFlight < MAX_FILES_IN_FLIGHT);
       inFlight++;
-      hasher.hash({ absolutePath: file.absolutePath, ino: file.ino, dev: file.dev, sizeBytes: file.sizeBytes }).then(
+      hasher.hash({ absolutePath: absoluteOf(file.relativePath), ino: file.ino, dev: file.dev, sizeBytes: file.sizeBytes }).then(
         (outcome) => hashed(file, outcome),
         (err: unknown) => failed(file, err),
       );

@@ -21,7 +21,6 @@ export interface ListedFile {
   kind: 'file';
   /** Volume-relative, '/'-separated. */
   relativePath: string;
-  absolutePath: string;
   sizeBytes: number;
   mtimeNs: bigint;
   ino: bigint;
@@ -169,7 +168,7 @@ function listDirectory(dir: Directory, options: WalkOptions): Entry[] {
         add({ kind: 'error', relativePath: relative, message: `${absolute}: its modification time is outside what the index records (1678 to 2262); nothing of it was recorded. Give it a real date (\`touch\` it), then index again` });
         continue;
       }
-      add({ kind: 'file', relativePath: relative, absolutePath: absolute, sizeBytes: Number(stat.size), mtimeNs: stat.mtimeNs, ino: stat.ino, dev: stat.dev, mode: Number(stat.mode) & 0o7777 });
+      add({ kind: 'file', relativePath: relative, sizeBytes: Number(stat.size), mtimeNs: stat.mtimeNs, ino: stat.ino, dev: stat.dev, mode: Number(stat.mode) & 0o7777 });
     } else add({ kind: 'skipped', relativePath: relative, reason: 'not-regular' });
   }
   let after: fs.BigIntStats | null = null;
@@ -183,6 +182,13 @@ function listDirectory(dir: Directory, options: WalkOptions): Entry[] {
     return [{ kind: 'error', relativePath: shown, message: `directory ${absoluteDir} was replaced or removed while it was listed` }];
   }
   return inPathOrder(entries, entryNames);
+}
+
+/** Where the walk's paths under `root` are on disk: the walk's own join, the root normalised once. */
+export function onDisk(root: string): (relativePath: string) => string {
+  const normal = path.normalize(root);
+  const base = normal.endsWith('/') ? normal : `${normal}/`;
+  return (relativePath) => base + relativePath;
 }
 
 /**

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { readPages } from '../../thread-pages.js';
 import { ListedFile } from '../destination.js';
 import { fromWireError, WireError } from './put-pool.js';
 
@@ -14,71 +15,15 @@ export interface ListingRequest {
   destination: string;
   location: string;
   start: string;
-  pageFiles: number;
-  pagesAhead: number;
 }
-
-export interface ListingPage {
-  kind: 'page';
-  paths: string[];
-  sizes: number[];
-  /** '' where the walk gave none. */
-  fingerprints: string[];
-}
-
-type ListingMessage = ListingPage | { kind: 'end' } | { kind: 'error'; error: WireError };
-
-const PAGE_FILES = 1000;
-const PAGES_AHEAD = 8;
 
 /** The walk of `start` under `location` on a worker thread, or null when there is no compiled worker. */
 export function listOnThread(destination: string, location: string, start: string, workerUrl = new URL('./list-worker.js', import.meta.url)): AsyncGenerator<ListedFile> | null {
   if (!workerUrl.href.endsWith('.js') || !fs.existsSync(fileURLToPath(workerUrl))) return null;
-  return pages(new Worker(workerUrl, { workerData: { destination, location, start, pageFiles: PAGE_FILES, pagesAhead: PAGES_AHEAD } satisfies ListingRequest }));
+  const worker = new Worker(workerUrl, { workerData: { destination, location, start } satisfies ListingRequest });
+  return files(readPages<ListedFile>(worker, 'listing', (wire) => fromWireError(wire as WireError)));
 }
 
-async function* pages(worker: Worker): AsyncGenerator<ListedFile> {
-  const arrived: ListingMessage[] = [];
-  let failure: Error | null = null;
-  let wake: (() => void) | null = null;
-  const notify = () => {
-    const w = wake;
-    wake = null;
-    w?.();
-  };
-  worker.on('message', (message: ListingMessage) => {
-    arrived.push(message);
-    notify();
-  });
-  worker.on('error', (err) => {
-    failure ??= new Error(`listing thread failed: ${err.message}`);
-    notify();
-  });
-  worker.on('exit', (code) => {
-    failure ??= new Error(`listing thread ended early (exit code ${code})`);
-    notify();
-  });
-  // The thread keeps the process alive only while the reader waits on it: a reader that stops
-  // early without closing the listing leaves nothing running.
-  worker.unref();
-  try {
-    for (;;) {
-      if (arrived.length === 0 && failure === null) {
-        worker.ref();
-        await new Promise<void>((resolve) => (wake = resolve));
-        worker.unref();
-      }
-      const message = arrived.shift();
-      if (message === undefined) throw failure!;
-      if (message.kind === 'end') return;
-      if (message.kind === 'error') throw fromWireError(message.error);
-      worker.postMessage('taken');
-      for (let i = 0; i < message.paths.length; i++) {
-        const fingerprint = message.fingerprints[i];
-        yield { path: message.paths[i], sizeBytes: message.sizes[i], ...(fingerprint === '' ? {} : { fingerprint }) };
-      }
-    }
-  } finally {
-    await worker.terminate();
-  }
+async function* files(pages: AsyncGenerator<ListedFile[]>): AsyncGenerator<ListedFile> {
+  for await (const page of pages) yield* page;
 }
