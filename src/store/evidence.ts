@@ -5,7 +5,7 @@
 // Store.immediate so the read and the write share one write lock.
 
 import type { Db } from './db.js';
-import { all, one } from './rows.js';
+import { all, one, rawPagesByPath } from './rows.js';
 import { CopyState, CopyStateRow, RemoteCopyRow, VectorComponent, VectorHistoryRow } from './types.js';
 
 /** Ledger rows per page when sync walks a namespace. */
@@ -256,13 +256,8 @@ export class EvidenceStore {
    */
   *copyStatesUnder(volumeId: number, destination: string, folder: string): Generator<CopyStateRow> {
     const end = `${folder}0`;
-    let after = `${folder}/`;
-    for (;;) {
-      const page = this.copyStatesPage.all(volumeId, destination, after, end, COPY_STATES_PAGE) as [string, number, CopyState, string | null][];
-      for (const [path, contentId, state, fingerprint] of page) yield { path, contentId, state, fingerprint };
-      if (page.length < COPY_STATES_PAGE) return;
-      after = page[page.length - 1][0];
-    }
+    const read = (after: string, limit: number) => this.copyStatesPage.all(volumeId, destination, after, end, limit) as [string, number, CopyState, string | null][];
+    for (const [path, contentId, state, fingerprint] of rawPagesByPath(read, `${folder}/`, COPY_STATES_PAGE)) yield { path, contentId, state, fingerprint };
   }
 
   copies(volumeId: number, destination: string): RemoteCopyRow[] {

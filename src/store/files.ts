@@ -4,7 +4,7 @@
 
 import Database from 'better-sqlite3';
 import type { Db } from './db.js';
-import { all, one } from './rows.js';
+import { all, one, rawPagesByPath } from './rows.js';
 import { ContentRow, FileRow, FileStatus, FileWithContent, RemoteCopyRow } from './types.js';
 
 /** A live row as the index sees it. */
@@ -108,7 +108,7 @@ export class FileStore {
     // so no read stays open across the ledger writes a sync makes between pages.
     // What a sync compares of each present row: four columns, raw (the whole row is read only for a file it sends).
     this.presentRowsAfter = db
-      .prepare(`SELECT f.id, f.path, f.content_id, c.size FROM files f JOIN contents c ON c.id = f.content_id
+      .prepare(`SELECT f.path, f.id, f.content_id, c.size FROM files f JOIN contents c ON c.id = f.content_id
         WHERE f.volume_id = ? AND f.status = 'present' AND f.path > ? ORDER BY f.path LIMIT ?`)
       .raw(true);
     this.byIds = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id WHERE f.id IN (${JSON_IDS})`);
@@ -235,23 +235,13 @@ export class FileStore {
     return all<FileWithContent>(this.presentRows, volumeId);
   }
 
-  /** At most `limit` present files after `afterPath` ('' for the first), in path order (SQLite's byte order: code point order). */
-  presentPage(volumeId: number, afterPath: string, limit: number): PresentFile[] {
-    const rows = this.presentRowsAfter.all(volumeId, afterPath, limit) as [number, string, number, number][];
-    return rows.map(([id, path, contentId, size]) => ({ id, path, contentId, size }));
-  }
-
   /**
-   * Present files in path order, read a page at a time: memory stays flat at any size, and the
-   * caller may await and write between rows (no statement is held open in between).
+   * Present files in path order (SQLite's byte order: code point order), read a page at a time:
+   * memory stays flat at any size, and the caller may await and write between rows.
    */
   *presentInPages(volumeId: number, pageSize = PRESENT_PAGE): Generator<PresentFile> {
-    for (let after = ''; ; ) {
-      const page = this.presentPage(volumeId, after, pageSize);
-      yield* page;
-      if (page.length < pageSize) return;
-      after = page[page.length - 1].path;
-    }
+    const rows = rawPagesByPath((after, limit) => this.presentRowsAfter.all(volumeId, after, limit) as [string, number, number, number][], '', pageSize);
+    for (const [path, id, contentId, size] of rows) yield { id, path, contentId, size };
   }
 
   /** The whole rows of these ids (those that still exist), by id: one query for them all. */
@@ -310,12 +300,8 @@ export class FileStore {
    * write in between.
    */
   *presentStatesInPages(volumeId: number, pageSize = PRESENT_PAGE): Generator<PresentState> {
-    for (let after = ''; ; ) {
-      const page = this.presentStatesAfter.all(volumeId, after, pageSize) as [string, number, string, number, number | null][];
-      for (const [path, sizeBytes, mtimeNs, id, mode] of page) yield { path, sizeBytes, mtimeNs, id, mode };
-      if (page.length < pageSize) return;
-      after = page[page.length - 1][0];
-    }
+    const rows = rawPagesByPath((after, limit) => this.presentStatesAfter.all(volumeId, after, limit) as [string, number, string, number, number | null][], '', pageSize);
+    for (const [path, sizeBytes, mtimeNs, id, mode] of rows) yield { path, sizeBytes, mtimeNs, id, mode };
   }
 
   /** Mark a present row seen by this run; false when the row is no longer present. */

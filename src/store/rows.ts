@@ -63,3 +63,17 @@ export function all<T>(stmt: Statement, ...params: unknown[]): T[] {
   const plan = planOf(stmt);
   return (rawRows(stmt, (raw) => raw.all(...params)) as unknown[][]).map((values) => build<T>(plan, values));
 }
+
+/**
+ * Rows in path order, a page at a time: `read(after, limit)` answers at most `limit` rows whose
+ * path (column 0) sorts after `after`. No statement stays open between pages, so the caller may
+ * await and write between rows; memory holds one page.
+ */
+export function* rawPagesByPath<Row extends [string, ...unknown[]]>(read: (after: string, limit: number) => Row[], first: string, pageSize: number): Generator<Row> {
+  for (let after = first; ; ) {
+    const page = read(after, pageSize);
+    yield* page;
+    if (page.length < pageSize) return;
+    after = page[page.length - 1][0];
+  }
+}
