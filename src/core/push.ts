@@ -267,7 +267,7 @@ async function transferAll(store: Store, volumeId: number, root: string, refused
   // Copies the ledger and the namespace's listing both show are counted on the spot; only the
   // rest go out to the lanes.
   const lanes = Math.max(1, dest.concurrentPuts ?? 1);
-  const recordedCopies = new RecordedCopies(store, volumeId, dest, namespace);
+  const recordedCopies = new RecordedCopies(store, volumeId, dest, namespace, total.files);
   try {
     for (let batchStart = 0; stoppedBy === null; ) {
       const batch = nextBatch();

@@ -58,10 +58,11 @@ export class RecordedCopies {
   private openFiles: string[] = [];
   private tooManyOpenFiles = false;
 
-  constructor(store: Store, volumeId: number, destination: Destination, namespace: string) {
+  /** `expectedFiles`: how many files the namespace should hold (a hint for the listing). */
+  constructor(store: Store, volumeId: number, destination: Destination, namespace: string, expectedFiles: number) {
     this.ledger = new LedgerWalk(store, volumeId, destination.name, namespace);
     this.listing = new PathCursor(
-      () => destination.list(namespace)[Symbol.asyncIterator](),
+      () => destination.list(namespace, { files: expectedFiles })[Symbol.asyncIterator](),
       (listed) => {
         this.closeFoldersBefore(listed.path);
         if (this.openFiles.length < MAX_OPEN_FILES) this.openFiles.push(listed.path);

@@ -147,6 +147,10 @@ export type HashResult =
   | { kind: 'present'; blake3: Buffer; sizeBytes: number; method: string; fingerprint?: string }
   | { kind: 'absent' };
 
+export interface ListHint {
+  files?: number;
+}
+
 export interface ListedFile {
   path: string;
   sizeBytes: number;
@@ -169,8 +173,10 @@ export interface DestinationReader {
    * match as unlisted. 'vol' lists 'vol/**', never 'vol-extra'. Only regular files are listed
    * (symlinks are neither followed nor listed); reserved names are not filtered. Absent
    * prefix: empty, but a missing or unmarked root throws (an unmounted drive is not empty).
+   * `hint.files`: about how many files the caller expects (a local destination walks a large
+   * tree on a thread of its own); it never changes what is listed.
    */
-  list(prefix: string): AsyncIterable<ListedFile>;
+  list(prefix: string, hint?: ListHint): AsyncIterable<ListedFile>;
   /**
    * Size of one file, or absent. Throws DestinationUnavailableError if it cannot tell,
    * including when the root is missing or unmarked and when something other than a regular

@@ -10,6 +10,7 @@ import {
   DestinationUnavailableError,
   HashResult,
   ListedFile,
+  ListHint,
   RootState,
   StatResult,
   checkDestinationPath,
@@ -98,11 +99,11 @@ export class FaultyDestination implements Destination {
     return this.inner.init();
   }
 
-  list(prefix: string): AsyncIterable<ListedFile> {
+  list(prefix: string, hint?: ListHint): AsyncIterable<ListedFile> {
     const failure = this.failing('list', prefix);
     const stale = this.active.find((entry) => entry.fault.kind === 'stale-list');
     if (stale) checkDestinationPath(this.name, 'list', prefix.endsWith('/') ? prefix.slice(0, -1) : prefix, true);
-    const source = stale ? null : this.inner.list(prefix);
+    const source = stale ? null : this.inner.list(prefix, hint);
     return this.listWithFaults(prefix, failure, stale, source);
   }
 

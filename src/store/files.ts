@@ -77,6 +77,7 @@ export class FileStore {
   private readonly offloadedPathRows;
   private readonly goneRows;
   private readonly liveTotal;
+  private readonly liveUpTo;
   private readonly contentIdByHash;
   private readonly liveForIndex;
   private readonly liveForIndexMany;
@@ -147,6 +148,7 @@ export class FileStore {
     this.touchIfPresent = prep(`UPDATE files SET last_seen_run_id = ?, mtime_ns = ?, mode = coalesce(?, mode) WHERE id = ? AND status = 'present'`);
     this.seenIfPresent = db.prepare(`UPDATE files SET last_seen_run_id = ? WHERE id IN (${JSON_IDS}) AND status = 'present'`);
     this.liveTotal = prep(`SELECT count(*) AS n FROM files WHERE volume_id = ? AND status <> 'superseded'`);
+    this.liveUpTo = prep(`SELECT count(*) AS n FROM (SELECT 1 FROM files WHERE volume_id = ? AND status <> 'superseded' LIMIT ?)`);
     this.replacedAfterOffload = prep(`SELECT DISTINCT ${FILE_WITH_CONTENT}, f.status_changed_run_id AS replaced_in_run_id
       FROM offload_intents i JOIN files f ON f.id = i.file_id JOIN contents c ON c.id = f.content_id
       WHERE i.volume_id = ? AND i.state = 'done' AND f.status = 'superseded' ORDER BY f.path, f.id DESC`);
@@ -333,6 +335,11 @@ export class FileStore {
   /** How many non-superseded rows a volume has: what a wrong root could turn missing. */
   liveCount(volumeId: number): number {
     return one<{ n: number }>(this.liveTotal, volumeId)!.n;
+  }
+
+  /** Does a volume have at least `n` non-superseded rows? Reads no more than n index entries. */
+  hasLiveRows(volumeId: number, n: number): boolean {
+    return one<{ n: number }>(this.liveUpTo, volumeId, n)!.n >= n;
   }
 
   /** Every destination copy of a content, across volumes (the copy ledger, read-only). */

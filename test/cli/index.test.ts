@@ -322,6 +322,26 @@ describe('index: --shallow and --dry-run', () => {
     expect(live(sb).get('a.txt')!.lastSeenRunId).toBe(shallow.runId);
   });
 
+  it('on a volume large enough for the walk thread, --shallow and a full index agree on every file, and a missing one is found', () => {
+    // setup: past the size where the walk runs on its own thread, with folder names that
+    // prefix their neighbours ('a' < 'a-b' yet 'a-b/…' < 'a/…'), one file changed in place
+    // (size kept, mtime moved) and one removed
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 20_500; i++) files[`${['a', 'a-b', 'a/a', 'a.d', 'é'][i % 5]}/${Math.floor(i / 500)}/f${i}`] = `file ${i}`;
+    const sb = makeSandbox(files);
+    expect(index(sb).report.counts).toMatchObject({ new: 20_500, errors: 0 });
+    fs.writeFileSync(path.join(sb.volumePath, 'a-b/0/f1'), 'FILE 1');
+    fs.utimesSync(path.join(sb.volumePath, 'a-b/0/f1'), new Date(2001, 0, 1), new Date(2001, 0, 1));
+    fs.rmSync(path.join(sb.volumePath, 'é/40/f20004'));
+    // act
+    const shallow = index(sb, '--shallow').report;
+    const full = index(sb).report;
+    // expect
+    expect(shallow.counts).toMatchObject({ unchanged: 20_498, changed: 1, missing: 1, hashedFiles: 1, errors: 0 });
+    expect(full.counts).toMatchObject({ unchanged: 20_499, changed: 0, missing: 0, hashedFiles: 20_499, errors: 0 });
+    expect(live(sb).get('a-b/0/f1')!.lastSeenRunId).toBe(full.runId);
+  });
+
   it('--dry-run before any index reports and writes nothing: no database, no marker, no run', () => {
     // setup
     const sb = makeSandbox({ 'a.txt': 'alpha' });

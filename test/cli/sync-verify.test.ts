@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Store } from '../../src/store/store.js';
-import { bin, binSpawn, cleanupTempDirs, cli, DAY_NS, EvidenceReport, json, makeSandbox, RunsReport, Sandbox, StatusReport, TEST_NOW_NS, waitForFile, withConfig } from '../helpers.js';
+import { bin, binSpawn, cleanupTempDirs, cli, DAY_NS, EvidenceReport, json, makeSandbox, RunsReport, Sandbox, StatusReport, SyncReport, TEST_NOW_NS, waitForFile, withConfig } from '../helpers.js';
 import { copyAt } from '../scenarios.js';
 
 afterEach(cleanupTempDirs);
@@ -43,6 +43,25 @@ describe('sync', () => {
       expect(c).toMatchObject({ originRunId: 1, verifyMethod: 'blake3-readback', version: 1, verifiedAtNs: TEST_NOW_NS.toString() });
     }
   });
+
+  it('a namespace large enough for the listing thread: nothing new is sent again, and copies deleted or truncated behind squirrel are sent again', async () => {
+    // setup: past the size where the destination's listing runs on its own thread
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 20_100; i++) files[`${['a', 'a-b', 'a/a', 'é'][i % 4]}/${Math.floor(i / 400)}/f${i}`] = `file ${i}`;
+    const sb = makeSandbox(files, { destinations: ['nas'] });
+    const first = await indexAndSync(sb, TEST_NOW_NS, '--init');
+    expect(first.code, first.stderr).toBe(0);
+    // act
+    const again = json<SyncReport>(await cli(withConfig(sb, '--json', 'sync', 'photos'), { nowNs: TEST_NOW_NS }));
+    fs.rmSync(copyAt(sb, 'nas', 'a-b/0/f1'));
+    fs.truncateSync(copyAt(sb, 'nas', 'é/50/f20003'), 2);
+    const repaired = json<SyncReport>(await cli(withConfig(sb, '--json', 'sync', 'photos'), { nowNs: TEST_NOW_NS }));
+    // expect
+    expect(again.results[0]).toMatchObject({ status: 'success', sentFiles: 0, alreadyThereFiles: 20_100 });
+    expect(repaired.results[0]).toMatchObject({ status: 'success', sentFiles: 2, alreadyThereFiles: 20_098 });
+    expect(fs.readFileSync(copyAt(sb, 'nas', 'a-b/0/f1'), 'utf8')).toBe('file 1');
+    expect(fs.readFileSync(copyAt(sb, 'nas', 'é/50/f20003'), 'utf8')).toBe('file 20003');
+  }, 120_000);
 
   it('refuses a missing destination root (an unmounted drive) and an unmarked one, changing no evidence', async () => {
     // setup

@@ -102,6 +102,11 @@ export class IndexPass {
     return this.store && this.volumeId !== null ? this.store.files.indexRow(this.volumeId, relativePath) : undefined;
   }
 
+  /** Does the index already record at least `n` files of this volume (false without a database)? */
+  recordsAtLeast(n: number): boolean {
+    return this.store !== null && this.volumeId !== null && this.store.files.hasLiveRows(this.volumeId, n);
+  }
+
   /**
    * The present rows in path order, to be read beside the walk (null without a database): a
    * shallow index trusts a file its row records with this size and mtime.

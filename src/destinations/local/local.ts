@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { errnoCode } from '../../errors.js';
 import { READ_CHUNK_BYTES } from '../../hash.js';
-import { ABSENT, checkCatalogFilePath, checkDestinationPath, checkStagingPath, checkStagingRemoval, Destination, DESTINATION_MARKER, DestinationUnavailableError, HashResult, ListedFile, listPrefix, METHOD_READBACK, nameTaken, nonFileKind, notAFile, requireMarkedRootState, RootState, SourceExpectation, StatResult } from '../destination.js';
+import { ABSENT, checkCatalogFilePath, checkDestinationPath, checkStagingPath, checkStagingRemoval, Destination, DESTINATION_MARKER, DestinationUnavailableError, HashResult, ListedFile, ListHint, listPrefix, METHOD_READBACK, nameTaken, nonFileKind, notAFile, requireMarkedRootState, RootState, SourceExpectation, StatResult } from '../destination.js';
 import { checkMarker, encodeMarker, markedRootState } from '../markers.js';
 import { DurableFiles, localUnavailable } from './durable.js';
 import { fingerprintOf, walkInOrder } from './listing.js';
@@ -27,6 +27,12 @@ export interface FileHasher {
 
 /** Below this a file is hashed in-thread: the round trip to a worker would cost more than the read. */
 const OFF_THREAD_MIN_BYTES = 256 << 10;
+
+/**
+ * A listing expected to hold this many files is walked on a thread of its own: at 10^4 files the
+ * thread's start cost a nothing-new sync ~0.1 s (0.37 → 0.49 s), at 10^5 it saved ~0.8 s of 2.0 s.
+ */
+const LIST_THREAD_MIN_FILES = 20_000;
 
 export class LocalDestination implements Destination {
   readonly type = 'local';
@@ -94,8 +100,8 @@ export class LocalDestination implements Destination {
     }
   }
 
-  list(prefix: string): AsyncIterable<ListedFile> {
-    return this.listFrom(listPrefix(this.name, prefix));
+  list(prefix: string, hint: ListHint = {}): AsyncIterable<ListedFile> {
+    return this.listFrom(listPrefix(this.name, prefix), (hint.files ?? 0) >= LIST_THREAD_MIN_FILES);
   }
 
   async stat(relativePath: string): Promise<StatResult> {
@@ -340,7 +346,7 @@ export class LocalDestination implements Destination {
     }
   }
 
-  private async *listFrom(prefix: string): AsyncGenerator<ListedFile> {
+  private async *listFrom(prefix: string, onThread: boolean): AsyncGenerator<ListedFile> {
     // Even an empty answer needs the marker: an unmounted drive's mount point is empty too.
     this.requireMarkedRoot('list');
     if (prefix !== '') {
@@ -354,7 +360,7 @@ export class LocalDestination implements Destination {
       if (stats.isSymbolicLink()) throw new DestinationUnavailableError(this.name, 'list', `${prefix} is a symbolic link; squirrel does not follow links on a destination`);
       if (!stats.isDirectory()) return;
     }
-    yield* listOnThread(this.name, this.location, prefix) ?? walkInOrder(this.name, this.location, prefix);
+    yield* (onThread ? listOnThread(this.name, this.location, prefix) : null) ?? walkInOrder(this.name, this.location, prefix);
   }
 
   private readMarkerFile(operation: string): Buffer {
