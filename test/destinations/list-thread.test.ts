@@ -53,7 +53,7 @@ describe('the listing thread', () => {
     const root = path.join(tempDir(), 'gone');
     const inThread = (() => {
       try {
-        [...walkInOrder('d', root, '')];
+        Array.from(walkInOrder('d', root, ''));
       } catch (err) {
         return err as Error;
       }
