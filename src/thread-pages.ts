@@ -4,16 +4,27 @@
 // reader that stops without closing the stream leaves nothing running. Used for walks whose
 // readdir and lstat calls are better spent beside the main thread's database work.
 
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parentPort, Worker } from 'node:worker_threads';
+
+/** Items a page; pages the worker may run ahead of its reader. */
+const PAGE_ITEMS = 1000;
+const PAGES_AHEAD = 8;
 
 type PageMessage<T> = { kind: 'page'; items: T[] } | { kind: 'end' } | { kind: 'error'; error: unknown };
 
+/** Is the worker script there? Only compiled (dist/) builds have one; tests of the TypeScript sources do not. */
+export function compiledWorker(workerUrl: URL): boolean {
+  return workerUrl.href.endsWith('.js') && fs.existsSync(fileURLToPath(workerUrl));
+}
+
 /**
  * Worker side: send what `batches` yields (arrays of items, of any length) in pages of about
- * `pageItems`, then the end, or the error `toWire` makes of a failure.
+ * PAGE_ITEMS, then the end, or the error `toWire` makes of a failure.
  */
-export async function sendInPages<T>(batches: Iterable<T[]> | AsyncIterable<T[]>, pageItems: number, pagesAhead: number, toWire: (err: unknown) => unknown): Promise<void> {
-  let credits = pagesAhead;
+export async function sendInPages<T>(batches: Iterable<T[]> | AsyncIterable<T[]>, toWire: (err: unknown) => unknown): Promise<void> {
+  let credits = PAGES_AHEAD;
   let wake: (() => void) | null = null;
   // Each message from the reader is a page taken: room for one more.
   parentPort!.on('message', () => {
@@ -31,7 +42,7 @@ export async function sendInPages<T>(batches: Iterable<T[]> | AsyncIterable<T[]>
     let page: T[] = [];
     for await (const batch of batches) {
       for (const item of batch) page.push(item);
-      if (page.length >= pageItems) {
+      if (page.length >= PAGE_ITEMS) {
         await send(page);
         page = [];
       }
@@ -43,12 +54,12 @@ export async function sendInPages<T>(batches: Iterable<T[]> | AsyncIterable<T[]>
   }
 }
 
-/** Single items as batches of `size`, for sendInPages. */
-export function* batchesOf<T>(items: Iterable<T>, size: number): Generator<T[]> {
+/** Single items as batches, for sendInPages. */
+export function* batchesOf<T>(items: Iterable<T>): Generator<T[]> {
   let batch: T[] = [];
   for (const item of items) {
     batch.push(item);
-    if (batch.length === size) {
+    if (batch.length === PAGE_ITEMS) {
       yield batch;
       batch = [];
     }
@@ -56,8 +67,16 @@ export function* batchesOf<T>(items: Iterable<T>, size: number): Generator<T[]> 
   if (batch.length > 0) yield batch;
 }
 
-/** Main side: the pages a worker sends, in order; a failure it reports is thrown as `fromWire` rebuilds it. */
-export async function* readPages<T>(worker: Worker, what: string, fromWire: (wire: unknown) => Error): AsyncGenerator<T[]> {
+/**
+ * Main side: start the worker script at `workerUrl` with `workerData` and read the pages it
+ * sends, in order; a failure it reports is thrown as `fromWire` rebuilds it. Null when there is
+ * no compiled worker script (the caller then does the work in-thread).
+ */
+export function pagesFromWorker<T>(workerUrl: URL, workerData: unknown, what: string, fromWire: (wire: unknown) => Error): AsyncGenerator<T[]> | null {
+  return compiledWorker(workerUrl) ? readPages<T>(new Worker(workerUrl, { workerData }), what, fromWire) : null;
+}
+
+async function* readPages<T>(worker: Worker, what: string, fromWire: (wire: unknown) => Error): AsyncGenerator<T[]> {
   const arrived: PageMessage<T>[] = [];
   let failure: Error | null = null;
   let wake: (() => void) | null = null;

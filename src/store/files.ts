@@ -106,8 +106,8 @@ export class FileStore {
     this.presentRows = prep(`SELECT ${FILE_WITH_CONTENT} FROM files f JOIN contents c ON c.id = f.content_id
       WHERE f.volume_id = ? AND f.status = 'present' ORDER BY f.path`);
     // Keyset paging on the present-rows index: each page is its own statement, run to the end,
-    // so no read stays open across the ledger writes a sync makes between pages.
-    // What a sync compares of each present row: four columns, raw (the whole row is read only for a file it sends).
+    // so no read stays open across the ledger writes a sync makes between pages. Only what a sync
+    // compares, raw: the whole row is read just for a file it sends.
     this.presentRowsAfter = db
       .prepare(`SELECT f.path, f.id, f.content_id, c.size FROM files f JOIN contents c ON c.id = f.content_id
         WHERE f.volume_id = ? AND f.status = 'present' AND f.path > ? ORDER BY f.path LIMIT ?`)

@@ -7,7 +7,6 @@ import { Clock } from '../../clock.js';
 import { VolumeConfig } from '../../config/types.js';
 import { errorMessage, UsageError } from '../../errors.js';
 import { Store } from '../../store/store.js';
-import { excludeMatcher } from '../../config/exclude.js';
 import { excludedPresentRows, retireExcluded } from '../exclude.js';
 import { Hooks, Reporter } from '../reporter.js';
 import { beginRun, finishRun, RunIdentity, statusForErrors, TerminalStatus } from '../runs.js';
@@ -15,7 +14,7 @@ import { HashOutcome } from './hash-file.js';
 import { createHasher, Hasher } from './hash-pool.js';
 import { checkVolumeRoot, MARKER_FORMAT, readMarker, VolumeRootCheck, writeMarker } from './volume-root.js';
 import { ListedFile, onDisk, walkVolume } from './walk.js';
-import { walkOnThread } from './walk-thread.js';
+import { walkOnThread, walkOptions } from './walk-thread.js';
 import { IndexCounts, IndexError, IndexPass, MAX_REPORTED_ERRORS, zeroCounts } from './pass.js';
 
 export type { IndexCounts, IndexError } from './pass.js';
@@ -194,9 +193,7 @@ async function indexTree(pass: IndexPass, options: IndexOptions, hasher: Hasher)
   const absoluteOf = onDisk(root);
   const request = { root, excludeAbsolutePaths: options.excludeAbsolutePaths, exclude: options.volume.exclude };
   // A thread costs its start (~50 ms): worth it once the tree is known to be large.
-  const walk =
-    (pass.recordsAtLeast(WALK_THREAD_MIN_FILES) ? walkOnThread(request) : null) ??
-    walkVolume({ root: request.root, excludeAbsolutePaths: new Set(request.excludeAbsolutePaths), excludes: excludeMatcher(request.exclude) });
+  const walk = (pass.recordsAtLeast(WALK_THREAD_MIN_FILES) ? walkOnThread(request) : null) ?? walkVolume(walkOptions(request));
   // A shallow index reads the present rows beside the walk (both in path order).
   const recorded = options.shallow ? pass.presentStates() : null;
   for await (const events of walk) {

@@ -3,17 +3,20 @@
 // walk's own, in the same order. Without the compiled worker script (tests of the TypeScript
 // sources) there is no thread and the caller walks in-thread.
 
-import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { readPages } from '../../thread-pages.js';
-import { WalkEvent } from './walk.js';
+import { excludeMatcher } from '../../config/exclude.js';
+import { pagesFromWorker } from '../../thread-pages.js';
+import { WalkEvent, WalkOptions } from './walk.js';
 
 /** What the worker is asked to walk (its workerData): the walk's options, the patterns as written. */
 export interface WalkRequest {
   root: string;
   excludeAbsolutePaths: string[];
   exclude: string[];
+}
+
+/** The walk's options for a request, on whichever thread walks. */
+export function walkOptions(request: WalkRequest): WalkOptions {
+  return { root: request.root, excludeAbsolutePaths: new Set(request.excludeAbsolutePaths), excludes: excludeMatcher(request.exclude) };
 }
 
 /** A walk that failed outright (the root could not be read), as it crosses the thread boundary. */
@@ -33,6 +36,5 @@ function fromWireWalkError(wire: unknown): Error {
 
 /** The walk's events on a worker thread, or null when there is no compiled worker. */
 export function walkOnThread(request: WalkRequest, workerUrl = new URL('./walk-worker.js', import.meta.url)): AsyncGenerator<WalkEvent[]> | null {
-  if (!workerUrl.href.endsWith('.js') || !fs.existsSync(fileURLToPath(workerUrl))) return null;
-  return readPages<WalkEvent>(new Worker(workerUrl, { workerData: request satisfies WalkRequest }), 'walking', fromWireWalkError);
+  return pagesFromWorker<WalkEvent>(workerUrl, request, 'walking', fromWireWalkError);
 }

@@ -3,10 +3,7 @@
 // sync's reading of the index instead of before it. Without the compiled worker script (tests
 // of the TypeScript sources) there is no thread and the caller walks in-thread.
 
-import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { readPages } from '../../thread-pages.js';
+import { pagesFromWorker } from '../../thread-pages.js';
 import { ListedFile } from '../destination.js';
 import { fromWireError, WireError } from './put-pool.js';
 
@@ -19,9 +16,8 @@ export interface ListingRequest {
 
 /** The walk of `start` under `location` on a worker thread, or null when there is no compiled worker. */
 export function listOnThread(destination: string, location: string, start: string, workerUrl = new URL('./list-worker.js', import.meta.url)): AsyncGenerator<ListedFile> | null {
-  if (!workerUrl.href.endsWith('.js') || !fs.existsSync(fileURLToPath(workerUrl))) return null;
-  const worker = new Worker(workerUrl, { workerData: { destination, location, start } satisfies ListingRequest });
-  return files(readPages<ListedFile>(worker, 'listing', (wire) => fromWireError(wire as WireError)));
+  const pages = pagesFromWorker<ListedFile>(workerUrl, { destination, location, start } satisfies ListingRequest, 'listing', (wire) => fromWireError(wire as WireError));
+  return pages && files(pages);
 }
 
 async function* files(pages: AsyncGenerator<ListedFile[]>): AsyncGenerator<ListedFile> {

@@ -8,4 +8,4 @@ import { ListingRequest } from './list-thread.js';
 import { toWireError } from './put-pool.js';
 
 const { destination, location, start } = workerData as ListingRequest;
-void sendInPages(batchesOf(walkInOrder(destination, location, start), 1000), 1000, 8, toWireError);
+void sendInPages(batchesOf(walkInOrder(destination, location, start)), toWireError);

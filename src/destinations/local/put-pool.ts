@@ -3,10 +3,9 @@
 // LocalDestination.put itself, so a put keeps its exact contract and errors. Without the compiled
 // worker script (tests of the TypeScript sources) createPutPool returns null: puts run in-thread.
 
-import fs from 'node:fs';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { compiledWorker } from '../../thread-pages.js';
 import { DestinationUnavailableError, LocalSourceError, SourceExpectation, UnsafeDestinationPathError } from '../destination.js';
 
 /** One put, addressed by the destination's name and absolute root (a worker keeps one LocalDestination per root). */
@@ -125,6 +124,6 @@ class WorkerPutPool implements PutPool {
  */
 export function createPutPool(options: { threads?: number; workerUrl?: URL } = {}): PutPool | null {
   const workerUrl = options.workerUrl ?? new URL('./put-worker.js', import.meta.url);
-  if (!workerUrl.href.endsWith('.js') || !fs.existsSync(fileURLToPath(workerUrl))) return null;
+  if (!compiledWorker(workerUrl)) return null;
   return new WorkerPutPool(workerUrl, Math.max(1, options.threads ?? os.availableParallelism()));
 }

@@ -376,4 +376,3 @@ export class SftpDestination implements Destination {
     return notAFile(this.name, operation, `${relativePath} on ${this.where}`, nonFileKind(stats));
   }
 }
-
